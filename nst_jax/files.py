@@ -1,0 +1,49 @@
+"""Atomic file writes: a reader (or a crash) never sees a half-written output."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+from .errors import InputError
+
+
+def check_writable_target(path: str | os.PathLike) -> Path:
+    """Fail early (before any work) if `path`'s folder does not exist or is not a writable folder."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise InputError(path, f"output folder {str(folder)!r} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise InputError(path, f"output folder {str(folder)!r} is not writable")
+    if path.is_dir():
+        raise InputError(path, "output path is a folder")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path in the same folder as `path`; on success rename it over `path`, else delete it.
+
+    The temporary name keeps `path`'s suffix, so writers that pick a format from the extension still work.
+    """
+    path = check_writable_target(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{path.suffix}", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -1,0 +1,100 @@
+"""Image files <-> float32 RGB arrays in [0, 1] (host side, Pillow). Never imported by the jitted core."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import InputError
+from .files import atomic_path, check_writable_target
+
+SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
+
+
+def load(path: str | os.PathLike) -> np.ndarray:
+    """Read any image Pillow reads as float32 RGB in [0, 1], [H, W, 3].
+
+    EXIF orientation is applied; grayscale is repeated to RGB; alpha is composited over white; 16-bit images keep
+    their precision (divided by 65535).
+    """
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            im.load()
+            im = ImageOps.exif_transpose(im)
+            return to_array(im)
+    except FileNotFoundError:
+        raise InputError(path, "image file not found") from None
+    except IsADirectoryError:
+        raise InputError(path, "is a folder, not an image file") from None
+    except UnidentifiedImageError:
+        raise InputError(path, "not an image file (Pillow cannot identify it)") from None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        raise InputError(path, f"cannot read image ({e})") from None
+
+
+def to_array(im: Image.Image) -> np.ndarray:
+    """A Pillow image as float32 RGB [H, W, 3] in [0, 1] (see `load` for the mode rules)."""
+    if im.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):  # 16-bit grayscale (PNG loads as "I")
+        gray = np.asarray(im, np.float64) / 65535.0
+        return np.repeat(np.clip(gray, 0.0, 1.0)[..., None], 3, axis=-1).astype(np.float32)
+    if im.mode == "F":
+        return np.repeat(np.clip(np.asarray(im, np.float32), 0.0, 1.0)[..., None], 3, axis=-1)
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = np.asarray(im.convert("RGBA"), np.float32) / 255.0
+        alpha = rgba[..., 3:]
+        return (rgba[..., :3] * alpha + (1.0 - alpha)).astype(np.float32)  # over white
+    return np.asarray(im.convert("RGB"), np.float32) / 255.0
+
+
+def target_shape(shape: tuple[int, int], longer_side: int) -> tuple[int, int]:
+    """(H, W) scaled so that max(H, W) == longer_side, aspect ratio kept (each side at least 1)."""
+    h, w = shape
+    scale = longer_side / max(h, w)
+    return max(1, round(h * scale)), max(1, round(w * scale))
+
+
+def resize(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Resize [H, W, C] float image to (H', W') with Pillow's Lanczos filter per channel; identity if same size."""
+    image = np.asarray(image, np.float32)
+    if tuple(image.shape[:2]) == tuple(shape):
+        return image
+    h, w = shape
+    channels = [
+        np.asarray(Image.fromarray(np.ascontiguousarray(image[..., c])).resize((w, h), Image.Resampling.LANCZOS))
+        for c in range(image.shape[-1])
+    ]
+    return np.clip(np.stack(channels, axis=-1), 0.0, 1.0).astype(np.float32)
+
+
+def resize_longer_side(image: np.ndarray, longer_side: Optional[int]) -> np.ndarray:
+    """Resize so the longer side is `longer_side` (None: unchanged). No resampling when it already is."""
+    if longer_side is None:
+        return np.asarray(image, np.float32)
+    return resize(image, target_shape(image.shape[:2], longer_side))
+
+
+def check_output_path(path: str | os.PathLike) -> Path:
+    """Fail early if `path` cannot be written as an image: unknown extension or missing folder."""
+    path = Path(path)
+    if path.suffix.lower() not in SAVE_FORMATS:
+        raise InputError(path, f"unsupported output format {path.suffix!r}; use one of {', '.join(SAVE_FORMATS)}")
+    return check_writable_target(path)
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """[H, W, 3] float in [0, 1] (clipped) -> uint8, rounded to nearest."""
+    return np.round(np.clip(np.asarray(image, np.float32), 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def save(image: np.ndarray, path: str | os.PathLike, quality: int = 95) -> None:
+    """Write [H, W, 3] float RGB in [0, 1] (clipped) as PNG or JPEG, atomically (temp file + rename)."""
+    path = check_output_path(path)
+    fmt = SAVE_FORMATS[path.suffix.lower()]
+    im = Image.fromarray(to_uint8(image))
+    with atomic_path(path) as tmp:
+        im.save(tmp, format=fmt, **({"quality": quality} if fmt == "JPEG" else {}))

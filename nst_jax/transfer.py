@@ -1,0 +1,312 @@
+"""The optimisation: targets, the compiled chunk of steps, and the `stylize` entry point. No printing, no files
+except reading the inputs the caller names.
+
+Data flow: images ([H, W, 3] RGB in [0, 1]) -> targets (content features P, style Gram matrices A) -> chunks of K
+optimisation steps, each chunk one compiled XLA program (`lax.scan`), -> a `Progress` record to the callback
+between chunks -> `Result`.
+
+Compilation: one program per (image shape, layers, pooling, preprocessing, optimiser, chunk length). Loss weights,
+learning rate, params and targets are traced arguments, so changing them never recompiles.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from dataclasses import dataclass
+from typing import Callable, Mapping, NamedTuple, Optional, Sequence, Union
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from . import images, losses, vgg
+from . import weights as weights_lib
+from .config import INIT_KEYWORDS, Config
+from .errors import InputError
+
+ImageLike = Union[str, os.PathLike, np.ndarray, jax.Array]
+TERMS = ("content", "style", "tv", "total")
+
+
+class LossSpec(NamedTuple):
+    """The static (compile-time) part of the objective: which layers, how to pool and preprocess."""
+
+    content_layers: tuple[str, ...]
+    style_layers: tuple[str, ...]
+    pooling: str
+    preprocess: str
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(self.content_layers + self.style_layers))
+
+
+def loss_spec(config: Config, preprocessing: str) -> LossSpec:
+    return LossSpec(tuple(config.content_layers), tuple(config.style_layers), config.pooling, preprocessing)
+
+
+def loss_weights(config: Config) -> dict[str, jax.Array]:
+    """The traced (run-time) loss weights: alpha, beta, tv weight and w_l [L]."""
+    return {
+        "content": jnp.float32(config.content_weight),
+        "style": jnp.float32(config.style_weight),
+        "tv": jnp.float32(config.tv_weight),
+        "layers": jnp.asarray(config.layer_weights, jnp.float32),
+    }
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What the callback receives between chunks.
+
+    Attributes:
+      step: steps completed so far.
+      total_steps: steps of the whole run.
+      losses: {"content", "style", "tv", "total": [k]} per-step terms of the chunk just run (unweighted, except
+        total), each evaluated at the image before that step's update.
+      image: [H, W, 3] current image (a device array; under L-BFGS it may leave [0, 1] until the end).
+      elapsed: seconds since the optimisation started (compilation included).
+    """
+
+    step: int
+    total_steps: int
+    losses: Mapping[str, np.ndarray]
+    image: jax.Array
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class Result:
+    """Attributes: image: [H, W, 3] float32 in [0, 1]; history: {"content", "style", "tv", "total": [steps]}."""
+
+    image: np.ndarray
+    history: Mapping[str, np.ndarray]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The objective
+
+
+@functools.partial(jax.jit, static_argnames=("spec",))
+def compute_targets(params, content: jax.Array, style: jax.Array, spec: LossSpec) -> dict:
+    """Content features P and style Gram matrices A.
+
+    Args:
+      params: VGG19 conv params.
+      content: [B, H, W, 3] content images, RGB in [0, 1]; style: [B or 1, H_s, W_s, 3] style images.
+    Returns:
+      {"content": {layer: [B, H_l, W_l, N_l]}, "style": {layer: [B or 1, N_l, N_l]}}.
+    """
+    # Both images go through the very forward pass the loss uses (same requested layers): XLA then fuses the
+    # convolutions the same way, so the content loss of the content image itself is exactly 0, as in PyTorch.
+    content_feats = vgg.features(params, weights_lib.preprocess(content, spec.preprocess), spec.layers, spec.pooling)
+    style_feats = vgg.features(params, weights_lib.preprocess(style, spec.preprocess), spec.layers, spec.pooling)
+    targets = {
+        "content": {l: content_feats[l] for l in spec.content_layers},
+        "style": {l: losses.gram(style_feats[l]) for l in spec.style_layers},
+    }
+    return targets
+
+
+def loss_terms(image: jax.Array, params, targets, weights, spec: LossSpec) -> dict[str, jax.Array]:
+    """The loss terms at `image` [B, H, W, 3] (RGB, [0, 1] scale), each [B]: unweighted content, style, tv, and total."""
+    feats = vgg.features(params, weights_lib.preprocess(image, spec.preprocess), spec.layers, spec.pooling)
+    batch = image.shape[0]
+    content = sum((losses.content_loss(feats[l], targets["content"][l]) for l in spec.content_layers),
+                  jnp.zeros((batch,), jnp.float32))
+    style = sum(
+        (weights["layers"][i] * losses.style_layer_loss(feats[l], targets["style"][l])
+         for i, l in enumerate(spec.style_layers)),
+        jnp.zeros((batch,), jnp.float32),
+    )
+    tv = losses.total_variation(image)
+    total = losses.total_loss(content, style, tv, weights["content"], weights["style"], weights["tv"])
+    return {"content": content, "style": style, "tv": tv, "total": total}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The optimiser and the compiled chunk
+
+
+def make_optimizer(name: str, lr) -> optax.GradientTransformationExtraArgs:
+    """optax L-BFGS (memory 10, zoom line search: optax's defaults) or Adam (torch's defaults, given lr)."""
+    if name == "lbfgs":
+        return optax.lbfgs()
+    if name == "adam":
+        return optax.adam(lr)
+    raise ValueError(f"unknown optimizer {name!r}")
+
+
+def _step(x, opt_state, params, targets, weights, lr, spec: LossSpec, optimizer: str):
+    """One optimisation step. Returns (new x, new state, loss terms at x summed over the batch)."""
+    opt = make_optimizer(optimizer, lr)
+
+    def terms_fn(z):
+        return {k: jnp.sum(v) for k, v in loss_terms(z, params, targets, weights, spec).items()}
+
+    if optimizer == "adam":
+        def value_and_terms(z):
+            terms = terms_fn(z)
+            return terms["total"], terms
+
+        (_, terms), grad = jax.value_and_grad(value_and_terms, has_aux=True)(x)
+        updates, opt_state = opt.update(grad, opt_state, x)
+        # The paper's variable is an image: keep it in the [0, 1] box after every Adam update.
+        x = jnp.clip(optax.apply_updates(x, updates), 0.0, 1.0)
+    else:
+        # L-BFGS: value and gradient at x come from the line search of the previous step (stored in the state);
+        # the unweighted terms need one extra forward pass. No projection: see README, "L-BFGS and the [0, 1] box".
+        def value_fn(z):
+            return terms_fn(z)["total"]
+
+        terms = terms_fn(x)
+        value, grad = optax.value_and_grad_from_state(value_fn)(x, state=opt_state)
+        updates, opt_state = opt.update(grad, opt_state, x, value=value, grad=grad, value_fn=value_fn)
+        x = optax.apply_updates(x, updates)
+    return x, opt_state, terms
+
+
+@functools.partial(jax.jit, static_argnames=("spec", "optimizer", "length"), donate_argnums=(0, 1))
+def run_chunk(x, opt_state, n_active, params, targets, weights, lr, *, spec: LossSpec, optimizer: str, length: int):
+    """Run `n_active` (<= length) optimisation steps in one compiled program.
+
+    Args:
+      x: [B, H, W, 3] current images; opt_state: the optimiser state for x (both donated).
+      n_active: traced int, steps to run; the rest of the `length` slots are skipped, so one program serves
+        every chunk of a run, the shorter last one included.
+    Returns:
+      (x, opt_state, terms) with terms {name: [length]}; entries past n_active are zero.
+    """
+
+    def body(carry, i):
+        def active(c):
+            x_, s_, t_ = _step(*c, params, targets, weights, lr, spec, optimizer)
+            return (x_, s_), t_
+
+        def idle(c):
+            return c, {k: jnp.zeros((), jnp.float32) for k in TERMS}
+
+        return jax.lax.cond(i < n_active, active, idle, carry)
+
+    (x, opt_state), terms = jax.lax.scan(body, (x, opt_state), jnp.arange(length))
+    return x, opt_state, terms
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Inputs
+
+
+def _as_image(image: ImageLike, what: str) -> np.ndarray:
+    if isinstance(image, (str, os.PathLike)):
+        return images.load(image)
+    array = np.asarray(image, np.float32)
+    if array.ndim != 3 or array.shape[-1] != 3:
+        raise ValueError(f"{what} image must be [H, W, 3] RGB, got shape {array.shape}")
+    return array
+
+
+def prepare_images(content: ImageLike, style: ImageLike, config: Config) -> tuple[np.ndarray, np.ndarray]:
+    """Load (paths) and resize: content's longer side to `config.size`, style's to style_scale times that.
+
+    No resampling happens to an image already at its target size. Returns [H, W, 3], [H_s, W_s, 3] in [0, 1].
+    """
+    content = images.resize_longer_side(_as_image(content, "content"), config.size)
+    style = _as_image(style, "style")
+    style_side = max(16, round(config.style_scale * max(content.shape[:2])))
+    return content, images.resize_longer_side(style, style_side)
+
+
+def initial_image(init: Union[str, ImageLike], content: np.ndarray, style: np.ndarray, seed: int) -> np.ndarray:
+    """The start image [H, W, 3]: "noise" (uniform white noise in [0, 1], seeded), "content", "style" (resized to
+    the content's shape), an image path or an array (resized to the content's shape)."""
+    shape = content.shape[:2]
+    if isinstance(init, str) and init == "noise":
+        return np.asarray(jax.random.uniform(jax.random.key(seed), (*shape, 3), jnp.float32))
+    if isinstance(init, str) and init == "content":
+        return content
+    if isinstance(init, str) and init == "style":
+        return images.resize(style, shape)
+    if isinstance(init, str) and init not in INIT_KEYWORDS and not os.path.exists(init):
+        raise InputError(init, f"--init is neither {', '.join(INIT_KEYWORDS)} nor an existing image file")
+    return images.resize(_as_image(init, "init"), shape)
+
+
+def as_weights(weights: Union[weights_lib.Weights, str, os.PathLike, None]) -> weights_lib.Weights:
+    """A `Weights` from itself, a path, or None (the default file; a one-line error if it is absent)."""
+    if isinstance(weights, weights_lib.Weights):
+        return weights
+    if weights is None:
+        path = weights_lib.default_path()
+        if not path.exists():
+            raise InputError(None, weights_lib.missing_weights_message(path))
+        weights = path
+    return weights_lib.load(weights)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The entry point
+
+
+def _chunk_ends(steps: int, chunk_size: int, report_every: Optional[int]) -> list[int]:
+    ends = set(range(chunk_size, steps, chunk_size)) | {steps}
+    if report_every:
+        ends |= set(range(report_every, steps, report_every))
+    return sorted(e for e in ends if e > 0)
+
+
+def stylize(
+    content: ImageLike,
+    style: ImageLike,
+    weights: Union[weights_lib.Weights, str, os.PathLike, None] = None,
+    config: Optional[Config] = None,
+    callback: Optional[Callable[[Progress], None]] = None,
+    init_image: Optional[ImageLike] = None,
+    report_every: Optional[int] = None,
+) -> Result:
+    """Gatys et al. style transfer: optimise an image to match `content`'s features and `style`'s Gram matrices.
+
+    Args:
+      content, style: image paths or [H, W, 3] float arrays, RGB in [0, 1]; resized per `config.size` and
+        `config.style_scale` (no resampling when already at size).
+      weights: a `Weights`, a weights file path, or None for the default file (see `nst_jax.weights`).
+      config: settings (default `Config()`: the paper's).
+      callback: called with a `Progress` after every chunk of steps.
+      init_image: overrides `config.init` with an array or path.
+      report_every: also end chunks (and call back) at every multiple of this many steps.
+    Returns:
+      `Result` with the final image (clipped to [0, 1]) and the per-step loss history.
+    """
+    config = config or Config()
+    content_img, style_img = prepare_images(content, style, config)
+    w = as_weights(weights)
+    spec = loss_spec(config, w.preprocess)
+    params = jax.device_put(w.params)
+    init = initial_image(init_image if init_image is not None else config.init, content_img, style_img, config.seed)
+
+    targets = compute_targets(params, jnp.asarray(content_img)[None], jnp.asarray(style_img)[None], spec)
+    loss_w = loss_weights(config)
+    lr = jnp.float32(config.lr)
+    x = jnp.asarray(init, jnp.float32)[None]
+    # Fresh buffers for every leaf: optax may share one array between state fields, and the chunk donates them.
+    opt_state = jax.tree.map(jnp.copy, make_optimizer(config.optimizer, config.lr).init(x))
+
+    history = {k: [] for k in TERMS}
+    start, done = time.perf_counter(), 0
+    for end in _chunk_ends(config.steps, config.chunk_size, report_every):
+        n = end - done
+        x, opt_state, terms = run_chunk(
+            x, opt_state, jnp.int32(n), params, targets, loss_w, lr,
+            spec=spec, optimizer=config.optimizer, length=config.chunk_size,
+        )
+        chunk = {k: np.asarray(v)[:n] for k, v in terms.items()}
+        for k in TERMS:
+            history[k].append(chunk[k])
+        done = end
+        if callback is not None:
+            callback(Progress(done, config.steps, chunk, x[0], time.perf_counter() - start))
+
+    history = {k: np.concatenate(v) if v else np.zeros((0,), np.float32) for k, v in history.items()}
+    return Result(np.clip(np.asarray(x[0]), 0.0, 1.0), history)

@@ -1,0 +1,134 @@
+"""VGG19's convolutional part as a Flax module that returns named activations.
+
+Layer names follow the paper and jcjohnson/neural-style: `conv4_2` is the convolution's output, `relu4_2` its ReLU.
+Parameters are a plain pytree ``{"conv1_1": {"kernel": [3, 3, C_in, C_out], "bias": [C_out]}, ...}`` (HWIO kernels),
+passed to `apply`/`features` at call time, never baked into a compiled program.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Optional, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+# (block, number of convs in the block, output channels) of VGG19's 16 conv layers.
+BLOCKS = ((1, 2, 64), (2, 2, 128), (3, 4, 256), (4, 4, 512), (5, 4, 512))
+
+CONV_NAMES: tuple[str, ...] = tuple(f"conv{b}_{i}" for b, n, _ in BLOCKS for i in range(1, n + 1))
+"""The 16 conv layers in forward order: conv1_1, conv1_2, conv2_1, ..., conv5_4."""
+
+CONV_SHAPES: dict[str, tuple[int, int, int, int]] = {}
+"""Kernel shape (HWIO) of each conv layer."""
+_c_in = 3
+for _b, _n, _c_out in BLOCKS:
+    for _i in range(1, _n + 1):
+        CONV_SHAPES[f"conv{_b}_{_i}"] = (3, 3, _c_in, _c_out)
+        _c_in = _c_out
+del _b, _n, _c_out, _i, _c_in
+
+LAYER_NAMES: tuple[str, ...] = tuple(
+    name for conv in CONV_NAMES for name in (conv, conv.replace("conv", "relu"))
+)
+"""Every activation the module can return, in forward order: conv1_1, relu1_1, conv1_2, relu1_2, ..."""
+
+
+def _depth(layer: str) -> int:
+    return LAYER_NAMES.index(layer)
+
+
+def pool2x2(x: jax.Array, mode: str) -> jax.Array:
+    """2x2 pooling with stride 2 of [B, H, W, C], flooring odd sizes (as VALID pooling in Flax and PyTorch).
+
+    The average is summed in one fixed order, ((a + b) + (c + d)) / 4, so it rounds the same in every compiled
+    program (a fused reduce_window may not), which keeps targets and losses bit-consistent.
+    """
+    b, h, w, c = x.shape
+    x = x[:, : h // 2 * 2, : w // 2 * 2, :].reshape(b, h // 2, 2, w // 2, 2, c)
+    tl, tr, bl, br = x[:, :, 0, :, 0], x[:, :, 0, :, 1], x[:, :, 1, :, 0], x[:, :, 1, :, 1]
+    if mode == "avg":
+        return ((tl + tr) + (bl + br)) * 0.25
+    return jnp.maximum(jnp.maximum(tl, tr), jnp.maximum(bl, br))
+
+
+class VGG19Features(nn.Module):
+    """VGG19 conv layers (no fully connected layers), returning requested activations by name.
+
+    Attributes:
+      layers: names from `LAYER_NAMES` to return. The forward pass stops at the deepest of them.
+      pooling: "avg" (Gatys et al. replace max pooling by average pooling) or "max" (VGG's own).
+      precision: `jax.lax.Precision` for the convolutions (None: JAX's default for the backend).
+    """
+
+    layers: Sequence[str]
+    pooling: str = "avg"
+    precision: Optional[jax.lax.Precision] = None
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> dict[str, jax.Array]:
+        """Args: x: [B, H, W, 3] preprocessed network input. Returns: {name: [B, H_l, W_l, C_l]}."""
+        if x.ndim != 4 or x.shape[-1] != 3:
+            raise ValueError(f"VGG19Features expects [B, H, W, 3] input, got shape {x.shape}")
+        if self.pooling not in ("avg", "max"):
+            raise ValueError(f"pooling must be 'avg' or 'max', got {self.pooling!r}")
+        wanted = set(self.layers)
+        last = max(_depth(name) for name in wanted)
+        out = {}
+        for conv in CONV_NAMES:
+            block, index = conv[4:].split("_")
+            if index == "1" and block != "1":  # pool between blocks
+                x = pool2x2(x, self.pooling)
+            c_out = CONV_SHAPES[conv][3]
+            x = nn.Conv(c_out, (3, 3), padding="SAME", precision=self.precision, name=conv)(x)
+            relu = conv.replace("conv", "relu")
+            if conv in wanted:
+                out[conv] = x
+            x = nn.relu(x)
+            if relu in wanted:
+                out[relu] = x
+            if _depth(relu) >= last:
+                break
+        return out
+
+
+def features(
+    params: Mapping[str, Mapping[str, jax.Array]],
+    x: jax.Array,
+    layers: Sequence[str],
+    pooling: str = "avg",
+    precision: Optional[jax.lax.Precision] = None,
+) -> dict[str, jax.Array]:
+    """Named activations of preprocessed input x [B, H, W, 3] under conv params (see module docstring)."""
+    module = VGG19Features(layers=tuple(layers), pooling=pooling, precision=precision)
+    return module.apply({"params": params}, x)
+
+
+def check_params(params: Mapping[str, Mapping[str, object]]) -> None:
+    """Raise ValueError naming the first conv layer that is missing or has the wrong kernel/bias shape."""
+    for conv in CONV_NAMES:
+        if conv not in params:
+            raise ValueError(f"missing layer {conv}")
+        kernel_shape = tuple(getattr(params[conv].get("kernel"), "shape", ()))
+        bias_shape = tuple(getattr(params[conv].get("bias"), "shape", ()))
+        if kernel_shape != CONV_SHAPES[conv]:
+            raise ValueError(f"layer {conv} kernel has shape {kernel_shape}, expected {CONV_SHAPES[conv]}")
+        if bias_shape != (CONV_SHAPES[conv][3],):
+            raise ValueError(f"layer {conv} bias has shape {bias_shape}, expected {(CONV_SHAPES[conv][3],)}")
+
+
+def random_params(key: jax.Array) -> dict[str, dict[str, jax.Array]]:
+    """Random VGG19 conv params (He-normal kernels, small random biases): for tests and benchmarks only.
+
+    These are not pretrained weights; nothing computed with them says anything about image quality.
+    """
+    params = {}
+    for conv, key_i in zip(CONV_NAMES, jax.random.split(key, len(CONV_NAMES))):
+        k_w, k_b = jax.random.split(key_i)
+        shape = CONV_SHAPES[conv]
+        std = (2.0 / (shape[0] * shape[1] * shape[2])) ** 0.5
+        params[conv] = {
+            "kernel": std * jax.random.normal(k_w, shape, jnp.float32),
+            "bias": 0.01 * jax.random.normal(k_b, (shape[3],), jnp.float32),
+        }
+    return params

@@ -1,0 +1,254 @@
+"""VGG19 weights: reading the real files, converting them to one params pytree, and their input conventions.
+
+Every loader returns a `Weights`: the conv params (HWIO kernels, float32 numpy) together with the name of the
+preprocessing the weights were trained with, so weights can never be paired with the wrong pixel convention.
+
+Sources:
+  * Keras "notop" `.h5` (the Oxford/Caffe weights): layer_names -> weight_names, legacy or nested names, with or
+    without a `model_weights/` wrapper. Preprocessing "caffe".
+  * the project's own `.npz` (`save_npz`): `/`-joined keys, plus `meta/preprocess` and `meta/source`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import jax.numpy as jnp
+import numpy as np
+
+from .errors import InputError
+from .files import atomic_path
+from .vgg import CONV_NAMES, check_params
+
+KERAS_FILENAME = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
+KERAS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/vgg19/" + KERAS_FILENAME
+KERAS_MD5 = "253f8cb515780f3b799900260a226db6"
+
+WEIGHTS_DIR_ENV = "NST_JAX_WEIGHTS_DIR"
+
+# Input conventions, applied to RGB images in [0, 1].
+CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)  # B, G, R means of the Caffe/Keras VGG, in [0, 255] units
+TORCHVISION_MEAN = (0.485, 0.456, 0.406)  # R, G, B
+TORCHVISION_STD = (0.229, 0.224, 0.225)
+PREPROCESSINGS = ("caffe", "torchvision")
+
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+_ZIP_MAGIC = b"PK\x03\x04"
+_KERAS_LAYER = re.compile(r"^block(\d)_conv(\d)$")
+
+
+@dataclass(frozen=True)
+class Weights:
+    """VGG19 conv params with the preprocessing they expect.
+
+    Attributes:
+      params: {"conv1_1": {"kernel": [3, 3, C_in, C_out], "bias": [C_out]}, ...} for all 16 conv layers.
+      preprocess: "caffe" or "torchvision" (see `preprocess`).
+      source: where the params came from, for messages and `info`.
+    """
+
+    params: Mapping[str, Mapping[str, np.ndarray]]
+    preprocess: str
+    source: str = ""
+
+    def __post_init__(self):
+        if self.preprocess not in PREPROCESSINGS:
+            raise ValueError(f"unknown preprocessing {self.preprocess!r}; expected one of {PREPROCESSINGS}")
+        check_params(self.params)
+
+
+def preprocess(image: jnp.ndarray, convention: str) -> jnp.ndarray:
+    """Turn RGB images in [0, 1] into network input for weights trained with `convention`.
+
+    Args:
+      image: [..., H, W, 3] RGB in [0, 1].
+      convention: "caffe" (x255, RGB->BGR, minus the BGR means; Keras' "caffe" mode) or "torchvision"
+        ((x - mean) / std per RGB channel).
+    Returns:
+      [..., H, W, 3] float32 network input.
+    """
+    image = jnp.asarray(image, jnp.float32)
+
+    def per_channel(values):  # [1, ..., 1, 3]: explicit rank, no implicit rank promotion
+        return jnp.asarray(values, jnp.float32).reshape((1,) * (image.ndim - 1) + (3,))
+
+    if convention == "caffe":
+        return image[..., ::-1] * 255.0 - per_channel(CAFFE_BGR_MEAN)
+    if convention == "torchvision":
+        return (image - per_channel(TORCHVISION_MEAN)) / per_channel(TORCHVISION_STD)
+    raise ValueError(f"unknown preprocessing {convention!r}; expected one of {PREPROCESSINGS}")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Where weights live
+
+
+def weights_dir() -> Path:
+    """The folder for weight files: $NST_JAX_WEIGHTS_DIR, else `weights/` of a source checkout, else a user cache.
+
+    The user cache is $XDG_CACHE_HOME/nst_jax (default ~/.cache/nst_jax).
+    """
+    if os.environ.get(WEIGHTS_DIR_ENV):
+        return Path(os.environ[WEIGHTS_DIR_ENV]).expanduser()
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / "weights").is_dir():
+        return checkout / "weights"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "nst_jax"
+
+
+def default_path() -> Path:
+    """The weights file used when none is given: the Keras VGG19 notop file in `weights_dir()`."""
+    return weights_dir() / KERAS_FILENAME
+
+
+def missing_weights_message(path: Path) -> str:
+    """How to get the default weights by hand (one line)."""
+    return (
+        f"no VGG19 weights found; download {KERAS_URL} (MD5 {KERAS_MD5}) and save it as {path}, "
+        f"or pass --weights PATH"
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Loading
+
+
+def detect_format(path: str | os.PathLike) -> str:
+    """The file's format from its first bytes: "h5", "npz", "pth-zip" or "pth-legacy"."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except FileNotFoundError:
+        raise InputError(path, "weights file not found") from None
+    except OSError as e:
+        raise InputError(path, f"cannot read weights file ({e.strerror or e})") from None
+    if head == _HDF5_MAGIC:
+        return "h5"
+    if head.startswith(_ZIP_MAGIC):
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = z.namelist()
+        except (zipfile.BadZipFile, OSError) as e:
+            raise InputError(path, f"corrupt zip archive ({e})") from None
+        if any(n.endswith("data.pkl") for n in names):
+            return "pth-zip"
+        if names and all(n.endswith(".npy") for n in names):
+            return "npz"
+        raise InputError(path, "zip archive is neither an .npz of VGG19 params nor a PyTorch file")
+    if head[:1] == b"\x80":
+        return "pth-legacy"
+    raise InputError(path, "not a weights file (expected Keras .h5, PyTorch .pth or nst_jax .npz)")
+
+
+def load(path: str | os.PathLike) -> Weights:
+    """Load VGG19 weights from any supported file, detecting the format from its content."""
+    path = Path(path)
+    kind = detect_format(path)
+    if kind == "h5":
+        return load_keras_h5(path)
+    if kind == "npz":
+        return load_npz(path)
+    raise InputError(path, "PyTorch .pth weights are not supported yet; convert them to .npz or use the Keras .h5")
+
+
+def _as_float32(path: Path, where: str, array: np.ndarray) -> np.ndarray:
+    if not np.issubdtype(array.dtype, np.floating):
+        raise InputError(path, f"{where} has dtype {array.dtype}, expected floating point")
+    array = np.asarray(array, np.float32)
+    if not np.all(np.isfinite(array)):
+        raise InputError(path, f"{where} contains NaN or infinite values")
+    return array
+
+
+def _checked(path: Path, params: dict, preprocessing: str, source: str) -> Weights:
+    try:
+        return Weights(params=params, preprocess=preprocessing, source=source)
+    except ValueError as e:
+        raise InputError(path, f"not VGG19 weights: {e}") from None
+
+
+def _attr_strings(value) -> list[str]:
+    return [v.decode("utf8") if isinstance(v, bytes) else str(v) for v in np.atleast_1d(value)]
+
+
+def load_keras_h5(path: str | os.PathLike) -> Weights:
+    """Read a Keras VGG19 weights file (legacy or nested dataset names, optional `model_weights/` wrapper).
+
+    Follows the root attribute `layer_names` to each layer group and its `weight_names` attribute, so it does not
+    depend on how the datasets are named. Layers `block{b}_conv{i}` become `conv{b}_{i}`; others are ignored.
+    """
+    import h5py  # imported here so that .npz users never need it
+
+    path = Path(path)
+    params: dict[str, dict[str, np.ndarray]] = {}
+    try:
+        with h5py.File(path, "r") as f:
+            root = f["model_weights"] if "model_weights" in f else f
+            if "layer_names" not in root.attrs:
+                raise InputError(path, "HDF5 file has no 'layer_names' attribute: not a Keras weights file")
+            for layer in _attr_strings(root.attrs["layer_names"]):
+                match = _KERAS_LAYER.match(layer)
+                if not match:
+                    continue
+                if layer not in root:
+                    raise InputError(path, f"layer {layer} is listed in layer_names but has no group")
+                group = root[layer]
+                arrays = []
+                for name in _attr_strings(group.attrs.get("weight_names", [])):
+                    if name not in group:
+                        raise InputError(path, f"layer {layer} lists weight {name!r} that is not in the file")
+                    arrays.append(_as_float32(path, f"{layer}/{name}", group[name][()]))
+                kernels = [a for a in arrays if a.ndim == 4]
+                biases = [a for a in arrays if a.ndim == 1]
+                if len(arrays) != 2 or len(kernels) != 1 or len(biases) != 1:
+                    shapes = [a.shape for a in arrays]
+                    raise InputError(path, f"layer {layer} has weights of shapes {shapes}, expected a kernel and a bias")
+                params[f"conv{match[1]}_{match[2]}"] = {"kernel": kernels[0], "bias": biases[0]}
+    except InputError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError) as e:
+        raise InputError(path, f"cannot read HDF5 weights ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    return _checked(path, params, "caffe", "keras-h5")
+
+
+def save_npz(weights: Weights, path: str | os.PathLike) -> None:
+    """Save params as `.npz` with `/`-joined keys ("conv1_1/kernel") and `meta/preprocess`, `meta/source`."""
+    arrays = {f"{conv}/{k}": np.asarray(v, np.float32) for conv in CONV_NAMES for k, v in weights.params[conv].items()}
+    arrays["meta/preprocess"] = np.asarray(weights.preprocess)
+    arrays["meta/source"] = np.asarray(weights.source)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:  # a file object: np.savez would otherwise append ".npz" to the name
+            np.savez(f, **arrays)
+
+
+def load_npz(path: str | os.PathLike) -> Weights:
+    """Load params saved by `save_npz` (no pickle: object arrays are refused)."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            keys = set(z.files)
+            if "meta/preprocess" not in keys:
+                raise InputError(path, "npz has no 'meta/preprocess' entry: not an nst_jax weights file")
+            preprocessing = str(z["meta/preprocess"])
+            source = str(z["meta/source"]) if "meta/source" in keys else "npz"
+            params: dict[str, dict[str, np.ndarray]] = {}
+            for key in sorted(keys):
+                if key.startswith("meta/"):
+                    continue
+                conv, _, leaf = key.partition("/")
+                if conv in CONV_NAMES and leaf in ("kernel", "bias"):
+                    params.setdefault(conv, {})[leaf] = _as_float32(path, key, z[key])
+    except InputError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        raise InputError(path, f"cannot read npz weights ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    if preprocessing not in PREPROCESSINGS:
+        raise InputError(path, f"unknown preprocessing {preprocessing!r} in meta/preprocess")
+    return _checked(path, params, preprocessing, source)

@@ -1,0 +1,74 @@
+"""Shared fixtures: random (not pretrained) VGG19 weights, weight files in the real formats, tiny images."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # for the helper modules beside the tests
+
+from weightfiles import write_keras_h5  # noqa: E402
+
+from nst_jax import weights as weights_lib  # noqa: E402
+from nst_jax.vgg import random_params  # noqa: E402
+
+jax.config.update("jax_numpy_rank_promotion", "raise")  # no silent broadcasting in the library
+
+
+@pytest.fixture(scope="session")
+def torch():
+    """PyTorch, for the parity tests. CI sets NST_JAX_REQUIRE_TORCH=1 so that a missing torch fails, never skips."""
+    if os.environ.get("NST_JAX_REQUIRE_TORCH") == "1":
+        import torch as torch_module
+
+        return torch_module
+    return pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="session")
+def random_weights() -> weights_lib.Weights:
+    """Random VGG19 weights with the caffe convention. Random values: nothing here is a pretrained result."""
+    params = jax.tree.map(np.asarray, random_params(jax.random.key(0)))
+    return weights_lib.Weights(params, "caffe", "random")
+
+
+@pytest.fixture(scope="session")
+def h5_files(random_weights, tmp_path_factory) -> dict[str, Path]:
+    """The random weights as Keras .h5 files in every layout: legacy, nested, and both under model_weights/."""
+    folder = tmp_path_factory.mktemp("h5")
+    files = {}
+    for layout in ("legacy", "nested"):
+        for wrapped in (False, True):
+            key = layout + ("-wrapped" if wrapped else "")
+            files[key] = write_keras_h5(random_weights.params, folder / f"{key}.h5", layout, wrapped)
+    return files
+
+
+def smooth_image(shape: tuple[int, int], seed: int) -> np.ndarray:
+    """A smooth random RGB image in [0, 1], [H, W, 3] (sums of random sinusoids)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]] / max(shape)
+    channels = []
+    for _ in range(3):
+        f = rng.uniform(1, 6, (4, 2))
+        phase = rng.uniform(0, 2 * np.pi, 4)
+        channels.append(sum(np.sin(2 * np.pi * (a * xx + b * yy) + p) for (a, b), p in zip(f, phase)))
+    image = np.stack(channels, -1)
+    return ((image - image.min()) / (image.max() - image.min())).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def image_files(tmp_path_factory) -> dict[str, Path]:
+    """Tiny content (48x64) and style (64x64) PNG files."""
+    folder = tmp_path_factory.mktemp("images")
+    files = {}
+    for name, shape, seed in (("content", (48, 64), 1), ("style", (64, 64), 2)):
+        files[name] = folder / f"{name}.png"
+        Image.fromarray(np.round(smooth_image(shape, seed) * 255).astype(np.uint8)).save(files[name])
+    return files

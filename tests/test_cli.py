@@ -1,0 +1,106 @@
+"""`python -m nst_jax` end to end on tiny images and random (not pretrained) weights, and its bad-input contract."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nst_jax import cli
+
+
+def main(args):
+    """The CLI in this process (argv as strings, as a shell gives them)."""
+    return cli.main([str(a) for a in args])
+
+
+def run_cli(*args, env=None):
+    """Run `python -m nst_jax` in a fresh process: returns (exit status, stderr)."""
+    full_env = {**os.environ, **(env or {})}
+    proc = subprocess.run([sys.executable, "-m", "nst_jax", *map(str, args)], capture_output=True, text=True,
+                          env=full_env, timeout=300)
+    return proc.returncode, proc.stderr
+
+
+def test_tiny_run_writes_output_log_and_intermediates(h5_files, image_files, tmp_path):
+    out, log = tmp_path / "out.png", tmp_path / "run.jsonl"
+    status = main(["--content", image_files["content"], "--style", image_files["style"], "--output", out,
+                   "--weights", h5_files["nested"], "--size", "32", "--steps", "5", "--optimizer", "adam",
+                   "--init", "content", "--log", log, "--save-every", "2", "--quiet"])
+    assert status == 0
+    assert Image.open(out).size == (32, 24)  # content is 64x48, longer side -> 32
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["step"] for r in records] == [0, 1, 2, 3, 4]
+    assert all(set(r) == {"step", "content", "style", "tv", "total"} for r in records)
+    for r in records:  # default weights: alpha 1, beta 1e3, tv 0
+        assert r["total"] == pytest.approx(r["content"] + 1e3 * r["style"], rel=1e-5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.00002.png", "out.00004.png", "out.png", "run.jsonl"]
+
+
+def test_module_entry_point_runs_end_to_end(h5_files, image_files, tmp_path):
+    out = tmp_path / "out.jpg"
+    status, err = run_cli("--content", image_files["content"], "--style", image_files["style"], "--output", out,
+                          "--weights", h5_files["legacy"], "--size", "32", "--steps", "3")
+    assert status == 0, err
+    assert Image.open(out).format == "JPEG"
+    assert "wrote" in err
+
+
+def _bad_input(tmp_path, image_files, h5_files, case):
+    args = {"--content": image_files["content"], "--style": image_files["style"],
+            "--output": tmp_path / "out.png", "--weights": h5_files["legacy"]}
+    env = {}
+    if case == "missing content":
+        args["--content"] = tmp_path / "nope.jpg"
+    elif case == "not an image":
+        args["--style"] = tmp_path / "style.png"
+        args["--style"].write_text("not an image")
+    elif case == "weights not VGG19":
+        args["--weights"] = tmp_path / "other.h5"
+        args["--weights"].write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))
+    elif case == "no output folder":
+        args["--output"] = tmp_path / "missing" / "out.png"
+    elif case == "no weights":
+        del args["--weights"]
+        env["NST_JAX_WEIGHTS_DIR"] = str(tmp_path / "empty")
+    return [x for kv in args.items() for x in kv] + ["--size", "32", "--steps", "2"], env
+
+
+CASES = {
+    "missing content": "image file not found",
+    "not an image": "not an image file",
+    "weights not VGG19": "cannot read HDF5 weights",
+    "no output folder": "does not exist",
+    "no weights": "no VGG19 weights found; download https://storage.googleapis.com",
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_one_line_error_no_traceback_nothing_written(tmp_path, image_files, h5_files, case):
+    out = tmp_path / "out.png"
+    out.write_bytes(b"previous good output")
+    args, env = _bad_input(tmp_path, image_files, h5_files, case)
+    status, err = run_cli(*args, env=env)
+    assert status != 0
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert CASES[case] in err
+    assert out.read_bytes() == b"previous good output"
+    assert not [p for p in tmp_path.iterdir() if ".part" in p.name]
+
+
+def test_bad_setting_is_a_usage_error(image_files, tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--content", image_files["content"], "--style", image_files["style"], "--output", tmp_path / "o.png",
+              "--size", "4"])
+    assert info.value.code == 2
+    assert "size must be at least 16" in capsys.readouterr().err
+
+
+def test_layers_parse_and_unknown_layer_is_rejected(image_files, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["--content", image_files["content"], "--style", image_files["style"], "--output", tmp_path / "o.png",
+              "--style-layers", "relu1_1,fc7"])
+    assert "unknown VGG19 layer 'fc7'" in capsys.readouterr().err

@@ -1,0 +1,70 @@
+"""The optimisation loop on random (not pretrained) weights at tiny sizes: convergence, the box, chunking,
+compilation count, init modes."""
+
+import numpy as np
+import pytest
+from conftest import smooth_image
+
+from nst_jax import Config, stylize
+from nst_jax import transfer as transfer
+from nst_jax.errors import InputError
+
+CONTENT = smooth_image((48, 64), 1)
+STYLE = smooth_image((64, 64), 2)
+
+
+def test_lbfgs_from_noise_lowers_total_loss_tenfold(random_weights):
+    result = stylize(CONTENT, STYLE, random_weights, Config(size=64, steps=30))
+    history = result.history["total"]
+    assert history.shape == (30,) and np.all(np.isfinite(history))
+    assert history[0] / history[-1] >= 10.0, history
+    assert result.image.shape == (48, 64, 3) and result.image.min() >= 0 and result.image.max() <= 1
+
+
+def test_adam_stays_in_box_reports_every_chunk_and_compiles_once(random_weights):
+    seen = []
+    before = transfer.run_chunk._cache_size()
+    # size 60: an image shape no other test compiles, so the count below starts from zero programs for it
+    config = Config(size=60, steps=25, optimizer="adam", lr=0.05, init="content", chunk_size=10)
+    result = stylize(CONTENT, STYLE, random_weights, config, callback=seen.append)
+    assert [p.step for p in seen] == [10, 20, 25]
+    assert all(float(p.image.min()) >= 0.0 and float(p.image.max()) <= 1.0 for p in seen)
+    assert transfer.run_chunk._cache_size() == before + 1  # one program for chunks of 10, 10 and 5 steps
+    # Terms are evaluated before each update: at step 0 the image is the content image itself.
+    assert result.history["content"][0] == 0.0 and result.history["content"][1] > 0.0
+    assert result.history["total"][-1] < result.history["total"][0]
+    np.testing.assert_allclose(result.history["total"],
+                               config.content_weight * result.history["content"]
+                               + config.style_weight * result.history["style"], rtol=1e-5)
+    # Other loss weights and learning rate are traced, not compiled in: no new program.
+    stylize(CONTENT, STYLE, random_weights, config.replace(style_weight=10.0, lr=0.01, steps=7))
+    assert transfer.run_chunk._cache_size() == before + 1
+
+
+def test_chunk_ends_include_report_points():
+    assert transfer._chunk_ends(25, 10, None) == [10, 20, 25]
+    assert transfer._chunk_ends(25, 10, 4) == [4, 8, 10, 12, 16, 20, 24, 25]
+    assert transfer._chunk_ends(0, 10, None) == []
+
+
+def test_init_modes(tmp_path):
+    content, style = CONTENT, STYLE
+    np.testing.assert_array_equal(transfer.initial_image("content", content, style, 0), content)
+    assert transfer.initial_image("style", content, style, 0).shape == content.shape
+    noise = transfer.initial_image("noise", content, style, 3)
+    assert noise.shape == content.shape and 0 <= noise.min() and noise.max() <= 1 and noise.std() > 0.2
+    np.testing.assert_array_equal(noise, transfer.initial_image("noise", content, style, 3))  # seeded
+    assert not np.array_equal(noise, transfer.initial_image("noise", content, style, 4))
+    with pytest.raises(InputError, match="neither noise, content, style nor an existing image"):
+        transfer.initial_image(str(tmp_path / "nope.png"), content, style, 0)
+
+
+def test_zero_steps_returns_the_start_image(random_weights):
+    result = stylize(CONTENT, STYLE, random_weights, Config(size=64, steps=0, init="content"))
+    np.testing.assert_allclose(result.image, CONTENT, atol=1e-6)
+    assert result.history["total"].shape == (0,)
+
+
+def test_style_is_sized_relative_to_content():
+    content, style = transfer.prepare_images(CONTENT, STYLE, Config(size=32, style_scale=1.5))
+    assert content.shape == (24, 32, 3) and style.shape == (48, 48, 3)

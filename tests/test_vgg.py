@@ -1,0 +1,83 @@
+"""The Flax VGG19 against a NumPy hand implementation of conv (SAME, 3x3), ReLU and 2x2 pooling."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from nst_jax import vgg
+
+
+def np_conv3x3(x, kernel, bias):
+    """x [H, W, Cin], kernel [3, 3, Cin, Cout] (HWIO, cross-correlation as in every DL framework), zero padding 1."""
+    h, w, _ = x.shape
+    padded = np.pad(x, ((1, 1), (1, 1), (0, 0)))
+    out = np.zeros((h, w, kernel.shape[-1]))
+    for dy in range(3):
+        for dx in range(3):
+            out += padded[dy : dy + h, dx : dx + w] @ kernel[dy, dx]
+    return out + bias
+
+
+def np_pool(x, mode):
+    h, w, c = x.shape[0] // 2 * 2, x.shape[1] // 2 * 2, x.shape[2]  # floor, like VALID pooling in torch and Flax
+    blocks = x[:h, :w].reshape(h // 2, 2, w // 2, 2, c)
+    return blocks.mean(axis=(1, 3)) if mode == "avg" else blocks.max(axis=(1, 3))
+
+
+def test_layer_names_and_shapes():
+    assert len(vgg.CONV_NAMES) == 16 and len(vgg.LAYER_NAMES) == 32
+    assert vgg.CONV_NAMES[:3] == ("conv1_1", "conv1_2", "conv2_1") and vgg.CONV_NAMES[-1] == "conv5_4"
+    assert vgg.CONV_SHAPES["conv1_1"] == (3, 3, 3, 64) and vgg.CONV_SHAPES["conv3_1"] == (3, 3, 128, 256)
+    total = sum(np.prod(s) + s[-1] for s in vgg.CONV_SHAPES.values())
+    assert total == 20_024_384  # the parameter count of Keras' VGG19 notop file (FACTS.md)
+
+
+@pytest.mark.parametrize("pooling", ["avg", "max"])
+def test_first_layers_match_numpy(random_weights, pooling):
+    p = random_weights.params
+    x = np.random.default_rng(0).standard_normal((1, 7, 9, 3)).astype(np.float32)  # odd sizes: pooling floors
+    out = vgg.features(p, jnp.asarray(x), ["conv1_1", "relu1_1", "relu1_2", "conv2_1"], pooling)
+    conv11 = np_conv3x3(x[0].astype(np.float64), p["conv1_1"]["kernel"], p["conv1_1"]["bias"])
+    np.testing.assert_allclose(out["conv1_1"][0], conv11, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(out["relu1_1"][0], np.maximum(conv11, 0), rtol=1e-4, atol=1e-4)
+    relu12 = np.asarray(out["relu1_2"][0], np.float64)
+    conv21 = np_conv3x3(np_pool(relu12, pooling), p["conv2_1"]["kernel"], p["conv2_1"]["bias"])
+    assert out["conv2_1"].shape == (1, 3, 4, 128)
+    np.testing.assert_allclose(out["conv2_1"][0], conv21, rtol=1e-4, atol=1e-3)
+
+
+def test_stops_at_deepest_requested_layer(random_weights):
+    only_block1 = {k: random_weights.params[k] for k in ("conv1_1", "conv1_2")}  # nothing deeper exists
+    out = vgg.features(only_block1, jnp.zeros((1, 8, 8, 3)), ["relu1_2"])
+    assert set(out) == {"relu1_2"}
+    with pytest.raises(Exception):
+        vgg.features(only_block1, jnp.zeros((1, 8, 8, 3)), ["relu2_1"])
+
+
+def test_returns_exactly_requested_layers_with_spatial_sizes(random_weights):
+    layers = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2", "relu5_1"]
+    out = jax.jit(lambda p, x: vgg.features(p, x, layers))(random_weights.params, jnp.zeros((2, 32, 48, 3)))
+    assert {k: v.shape for k, v in out.items()} == {
+        "relu1_1": (2, 32, 48, 64), "relu2_1": (2, 16, 24, 128), "relu3_1": (2, 8, 12, 256),
+        "relu4_1": (2, 4, 6, 512), "relu4_2": (2, 4, 6, 512), "relu5_1": (2, 2, 3, 512),
+    }
+
+
+def test_batch_equals_one_by_one(random_weights):
+    x = np.random.default_rng(1).uniform(-100, 100, (3, 16, 16, 3)).astype(np.float32)
+    batched = vgg.features(random_weights.params, jnp.asarray(x), ["relu3_1"])["relu3_1"]
+    for i in range(3):
+        single = vgg.features(random_weights.params, jnp.asarray(x[i : i + 1]), ["relu3_1"])["relu3_1"]
+        np.testing.assert_allclose(batched[i : i + 1], single, rtol=1e-5, atol=1e-3)
+
+
+def test_check_params_names_the_problem(random_weights):
+    broken = dict(random_weights.params)
+    broken["conv3_2"] = {"kernel": np.zeros((3, 3, 256, 128)), "bias": np.zeros(128)}
+    with pytest.raises(ValueError, match="conv3_2 kernel has shape"):
+        vgg.check_params(broken)
+    broken["conv3_2"] = random_weights.params["conv3_2"]
+    del broken["conv5_4"]
+    with pytest.raises(ValueError, match="missing layer conv5_4"):
+        vgg.check_params(broken)

@@ -1,0 +1,153 @@
+"""Weight files in the real layouts (generated here with random values) load into identical params; bad files
+give one-line errors naming the file."""
+
+import sys
+
+import h5py
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from weightfiles import keras_name, write_keras_h5
+
+from nst_jax import weights as weights_lib
+from nst_jax.errors import InputError
+from nst_jax.vgg import CONV_NAMES
+
+
+def assert_same_params(a, b):
+    assert set(a) == set(b) == set(CONV_NAMES)
+    for conv in CONV_NAMES:
+        for leaf in ("kernel", "bias"):
+            np.testing.assert_array_equal(a[conv][leaf], b[conv][leaf])
+
+
+@pytest.mark.parametrize("layout", ["legacy", "nested", "legacy-wrapped", "nested-wrapped"])
+def test_keras_h5_every_layout_loads_identical_params(h5_files, random_weights, layout):
+    w = weights_lib.load(h5_files[layout])
+    assert w.preprocess == "caffe" and w.source == "keras-h5"
+    assert_same_params(w.params, random_weights.params)
+    assert all(w.params[c]["kernel"].dtype == np.float32 for c in CONV_NAMES)
+
+
+def test_nested_layout_really_is_nested(h5_files):
+    with h5py.File(h5_files["nested"]) as f:
+        assert isinstance(f["block1_conv1"]["block1_conv1"], h5py.Group)
+        assert "kernel:0" in f["block1_conv1"]["block1_conv1"]
+
+
+@pytest.mark.parametrize("preprocessing", ["caffe", "torchvision"])
+def test_npz_round_trip_keeps_params_and_preprocessing_without_h5py(random_weights, tmp_path, monkeypatch,
+                                                                    preprocessing):
+    w = weights_lib.Weights(random_weights.params, preprocessing, "test")
+    weights_lib.save_npz(w, tmp_path / "w.npz")
+    with np.load(tmp_path / "w.npz") as z:
+        assert "conv4_2/kernel" in z.files and str(z["meta/preprocess"]) == preprocessing
+    monkeypatch.setitem(sys.modules, "h5py", None)  # importing h5py now fails: .npz must not need it
+    back = weights_lib.load(tmp_path / "w.npz")
+    assert back.preprocess == preprocessing and back.source == "test"
+    assert_same_params(back.params, random_weights.params)
+    assert [p.name for p in tmp_path.iterdir()] == ["w.npz"]  # no temporary file left behind
+
+
+def test_format_is_detected_from_content_not_extension(h5_files, tmp_path):
+    disguised = tmp_path / "weights.npz"
+    disguised.write_bytes(h5_files["legacy"].read_bytes())
+    assert weights_lib.detect_format(disguised) == "h5"
+    assert weights_lib.load(disguised).preprocess == "caffe"
+
+
+def _assert_one_line_error(path, match):
+    with pytest.raises(InputError) as info:
+        weights_lib.load(path)
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message, message
+    assert match in message, message
+
+
+def test_truncated_h5(h5_files, tmp_path):
+    bad = tmp_path / "truncated.h5"
+    bad.write_bytes(h5_files["legacy"].read_bytes()[:50_000])
+    _assert_one_line_error(bad, "cannot read HDF5 weights")
+
+
+def test_random_bytes_and_missing_file(tmp_path):
+    bad = tmp_path / "noise.h5"
+    bad.write_bytes(np.random.default_rng(0).bytes(1000))
+    _assert_one_line_error(bad, "not a weights file")
+    _assert_one_line_error(tmp_path / "absent.h5", "not found")
+
+
+def test_hdf5_of_another_network(tmp_path):
+    bad = tmp_path / "resnet.h5"
+    with h5py.File(bad, "w") as f:
+        f.attrs["layer_names"] = np.array([b"conv1", b"fc1000"])
+        for name in ("conv1", "fc1000"):
+            g = f.create_group(name)
+            g.attrs["weight_names"] = np.array([f"{name}/kernel:0".encode()])
+            g.create_dataset(f"{name}/kernel:0", data=np.zeros((2, 2), np.float32))
+    _assert_one_line_error(bad, "not VGG19 weights: missing layer conv1_1")
+
+
+def test_plain_hdf5_without_keras_attributes(tmp_path):
+    bad = tmp_path / "plain.h5"
+    with h5py.File(bad, "w") as f:
+        f.create_dataset("x", data=np.zeros(3))
+    _assert_one_line_error(bad, "no 'layer_names' attribute")
+
+
+def _variant(random_weights, tmp_path, name, edit):
+    params = {c: dict(v) for c, v in random_weights.params.items()}
+    edit(params)
+    return write_keras_h5(params, tmp_path / f"{name}.h5", "legacy")
+
+
+def test_missing_layer(random_weights, tmp_path):
+    path = _variant(random_weights, tmp_path, "missing", lambda p: p.pop("conv5_4"))
+    _assert_one_line_error(path, "missing layer conv5_4")
+
+
+def test_wrong_shape(random_weights, tmp_path):
+    def edit(p):
+        p["conv2_1"] = {"kernel": np.zeros((3, 3, 64, 64), np.float32), "bias": np.zeros(64, np.float32)}
+
+    _assert_one_line_error(_variant(random_weights, tmp_path, "shape", edit), "conv2_1 kernel has shape (3, 3, 64, 64)")
+
+
+def test_integer_dtype_and_nan(random_weights, tmp_path):
+    def as_int(p):
+        p["conv1_1"] = {"kernel": p["conv1_1"]["kernel"].astype(np.int32), "bias": p["conv1_1"]["bias"]}
+
+    _assert_one_line_error(_variant(random_weights, tmp_path, "int", as_int), "dtype int32")
+
+    def with_nan(p):
+        k = p["conv3_3"]["kernel"].copy()
+        k[0, 0, 0, 0] = np.nan
+        p["conv3_3"] = {"kernel": k, "bias": p["conv3_3"]["bias"]}
+
+    _assert_one_line_error(_variant(random_weights, tmp_path, "nan", with_nan), "NaN")
+
+
+def test_weight_listed_but_absent(random_weights, tmp_path):
+    path = write_keras_h5(random_weights.params, tmp_path / "w.h5", "legacy")
+    with h5py.File(path, "a") as f:
+        del f[keras_name("conv2_2")]["block2_conv2_b_1:0"]
+    _assert_one_line_error(path, "block2_conv2_b_1:0")
+
+
+def test_caffe_preprocessing_hand_values():
+    red = jnp.zeros((1, 1, 3)).at[..., 0].set(1.0)  # pure red RGB
+    np.testing.assert_allclose(weights_lib.preprocess(red, "caffe")[0, 0], [-103.939, -116.779, 255 - 123.68],
+                               rtol=1e-6)
+
+
+def test_torchvision_preprocessing_hand_values():
+    grey = jnp.full((1, 1, 3), 0.5)
+    expected = [(0.5 - 0.485) / 0.229, (0.5 - 0.456) / 0.224, (0.5 - 0.406) / 0.225]
+    np.testing.assert_allclose(weights_lib.preprocess(grey, "torchvision")[0, 0], expected, rtol=1e-6)
+
+
+def test_weights_dir_env_override_and_missing_message(tmp_path, monkeypatch):
+    monkeypatch.setenv(weights_lib.WEIGHTS_DIR_ENV, str(tmp_path))
+    assert weights_lib.default_path() == tmp_path / weights_lib.KERAS_FILENAME
+    message = weights_lib.missing_weights_message(weights_lib.default_path())
+    assert weights_lib.KERAS_URL in message and str(tmp_path) in message and "\n" not in message
