@@ -18,6 +18,7 @@ from . import images
 from .config import Config
 from .errors import InputError
 from .files import atomic_path, check_writable_target
+from .weights import missing_weights_message
 
 PROG = "python -m nst_jax"
 
@@ -100,6 +101,21 @@ def _intermediate_path(output: Path, step: int) -> Path:
     return output.with_name(f"{output.stem}.{step:05d}{output.suffix}")
 
 
+def _default_weights(quiet: bool) -> Path:
+    """The default weights file, downloaded (hash-checked) on first use as Keras and torchvision do."""
+    from .weights import default_path
+    from .weights.download import NO_DOWNLOAD_ENV, auto_download_allowed, download
+
+    path = default_path()
+    if path.exists():
+        return path
+    if not auto_download_allowed():
+        raise InputError(None, missing_weights_message(path) + f" ({NO_DOWNLOAD_ENV} is set)")
+    if not quiet:
+        print(f"{PROG}: no VGG19 weights at {path}; downloading them once", file=sys.stderr)
+    return download("keras", path.parent, progress=not quiet)
+
+
 def run(args: argparse.Namespace, config: Config) -> None:
     """Check every input, run the style transfer, write the outputs. Raises InputError on bad input."""
     from .transfer import as_weights, stylize
@@ -109,7 +125,7 @@ def run(args: argparse.Namespace, config: Config) -> None:
     if args.save_every is not None and args.save_every < 1:
         raise InputError(None, f"--save-every must be >= 1, got {args.save_every}")
     content, style = images.load(args.content), images.load(args.style)
-    weights = as_weights(args.weights)
+    weights = as_weights(args.weights if args.weights else _default_weights(args.quiet))
 
     with contextlib.ExitStack() as stack:
         # The log is written as the run goes, under a temporary name; it gets its real name only on success.

@@ -63,10 +63,16 @@ def _bad_input(tmp_path, image_files, h5_files, case):
         args["--weights"].write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))
     elif case == "no output folder":
         args["--output"] = tmp_path / "missing" / "out.png"
-    elif case == "no weights":
+    elif case == "no weights, downloads off":
         del args["--weights"]
         env["NST_JAX_WEIGHTS_DIR"] = str(tmp_path / "empty")
-    return [x for kv in args.items() for x in kv] + ["--size", "32", "--steps", "2"], env
+        env["NST_JAX_NO_DOWNLOAD"] = "1"
+    elif case == "no weights, offline":
+        del args["--weights"]
+        env["NST_JAX_WEIGHTS_DIR"] = str(tmp_path / "empty")
+        env["NST_JAX_DOWNLOAD_URL"] = "http://127.0.0.1:9/vgg19.h5"  # nothing listens there
+        args["--quiet"] = None
+    return [x for kv in args.items() for x in kv if x is not None] + ["--size", "32", "--steps", "2"], env
 
 
 CASES = {
@@ -74,7 +80,8 @@ CASES = {
     "not an image": "not an image file",
     "weights not VGG19": "cannot read HDF5 weights",
     "no output folder": "does not exist",
-    "no weights": "no VGG19 weights found; download https://storage.googleapis.com",
+    "no weights, downloads off": "no VGG19 weights found at",
+    "no weights, offline": "cannot download http://127.0.0.1:9/vgg19.h5",
 }
 
 

@@ -30,15 +30,19 @@ def read_keras_h5(path) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return convs
 
 
-def layer_names() -> list[str]:
-    names, block, index = [], 1, 0
-    for v in CFG:
-        if v == "P":
-            block, index = block + 1, 0
-        else:
-            index += 1
-            names.append(f"{block}_{index}")
-    return names
+def read_torchvision_pth(path) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The 16 conv (weight, bias) pairs of a torchvision vgg19 state_dict, read by torch itself."""
+    state = torch.load(path, weights_only=True)
+    conv_indices = [i for i, v in enumerate(_torchvision_features()) if v == "C"]
+    return [(state[f"features.{i}.weight"].float(), state[f"features.{i}.bias"].float()) for i in conv_indices]
+
+
+def _torchvision_features() -> list[str]:
+    """torchvision's `features` Sequential as C (conv), R (relu), P (pool)."""
+    seq = []
+    for v in CFG + ["P"]:
+        seq += ["P"] if v == "P" else ["C", "R"]
+    return seq
 
 
 def vgg_features(convs, x: torch.Tensor, wanted: list[str], pooling: str = "avg") -> dict[str, torch.Tensor]:
@@ -68,15 +72,26 @@ def caffe_preprocess(rgb01: torch.Tensor) -> torch.Tensor:
     return rgb01.flip(1) * 255.0 - CAFFE_MEAN_BGR
 
 
+def torchvision_preprocess(rgb01: torch.Tensor) -> torch.Tensor:
+    """[B, 3, H, W] RGB in [0, 1] -> ImageNet mean/std normalised (torchvision.transforms.Normalize)."""
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    return (rgb01 - mean) / std
+
+
+PREPROCESS = {"caffe": caffe_preprocess, "torchvision": torchvision_preprocess}
+
+
 def gram(f: torch.Tensor) -> torch.Tensor:
     b, c, h, w = f.shape
     f = f.reshape(b, c, h * w)
     return f @ f.transpose(1, 2)
 
 
-def paper_terms(convs, x, content_targets, style_grams, content_layers, style_layers, pooling="avg"):
+def paper_terms(convs, x, content_targets, style_grams, content_layers, style_layers, pooling="avg",
+                preprocess="caffe"):
     """Unweighted content (1/2 sum (F-P)^2) and style (sum_l 1/L * E_l) losses at x ([1, 3, H, W] in [0, 1])."""
-    feats = vgg_features(convs, caffe_preprocess(x), list(dict.fromkeys(content_layers + style_layers)), pooling)
+    feats = vgg_features(convs, PREPROCESS[preprocess](x), list(dict.fromkeys(content_layers + style_layers)), pooling)
     content = sum(0.5 * ((feats[l] - content_targets[l]) ** 2).sum() for l in content_layers)
     style = torch.zeros(())
     for l in style_layers:
@@ -85,7 +100,8 @@ def paper_terms(convs, x, content_targets, style_grams, content_layers, style_la
     return content, style
 
 
-def adam_run(convs, content, style, steps, lr, alpha, beta, content_layers, style_layers, pooling="avg"):
+def adam_run(convs, content, style, steps, lr, alpha, beta, content_layers, style_layers, pooling="avg",
+             preprocess="caffe"):
     """Adam from the content image with clipping to [0, 1] after every step. content, style: [H, W, 3] numpy.
 
     Returns a list of {"content", "style", "total"} per step, evaluated before that step's update.
@@ -93,14 +109,15 @@ def adam_run(convs, content, style, steps, lr, alpha, beta, content_layers, styl
     to_t = lambda a: torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))[None].float()  # noqa: E731
     c, s = to_t(content), to_t(style)
     with torch.no_grad():
-        p_feats = vgg_features(convs, caffe_preprocess(c), content_layers, pooling)
-        a_grams = {l: gram(f) for l, f in vgg_features(convs, caffe_preprocess(s), style_layers, pooling).items()}
+        pre = PREPROCESS[preprocess]
+        p_feats = vgg_features(convs, pre(c), content_layers, pooling)
+        a_grams = {l: gram(f) for l, f in vgg_features(convs, pre(s), style_layers, pooling).items()}
     x = c.clone().requires_grad_(True)
     opt = torch.optim.Adam([x], lr=lr)
     history = []
     for _ in range(steps):
         opt.zero_grad()
-        lc, ls = paper_terms(convs, x, p_feats, a_grams, content_layers, style_layers, pooling)
+        lc, ls = paper_terms(convs, x, p_feats, a_grams, content_layers, style_layers, pooling, preprocess)
         total = alpha * lc + beta * ls
         total.backward()
         history.append({"content": lc.item(), "style": ls.item(), "total": total.item()})

@@ -59,3 +59,26 @@ def write_keras_h5(params: dict, path: Path, layout: str = "legacy", wrapped: bo
             g.create_dataset(weight_names[0], data=np.asarray(by_keras[name]["kernel"]))  # dtype kept as given
             g.create_dataset(weight_names[1], data=np.asarray(by_keras[name]["bias"]))
     return path
+
+
+def torchvision_state_dict(params: dict, torch, with_classifier: bool = True):
+    """conv params (HWIO) as a torchvision vgg19 state_dict (OIHW `features.N.*`, plus classifier keys)."""
+    from nst_jax.weights.torch_pickle import TORCHVISION_KEYS
+
+    state = {}
+    for conv, prefix in TORCHVISION_KEYS.items():
+        state[f"{prefix}.weight"] = torch.from_numpy(np.ascontiguousarray(
+            np.asarray(params[conv]["kernel"]).transpose(3, 2, 0, 1)))
+        state[f"{prefix}.bias"] = torch.from_numpy(np.asarray(params[conv]["bias"]).copy())
+    if with_classifier:  # small stand-ins for the classifier: a real loader must ignore these keys
+        state["classifier.0.weight"] = torch.zeros(8, 4)
+        state["classifier.0.bias"] = torch.zeros(8)
+    import collections
+
+    return collections.OrderedDict(state)
+
+
+def write_pth(state, path: Path, torch, legacy: bool) -> Path:
+    """torch.save in the zip format (default) or the legacy pre-1.6 stream."""
+    torch.save(state, path, _use_new_zipfile_serialization=not legacy)
+    return path

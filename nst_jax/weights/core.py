@@ -12,7 +12,6 @@ Sources:
 from __future__ import annotations
 
 import os
-import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +20,9 @@ from typing import Mapping
 import jax.numpy as jnp
 import numpy as np
 
-from .errors import InputError
-from .files import atomic_path
-from .vgg import CONV_NAMES, check_params
+from ..errors import InputError
+from ..files import atomic_path
+from ..vgg import CONV_NAMES, check_params
 
 KERAS_FILENAME = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 KERAS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/vgg19/" + KERAS_FILENAME
@@ -39,7 +38,6 @@ PREPROCESSINGS = ("caffe", "torchvision")
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _ZIP_MAGIC = b"PK\x03\x04"
-_KERAS_LAYER = re.compile(r"^block(\d)_conv(\d)$")
 
 
 @dataclass(frozen=True)
@@ -110,8 +108,8 @@ def default_path() -> Path:
 def missing_weights_message(path: Path) -> str:
     """How to get the default weights by hand (one line)."""
     return (
-        f"no VGG19 weights found; download {KERAS_URL} (MD5 {KERAS_MD5}) and save it as {path}, "
-        f"or pass --weights PATH"
+        f"no VGG19 weights found at {path}; run `python -m nst_jax.weights download`, or fetch {KERAS_URL} "
+        f"(MD5 {KERAS_MD5}) by hand and save it there, or pass --weights PATH"
     )
 
 
@@ -152,13 +150,17 @@ def load(path: str | os.PathLike) -> Weights:
     path = Path(path)
     kind = detect_format(path)
     if kind == "h5":
+        from .keras import load_keras_h5
+
         return load_keras_h5(path)
     if kind == "npz":
         return load_npz(path)
-    raise InputError(path, "PyTorch .pth weights are not supported yet; convert them to .npz or use the Keras .h5")
+    from .torch_pickle import load_pth
+
+    return load_pth(path)
 
 
-def _as_float32(path: Path, where: str, array: np.ndarray) -> np.ndarray:
+def as_float32(path: Path, where: str, array: np.ndarray) -> np.ndarray:
     if not np.issubdtype(array.dtype, np.floating):
         raise InputError(path, f"{where} has dtype {array.dtype}, expected floating point")
     array = np.asarray(array, np.float32)
@@ -167,55 +169,11 @@ def _as_float32(path: Path, where: str, array: np.ndarray) -> np.ndarray:
     return array
 
 
-def _checked(path: Path, params: dict, preprocessing: str, source: str) -> Weights:
+def checked(path: Path, params: dict, preprocessing: str, source: str) -> Weights:
     try:
         return Weights(params=params, preprocess=preprocessing, source=source)
     except ValueError as e:
         raise InputError(path, f"not VGG19 weights: {e}") from None
-
-
-def _attr_strings(value) -> list[str]:
-    return [v.decode("utf8") if isinstance(v, bytes) else str(v) for v in np.atleast_1d(value)]
-
-
-def load_keras_h5(path: str | os.PathLike) -> Weights:
-    """Read a Keras VGG19 weights file (legacy or nested dataset names, optional `model_weights/` wrapper).
-
-    Follows the root attribute `layer_names` to each layer group and its `weight_names` attribute, so it does not
-    depend on how the datasets are named. Layers `block{b}_conv{i}` become `conv{b}_{i}`; others are ignored.
-    """
-    import h5py  # imported here so that .npz users never need it
-
-    path = Path(path)
-    params: dict[str, dict[str, np.ndarray]] = {}
-    try:
-        with h5py.File(path, "r") as f:
-            root = f["model_weights"] if "model_weights" in f else f
-            if "layer_names" not in root.attrs:
-                raise InputError(path, "HDF5 file has no 'layer_names' attribute: not a Keras weights file")
-            for layer in _attr_strings(root.attrs["layer_names"]):
-                match = _KERAS_LAYER.match(layer)
-                if not match:
-                    continue
-                if layer not in root:
-                    raise InputError(path, f"layer {layer} is listed in layer_names but has no group")
-                group = root[layer]
-                arrays = []
-                for name in _attr_strings(group.attrs.get("weight_names", [])):
-                    if name not in group:
-                        raise InputError(path, f"layer {layer} lists weight {name!r} that is not in the file")
-                    arrays.append(_as_float32(path, f"{layer}/{name}", group[name][()]))
-                kernels = [a for a in arrays if a.ndim == 4]
-                biases = [a for a in arrays if a.ndim == 1]
-                if len(arrays) != 2 or len(kernels) != 1 or len(biases) != 1:
-                    shapes = [a.shape for a in arrays]
-                    raise InputError(path, f"layer {layer} has weights of shapes {shapes}, expected a kernel and a bias")
-                params[f"conv{match[1]}_{match[2]}"] = {"kernel": kernels[0], "bias": biases[0]}
-    except InputError:
-        raise
-    except (OSError, KeyError, ValueError, TypeError) as e:
-        raise InputError(path, f"cannot read HDF5 weights ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
-    return _checked(path, params, "caffe", "keras-h5")
 
 
 def save_npz(weights: Weights, path: str | os.PathLike) -> None:
@@ -244,11 +202,11 @@ def load_npz(path: str | os.PathLike) -> Weights:
                     continue
                 conv, _, leaf = key.partition("/")
                 if conv in CONV_NAMES and leaf in ("kernel", "bias"):
-                    params.setdefault(conv, {})[leaf] = _as_float32(path, key, z[key])
+                    params.setdefault(conv, {})[leaf] = as_float32(path, key, z[key])
     except InputError:
         raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
         raise InputError(path, f"cannot read npz weights ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
     if preprocessing not in PREPROCESSINGS:
         raise InputError(path, f"unknown preprocessing {preprocessing!r} in meta/preprocess")
-    return _checked(path, params, preprocessing, source)
+    return checked(path, params, preprocessing, source)

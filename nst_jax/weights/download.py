@@ -1,0 +1,127 @@
+"""Downloading the published VGG19 files: streamed to a temporary file, hash-checked, then renamed into place.
+
+Only a file whose hash matches the published one ever lands in the weights folder: a wrong hash, a dropped
+connection or an interrupt deletes the temporary file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from ..errors import InputError
+from ..files import atomic_path
+from .core import KERAS_FILENAME, KERAS_MD5, KERAS_URL, weights_dir
+
+URL_ENV = "NST_JAX_DOWNLOAD_URL"  # a mirror to fetch from instead of the published URL
+NO_DOWNLOAD_ENV = "NST_JAX_NO_DOWNLOAD"  # set to 1: never download automatically
+
+
+@dataclass(frozen=True)
+class Source:
+    """A published weights file and how to check it.
+
+    Attributes:
+      hash_name: "md5" or "sha256"; expected: the full hex digest, or (torch.hub's convention) its first digits.
+    """
+
+    name: str
+    filename: str
+    url: str
+    hash_name: str
+    expected: str
+
+    def matches(self, digest: str) -> bool:
+        return digest.startswith(self.expected) if len(self.expected) < len(digest) else digest == self.expected
+
+
+SOURCES = {
+    "keras": Source("keras", KERAS_FILENAME, KERAS_URL, "md5", KERAS_MD5),
+    "torchvision": Source(
+        "torchvision", "vgg19-dcbb9e9d.pth", "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth", "sha256",
+        "dcbb9e9d",
+    ),
+}
+
+
+def file_digest(path: str | os.PathLike, hash_name: str) -> str:
+    """Hex digest of a file, read in 1 MiB blocks."""
+    h = hashlib.new(hash_name)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def manual_instructions(source: Source, dest: Path) -> str:
+    return f"fetch {source.url} by hand ({source.hash_name} {source.expected}) and save it as {dest}"
+
+
+def download(
+    source: str | Source = "keras",
+    folder: Optional[str | os.PathLike] = None,
+    url: Optional[str] = None,
+    progress: bool = True,
+    timeout: float = 60.0,
+) -> Path:
+    """Download a published weights file into `folder` (default `weights_dir()`) unless a verified copy is there.
+
+    Args:
+      source: "keras", "torchvision", or a `Source` (another file and its hash).
+      url: fetch from here instead (a mirror); default $NST_JAX_DOWNLOAD_URL, else the published URL. The hash
+        is always the published one.
+      progress: show a tqdm progress bar on stderr.
+    Returns:
+      The path of the verified file.
+    Raises:
+      InputError: offline, dropped connection, or wrong hash (nothing is left behind in any case).
+    """
+    src = source if isinstance(source, Source) else SOURCES[source]
+    folder = Path(folder) if folder is not None else weights_dir()
+    dest = folder / src.filename
+    if dest.exists():
+        if src.matches(file_digest(dest, src.hash_name)):
+            return dest
+        raise InputError(dest, f"exists but its {src.hash_name} does not match the published one; delete it and retry")
+    folder.mkdir(parents=True, exist_ok=True)
+    url = url or os.environ.get(URL_ENV) or src.url
+    try:
+        response = urllib.request.urlopen(url, timeout=timeout)
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        reason = getattr(e, "reason", None) or e
+        raise InputError(None, f"cannot download {url} ({reason}); {manual_instructions(src, dest)}") from None
+
+    from tqdm import tqdm
+
+    h = hashlib.new(src.hash_name)
+    with response, atomic_path(dest) as tmp:
+        total = int(response.headers.get("Content-Length") or 0) or None
+        received = 0
+        with open(tmp, "wb") as out, tqdm(total=total, unit="B", unit_scale=True, desc=src.filename,
+                                          disable=not progress, file=sys.stderr) as bar:
+            try:
+                for block in iter(lambda: response.read(1 << 20), b""):
+                    out.write(block)
+                    h.update(block)
+                    received += len(block)
+                    bar.update(len(block))
+            except (OSError, urllib.error.URLError) as e:  # http.client.IncompleteRead is an OSError subclass
+                raise InputError(None, f"download of {url} failed after {received} bytes ({type(e).__name__}); "
+                                       f"nothing was saved; retry or {manual_instructions(src, dest)}") from None
+        if total is not None and received != total:
+            raise InputError(None, f"download of {url} stopped after {received} of {total} bytes; nothing was saved")
+        digest = h.hexdigest()
+        if not src.matches(digest):
+            raise InputError(None, f"downloaded {url} has {src.hash_name} {digest}, expected {src.expected}; "
+                                   f"the file was deleted")
+    return dest
+
+
+def auto_download_allowed() -> bool:
+    return os.environ.get(NO_DOWNLOAD_ENV, "") not in ("1", "true", "yes")

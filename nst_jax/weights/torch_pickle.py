@@ -1,0 +1,254 @@
+"""torchvision VGG19 `.pth` state_dicts, read without torch and without ever running code from the file.
+
+A `.pth` is a pickle, and unpickling can call any importable function. This reader uses a restricted unpickler
+whose `find_class` resolves an exact allowlist (OrderedDict, torch's tensor/parameter rebuild functions, the typed
+storage classes, torch.Size) to local stand-ins that only record what the file describes, and refuses every other
+global before anything runs. Tensors are then cut out of their storages with every offset, size and stride checked
+against the storage's real length.
+
+Both serialisations `torch.save` writes are read:
+  * zip (torch >= 1.6): `<prefix>/data.pkl` with storages in `<prefix>/data/<key>` and `<prefix>/byteorder`;
+  * legacy (before 1.6, and the 2017 torchvision files): a stream of pickles -- magic number, protocol version,
+    sys_info, the object, the sorted storage keys -- then each storage as an int64 element count and raw bytes.
+"""
+
+from __future__ import annotations
+
+import collections
+import io
+import os
+import pickle
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from ..errors import InputError
+from ..vgg import CONV_NAMES
+from .core import as_float32, checked
+
+LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+LEGACY_PROTOCOL = 1001
+
+# torchvision's vgg19 `features` indices of conv1_1 .. conv5_4.
+TORCHVISION_CONV_INDICES = (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34)
+TORCHVISION_KEYS = {conv: f"features.{i}" for conv, i in zip(CONV_NAMES, TORCHVISION_CONV_INDICES)}
+
+_STORAGE_DTYPES = {
+    "FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16,
+    "LongStorage": np.int64, "IntStorage": np.int32, "ShortStorage": np.int16,
+    "CharStorage": np.int8, "ByteStorage": np.uint8, "BoolStorage": np.bool_,
+}
+
+
+class RefusedPickle(Exception):
+    """The pickle asked for something outside the allowlist."""
+
+
+@dataclass(frozen=True)
+class _StorageType:
+    name: str
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(_STORAGE_DTYPES[self.name])
+
+
+@dataclass(frozen=True)
+class _StorageRef:
+    key: str
+    dtype: np.dtype
+    numel: int
+
+
+@dataclass(frozen=True)
+class _TensorRef:
+    storage: _StorageRef
+    offset: int
+    size: tuple[int, ...]
+    stride: tuple[int, ...]
+
+
+def _ints(value, what: str) -> tuple[int, ...]:
+    if not isinstance(value, (tuple, list)) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise RefusedPickle(f"tensor {what} is not a tuple of ints")
+    return tuple(value)
+
+
+def _rebuild_tensor(storage, storage_offset, size, stride, *_ignored) -> _TensorRef:
+    """Stand-in for torch._utils._rebuild_tensor(_v2): records the view, builds nothing yet."""
+    if not isinstance(storage, _StorageRef):
+        raise RefusedPickle("tensor without a storage")
+    if not isinstance(storage_offset, int):
+        raise RefusedPickle("tensor offset is not an int")
+    return _TensorRef(storage, storage_offset, _ints(size, "size"), _ints(stride, "stride"))
+
+
+def _rebuild_parameter(data, *_ignored):
+    """Stand-in for torch._utils._rebuild_parameter(_with_state): a parameter is its tensor."""
+    return data
+
+
+def _torch_size(values=()):
+    return tuple(values)
+
+
+_ALLOWED = {
+    ("collections", "OrderedDict"): collections.OrderedDict,
+    ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
+    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
+    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+    ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
+    ("torch", "Size"): _torch_size,
+    **{("torch", name): _StorageType(name) for name in _STORAGE_DTYPES},
+}
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def __init__(self, file: BinaryIO):
+        super().__init__(file)
+        self.storages: dict[str, _StorageRef] = {}
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return _ALLOWED[(module, name)]
+        except KeyError:
+            raise RefusedPickle(f"refused to load {module}.{name}: not allowed in a weights file") from None
+
+    def persistent_load(self, pid) -> _StorageRef:
+        # ('storage', storage_type, key, location, numel[, view_metadata])
+        if not (isinstance(pid, tuple) and len(pid) in (5, 6) and pid[0] == "storage"):
+            raise RefusedPickle("unexpected persistent id")
+        _, storage_type, key, _location, numel = pid[:5]
+        if not isinstance(storage_type, _StorageType) or not isinstance(numel, int) or numel < 0:
+            raise RefusedPickle("malformed storage reference")
+        if len(pid) == 6 and pid[5] is not None:
+            raise RefusedPickle("storage views are not supported")
+        ref = _StorageRef(str(key), storage_type.dtype, numel)
+        if self.storages.setdefault(ref.key, ref) != ref:
+            raise RefusedPickle(f"storage {ref.key} described twice with different types or sizes")
+        return ref
+
+
+def _materialise(t: _TensorRef, data: np.ndarray) -> np.ndarray:
+    """Copy the view `t` out of the 1-D storage array, checking it lies inside the storage."""
+    if len(t.size) != len(t.stride) or any(s < 0 for s in t.size) or any(s < 0 for s in t.stride) or t.offset < 0:
+        raise RefusedPickle("tensor has negative or mismatched sizes/strides")
+    if any(s == 0 for s in t.size):
+        return np.zeros(t.size, data.dtype)
+    last = t.offset + sum((n - 1) * s for n, s in zip(t.size, t.stride))
+    if last >= data.size:
+        raise RefusedPickle(f"tensor points past its storage ({last + 1} > {data.size} elements)")
+    view = np.lib.stride_tricks.as_strided(
+        data[t.offset :], shape=t.size, strides=tuple(s * data.itemsize for s in t.stride), writeable=False
+    )
+    return np.array(view)
+
+
+def _read_zip(f: zipfile.ZipFile) -> tuple[Any, dict[str, np.ndarray]]:
+    names = f.namelist()
+    pkl = [n for n in names if n.endswith("/data.pkl") or n == "data.pkl"]
+    if len(pkl) != 1:
+        raise RefusedPickle("zip archive has no single data.pkl")
+    prefix = pkl[0][: -len("data.pkl")]
+    byteorder = f.read(prefix + "byteorder").decode().strip() if prefix + "byteorder" in names else "little"
+    unpickler = _RestrictedUnpickler(io.BytesIO(f.read(pkl[0])))
+    obj = unpickler.load()
+    storages = {}
+    for key, ref in unpickler.storages.items():
+        name = f"{prefix}data/{key}"
+        if name not in names:
+            raise RefusedPickle(f"storage {key} is missing from the archive")
+        raw = f.read(name)
+        dtype = ref.dtype.newbyteorder("<" if byteorder == "little" else ">")
+        if len(raw) < ref.numel * dtype.itemsize:
+            raise RefusedPickle(f"storage {key} holds {len(raw)} bytes, fewer than its {ref.numel} elements")
+        storages[key] = np.frombuffer(raw, dtype, count=ref.numel)
+    return obj, storages
+
+
+def _read_legacy(f: BinaryIO) -> tuple[Any, dict[str, np.ndarray]]:
+    def header():
+        return _RestrictedUnpickler(f).load()
+
+    if header() != LEGACY_MAGIC:
+        raise RefusedPickle("not a PyTorch file (wrong magic number)")
+    if header() != LEGACY_PROTOCOL:
+        raise RefusedPickle("unsupported PyTorch legacy protocol version")
+    sys_info = header()
+    little = sys_info.get("little_endian", True) if isinstance(sys_info, dict) else True
+    unpickler = _RestrictedUnpickler(f)
+    obj = unpickler.load()
+    keys = header()
+    if not isinstance(keys, list) or set(map(str, keys)) != set(unpickler.storages):
+        raise RefusedPickle("storage key list does not match the storages the object uses")
+    storages = {}
+    remaining = os.fstat(f.fileno()).st_size - f.tell()
+    for key in map(str, keys):
+        ref = unpickler.storages[key]
+        count = f.read(8)
+        if len(count) != 8:
+            raise RefusedPickle("file ends before its storages")
+        numel = int.from_bytes(count, "little" if little else "big", signed=True)
+        if numel != ref.numel:
+            raise RefusedPickle(f"storage {key} has {numel} elements, the pickle says {ref.numel}")
+        dtype = ref.dtype.newbyteorder("<" if little else ">")
+        remaining -= 8
+        if numel * dtype.itemsize > remaining:  # checked before reading: a forged count allocates nothing
+            raise RefusedPickle("file ends inside a storage (truncated)")
+        remaining -= numel * dtype.itemsize
+        raw = f.read(numel * dtype.itemsize)
+        if len(raw) != numel * dtype.itemsize:
+            raise RefusedPickle("file ends inside a storage (truncated)")
+        storages[key] = np.frombuffer(raw, dtype)
+    return obj, storages
+
+
+def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """A `.pth` file's tensors as {key: numpy array}, without torch and without running code from the file."""
+    path = Path(path)
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                obj, storages = _read_zip(z)
+        else:
+            with open(path, "rb") as f:
+                obj, storages = _read_legacy(f)
+        if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+            obj = obj["state_dict"]  # a training checkpoint around the state_dict
+        if not isinstance(obj, dict):
+            raise RefusedPickle(f"the file holds a {type(obj).__name__}, not a state_dict")
+        return {
+            str(k): _materialise(v, storages[v.storage.key]) for k, v in obj.items() if isinstance(v, _TensorRef)
+        }
+    except RefusedPickle as e:
+        raise InputError(path, f"refused PyTorch file: {e}") from None
+    except FileNotFoundError:
+        raise InputError(path, "weights file not found") from None
+    except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, OSError, ValueError, TypeError, KeyError,
+            AttributeError, IndexError, UnicodeDecodeError, MemoryError, RecursionError) as e:
+        raise InputError(path, f"cannot read PyTorch file ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+
+
+def load_pth(path: str | os.PathLike):
+    """Load torchvision VGG19 weights (`features.N.weight` OIHW, `features.N.bias`) as HWIO params.
+
+    Keys other than the 16 conv layers (the classifier, BatchNorm-free extras) are ignored. Preprocessing:
+    "torchvision".
+    """
+    path = Path(path)
+    state = read_state_dict(path)
+    params = {}
+    for conv, prefix in TORCHVISION_KEYS.items():
+        if f"{prefix}.weight" not in state or f"{prefix}.bias" not in state:
+            raise InputError(path, f"not VGG19 weights: missing {prefix}.weight/bias ({conv})")
+        weight = as_float32(path, f"{prefix}.weight", state[f"{prefix}.weight"])
+        if weight.ndim != 4:
+            raise InputError(path, f"not VGG19 weights: {prefix}.weight has shape {weight.shape}")
+        params[conv] = {
+            "kernel": np.ascontiguousarray(weight.transpose(2, 3, 1, 0)),  # OIHW -> HWIO
+            "bias": as_float32(path, f"{prefix}.bias", state[f"{prefix}.bias"]),
+        }
+    return checked(path, params, "torchvision", "torchvision-pth")
