@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from . import images
-from .config import Config
+from .config import PRESETS, Config, preset_config
 from .errors import InputError
 from .files import atomic_path, check_writable_target
 from .weights import missing_weights_message
@@ -34,6 +34,8 @@ def _float_list(text: str) -> tuple[float, ...]:
 # How to parse Config fields whose type is not the type of their default.
 _PARSERS = {
     "size": int,
+    "lr": float,
+    "adam_betas": _float_list,
     "content_layers": _str_list,
     "style_layers": _str_list,
     "style_layer_weights": _float_list,
@@ -42,6 +44,7 @@ _METAVARS = {
     "content_layers": "L[,L..]",
     "style_layers": "L[,L..]",
     "style_layer_weights": "W[,W..]",
+    "adam_betas": "B1,B2",
     "init": "noise|content|style|PATH",
 }
 
@@ -70,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     files.add_argument("--log", metavar="PATH", help="JSON lines, one per step: step, content, style, tv, total")
     files.add_argument("--save-every", type=int, metavar="N", help="also save the image every N steps")
     files.add_argument("--quiet", action="store_true", help="no progress bar or messages")
+    files.add_argument(
+        "--preset", choices=sorted(PRESETS),
+        help="settings that reproduce a known implementation (see README); other options override them",
+    )
 
     settings = parser.add_argument_group("settings (defaults: the paper's)")
     for f in dataclasses.fields(Config):
@@ -85,9 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
-    """A Config from the settings given on the command line (the rest keep Config's defaults)."""
+    """A Config from the settings given on the command line over the preset's (the rest keep Config's defaults)."""
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if hasattr(args, f.name)}
-    return Config(**given)
+    return preset_config(args.preset, **given) if args.preset else Config(**given)
 
 
 def _progress_bar(total: int, quiet: bool):
@@ -101,19 +108,19 @@ def _intermediate_path(output: Path, step: int) -> Path:
     return output.with_name(f"{output.stem}.{step:05d}{output.suffix}")
 
 
-def _default_weights(quiet: bool) -> Path:
-    """The default weights file, downloaded (hash-checked) on first use as Keras and torchvision do."""
+def _default_weights(source: str, quiet: bool) -> Path:
+    """The default weights file of `source`, downloaded (hash-checked) on first use as Keras and torchvision do."""
     from .weights import default_path
     from .weights.download import NO_DOWNLOAD_ENV, auto_download_allowed, download
 
-    path = default_path()
+    path = default_path(source)
     if path.exists():
         return path
     if not auto_download_allowed():
-        raise InputError(None, missing_weights_message(path) + f" ({NO_DOWNLOAD_ENV} is set)")
+        raise InputError(None, missing_weights_message(path, source) + f" ({NO_DOWNLOAD_ENV} is set)")
     if not quiet:
         print(f"{PROG}: no VGG19 weights at {path}; downloading them once", file=sys.stderr)
-    return download("keras", path.parent, progress=not quiet)
+    return download(source, path.parent, progress=not quiet)
 
 
 def run(args: argparse.Namespace, config: Config) -> None:
@@ -125,7 +132,7 @@ def run(args: argparse.Namespace, config: Config) -> None:
     if args.save_every is not None and args.save_every < 1:
         raise InputError(None, f"--save-every must be >= 1, got {args.save_every}")
     content, style = images.load(args.content), images.load(args.style)
-    weights = as_weights(args.weights if args.weights else _default_weights(args.quiet))
+    weights = as_weights(args.weights if args.weights else _default_weights(config.weights_source, args.quiet))
 
     with contextlib.ExitStack() as stack:
         # The log is written as the run goes, under a temporary name; it gets its real name only on success.

@@ -13,9 +13,15 @@ from typing import Optional
 PAPER_CONTENT_LAYERS = ("relu4_2",)
 PAPER_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
-OPTIMIZERS = ("lbfgs", "adam")
+OPTIMIZERS = ("lbfgs", "lbfgs-torch", "adam")
+DEFAULT_LR = {"adam": 0.02, "lbfgs-torch": 1.0}  # optax's lbfgs chooses its step by line search
 POOLINGS = ("avg", "max")
-INIT_KEYWORDS = ("noise", "content", "style")
+INIT_KEYWORDS = ("noise", "randn", "content", "style")
+BOXES = ("auto", "clip", "closure", "none")
+NORMALIZATIONS = ("paper", "mse", "yunjey")
+TV_FORMS = ("sum", "jcjohnson")
+PIXEL_SPACES = ("rgb", "network")
+WEIGHTS_SOURCES = ("keras", "torchvision")
 
 
 def _opt(default, help, **extra):
@@ -29,9 +35,19 @@ class Config:
     size: Optional[int] = _opt(512, "longer side of the output in pixels (the content image is resized to it)")
     style_scale: float = _opt(1.0, "style image size relative to --size")
     steps: int = _opt(500, "optimisation steps (L-BFGS iterations or Adam updates)")
-    optimizer: str = _opt("lbfgs", "optimiser: lbfgs (the paper's) or adam", choices=OPTIMIZERS)
-    lr: float = _opt(0.02, "Adam learning rate, in pixel units of the [0, 1] image")
-    init: str = _opt("noise", "start image: noise (the paper's white noise), content, style, or an image PATH")
+    optimizer: str = _opt(
+        "lbfgs", "optimiser: lbfgs (optax, the paper's method), lbfgs-torch (torch.optim.LBFGS's algorithm) or adam",
+        choices=OPTIMIZERS,
+    )
+    lr: Optional[float] = _opt(
+        None, "learning rate in units of the optimised variable (default: 0.02 for adam, 1 for lbfgs-torch)"
+    )
+    adam_betas: tuple[float, ...] = _opt((0.9, 0.999), "Adam's beta1,beta2")
+    init: str = _opt(
+        "noise",
+        "start image: noise (the paper's white noise: uniform [0, 1]), randn (N(0, 0.001^2) in the optimised "
+        "variable, jcjohnson's), content, style, or an image PATH",
+    )
     seed: int = _opt(0, "random seed of the noise init")
     content_weight: float = _opt(1.0, "alpha, weight of the content loss")
     style_weight: float = _opt(1e3, "beta, weight of the style loss (1e3 is the paper's alpha/beta = 1e-3)")
@@ -41,7 +57,33 @@ class Config:
     style_layer_weights: Optional[tuple[float, ...]] = _opt(
         None, "per-style-layer weights w_l, comma separated (default: 1/number of style layers)"
     )
+    normalization: str = _opt(
+        "paper",
+        "loss normalisation: paper (1/2 sum; E_l = sum/(4 N^2 M^2)), mse (mean; Gram/(N M) then mean: PyTorch "
+        "tutorial, jcjohnson) or yunjey (mean; mean((G-A)^2)/(N M))",
+        choices=NORMALIZATIONS,
+    )
     pooling: str = _opt("avg", "VGG pooling: avg (the paper's) or max (VGG's own)", choices=POOLINGS)
+    pixel_space: str = _opt(
+        "rgb",
+        "the optimised variable: rgb (the image in [0, 1]) or network (the preprocessed network input, as "
+        "jcjohnson and yunjey optimise it)",
+        choices=PIXEL_SPACES,
+    )
+    box: str = _opt(
+        "auto",
+        "keeping pixels in range: clip (after every update), closure (clamp before every evaluation, as the "
+        "PyTorch tutorial), none, or auto (clip for adam, none for L-BFGS)",
+        choices=BOXES,
+    )
+    tv_form: str = _opt(
+        "sum", "total variation: sum (all neighbour pairs) or jcjohnson (his 1/2-weighted cropped form)",
+        choices=TV_FORMS,
+    )
+    weights_source: str = _opt(
+        "keras", "default weights file when --weights is not given: keras (Caffe VGG19) or torchvision",
+        choices=WEIGHTS_SOURCES,
+    )
     chunk_size: int = _opt(10, "steps per compiled chunk between progress reports")
 
     def __post_init__(self):
@@ -50,6 +92,18 @@ class Config:
     def replace(self, **changes) -> "Config":
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
+
+    @property
+    def learning_rate(self) -> float:
+        """`lr`, or the optimiser's default."""
+        return float(self.lr) if self.lr is not None else DEFAULT_LR.get(self.optimizer, 1.0)
+
+    @property
+    def box_mode(self) -> str:
+        """`box` with "auto" resolved: clip for Adam, none for the L-BFGS variants."""
+        if self.box != "auto":
+            return self.box
+        return "clip" if self.optimizer == "adam" else "none"
 
     @property
     def layer_weights(self) -> tuple[float, ...]:
@@ -71,12 +125,20 @@ def check(config: Config) -> None:
         raise ValueError(f"steps must be >= 0, got {config.steps}")
     if config.chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {config.chunk_size}")
-    if config.optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {config.optimizer!r}")
-    if config.pooling not in POOLINGS:
-        raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {config.pooling!r}")
-    if not config.lr > 0:
+    for name, allowed in (("optimizer", OPTIMIZERS), ("pooling", POOLINGS), ("box", BOXES),
+                          ("normalization", NORMALIZATIONS), ("tv_form", TV_FORMS), ("pixel_space", PIXEL_SPACES),
+                          ("weights_source", WEIGHTS_SOURCES)):
+        if getattr(config, name) not in allowed:
+            raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {getattr(config, name)!r}")
+    if config.lr is not None and not config.lr > 0:
         raise ValueError(f"lr must be positive, got {config.lr}")
+    if len(config.adam_betas) != 2 or not all(0 <= b < 1 for b in config.adam_betas):
+        raise ValueError(f"adam_betas must be two numbers in [0, 1), got {config.adam_betas}")
+    if config.optimizer == "lbfgs" and config.box not in ("auto", "none"):
+        raise ValueError(
+            "optimizer lbfgs (optax, with line search) runs without a box; use --optimizer lbfgs-torch or adam "
+            f"for --box {config.box}"
+        )
     for name in ("content_weight", "style_weight", "tv_weight"):
         if getattr(config, name) < 0:
             raise ValueError(f"{name} must be >= 0, got {getattr(config, name)}")
@@ -90,3 +152,51 @@ def check(config: Config) -> None:
             f"style_layer_weights has {len(config.style_layer_weights)} values "
             f"for {len(config.style_layers)} style layers"
         )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Presets: settings that reproduce known implementations. Each is tested against its own PyTorch reference.
+
+_RELU_X_1 = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+
+PRESETS: dict[str, dict] = {
+    # Gatys, Ecker & Bethge (arXiv 1508.06576; CVPR 2016): the defaults.
+    "gatys": {},
+    # pytorch.org/tutorials/advanced/neural_style_tutorial: its conv_1..conv_5 are conv1_1, conv1_2, conv2_1,
+    # conv2_2, conv3_1 (pre-ReLU) and its content layer conv_4 is conv2_2; Gram/(N M) and MSE; torchvision VGG19
+    # with max pooling; torch.optim.LBFGS (lr 1) from the content image, clamped to [0, 1] inside the closure;
+    # num_steps=300 counts closure evaluations, which are its L-BFGS iterations.
+    "pytorch-tutorial": dict(
+        content_layers=("conv2_2",), style_layers=("conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1"),
+        style_layer_weights=(1.0,) * 5, normalization="mse", content_weight=1.0, style_weight=1e6, tv_weight=0.0,
+        pooling="max", optimizer="lbfgs-torch", box="closure", init="content", pixel_space="rgb", steps=300,
+        weights_source="torchvision",
+    ),
+    # jcjohnson/neural-style (neural_style.lua defaults): relu layers, MSE with Gram/(N M), content 5, style 100
+    # per layer, TV 1e-3 in its own form, max pooling, Caffe VGG19 and pixels (the optimised variable is the
+    # preprocessed BGR image), torch7 optim.lbfgs (torch.optim.LBFGS is its port) for 1000 iterations from
+    # randn * 0.001, no clamping.
+    "jcjohnson": dict(
+        content_layers=("relu4_2",), style_layers=_RELU_X_1, style_layer_weights=(1.0,) * 5, normalization="mse",
+        content_weight=5.0, style_weight=100.0, tv_weight=1e-3, tv_form="jcjohnson", pooling="max",
+        optimizer="lbfgs-torch", box="none", init="randn", pixel_space="network", steps=1000,
+        weights_source="keras",
+    ),
+    # yunjey/pytorch-tutorial, tutorials/03-advanced/neural_style_transfer: features of conv1_1, conv2_1, conv3_1,
+    # conv4_1, conv5_1 taken before torchvision's in-place ReLU runs, so they are the ReLU outputs; content loss
+    # summed over all five; mean((G - A)^2) / (N M) with G unnormalised; style weight 100; Adam lr 0.003,
+    # betas (0.5, 0.999), 2000 steps from the content image, in the normalised (network) pixel space, no clamping.
+    "yunjey": dict(
+        content_layers=_RELU_X_1, style_layers=_RELU_X_1, style_layer_weights=(1.0,) * 5, normalization="yunjey",
+        content_weight=1.0, style_weight=100.0, tv_weight=0.0, pooling="max", optimizer="adam", lr=0.003,
+        adam_betas=(0.5, 0.999), box="none", init="content", pixel_space="network", steps=2000,
+        weights_source="torchvision",
+    ),
+}
+
+
+def preset_config(name: str, **overrides) -> Config:
+    """The Config of preset `name` (see PRESETS), with `overrides` applied on top."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+    return Config(**{**PRESETS[name], **overrides})

@@ -29,21 +29,41 @@ def gram(features: jax.Array) -> jax.Array:
     return jnp.einsum("bmi,bmj->bij", f, f, precision=_GRAM_PRECISION, preferred_element_type=jnp.float32)
 
 
-def content_loss(features: jax.Array, target: jax.Array) -> jax.Array:
-    """L_content = 1/2 sum_ij (F_ij - P_ij)^2.
+def content_loss(features: jax.Array, target: jax.Array, normalization: str = "paper") -> jax.Array:
+    """L_content = 1/2 sum_ij (F_ij - P_ij)^2 (paper), or mean_ij (F_ij - P_ij)^2 ("mse", "yunjey").
 
     Args:
       features: [B, H, W, N] features F of the generated image.
       target: [B, H, W, N] (or [1, H, W, N]) features P of the content image.
+      normalization: "paper", "mse" or "yunjey" (the last two: the mean over the N M entries of each image).
     Returns:
       [B] losses.
     """
+    _, h, w, n = features.shape
     diff = features.astype(jnp.float32) - target.astype(jnp.float32)
-    return 0.5 * jnp.sum(diff * diff, axis=(1, 2, 3))
+    scale = 0.5 if normalization == "paper" else 1.0 / (float(n) * float(h * w))
+    return scale * jnp.sum(diff * diff, axis=(1, 2, 3))
 
 
-def style_layer_loss(features: jax.Array, target_gram: jax.Array) -> jax.Array:
-    """E_l = 1 / (4 N_l^2 M_l^2) sum_ij (G_ij - A_ij)^2, with G the Gram matrix of `features`.
+def style_scale(n: int, m: int, normalization: str = "paper") -> float:
+    """The factor c in E_l = c * sum_ij (G_ij - A_ij)^2 (G, A unnormalised Gram matrices; N filters, M positions).
+
+    paper: 1 / (4 N^2 M^2). mse (Gram / (N M), then the mean over N^2 entries): 1 / (N^4 M^2).
+    yunjey (mean over N^2 entries, then / (N M)): 1 / (N^3 M).
+    """
+    n, m = float(n), float(m)
+    if normalization == "paper":
+        return 1.0 / (4.0 * n**2 * m**2)
+    if normalization == "mse":
+        return 1.0 / (n**4 * m**2)
+    if normalization == "yunjey":
+        return 1.0 / (n**3 * m)
+    raise ValueError(f"unknown normalization {normalization!r}")
+
+
+def style_layer_loss(features: jax.Array, target_gram: jax.Array, normalization: str = "paper") -> jax.Array:
+    """E_l = 1 / (4 N_l^2 M_l^2) sum_ij (G_ij - A_ij)^2, with G the Gram matrix of `features` (other
+    normalisations: see `style_scale`).
 
     Args:
       features: [B, H, W, N] features of the generated image (M = H * W).
@@ -53,7 +73,7 @@ def style_layer_loss(features: jax.Array, target_gram: jax.Array) -> jax.Array:
     """
     _, h, w, n = features.shape
     diff = gram(features) - target_gram
-    return jnp.sum(diff * diff, axis=(1, 2)) / (4.0 * float(n) ** 2 * float(h * w) ** 2)
+    return style_scale(n, h * w, normalization) * jnp.sum(diff * diff, axis=(1, 2))
 
 
 def style_loss(
@@ -61,6 +81,7 @@ def style_loss(
     target_grams: Mapping[str, jax.Array],
     layers: Sequence[str],
     layer_weights: Sequence[float],
+    normalization: str = "paper",
 ) -> jax.Array:
     """L_style = sum_l w_l E_l over `layers`.
 
@@ -71,14 +92,18 @@ def style_loss(
     Returns:
       [B] losses.
     """
-    return sum(w * style_layer_loss(features[l], target_grams[l]) for l, w in zip(layers, layer_weights, strict=True))
+    return sum(
+        w * style_layer_loss(features[l], target_grams[l], normalization)
+        for l, w in zip(layers, layer_weights, strict=True)
+    )
 
 
-def total_variation(image: jax.Array) -> jax.Array:
-    """Squared total variation sum (x[i+1, j] - x[i, j])^2 + (x[i, j+1] - x[i, j])^2 over pixels and channels.
+def total_variation(image: jax.Array, form: str = "sum") -> jax.Array:
+    """Squared total variation of the optimised variable (not in the paper; its tv weight defaults to 0).
 
-    Not in the paper (its tv weight defaults to 0); the beta = 2 case of Mahendran & Vedaldi, as in
-    jcjohnson/neural-style. Measured on the optimised RGB image in [0, 1].
+    "sum": sum (x[i+1, j] - x[i, j])^2 + (x[i, j+1] - x[i, j])^2 over all neighbour pairs and channels (the
+    beta = 2 case of Mahendran & Vedaldi). "jcjohnson": the loss whose gradient jcjohnson/neural-style's TVLoss
+    computes: 1/2 sum over i < H-1, j < W-1 of (x[i, j] - x[i, j+1])^2 + (x[i, j] - x[i+1, j])^2.
 
     Args:
       image: [B, H, W, C].
@@ -86,6 +111,11 @@ def total_variation(image: jax.Array) -> jax.Array:
       [B] losses.
     """
     image = image.astype(jnp.float32)
+    if form == "jcjohnson":
+        corner = image[:, :-1, :-1, :]
+        dx = corner - image[:, :-1, 1:, :]
+        dy = corner - image[:, 1:, :-1, :]
+        return 0.5 * (jnp.sum(dx * dx, axis=(1, 2, 3)) + jnp.sum(dy * dy, axis=(1, 2, 3)))
     dy = image[:, 1:, :, :] - image[:, :-1, :, :]
     dx = image[:, :, 1:, :] - image[:, :, :-1, :]
     return jnp.sum(dy * dy, axis=(1, 2, 3)) + jnp.sum(dx * dx, axis=(1, 2, 3))

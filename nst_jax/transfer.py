@@ -26,18 +26,23 @@ from . import images, losses, vgg
 from . import weights as weights_lib
 from .config import INIT_KEYWORDS, Config
 from .errors import InputError
+from .lbfgs_torch import scale_by_torch_lbfgs
 
 ImageLike = Union[str, os.PathLike, np.ndarray, jax.Array]
 TERMS = ("content", "style", "tv", "total")
 
 
 class LossSpec(NamedTuple):
-    """The static (compile-time) part of the objective: which layers, how to pool and preprocess."""
+    """The static (compile-time) part of the objective: layers, pooling, preprocessing, normalisation, the space
+    of the optimised variable and the TV form."""
 
     content_layers: tuple[str, ...]
     style_layers: tuple[str, ...]
     pooling: str
     preprocess: str
+    normalization: str = "paper"
+    pixel_space: str = "rgb"
+    tv_form: str = "sum"
 
     @property
     def layers(self) -> tuple[str, ...]:
@@ -45,7 +50,8 @@ class LossSpec(NamedTuple):
 
 
 def loss_spec(config: Config, preprocessing: str) -> LossSpec:
-    return LossSpec(tuple(config.content_layers), tuple(config.style_layers), config.pooling, preprocessing)
+    return LossSpec(tuple(config.content_layers), tuple(config.style_layers), config.pooling, preprocessing,
+                    config.normalization, config.pixel_space, config.tv_form)
 
 
 def loss_weights(config: Config) -> dict[str, jax.Array]:
@@ -56,6 +62,27 @@ def loss_weights(config: Config) -> dict[str, jax.Array]:
         "tv": jnp.float32(config.tv_weight),
         "layers": jnp.asarray(config.layer_weights, jnp.float32),
     }
+
+
+def hyperparams(config: Config) -> dict[str, jax.Array]:
+    """The traced optimiser settings: learning rate and Adam's betas."""
+    b1, b2 = config.adam_betas
+    return {"lr": jnp.float32(config.learning_rate), "b1": jnp.float32(b1), "b2": jnp.float32(b2)}
+
+
+def to_variable(image: jax.Array, spec: LossSpec) -> jax.Array:
+    """RGB image in [0, 1] -> the optimised variable (itself, or the network input when pixel_space="network")."""
+    return weights_lib.preprocess(image, spec.preprocess) if spec.pixel_space == "network" else image
+
+
+def to_image(z: jax.Array, spec: LossSpec) -> jax.Array:
+    """The optimised variable -> RGB image (not clipped)."""
+    return weights_lib.deprocess(z, spec.preprocess) if spec.pixel_space == "network" else z
+
+
+def project(z: jax.Array, spec: LossSpec) -> jax.Array:
+    """The variable with its image clipped to [0, 1]."""
+    return to_variable(jnp.clip(to_image(z, spec), 0.0, 1.0), spec)
 
 
 @dataclass(frozen=True)
@@ -111,18 +138,22 @@ def compute_targets(params, content: jax.Array, style: jax.Array, spec: LossSpec
     return targets
 
 
-def loss_terms(image: jax.Array, params, targets, weights, spec: LossSpec) -> dict[str, jax.Array]:
-    """The loss terms at `image` [B, H, W, 3] (RGB, [0, 1] scale), each [B]: unweighted content, style, tv, and total."""
-    feats = vgg.features(params, weights_lib.preprocess(image, spec.preprocess), spec.layers, spec.pooling)
-    batch = image.shape[0]
-    content = sum((losses.content_loss(feats[l], targets["content"][l]) for l in spec.content_layers),
-                  jnp.zeros((batch,), jnp.float32))
+def loss_terms(z: jax.Array, params, targets, weights, spec: LossSpec) -> dict[str, jax.Array]:
+    """The loss terms at the variable z [B, H, W, 3] (see `to_variable`), each [B]: unweighted content, style, tv
+    (on z), and total."""
+    net_in = z if spec.pixel_space == "network" else weights_lib.preprocess(z, spec.preprocess)
+    feats = vgg.features(params, net_in, spec.layers, spec.pooling)
+    batch = z.shape[0]
+    content = sum(
+        (losses.content_loss(feats[l], targets["content"][l], spec.normalization) for l in spec.content_layers),
+        jnp.zeros((batch,), jnp.float32),
+    )
     style = sum(
-        (weights["layers"][i] * losses.style_layer_loss(feats[l], targets["style"][l])
+        (weights["layers"][i] * losses.style_layer_loss(feats[l], targets["style"][l], spec.normalization)
          for i, l in enumerate(spec.style_layers)),
         jnp.zeros((batch,), jnp.float32),
     )
-    tv = losses.total_variation(image)
+    tv = losses.total_variation(z, spec.tv_form)
     total = losses.total_loss(content, style, tv, weights["content"], weights["style"], weights["tv"])
     return {"content": content, "style": style, "tv": tv, "total": total}
 
@@ -131,68 +162,78 @@ def loss_terms(image: jax.Array, params, targets, weights, spec: LossSpec) -> di
 # The optimiser and the compiled chunk
 
 
-def make_optimizer(name: str, lr) -> optax.GradientTransformationExtraArgs:
-    """optax L-BFGS (memory 10, zoom line search: optax's defaults) or Adam (torch's defaults, given lr)."""
+def make_optimizer(name: str, hyper) -> optax.GradientTransformation:
+    """optax L-BFGS (memory 10, zoom line search: optax's defaults), torch.optim.LBFGS's algorithm, or Adam.
+
+    hyper: {"lr", "b1", "b2"} (Python floats or traced scalars).
+    """
     if name == "lbfgs":
         return optax.lbfgs()
+    if name == "lbfgs-torch":
+        return scale_by_torch_lbfgs(hyper["lr"])
     if name == "adam":
-        return optax.adam(lr)
+        return optax.adam(hyper["lr"], b1=hyper["b1"], b2=hyper["b2"])
     raise ValueError(f"unknown optimizer {name!r}")
 
 
-def _step(x, opt_state, params, targets, weights, lr, spec: LossSpec, optimizer: str):
-    """One optimisation step. Returns (new x, new state, loss terms at x summed over the batch)."""
-    opt = make_optimizer(optimizer, lr)
+def _step(z, opt_state, params, targets, weights, hyper, spec: LossSpec, optimizer: str, box: str):
+    """One optimisation step. Returns (new z, new state, loss terms at the evaluated z summed over the batch)."""
+    opt = make_optimizer(optimizer, hyper)
 
-    def terms_fn(z):
-        return {k: jnp.sum(v) for k, v in loss_terms(z, params, targets, weights, spec).items()}
+    def terms_fn(v):
+        return {k: jnp.sum(t) for k, t in loss_terms(v, params, targets, weights, spec).items()}
 
-    if optimizer == "adam":
-        def value_and_terms(z):
-            terms = terms_fn(z)
-            return terms["total"], terms
+    if optimizer == "lbfgs":
+        # optax L-BFGS: value and gradient at z come from the line search of the previous step (stored in the
+        # state); the unweighted terms need one extra forward pass. No box: see README.
+        def value_fn(v):
+            return terms_fn(v)["total"]
 
-        (_, terms), grad = jax.value_and_grad(value_and_terms, has_aux=True)(x)
-        updates, opt_state = opt.update(grad, opt_state, x)
-        # The paper's variable is an image: keep it in the [0, 1] box after every Adam update.
-        x = jnp.clip(optax.apply_updates(x, updates), 0.0, 1.0)
-    else:
-        # L-BFGS: value and gradient at x come from the line search of the previous step (stored in the state);
-        # the unweighted terms need one extra forward pass. No projection: see README, "L-BFGS and the [0, 1] box".
-        def value_fn(z):
-            return terms_fn(z)["total"]
+        terms = terms_fn(z)
+        value, grad = optax.value_and_grad_from_state(value_fn)(z, state=opt_state)
+        updates, opt_state = opt.update(grad, opt_state, z, value=value, grad=grad, value_fn=value_fn)
+        return optax.apply_updates(z, updates), opt_state, terms
 
-        terms = terms_fn(x)
-        value, grad = optax.value_and_grad_from_state(value_fn)(x, state=opt_state)
-        updates, opt_state = opt.update(grad, opt_state, x, value=value, grad=grad, value_fn=value_fn)
-        x = optax.apply_updates(x, updates)
-    return x, opt_state, terms
+    if box == "closure":  # the PyTorch tutorial clamps the iterate itself at the start of every evaluation
+        z = project(z, spec)
+
+    def value_and_terms(v):
+        terms = terms_fn(v)
+        return terms["total"], terms
+
+    (_, terms), grad = jax.value_and_grad(value_and_terms, has_aux=True)(z)
+    updates, opt_state = opt.update(grad, opt_state, z)
+    z = optax.apply_updates(z, updates)
+    if box == "clip":  # keep the image in the [0, 1] box after every update
+        z = project(z, spec)
+    return z, opt_state, terms
 
 
-@functools.partial(jax.jit, static_argnames=("spec", "optimizer", "length"), donate_argnums=(0, 1))
-def run_chunk(x, opt_state, n_active, params, targets, weights, lr, *, spec: LossSpec, optimizer: str, length: int):
+@functools.partial(jax.jit, static_argnames=("spec", "optimizer", "box", "length"), donate_argnums=(0, 1))
+def run_chunk(z, opt_state, n_active, params, targets, weights, hyper, *, spec: LossSpec, optimizer: str, box: str,
+              length: int):
     """Run `n_active` (<= length) optimisation steps in one compiled program.
 
     Args:
-      x: [B, H, W, 3] current images; opt_state: the optimiser state for x (both donated).
+      z: [B, H, W, 3] current variables; opt_state: the optimiser state for z (both donated).
       n_active: traced int, steps to run; the rest of the `length` slots are skipped, so one program serves
         every chunk of a run, the shorter last one included.
     Returns:
-      (x, opt_state, terms) with terms {name: [length]}; entries past n_active are zero.
+      (z, opt_state, terms) with terms {name: [length]}; entries past n_active are zero.
     """
 
     def body(carry, i):
         def active(c):
-            x_, s_, t_ = _step(*c, params, targets, weights, lr, spec, optimizer)
-            return (x_, s_), t_
+            z_, s_, t_ = _step(*c, params, targets, weights, hyper, spec, optimizer, box)
+            return (z_, s_), t_
 
         def idle(c):
             return c, {k: jnp.zeros((), jnp.float32) for k in TERMS}
 
         return jax.lax.cond(i < n_active, active, idle, carry)
 
-    (x, opt_state), terms = jax.lax.scan(body, (x, opt_state), jnp.arange(length))
-    return x, opt_state, terms
+    (z, opt_state), terms = jax.lax.scan(body, (z, opt_state), jnp.arange(length))
+    return z, opt_state, terms
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -219,29 +260,39 @@ def prepare_images(content: ImageLike, style: ImageLike, config: Config) -> tupl
     return content, images.resize_longer_side(style, style_side)
 
 
-def initial_image(init: Union[str, ImageLike], content: np.ndarray, style: np.ndarray, seed: int) -> np.ndarray:
-    """The start image [H, W, 3]: "noise" (uniform white noise in [0, 1], seeded), "content", "style" (resized to
-    the content's shape), an image path or an array (resized to the content's shape)."""
+def initial_variable(init: Union[str, ImageLike], content: np.ndarray, style: np.ndarray, seed: int,
+                     spec: LossSpec) -> np.ndarray:
+    """The start of the optimised variable, [H, W, 3].
+
+    init: "noise" (uniform white noise in [0, 1] per pixel and channel, seeded), "randn" (N(0, 0.001^2) in the
+    variable's own space, jcjohnson's "random"), "content", "style" (resized to the content's shape), an image
+    path or an array (resized to the content's shape).
+    """
     shape = content.shape[:2]
+    if isinstance(init, str) and init == "randn":
+        return 0.001 * np.asarray(jax.random.normal(jax.random.key(seed), (*shape, 3), jnp.float32))
     if isinstance(init, str) and init == "noise":
-        return np.asarray(jax.random.uniform(jax.random.key(seed), (*shape, 3), jnp.float32))
-    if isinstance(init, str) and init == "content":
-        return content
-    if isinstance(init, str) and init == "style":
-        return images.resize(style, shape)
-    if isinstance(init, str) and init not in INIT_KEYWORDS and not os.path.exists(init):
-        raise InputError(init, f"--init is neither {', '.join(INIT_KEYWORDS)} nor an existing image file")
-    return images.resize(_as_image(init, "init"), shape)
+        image = np.asarray(jax.random.uniform(jax.random.key(seed), (*shape, 3), jnp.float32))
+    elif isinstance(init, str) and init == "content":
+        image = content
+    elif isinstance(init, str) and init == "style":
+        image = images.resize(style, shape)
+    else:
+        if isinstance(init, str) and not os.path.exists(init):
+            raise InputError(init, f"--init is neither {', '.join(INIT_KEYWORDS)} nor an existing image file")
+        image = images.resize(_as_image(init, "init"), shape)
+    return np.asarray(to_variable(jnp.asarray(image), spec))
 
 
-def as_weights(weights: Union[weights_lib.Weights, str, os.PathLike, None]) -> weights_lib.Weights:
-    """A `Weights` from itself, a path, or None (the default file; a one-line error if it is absent)."""
+def as_weights(weights: Union[weights_lib.Weights, str, os.PathLike, None], source: str = "keras"
+               ) -> weights_lib.Weights:
+    """A `Weights` from itself, a path, or None (the default file of `source`; a one-line error if absent)."""
     if isinstance(weights, weights_lib.Weights):
         return weights
     if weights is None:
-        path = weights_lib.default_path()
+        path = weights_lib.default_path(source)
         if not path.exists():
-            raise InputError(None, weights_lib.missing_weights_message(path))
+            raise InputError(None, weights_lib.missing_weights_message(path, source))
         weights = path
     return weights_lib.load(weights)
 
@@ -281,32 +332,31 @@ def stylize(
     """
     config = config or Config()
     content_img, style_img = prepare_images(content, style, config)
-    w = as_weights(weights)
+    w = as_weights(weights, config.weights_source)
     spec = loss_spec(config, w.preprocess)
     params = jax.device_put(w.params)
-    init = initial_image(init_image if init_image is not None else config.init, content_img, style_img, config.seed)
+    init = init_image if init_image is not None else config.init
+    z = jnp.asarray(initial_variable(init, content_img, style_img, config.seed, spec), jnp.float32)[None]
 
     targets = compute_targets(params, jnp.asarray(content_img)[None], jnp.asarray(style_img)[None], spec)
-    loss_w = loss_weights(config)
-    lr = jnp.float32(config.lr)
-    x = jnp.asarray(init, jnp.float32)[None]
+    loss_w, hyper = loss_weights(config), hyperparams(config)
     # Fresh buffers for every leaf: optax may share one array between state fields, and the chunk donates them.
-    opt_state = jax.tree.map(jnp.copy, make_optimizer(config.optimizer, config.lr).init(x))
+    opt_state = jax.tree.map(jnp.copy, make_optimizer(config.optimizer, hyper).init(z))
 
     history = {k: [] for k in TERMS}
     start, done = time.perf_counter(), 0
     for end in _chunk_ends(config.steps, config.chunk_size, report_every):
         n = end - done
-        x, opt_state, terms = run_chunk(
-            x, opt_state, jnp.int32(n), params, targets, loss_w, lr,
-            spec=spec, optimizer=config.optimizer, length=config.chunk_size,
+        z, opt_state, terms = run_chunk(
+            z, opt_state, jnp.int32(n), params, targets, loss_w, hyper,
+            spec=spec, optimizer=config.optimizer, box=config.box_mode, length=config.chunk_size,
         )
         chunk = {k: np.asarray(v)[:n] for k, v in terms.items()}
         for k in TERMS:
             history[k].append(chunk[k])
         done = end
         if callback is not None:
-            callback(Progress(done, config.steps, chunk, x[0], time.perf_counter() - start))
+            callback(Progress(done, config.steps, chunk, to_image(z[0], spec), time.perf_counter() - start))
 
     history = {k: np.concatenate(v) if v else np.zeros((0,), np.float32) for k, v in history.items()}
-    return Result(np.clip(np.asarray(x[0]), 0.0, 1.0), history)
+    return Result(np.clip(np.asarray(to_image(z[0], spec)), 0.0, 1.0), history)

@@ -49,14 +49,25 @@ def test_chunk_ends_include_report_points():
 
 def test_init_modes(tmp_path):
     content, style = CONTENT, STYLE
-    np.testing.assert_array_equal(transfer.initial_image("content", content, style, 0), content)
-    assert transfer.initial_image("style", content, style, 0).shape == content.shape
-    noise = transfer.initial_image("noise", content, style, 3)
+    rgb = transfer.LossSpec((), ("relu1_1",), "avg", "caffe")
+    net = rgb._replace(pixel_space="network")
+
+    def init(name, seed=0, spec=rgb):
+        return transfer.initial_variable(name, content, style, seed, spec)
+
+    np.testing.assert_array_equal(init("content"), content)
+    assert init("style").shape == content.shape
+    noise = init("noise", 3)
     assert noise.shape == content.shape and 0 <= noise.min() and noise.max() <= 1 and noise.std() > 0.2
-    np.testing.assert_array_equal(noise, transfer.initial_image("noise", content, style, 3))  # seeded
-    assert not np.array_equal(noise, transfer.initial_image("noise", content, style, 4))
-    with pytest.raises(InputError, match="neither noise, content, style nor an existing image"):
-        transfer.initial_image(str(tmp_path / "nope.png"), content, style, 0)
+    np.testing.assert_array_equal(noise, init("noise", 3))  # seeded
+    assert not np.array_equal(noise, init("noise", 4))
+    randn = init("randn", 0, net)  # jcjohnson's: N(0, 0.001^2) in the network's (caffe) pixel space
+    assert abs(randn.std() - 0.001) < 1e-4 and abs(randn.mean()) < 1e-4
+    # the content image in caffe space: BGR * 255 - mean
+    expected = content[..., ::-1] * 255.0 - np.array([103.939, 116.779, 123.68], np.float32)
+    np.testing.assert_allclose(init("content", 0, net), expected, rtol=1e-5, atol=1e-4)
+    with pytest.raises(InputError, match="neither noise, randn, content, style nor an existing image"):
+        init(str(tmp_path / "nope.png"))
 
 
 def test_zero_steps_returns_the_start_image(random_weights):

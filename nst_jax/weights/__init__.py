@@ -15,6 +15,7 @@ from .core import (
     WEIGHTS_DIR_ENV,
     Weights,
     default_path,
+    deprocess,
     detect_format,
     load,
     load_npz,
@@ -26,6 +27,6 @@ from .core import (
 
 __all__ = [
     "CAFFE_BGR_MEAN", "KERAS_FILENAME", "KERAS_MD5", "KERAS_URL", "PREPROCESSINGS", "TORCHVISION_MEAN",
-    "TORCHVISION_STD", "WEIGHTS_DIR_ENV", "Weights", "default_path", "detect_format", "load", "load_npz",
+    "TORCHVISION_STD", "WEIGHTS_DIR_ENV", "Weights", "default_path", "deprocess", "detect_format", "load", "load_npz",
     "missing_weights_message", "preprocess", "save_npz", "weights_dir",
 ]

@@ -25,6 +25,8 @@ from ..files import atomic_path
 from ..vgg import CONV_NAMES, check_params
 
 KERAS_FILENAME = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
+TORCHVISION_FILENAME = "vgg19-dcbb9e9d.pth"
+DEFAULT_FILES = {"keras": KERAS_FILENAME, "torchvision": TORCHVISION_FILENAME}
 KERAS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/vgg19/" + KERAS_FILENAME
 KERAS_MD5 = "253f8cb515780f3b799900260a226db6"
 
@@ -82,6 +84,20 @@ def preprocess(image: jnp.ndarray, convention: str) -> jnp.ndarray:
     raise ValueError(f"unknown preprocessing {convention!r}; expected one of {PREPROCESSINGS}")
 
 
+def deprocess(x: jnp.ndarray, convention: str) -> jnp.ndarray:
+    """The inverse of `preprocess`: network input [..., H, W, 3] -> RGB images (in [0, 1] where valid)."""
+    x = jnp.asarray(x, jnp.float32)
+
+    def per_channel(values):
+        return jnp.asarray(values, jnp.float32).reshape((1,) * (x.ndim - 1) + (3,))
+
+    if convention == "caffe":
+        return ((x + per_channel(CAFFE_BGR_MEAN)) / 255.0)[..., ::-1]
+    if convention == "torchvision":
+        return x * per_channel(TORCHVISION_STD) + per_channel(TORCHVISION_MEAN)
+    raise ValueError(f"unknown preprocessing {convention!r}; expected one of {PREPROCESSINGS}")
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Where weights live
 
@@ -100,16 +116,19 @@ def weights_dir() -> Path:
     return cache / "nst_jax"
 
 
-def default_path() -> Path:
-    """The weights file used when none is given: the Keras VGG19 notop file in `weights_dir()`."""
-    return weights_dir() / KERAS_FILENAME
+def default_path(source: str = "keras") -> Path:
+    """The weights file used when none is given: the Keras VGG19 notop file (or torchvision's) in `weights_dir()`."""
+    return weights_dir() / DEFAULT_FILES[source]
 
 
-def missing_weights_message(path: Path) -> str:
-    """How to get the default weights by hand (one line)."""
+def missing_weights_message(path: Path, source: str = "keras") -> str:
+    """How to get the default weights (one line)."""
+    from .download import SOURCES
+
+    src = SOURCES[source]
     return (
-        f"no VGG19 weights found at {path}; run `python -m nst_jax.weights download`, or fetch {KERAS_URL} "
-        f"(MD5 {KERAS_MD5}) by hand and save it there, or pass --weights PATH"
+        f"no VGG19 weights found at {path}; run `python -m nst_jax.weights download --source {source}`, or fetch "
+        f"{src.url} ({src.hash_name} {src.expected}) by hand and save it there, or pass --weights PATH"
     )
 
 

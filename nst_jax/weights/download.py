@@ -17,7 +17,7 @@ from typing import Optional
 
 from ..errors import InputError
 from ..files import atomic_path
-from .core import KERAS_FILENAME, KERAS_MD5, KERAS_URL, weights_dir
+from .core import KERAS_FILENAME, KERAS_MD5, KERAS_URL, TORCHVISION_FILENAME, weights_dir
 
 URL_ENV = "NST_JAX_DOWNLOAD_URL"  # a mirror to fetch from instead of the published URL
 NO_DOWNLOAD_ENV = "NST_JAX_NO_DOWNLOAD"  # set to 1: never download automatically
@@ -44,7 +44,7 @@ class Source:
 SOURCES = {
     "keras": Source("keras", KERAS_FILENAME, KERAS_URL, "md5", KERAS_MD5),
     "torchvision": Source(
-        "torchvision", "vgg19-dcbb9e9d.pth", "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth", "sha256",
+        "torchvision", TORCHVISION_FILENAME, "https://download.pytorch.org/models/" + TORCHVISION_FILENAME, "sha256",
         "dcbb9e9d",
     ),
 }
