@@ -169,7 +169,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except ValueError as e:  # a setting out of range
         parser.error(" ".join(str(e).split()))
     try:
-        run(args, config)
+        if config.precision == "float64":
+            import jax
+
+            with jax.enable_x64(True):  # only for this run: the caller's JAX mode is restored afterwards
+                run(args, config)
+        else:
+            run(args, config)
     except InputError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 1

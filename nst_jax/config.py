@@ -22,6 +22,7 @@ NORMALIZATIONS = ("paper", "mse", "yunjey")
 TV_FORMS = ("sum", "jcjohnson")
 PIXEL_SPACES = ("rgb", "network")
 WEIGHTS_SOURCES = ("keras", "torchvision")
+PRECISIONS = ("float32", "bfloat16", "float64")
 
 
 def _opt(default, help, **extra):
@@ -84,6 +85,12 @@ class Config:
         "keras", "default weights file when --weights is not given: keras (Caffe VGG19) or torchvision",
         choices=WEIGHTS_SOURCES,
     )
+    precision: str = _opt(
+        "float32",
+        "float32; bfloat16 (network activations in bfloat16, Gram matrices and losses accumulated in float32); "
+        "float64 (everything, for verification: slow; enables JAX's x64 mode)",
+        choices=PRECISIONS,
+    )
     chunk_size: int = _opt(10, "steps per compiled chunk between progress reports")
 
     def __post_init__(self):
@@ -127,7 +134,7 @@ def check(config: Config) -> None:
         raise ValueError(f"chunk_size must be >= 1, got {config.chunk_size}")
     for name, allowed in (("optimizer", OPTIMIZERS), ("pooling", POOLINGS), ("box", BOXES),
                           ("normalization", NORMALIZATIONS), ("tv_form", TV_FORMS), ("pixel_space", PIXEL_SPACES),
-                          ("weights_source", WEIGHTS_SOURCES)):
+                          ("weights_source", WEIGHTS_SOURCES), ("precision", PRECISIONS)):
         if getattr(config, name) not in allowed:
             raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {getattr(config, name)!r}")
     if config.lr is not None and not config.lr > 0:

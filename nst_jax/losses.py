@@ -16,17 +16,23 @@ import jax.numpy as jnp
 _GRAM_PRECISION = jax.lax.Precision.HIGHEST
 
 
+def accumulation_dtype(dtype) -> jnp.dtype:
+    """Losses and Gram matrices accumulate in float32 (bfloat16/float32 features) or float64 (float64 features)."""
+    return jnp.dtype(jnp.float64) if jnp.dtype(dtype) == jnp.float64 else jnp.dtype(jnp.float32)
+
+
 def gram(features: jax.Array) -> jax.Array:
     """Unnormalised Gram matrix G_ij = sum_k F_ik F_jk.
 
     Args:
       features: [B, H, W, N] feature maps.
     Returns:
-      [B, N, N] float32 Gram matrices (accumulated in float32 whatever the feature dtype).
+      [B, N, N] Gram matrices, accumulated in float32 (float64 for float64 features) whatever the feature dtype.
     """
     b, h, w, n = features.shape
     f = features.reshape(b, h * w, n)
-    return jnp.einsum("bmi,bmj->bij", f, f, precision=_GRAM_PRECISION, preferred_element_type=jnp.float32)
+    return jnp.einsum("bmi,bmj->bij", f, f, precision=_GRAM_PRECISION,
+                      preferred_element_type=accumulation_dtype(features.dtype))
 
 
 def content_loss(features: jax.Array, target: jax.Array, normalization: str = "paper") -> jax.Array:
@@ -40,7 +46,8 @@ def content_loss(features: jax.Array, target: jax.Array, normalization: str = "p
       [B] losses.
     """
     _, h, w, n = features.shape
-    diff = features.astype(jnp.float32) - target.astype(jnp.float32)
+    acc = accumulation_dtype(features.dtype)
+    diff = features.astype(acc) - target.astype(acc)
     scale = 0.5 if normalization == "paper" else 1.0 / (float(n) * float(h * w))
     return scale * jnp.sum(diff * diff, axis=(1, 2, 3))
 
@@ -110,7 +117,7 @@ def total_variation(image: jax.Array, form: str = "sum") -> jax.Array:
     Returns:
       [B] losses.
     """
-    image = image.astype(jnp.float32)
+    image = image.astype(accumulation_dtype(image.dtype))
     if form == "jcjohnson":
         corner = image[:, :-1, :-1, :]
         dx = corner - image[:, :-1, 1:, :]

@@ -43,6 +43,17 @@ class LossSpec(NamedTuple):
     normalization: str = "paper"
     pixel_space: str = "rgb"
     tv_form: str = "sum"
+    precision: str = "float32"
+
+    @property
+    def compute_dtype(self):
+        """The dtype of the network's activations."""
+        return jnp.dtype(self.precision)
+
+    @property
+    def variable_dtype(self):
+        """The dtype of the optimised variable and the optimiser state (float32 unless float64)."""
+        return jnp.dtype(jnp.float64 if self.precision == "float64" else jnp.float32)
 
     @property
     def layers(self) -> tuple[str, ...]:
@@ -51,23 +62,23 @@ class LossSpec(NamedTuple):
 
 def loss_spec(config: Config, preprocessing: str) -> LossSpec:
     return LossSpec(tuple(config.content_layers), tuple(config.style_layers), config.pooling, preprocessing,
-                    config.normalization, config.pixel_space, config.tv_form)
+                    config.normalization, config.pixel_space, config.tv_form, config.precision)
 
 
-def loss_weights(config: Config) -> dict[str, jax.Array]:
-    """The traced (run-time) loss weights: alpha, beta, tv weight and w_l [L]."""
+def loss_weights(config: Config, dtype=jnp.float32) -> dict[str, jax.Array]:
+    """The traced (run-time) loss weights: alpha, beta, tv weight and w_l [L], in the variable's dtype."""
     return {
-        "content": jnp.float32(config.content_weight),
-        "style": jnp.float32(config.style_weight),
-        "tv": jnp.float32(config.tv_weight),
-        "layers": jnp.asarray(config.layer_weights, jnp.float32),
+        "content": jnp.asarray(config.content_weight, dtype),
+        "style": jnp.asarray(config.style_weight, dtype),
+        "tv": jnp.asarray(config.tv_weight, dtype),
+        "layers": jnp.asarray(config.layer_weights, dtype),
     }
 
 
-def hyperparams(config: Config) -> dict[str, jax.Array]:
-    """The traced optimiser settings: learning rate and Adam's betas."""
+def hyperparams(config: Config, dtype=jnp.float32) -> dict[str, jax.Array]:
+    """The traced optimiser settings: learning rate and Adam's betas, in the variable's dtype."""
     b1, b2 = config.adam_betas
-    return {"lr": jnp.float32(config.learning_rate), "b1": jnp.float32(b1), "b2": jnp.float32(b2)}
+    return {k: jnp.asarray(v, dtype) for k, v in (("lr", config.learning_rate), ("b1", b1), ("b2", b2))}
 
 
 def to_variable(image: jax.Array, spec: LossSpec) -> jax.Array:
@@ -117,41 +128,52 @@ class Result:
 # The objective
 
 
+def net_input(z: jax.Array, spec: LossSpec) -> jax.Array:
+    """The network input for the optimised variable z [B, H, W, 3], in the compute dtype."""
+    x = z if spec.pixel_space == "network" else weights_lib.preprocess(z, spec.preprocess)
+    return x.astype(spec.compute_dtype)
+
+
+def cast_params(params, spec: LossSpec):
+    """Conv params in the compute dtype (on the device)."""
+    return jax.tree.map(lambda a: jnp.asarray(a, spec.compute_dtype), params)
+
+
 @functools.partial(jax.jit, static_argnames=("spec",))
 def compute_targets(params, content: jax.Array, style: jax.Array, spec: LossSpec) -> dict:
     """Content features P and style Gram matrices A.
 
     Args:
       params: VGG19 conv params.
-      content: [B, H, W, 3] content images, RGB in [0, 1]; style: [B or 1, H_s, W_s, 3] style images.
+      content: [B, H, W, 3] content images and style: [B or 1, H_s, W_s, 3] style images, both as optimised
+        variables (`to_variable`: made the same way as the start variable, so that a run started from the content
+        image has exactly zero content loss, as in PyTorch).
     Returns:
       {"content": {layer: [B, H_l, W_l, N_l]}, "style": {layer: [B or 1, N_l, N_l]}}.
     """
-    # Both images go through the very forward pass the loss uses (same requested layers): XLA then fuses the
-    # convolutions the same way, so the content loss of the content image itself is exactly 0, as in PyTorch.
-    content_feats = vgg.features(params, weights_lib.preprocess(content, spec.preprocess), spec.layers, spec.pooling)
-    style_feats = vgg.features(params, weights_lib.preprocess(style, spec.preprocess), spec.layers, spec.pooling)
-    targets = {
+    # Both images go through the very forward pass the loss uses (same requested layers), so XLA compiles the
+    # features the same way as in the loss.
+    content_feats = vgg.features(params, net_input(content, spec), spec.layers, spec.pooling)
+    style_feats = vgg.features(params, net_input(style, spec), spec.layers, spec.pooling)
+    return {
         "content": {l: content_feats[l] for l in spec.content_layers},
         "style": {l: losses.gram(style_feats[l]) for l in spec.style_layers},
     }
-    return targets
 
 
 def loss_terms(z: jax.Array, params, targets, weights, spec: LossSpec) -> dict[str, jax.Array]:
     """The loss terms at the variable z [B, H, W, 3] (see `to_variable`), each [B]: unweighted content, style, tv
     (on z), and total."""
-    net_in = z if spec.pixel_space == "network" else weights_lib.preprocess(z, spec.preprocess)
-    feats = vgg.features(params, net_in, spec.layers, spec.pooling)
-    batch = z.shape[0]
+    feats = vgg.features(params, net_input(z, spec), spec.layers, spec.pooling)
+    zeros = jnp.zeros((z.shape[0],), losses.accumulation_dtype(spec.compute_dtype))
     content = sum(
         (losses.content_loss(feats[l], targets["content"][l], spec.normalization) for l in spec.content_layers),
-        jnp.zeros((batch,), jnp.float32),
+        zeros,
     )
     style = sum(
         (weights["layers"][i] * losses.style_layer_loss(feats[l], targets["style"][l], spec.normalization)
          for i, l in enumerate(spec.style_layers)),
-        jnp.zeros((batch,), jnp.float32),
+        zeros,
     )
     tv = losses.total_variation(z, spec.tv_form)
     total = losses.total_loss(content, style, tv, weights["content"], weights["style"], weights["tv"])
@@ -228,7 +250,7 @@ def run_chunk(z, opt_state, n_active, params, targets, weights, hyper, *, spec: 
             return (z_, s_), t_
 
         def idle(c):
-            return c, {k: jnp.zeros((), jnp.float32) for k in TERMS}
+            return c, {k: jnp.zeros((), losses.accumulation_dtype(spec.compute_dtype)) for k in TERMS}
 
         return jax.lax.cond(i < n_active, active, idle, carry)
 
@@ -270,7 +292,7 @@ def initial_variable(init: Union[str, ImageLike], content: np.ndarray, style: np
     """
     shape = content.shape[:2]
     if isinstance(init, str) and init == "randn":
-        return 0.001 * np.asarray(jax.random.normal(jax.random.key(seed), (*shape, 3), jnp.float32))
+        return 0.001 * np.asarray(jax.random.normal(jax.random.key(seed), (*shape, 3), spec.variable_dtype))
     if isinstance(init, str) and init == "noise":
         image = np.asarray(jax.random.uniform(jax.random.key(seed), (*shape, 3), jnp.float32))
     elif isinstance(init, str) and init == "content":
@@ -281,7 +303,7 @@ def initial_variable(init: Union[str, ImageLike], content: np.ndarray, style: np
         if isinstance(init, str) and not os.path.exists(init):
             raise InputError(init, f"--init is neither {', '.join(INIT_KEYWORDS)} nor an existing image file")
         image = images.resize(_as_image(init, "init"), shape)
-    return np.asarray(to_variable(jnp.asarray(image), spec))
+    return np.asarray(to_variable(jnp.asarray(image, spec.variable_dtype), spec))
 
 
 def as_weights(weights: Union[weights_lib.Weights, str, os.PathLike, None], source: str = "keras"
@@ -334,12 +356,15 @@ def stylize(
     content_img, style_img = prepare_images(content, style, config)
     w = as_weights(weights, config.weights_source)
     spec = loss_spec(config, w.preprocess)
-    params = jax.device_put(w.params)
+    if spec.precision == "float64" and not jax.config.jax_enable_x64:
+        raise ValueError("precision float64 needs JAX's x64 mode: wrap the call in `with jax.enable_x64(True):`")
+    params = cast_params(w.params, spec)
     init = init_image if init_image is not None else config.init
-    z = jnp.asarray(initial_variable(init, content_img, style_img, config.seed, spec), jnp.float32)[None]
+    z = jnp.asarray(initial_variable(init, content_img, style_img, config.seed, spec), spec.variable_dtype)[None]
 
-    targets = compute_targets(params, jnp.asarray(content_img)[None], jnp.asarray(style_img)[None], spec)
-    loss_w, hyper = loss_weights(config), hyperparams(config)
+    variables = [to_variable(jnp.asarray(image, spec.variable_dtype)[None], spec) for image in (content_img, style_img)]
+    targets = compute_targets(params, *variables, spec)
+    loss_w, hyper = loss_weights(config, spec.variable_dtype), hyperparams(config, spec.variable_dtype)
     # Fresh buffers for every leaf: optax may share one array between state fields, and the chunk donates them.
     opt_state = jax.tree.map(jnp.copy, make_optimizer(config.optimizer, hyper).init(z))
 

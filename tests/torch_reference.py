@@ -1,7 +1,15 @@
-"""An independent PyTorch implementation of Gatys et al., for parity tests.
+"""An independent PyTorch implementation of Gatys et al. and of the implementations the presets reproduce.
 
-Written from the paper's definitions (FACTS.md) and the weight-file layouts, not from nst_jax's code: it reads the
-Keras .h5 file itself with h5py and builds VGG19 from torch.nn layers (torch's own conv, pooling and Adam).
+Written from the papers' and the implementations' own definitions (FACTS.md), not from nst_jax's code: it reads
+the Keras .h5 file itself with h5py and the torchvision .pth with torch.load(weights_only=True), builds VGG19 from
+torch.nn.functional, and optimises with torch.optim.Adam / torch.optim.LBFGS.
+
+Loss definitions, per implementation:
+  paper:    content 1/2 sum (F - P)^2;  E_l = sum (G - A)^2 / (4 N^2 M^2), G = F F^T.
+  tutorial: F.mse_loss(F, P);  gram_matrix = F F^T / (a b c d), then F.mse_loss(G, A)   (PyTorch tutorial).
+  jcjohnson: nn.MSECriterion on features and on Gram / nElement (same formulas as the tutorial), per-layer
+            strength; TVLoss as his hand-written gradient (checked against autograd in the tests).
+  yunjey:   torch.mean((f1 - f2) ** 2) per layer; style torch.mean((G - A) ** 2) / (c * h * w), G unnormalised.
 """
 
 from __future__ import annotations
@@ -12,7 +20,13 @@ import torch
 import torch.nn.functional as F
 
 CFG = [64, 64, "P", 128, 128, "P", 256, 256, 256, 256, "P", 512, 512, 512, 512, "P", 512, 512, 512, 512]
-CAFFE_MEAN_BGR = torch.tensor([103.939, 116.779, 123.68]).view(1, 3, 1, 1)
+# float64 constants, cast to the data's dtype where used
+CAFFE_MEAN_BGR = torch.tensor([103.939, 116.779, 123.68], dtype=torch.float64).view(1, 3, 1, 1)
+IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406], dtype=torch.float64).view(1, 3, 1, 1)
+IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225], dtype=torch.float64).view(1, 3, 1, 1)
+
+
+# ------------------------------------------------------------------------------------------------ weights
 
 
 def read_keras_h5(path) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -33,20 +47,19 @@ def read_keras_h5(path) -> list[tuple[torch.Tensor, torch.Tensor]]:
 def read_torchvision_pth(path) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """The 16 conv (weight, bias) pairs of a torchvision vgg19 state_dict, read by torch itself."""
     state = torch.load(path, weights_only=True)
-    conv_indices = [i for i, v in enumerate(_torchvision_features()) if v == "C"]
+    seq = []  # torchvision's `features`: conv, relu, ..., pool
+    for v in CFG + ["P"]:
+        seq += ["P"] if v == "P" else ["C", "R"]
+    conv_indices = [i for i, v in enumerate(seq) if v == "C"]
     return [(state[f"features.{i}.weight"].float(), state[f"features.{i}.bias"].float()) for i in conv_indices]
 
 
-def _torchvision_features() -> list[str]:
-    """torchvision's `features` Sequential as C (conv), R (relu), P (pool)."""
-    seq = []
-    for v in CFG + ["P"]:
-        seq += ["P"] if v == "P" else ["C", "R"]
-    return seq
+# ------------------------------------------------------------------------------------------------ network
 
 
-def vgg_features(convs, x: torch.Tensor, wanted: list[str], pooling: str = "avg") -> dict[str, torch.Tensor]:
-    """x: [B, 3, H, W] preprocessed input. Returns {"relu4_2": [B, C, H, W], "conv1_1": ...} for `wanted`."""
+def vgg_features(convs, x: torch.Tensor, wanted, pooling: str = "avg") -> dict[str, torch.Tensor]:
+    """x: [B, 3, H, W] network input. Returns {"relu4_2": [B, C, H, W], "conv1_1": ...} for `wanted`."""
+    wanted = set(wanted)
     out, i, block, index = {}, 0, 1, 0
     for v in CFG:
         if v == "P":
@@ -67,61 +80,169 @@ def vgg_features(convs, x: torch.Tensor, wanted: list[str], pooling: str = "avg"
     return out
 
 
-def caffe_preprocess(rgb01: torch.Tensor) -> torch.Tensor:
-    """[B, 3, H, W] RGB in [0, 1] -> BGR x255 minus the Caffe means."""
-    return rgb01.flip(1) * 255.0 - CAFFE_MEAN_BGR
+def preprocess(rgb01: torch.Tensor, convention: str) -> torch.Tensor:
+    """[B, 3, H, W] RGB in [0, 1] -> network input (caffe: BGR x255 minus means; torchvision: mean/std)."""
+    if convention == "caffe":
+        return rgb01.flip(1) * 255.0 - CAFFE_MEAN_BGR.to(rgb01.dtype)
+    return (rgb01 - IMAGENET_MEAN.to(rgb01.dtype)) / IMAGENET_STD.to(rgb01.dtype)
 
 
-def torchvision_preprocess(rgb01: torch.Tensor) -> torch.Tensor:
-    """[B, 3, H, W] RGB in [0, 1] -> ImageNet mean/std normalised (torchvision.transforms.Normalize)."""
-    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-    return (rgb01 - mean) / std
-
-
-PREPROCESS = {"caffe": caffe_preprocess, "torchvision": torchvision_preprocess}
+def deprocess(x: torch.Tensor, convention: str) -> torch.Tensor:
+    if convention == "caffe":
+        return ((x + CAFFE_MEAN_BGR.to(x.dtype)) / 255.0).flip(1)
+    return x * IMAGENET_STD.to(x.dtype) + IMAGENET_MEAN.to(x.dtype)
 
 
 def gram(f: torch.Tensor) -> torch.Tensor:
-    b, c, h, w = f.shape
-    f = f.reshape(b, c, h * w)
-    return f @ f.transpose(1, 2)
+    """Unnormalised Gram matrix of [1, C, H, W] features: [C, C]."""
+    _, c, h, w = f.shape
+    f = f.reshape(c, h * w)
+    return f @ f.t()
 
 
-def paper_terms(convs, x, content_targets, style_grams, content_layers, style_layers, pooling="avg",
-                preprocess="caffe"):
-    """Unweighted content (1/2 sum (F-P)^2) and style (sum_l 1/L * E_l) losses at x ([1, 3, H, W] in [0, 1])."""
-    feats = vgg_features(convs, PREPROCESS[preprocess](x), list(dict.fromkeys(content_layers + style_layers)), pooling)
-    content = sum(0.5 * ((feats[l] - content_targets[l]) ** 2).sum() for l in content_layers)
-    style = torch.zeros(())
-    for l in style_layers:
-        _, n, h, w = feats[l].shape
-        style = style + ((gram(feats[l]) - style_grams[l]) ** 2).sum() / (4.0 * n**2 * (h * w) ** 2) / len(style_layers)
-    return content, style
+# ------------------------------------------------------------------------------------------------ losses
 
 
-def adam_run(convs, content, style, steps, lr, alpha, beta, content_layers, style_layers, pooling="avg",
-             preprocess="caffe"):
-    """Adam from the content image with clipping to [0, 1] after every step. content, style: [H, W, 3] numpy.
+def content_term(f, p, normalization):
+    if normalization == "paper":
+        return 0.5 * ((f - p) ** 2).sum()
+    if normalization == "mse":  # tutorial / jcjohnson: F.mse_loss(input, target)
+        return F.mse_loss(f, p)
+    return torch.mean((f - p) ** 2)  # yunjey
 
-    Returns a list of {"content", "style", "total"} per step, evaluated before that step's update.
-    """
-    to_t = lambda a: torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))[None].float()  # noqa: E731
-    c, s = to_t(content), to_t(style)
-    with torch.no_grad():
-        pre = PREPROCESS[preprocess]
-        p_feats = vgg_features(convs, pre(c), content_layers, pooling)
-        a_grams = {l: gram(f) for l, f in vgg_features(convs, pre(s), style_layers, pooling).items()}
-    x = c.clone().requires_grad_(True)
-    opt = torch.optim.Adam([x], lr=lr)
-    history = []
-    for _ in range(steps):
-        opt.zero_grad()
-        lc, ls = paper_terms(convs, x, p_feats, a_grams, content_layers, style_layers, pooling, preprocess)
-        total = alpha * lc + beta * ls
-        total.backward()
-        history.append({"content": lc.item(), "style": ls.item(), "total": total.item()})
-        opt.step()
+
+def style_term(f, a_gram, normalization):
+    """a_gram: the unnormalised Gram matrix of the style features."""
+    _, c, h, w = f.shape
+    g = gram(f)
+    if normalization == "paper":
+        return ((g - a_gram) ** 2).sum() / (4.0 * c**2 * (h * w) ** 2)
+    if normalization == "mse":  # tutorial: gram_matrix divides by a*b*c*d (a = 1), then F.mse_loss
+        return F.mse_loss(g / (c * h * w), a_gram / (c * h * w))
+    return torch.mean((g - a_gram) ** 2) / (c * h * w)  # yunjey
+
+
+def tv_term(x, form):
+    """x: [1, 3, H, W] optimised variable."""
+    if form == "jcjohnson":
+        x_diff = x[:, :, :-1, :-1] - x[:, :, :-1, 1:]
+        y_diff = x[:, :, :-1, :-1] - x[:, :, 1:, :-1]
+        return 0.5 * ((x_diff**2).sum() + (y_diff**2).sum())
+    return ((x[:, :, 1:] - x[:, :, :-1]) ** 2).sum() + ((x[:, :, :, 1:] - x[:, :, :, :-1]) ** 2).sum()
+
+
+def jcjohnson_tv_grad(x):
+    """jcjohnson/neural-style TVLoss:updateGradInput (strength 1), transcribed: [3, H, W] -> [3, H, W]."""
+    g = torch.zeros_like(x)
+    x_diff = x[:, :-1, :-1] - x[:, :-1, 1:]
+    y_diff = x[:, :-1, :-1] - x[:, 1:, :-1]
+    g[:, :-1, :-1] += x_diff + y_diff
+    g[:, :-1, 1:] -= x_diff
+    g[:, 1:, :-1] -= y_diff
+    return g
+
+
+# ------------------------------------------------------------------------------------------------ runs
+
+
+def to_tensor(image: np.ndarray, dtype=torch.float32) -> torch.Tensor:
+    """[H, W, 3] numpy -> [1, 3, H, W] of `dtype`."""
+    return torch.from_numpy(np.ascontiguousarray(np.asarray(image).transpose(2, 0, 1))).to(dtype)[None]
+
+
+class Objective:
+    """Targets and the loss terms of one setting. s: a dict with the Config-like keys used below."""
+
+    def __init__(self, convs, content, style, s, dtype=torch.float32):
+        self.convs = [(w.to(dtype), b.to(dtype)) for w, b in convs]
+        self.s = s
+        self.layers = list(dict.fromkeys(list(s["content_layers"]) + list(s["style_layers"])))
         with torch.no_grad():
-            x.clamp_(0.0, 1.0)
-    return history
+            c = self.features(preprocess(to_tensor(content, dtype), s["preprocess"]))
+            st = self.features(preprocess(to_tensor(style, dtype), s["preprocess"]))
+        self.p = {l: c[l] for l in s["content_layers"]}
+        self.a = {l: gram(st[l]) for l in s["style_layers"]}
+
+    def features(self, net_in):
+        return vgg_features(self.convs, net_in, self.layers, self.s["pooling"])
+
+    def net_input(self, z):
+        return z if self.s["pixel_space"] == "network" else preprocess(z, self.s["preprocess"])
+
+    def terms(self, z):
+        s = self.s
+        feats = self.features(self.net_input(z))
+        zero = torch.zeros((), dtype=z.dtype)
+        content = sum((content_term(feats[l], self.p[l], s["normalization"]) for l in s["content_layers"]), zero)
+        style = sum((w * style_term(feats[l], self.a[l], s["normalization"])
+                     for l, w in zip(s["style_layers"], s["layer_weights"])), zero)
+        tv = tv_term(z, s["tv_form"])
+        total = s["alpha"] * content + s["beta"] * style + s["tv_weight"] * tv
+        return {"content": content, "style": style, "tv": tv, "total": total}
+
+    def clamp_(self, z):
+        with torch.no_grad():
+            if self.s["pixel_space"] == "network":
+                z.copy_(preprocess(deprocess(z, self.s["preprocess"]).clamp(0, 1), self.s["preprocess"]))
+            else:
+                z.clamp_(0, 1)
+
+
+def run(convs, content, style, init_variable, s, steps, dtype=torch.float32):
+    """Optimise with torch's own optimiser; returns the per-evaluation terms (floats), at most `steps` of them.
+
+    s["optimizer"]: "adam" (torch.optim.Adam(lr, betas); s["box"] "clip" clamps after each step) or "lbfgs-torch"
+    (torch.optim.LBFGS(lr), defaults otherwise; s["box"] "closure" clamps at the start of the closure, as the
+    PyTorch tutorial does; its loop calls .step() until enough closure evaluations were made).
+    """
+    obj = Objective(convs, content, style, s, dtype)
+    z = to_tensor(init_variable, dtype).clone().requires_grad_(True)
+    history = []
+
+    def record(terms):
+        history.append({k: v.item() for k, v in terms.items()})
+
+    if s["optimizer"] == "adam":
+        opt = torch.optim.Adam([z], lr=s["lr"], betas=tuple(s["betas"]))
+        for _ in range(steps):
+            opt.zero_grad()
+            terms = obj.terms(z)
+            terms["total"].backward()
+            record(terms)
+            opt.step()
+            if s["box"] == "clip":
+                obj.clamp_(z)
+        return history
+
+    opt = torch.optim.LBFGS([z], lr=s["lr"])
+
+    def closure():
+        if s["box"] == "closure":
+            obj.clamp_(z)
+        opt.zero_grad()
+        terms = obj.terms(z)
+        terms["total"].backward()
+        record(terms)
+        return terms["total"]
+
+    while len(history) < steps:
+        opt.step(closure)
+    return history[:steps]
+
+
+PAPER = dict(content_layers=["relu4_2"], style_layers=["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"],
+             layer_weights=[0.2] * 5, normalization="paper", alpha=1.0, beta=1e3, tv_weight=0.0, tv_form="sum",
+             pooling="avg", pixel_space="rgb", preprocess="caffe", optimizer="adam", lr=0.02, betas=(0.9, 0.999),
+             box="clip")
+
+# The presets, transcribed from the implementations (not from nst_jax.config).
+TUTORIAL = dict(PAPER, content_layers=["conv2_2"],
+                style_layers=["conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1"], layer_weights=[1.0] * 5,
+                normalization="mse", alpha=1.0, beta=1e6, pooling="max", preprocess="torchvision",
+                optimizer="lbfgs-torch", lr=1.0, box="closure")
+JCJOHNSON = dict(PAPER, layer_weights=[1.0] * 5, normalization="mse", alpha=5.0, beta=100.0, tv_weight=1e-3,
+                 tv_form="jcjohnson", pooling="max", pixel_space="network", preprocess="caffe",
+                 optimizer="lbfgs-torch", lr=1.0, box="none")
+YUNJEY = dict(PAPER, content_layers=["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"], layer_weights=[1.0] * 5,
+              normalization="yunjey", alpha=1.0, beta=100.0, pooling="max", pixel_space="network",
+              preprocess="torchvision", optimizer="adam", lr=0.003, betas=(0.5, 0.999), box="none")

@@ -62,6 +62,12 @@ class Weights:
         check_params(self.params)
 
 
+def _as_float(x) -> jnp.ndarray:
+    """float64 stays float64 (verification runs); everything else becomes float32."""
+    x = jnp.asarray(x)
+    return x if x.dtype == jnp.float64 else x.astype(jnp.float32)
+
+
 def preprocess(image: jnp.ndarray, convention: str) -> jnp.ndarray:
     """Turn RGB images in [0, 1] into network input for weights trained with `convention`.
 
@@ -70,12 +76,12 @@ def preprocess(image: jnp.ndarray, convention: str) -> jnp.ndarray:
       convention: "caffe" (x255, RGB->BGR, minus the BGR means; Keras' "caffe" mode) or "torchvision"
         ((x - mean) / std per RGB channel).
     Returns:
-      [..., H, W, 3] float32 network input.
+      [..., H, W, 3] network input (float32, or float64 for float64 input).
     """
-    image = jnp.asarray(image, jnp.float32)
+    image = _as_float(image)
 
     def per_channel(values):  # [1, ..., 1, 3]: explicit rank, no implicit rank promotion
-        return jnp.asarray(values, jnp.float32).reshape((1,) * (image.ndim - 1) + (3,))
+        return jnp.asarray(values, image.dtype).reshape((1,) * (image.ndim - 1) + (3,))
 
     if convention == "caffe":
         return image[..., ::-1] * 255.0 - per_channel(CAFFE_BGR_MEAN)
@@ -86,10 +92,10 @@ def preprocess(image: jnp.ndarray, convention: str) -> jnp.ndarray:
 
 def deprocess(x: jnp.ndarray, convention: str) -> jnp.ndarray:
     """The inverse of `preprocess`: network input [..., H, W, 3] -> RGB images (in [0, 1] where valid)."""
-    x = jnp.asarray(x, jnp.float32)
+    x = _as_float(x)
 
     def per_channel(values):
-        return jnp.asarray(values, jnp.float32).reshape((1,) * (x.ndim - 1) + (3,))
+        return jnp.asarray(values, x.dtype).reshape((1,) * (x.ndim - 1) + (3,))
 
     if convention == "caffe":
         return ((x + per_channel(CAFFE_BGR_MEAN)) / 255.0)[..., ::-1]
