@@ -31,11 +31,17 @@ def _float_list(text: str) -> tuple[float, ...]:
     return tuple(float(item) for item in _str_list(text))
 
 
+def _int_list(text: str) -> tuple[int, ...]:
+    return tuple(int(item) for item in _str_list(text))
+
+
 # How to parse Config fields whose type is not the type of their default.
 _PARSERS = {
     "size": int,
     "lr": float,
     "adam_betas": _float_list,
+    "scale_sizes": _int_list,
+    "scale_steps": _int_list,
     "content_layers": _str_list,
     "style_layers": _str_list,
     "style_layer_weights": _float_list,
@@ -45,6 +51,8 @@ _METAVARS = {
     "style_layers": "L[,L..]",
     "style_layer_weights": "W[,W..]",
     "adam_betas": "B1,B2",
+    "scale_sizes": "N[,N..]",
+    "scale_steps": "N[,N..]",
     "init": "noise|content|style|PATH",
 }
 
@@ -73,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
     files.add_argument("--log", metavar="PATH", help="JSON lines, one per step: step, content, style, tv, total")
     files.add_argument("--save-every", type=int, metavar="N", help="also save the image every N steps")
     files.add_argument("--quiet", action="store_true", help="no progress bar or messages")
+    files.add_argument(
+        "--no-compile-cache", action="store_true",
+        help="do not use JAX's persistent compilation cache (default: on, in ~/.cache/nst_jax/xla or "
+        "$NST_JAX_COMPILATION_CACHE; NST_JAX_COMPILATION_CACHE=0 also turns it off)",
+    )
     files.add_argument(
         "--preset", choices=sorted(PRESETS),
         help="settings that reproduce a known implementation (see README); other options override them",
@@ -168,6 +181,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         config = config_from_args(args)
     except ValueError as e:  # a setting out of range
         parser.error(" ".join(str(e).split()))
+    if not args.no_compile_cache:
+        from .compile_cache import enable_compilation_cache
+
+        enable_compilation_cache()
     try:
         if config.precision == "float64":
             import jax

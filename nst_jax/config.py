@@ -85,13 +85,24 @@ class Config:
         "keras", "default weights file when --weights is not given: keras (Caffe VGG19) or torchvision",
         choices=WEIGHTS_SOURCES,
     )
+    scales: int = _opt(1, "coarse-to-fine scales: sizes grow by sqrt(2) up to --size (1: single scale)")
+    scale_sizes: Optional[tuple[int, ...]] = _opt(
+        None, "explicit increasing sizes (longer side) of the scales; the last is the output size"
+    )
+    scale_steps: Optional[tuple[int, ...]] = _opt(None, "steps at each scale (default: --steps at every scale)")
+    remat: str = _opt(
+        "auto", "rematerialise VGG blocks in the backward pass to save memory: on, off, or auto (only when the "
+        "run would not fit otherwise)", choices=("auto", "on", "off"),
+    )
     precision: str = _opt(
         "float32",
         "float32; bfloat16 (network activations in bfloat16, Gram matrices and losses accumulated in float32); "
         "float64 (everything, for verification: slow; enables JAX's x64 mode)",
         choices=PRECISIONS,
     )
-    chunk_size: int = _opt(10, "steps per compiled chunk between progress reports")
+    chunk_size: int = _opt(
+        10, "at most this many steps per compiled chunk (chunks have equal lengths dividing the step count)"
+    )
 
     def __post_init__(self):
         check(self)
@@ -99,6 +110,20 @@ class Config:
     def replace(self, **changes) -> "Config":
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
+
+    @property
+    def schedule(self) -> tuple[tuple[Optional[int], int], ...]:
+        """((longer side, steps), ...) of every scale, coarse to fine."""
+        if self.scale_sizes is not None:
+            sizes = tuple(int(v) for v in self.scale_sizes)
+        elif self.scales > 1:
+            if self.size is None:
+                raise ValueError("scales need a size")
+            sizes = tuple(max(16, round(self.size / 2 ** ((self.scales - 1 - k) / 2))) for k in range(self.scales))
+        else:
+            sizes = (self.size,)
+        steps = tuple(int(v) for v in self.scale_steps) if self.scale_steps is not None else (self.steps,) * len(sizes)
+        return tuple(zip(sizes, steps))
 
     @property
     def learning_rate(self) -> float:
@@ -137,6 +162,16 @@ def check(config: Config) -> None:
                           ("weights_source", WEIGHTS_SOURCES), ("precision", PRECISIONS)):
         if getattr(config, name) not in allowed:
             raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {getattr(config, name)!r}")
+    if config.scales < 1:
+        raise ValueError(f"scales must be >= 1, got {config.scales}")
+    if config.scale_sizes is not None:
+        if not config.scale_sizes or any(v < 16 for v in config.scale_sizes):
+            raise ValueError(f"scale_sizes must be sizes of at least 16 pixels, got {config.scale_sizes}")
+        if list(config.scale_sizes) != sorted(config.scale_sizes):
+            raise ValueError(f"scale_sizes must increase (coarse to fine), got {config.scale_sizes}")
+    n_scales = len(config.scale_sizes) if config.scale_sizes is not None else config.scales
+    if config.scale_steps is not None and (len(config.scale_steps) != n_scales or min(config.scale_steps) < 0):
+        raise ValueError(f"scale_steps needs {n_scales} non-negative step counts, got {config.scale_steps}")
     if config.lr is not None and not config.lr > 0:
         raise ValueError(f"lr must be positive, got {config.lr}")
     if len(config.adam_betas) != 2 or not all(0 <= b < 1 for b in config.adam_betas):

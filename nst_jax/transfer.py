@@ -5,13 +5,15 @@ Data flow: images ([H, W, 3] RGB in [0, 1]) -> targets (content features P, styl
 optimisation steps, each chunk one compiled XLA program (`lax.scan`), -> a `Progress` record to the callback
 between chunks -> `Result`.
 
-Compilation: one program per (image shape, layers, pooling, preprocessing, optimiser, chunk length). Loss weights,
-learning rate, params and targets are traced arguments, so changing them never recompiles.
+Compilation: one program per (image shape, layers, pooling, preprocessing, optimiser, chunk length); all chunks of
+a run have the same length (`chunk_length`). Loss weights, learning rate, params and targets are traced arguments,
+so changing them never recompiles.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -27,6 +29,7 @@ from . import weights as weights_lib
 from .config import INIT_KEYWORDS, Config
 from .errors import InputError
 from .lbfgs_torch import scale_by_torch_lbfgs
+from .memory import choose_remat
 
 ImageLike = Union[str, os.PathLike, np.ndarray, jax.Array]
 TERMS = ("content", "style", "tv", "total")
@@ -44,6 +47,7 @@ class LossSpec(NamedTuple):
     pixel_space: str = "rgb"
     tv_form: str = "sum"
     precision: str = "float32"
+    remat: bool = False
 
     @property
     def compute_dtype(self):
@@ -60,9 +64,9 @@ class LossSpec(NamedTuple):
         return tuple(dict.fromkeys(self.content_layers + self.style_layers))
 
 
-def loss_spec(config: Config, preprocessing: str) -> LossSpec:
+def loss_spec(config: Config, preprocessing: str, remat: bool = False) -> LossSpec:
     return LossSpec(tuple(config.content_layers), tuple(config.style_layers), config.pooling, preprocessing,
-                    config.normalization, config.pixel_space, config.tv_form, config.precision)
+                    config.normalization, config.pixel_space, config.tv_form, config.precision, remat)
 
 
 def loss_weights(config: Config, dtype=jnp.float32) -> dict[str, jax.Array]:
@@ -107,6 +111,8 @@ class Progress:
         total), each evaluated at the image before that step's update.
       image: [H, W, 3] current image (a device array; under L-BFGS it may leave [0, 1] until the end).
       elapsed: seconds since the optimisation started (compilation included).
+      scale, size: index and (H, W) of the current scale.
+    (From `stylize_batch`/`optimize`, losses are [k, J] and image is [J, H, W, 3].)
     """
 
     step: int
@@ -114,6 +120,8 @@ class Progress:
     losses: Mapping[str, np.ndarray]
     image: jax.Array
     elapsed: float
+    scale: int = 0
+    size: tuple[int, int] = (0, 0)
 
 
 @dataclass(frozen=True)
@@ -139,9 +147,14 @@ def cast_params(params, spec: LossSpec):
     return jax.tree.map(lambda a: jnp.asarray(a, spec.compute_dtype), params)
 
 
+def _features(params, z, spec: LossSpec) -> dict[str, jax.Array]:
+    """Every layer the loss uses, for variables z [B, H, W, 3]."""
+    return vgg.features(params, net_input(z, spec), spec.layers, spec.pooling, remat=spec.remat)
+
+
 @functools.partial(jax.jit, static_argnames=("spec",))
 def compute_targets(params, content: jax.Array, style: jax.Array, spec: LossSpec) -> dict:
-    """Content features P and style Gram matrices A.
+    """Content features P and style Gram matrices A of one job.
 
     Args:
       params: VGG19 conv params.
@@ -153,8 +166,7 @@ def compute_targets(params, content: jax.Array, style: jax.Array, spec: LossSpec
     """
     # Both images go through the very forward pass the loss uses (same requested layers), so XLA compiles the
     # features the same way as in the loss.
-    content_feats = vgg.features(params, net_input(content, spec), spec.layers, spec.pooling)
-    style_feats = vgg.features(params, net_input(style, spec), spec.layers, spec.pooling)
+    content_feats, style_feats = _features(params, content, spec), _features(params, style, spec)
     return {
         "content": {l: content_feats[l] for l in spec.content_layers},
         "style": {l: losses.gram(style_feats[l]) for l in spec.style_layers},
@@ -164,7 +176,7 @@ def compute_targets(params, content: jax.Array, style: jax.Array, spec: LossSpec
 def loss_terms(z: jax.Array, params, targets, weights, spec: LossSpec) -> dict[str, jax.Array]:
     """The loss terms at the variable z [B, H, W, 3] (see `to_variable`), each [B]: unweighted content, style, tv
     (on z), and total."""
-    feats = vgg.features(params, net_input(z, spec), spec.layers, spec.pooling)
+    feats = _features(params, z, spec)
     zeros = jnp.zeros((z.shape[0],), losses.accumulation_dtype(spec.compute_dtype))
     content = sum(
         (losses.content_loss(feats[l], targets["content"][l], spec.normalization) for l in spec.content_layers),
@@ -231,31 +243,41 @@ def _step(z, opt_state, params, targets, weights, hyper, spec: LossSpec, optimiz
     return z, opt_state, terms
 
 
-@functools.partial(jax.jit, static_argnames=("spec", "optimizer", "box", "length"), donate_argnums=(0, 1))
-def run_chunk(z, opt_state, n_active, params, targets, weights, hyper, *, spec: LossSpec, optimizer: str, box: str,
-              length: int):
-    """Run `n_active` (<= length) optimisation steps in one compiled program.
+@functools.partial(jax.jit, static_argnames=("spec", "optimizer", "box", "length", "unroll"),
+                   donate_argnums=(0, 1))
+def run_chunk(z, opt_state, params, targets, weights, hyper, *, spec: LossSpec, optimizer: str, box: str,
+              length: int, unroll: bool):
+    """Run `length` optimisation steps of J independent jobs in one compiled program.
 
     Args:
-      z: [B, H, W, 3] current variables; opt_state: the optimiser state for z (both donated).
-      n_active: traced int, steps to run; the rest of the `length` slots are skipped, so one program serves
-        every chunk of a run, the shorter last one included.
+      z: [J, 1, H, W, 3] current variables; opt_state: the jobs' optimiser states (leading axis J); both donated.
+      targets: the jobs' targets (leading axis J); params, weights, hyper: shared.
+      unroll: unroll the steps into straight-line code. XLA:CPU runs convolutions inside a loop body (while or
+        cond) about 3x slower than at the top level of a program, so on CPU every chunk is unrolled.
     Returns:
-      (z, opt_state, terms) with terms {name: [length]}; entries past n_active are zero.
+      (z, opt_state, terms) with terms {name: [length, J]}. Each job has its own optimiser (vmap), so a batch
+      gives what the jobs give one by one, L-BFGS included.
     """
+    step = jax.vmap(
+        lambda z_, s_, t_: _step(z_, s_, params, t_, weights, hyper, spec, optimizer, box), in_axes=(0, 0, 0)
+    )
 
-    def body(carry, i):
-        def active(c):
-            z_, s_, t_ = _step(*c, params, targets, weights, hyper, spec, optimizer, box)
-            return (z_, s_), t_
+    def body(carry, _):
+        z_, s_, t_ = step(*carry, targets)
+        return (z_, s_), t_
 
-        def idle(c):
-            return c, {k: jnp.zeros((), losses.accumulation_dtype(spec.compute_dtype)) for k in TERMS}
-
-        return jax.lax.cond(i < n_active, active, idle, carry)
-
-    (z, opt_state), terms = jax.lax.scan(body, (z, opt_state), jnp.arange(length))
+    (z, opt_state), terms = jax.lax.scan(body, (z, opt_state), None, length=length, unroll=unroll)
     return z, opt_state, terms
+
+
+def chunk_length(steps: int, chunk_size: int, report_every: Optional[int] = None) -> int:
+    """The steps per compiled chunk: the largest divisor of `steps` (and of `report_every`) up to `chunk_size`.
+
+    Every chunk of a run then has the same length, so a run compiles exactly one program per image shape, and
+    chunks end on every multiple of `report_every`.
+    """
+    period = math.gcd(steps, report_every) if report_every else steps
+    return max((d for d in range(1, min(chunk_size, max(period, 1)) + 1) if period % d == 0), default=1)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -276,10 +298,7 @@ def prepare_images(content: ImageLike, style: ImageLike, config: Config) -> tupl
 
     No resampling happens to an image already at its target size. Returns [H, W, 3], [H_s, W_s, 3] in [0, 1].
     """
-    content = images.resize_longer_side(_as_image(content, "content"), config.size)
-    style = _as_image(style, "style")
-    style_side = max(16, round(config.style_scale * max(content.shape[:2])))
-    return content, images.resize_longer_side(style, style_side)
+    return scale_images(_as_image(content, "content"), _as_image(style, "style"), config.size, config.style_scale)
 
 
 def initial_variable(init: Union[str, ImageLike], content: np.ndarray, style: np.ndarray, seed: int,
@@ -323,11 +342,103 @@ def as_weights(weights: Union[weights_lib.Weights, str, os.PathLike, None], sour
 # The entry point
 
 
-def _chunk_ends(steps: int, chunk_size: int, report_every: Optional[int]) -> list[int]:
-    ends = set(range(chunk_size, steps, chunk_size)) | {steps}
-    if report_every:
-        ends |= set(range(report_every, steps, report_every))
-    return sorted(e for e in ends if e > 0)
+def scale_images(content: np.ndarray, style: np.ndarray, size: Optional[int], style_scale: float):
+    """Content resized so its longer side is `size`, style so its longer side is style_scale times that."""
+    content = images.resize_longer_side(content, size)
+    return content, images.resize_longer_side(style, max(16, round(style_scale * max(content.shape[:2]))))
+
+
+def _resize_jobs(x: jax.Array, shape: tuple[int, int], method: str) -> jax.Array:
+    """Resize [J, 1, H, W, C] arrays to [J, 1, *shape, C]."""
+    return jax.image.resize(x, (*x.shape[:2], *shape, x.shape[-1]), method)
+
+
+def _carry_state(state, old_shape, new_shape):
+    """The optimiser state for the next scale: per-pixel state (Adam's moments) resized bilinearly and the step
+    count kept, as crowsonkb/style-transfer-pytorch does; None when the state is not per-pixel (L-BFGS's
+    curvature pairs describe the old resolution only, so it starts afresh)."""
+    leaves = jax.tree.leaves(state)
+    if not all(leaf.ndim <= 1 or leaf.shape == old_shape for leaf in leaves):
+        return None
+    return jax.tree.map(lambda a: _resize_jobs(a, new_shape, "linear") if a.shape == old_shape else a, state)
+
+
+def _shard_jobs(tree, n_jobs: int):
+    """Lay arrays with a leading jobs axis across all local devices (when they divide the jobs evenly)."""
+    devices = jax.local_devices()
+    if len(devices) < 2 or n_jobs % len(devices):
+        return tree
+    mesh = jax.sharding.Mesh(np.array(devices), ("jobs",))
+    sharded = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("jobs"))
+    return jax.tree.map(lambda a: jax.device_put(a, sharded) if a.ndim and a.shape[0] == n_jobs else a, tree)
+
+
+def optimize(
+    contents: list[np.ndarray],
+    styles: list[np.ndarray],
+    w: weights_lib.Weights,
+    config: Config,
+    callback: Optional[Callable[[Progress], None]] = None,
+    init: Union[str, ImageLike, None] = None,
+    report_every: Optional[int] = None,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Run J jobs (contents[j] with styles[j], original sizes, RGB in [0, 1]) as one batch, scale by scale.
+
+    Content images must share a shape at every scale; styles may differ. Returns images [J, H, W, 3] (clipped)
+    and the history {term: [steps, J]}. `callback` gets `Progress` records whose losses are [k, J] and whose
+    image is [J, H, W, 3].
+    """
+    n_jobs = len(contents)
+    if config.precision == "float64" and not jax.config.jax_enable_x64:
+        raise ValueError("precision float64 needs JAX's x64 mode: wrap the call in `with jax.enable_x64(True):`")
+    init = config.init if init is None else init
+    schedule = config.schedule
+    total = sum(steps for _, steps in schedule)
+    history = {k: [] for k in TERMS}
+    z = opt_state = None
+    start, done = time.perf_counter(), 0
+    for scale, (size, steps) in enumerate(schedule):
+        pairs = [scale_images(c, s, size, config.style_scale) for c, s in zip(contents, styles)]
+        shapes = {c.shape for c, _ in pairs}
+        if len(shapes) > 1:
+            raise InputError(None, f"content images of one batch must have one shape at each scale, got {shapes}")
+        remat = choose_remat(config, pairs[0][0].shape[:2], n_jobs)
+        spec = loss_spec(config, w.preprocess, remat)
+        params = cast_params(w.params, spec)
+        variable = lambda image: to_variable(jnp.asarray(image, spec.variable_dtype)[None], spec)  # noqa: E731
+        targets = jax.tree.map(lambda *t: jnp.stack(t),
+                               *[compute_targets(params, variable(c), variable(s), spec) for c, s in pairs])
+        hw = pairs[0][0].shape[:2]
+        if z is None:
+            z = jnp.stack([jnp.asarray(initial_variable(init, c, s, config.seed, spec), spec.variable_dtype)[None]
+                           for c, s in pairs])
+        else:
+            old_shape = z.shape
+            z = _resize_jobs(z, hw, "cubic")
+            if config.box_mode != "none":
+                z = project(z, spec)
+            opt_state = _carry_state(opt_state, old_shape, z.shape)
+        loss_w, hyper = loss_weights(config, spec.variable_dtype), hyperparams(config, spec.variable_dtype)
+        if opt_state is None:
+            # Fresh buffers for every leaf: optax may share one array between state fields, and chunks donate them.
+            opt_state = jax.tree.map(jnp.copy, jax.vmap(make_optimizer(config.optimizer, hyper).init)(z))
+        z, opt_state, targets = _shard_jobs((z, opt_state, targets), n_jobs)
+
+        length = chunk_length(steps, config.chunk_size, report_every)
+        for _ in range(steps // length):
+            z, opt_state, terms = run_chunk(
+                z, opt_state, params, targets, loss_w, hyper, spec=spec, optimizer=config.optimizer,
+                box=config.box_mode, length=length, unroll=jax.default_backend() == "cpu",
+            )
+            chunk = {k: np.asarray(v) for k, v in terms.items()}
+            for k in TERMS:
+                history[k].append(chunk[k])
+            done += length
+            if callback is not None:
+                callback(Progress(done, total, chunk, to_image(z[:, 0], spec), time.perf_counter() - start,
+                                  scale, hw))
+    history = {k: np.concatenate(v) if v else np.zeros((0, n_jobs), np.float32) for k, v in history.items()}
+    return np.clip(np.asarray(to_image(z[:, 0], spec)), 0.0, 1.0), history
 
 
 def stylize(
@@ -342,8 +453,8 @@ def stylize(
     """Gatys et al. style transfer: optimise an image to match `content`'s features and `style`'s Gram matrices.
 
     Args:
-      content, style: image paths or [H, W, 3] float arrays, RGB in [0, 1]; resized per `config.size` and
-        `config.style_scale` (no resampling when already at size).
+      content, style: image paths or [H, W, 3] float arrays, RGB in [0, 1]; resized per `config.size` (or each
+        scale's size) and `config.style_scale` (no resampling when already at size).
       weights: a `Weights`, a weights file path, or None for the default file (see `nst_jax.weights`).
       config: settings (default `Config()`: the paper's).
       callback: called with a `Progress` after every chunk of steps.
@@ -353,35 +464,34 @@ def stylize(
       `Result` with the final image (clipped to [0, 1]) and the per-step loss history.
     """
     config = config or Config()
-    content_img, style_img = prepare_images(content, style, config)
+    content, style = _as_image(content, "content"), _as_image(style, "style")
     w = as_weights(weights, config.weights_source)
-    spec = loss_spec(config, w.preprocess)
-    if spec.precision == "float64" and not jax.config.jax_enable_x64:
-        raise ValueError("precision float64 needs JAX's x64 mode: wrap the call in `with jax.enable_x64(True):`")
-    params = cast_params(w.params, spec)
-    init = init_image if init_image is not None else config.init
-    z = jnp.asarray(initial_variable(init, content_img, style_img, config.seed, spec), spec.variable_dtype)[None]
 
-    variables = [to_variable(jnp.asarray(image, spec.variable_dtype)[None], spec) for image in (content_img, style_img)]
-    targets = compute_targets(params, *variables, spec)
-    loss_w, hyper = loss_weights(config, spec.variable_dtype), hyperparams(config, spec.variable_dtype)
-    # Fresh buffers for every leaf: optax may share one array between state fields, and the chunk donates them.
-    opt_state = jax.tree.map(jnp.copy, make_optimizer(config.optimizer, hyper).init(z))
+    def single(p: Progress) -> None:
+        callback(Progress(p.step, p.total_steps, {k: v[:, 0] for k, v in p.losses.items()}, p.image[0], p.elapsed,
+                          p.scale, p.size))
 
-    history = {k: [] for k in TERMS}
-    start, done = time.perf_counter(), 0
-    for end in _chunk_ends(config.steps, config.chunk_size, report_every):
-        n = end - done
-        z, opt_state, terms = run_chunk(
-            z, opt_state, jnp.int32(n), params, targets, loss_w, hyper,
-            spec=spec, optimizer=config.optimizer, box=config.box_mode, length=config.chunk_size,
-        )
-        chunk = {k: np.asarray(v)[:n] for k, v in terms.items()}
-        for k in TERMS:
-            history[k].append(chunk[k])
-        done = end
-        if callback is not None:
-            callback(Progress(done, config.steps, chunk, to_image(z[0], spec), time.perf_counter() - start))
+    out, history = optimize([content], [style], w, config, single if callback else None, init_image, report_every)
+    return Result(out[0], {k: v[:, 0] for k, v in history.items()})
 
-    history = {k: np.concatenate(v) if v else np.zeros((0,), np.float32) for k, v in history.items()}
-    return Result(np.clip(np.asarray(to_image(z[0], spec)), 0.0, 1.0), history)
+
+def stylize_batch(
+    contents: Sequence[ImageLike],
+    styles: Sequence[ImageLike],
+    weights: Union[weights_lib.Weights, str, os.PathLike, None] = None,
+    config: Optional[Config] = None,
+    callback: Optional[Callable[[Progress], None]] = None,
+) -> list[Result]:
+    """Several jobs in one compiled program: job j stylises contents[j] with styles[j] (pass equal-length lists;
+    `itertools.product` makes every pairing). Jobs are vmapped, each with its own optimiser state, and laid across
+    all local devices when their number divides the jobs; the results equal running the jobs one by one.
+
+    Content images must have the same shape after resizing (the same aspect ratio); styles may differ.
+    """
+    if len(contents) != len(styles) or not contents:
+        raise ValueError(f"need as many styles as contents (one job each), got {len(contents)} and {len(styles)}")
+    config = config or Config()
+    w = as_weights(weights, config.weights_source)
+    out, history = optimize([_as_image(c, "content") for c in contents], [_as_image(s, "style") for s in styles],
+                            w, config, callback)
+    return [Result(out[j], {k: v[:, j] for k, v in history.items()}) for j in range(len(contents))]

@@ -59,16 +59,18 @@ class VGG19Features(nn.Module):
       layers: names from `LAYER_NAMES` to return. The forward pass stops at the deepest of them.
       pooling: "avg" (Gatys et al. replace max pooling by average pooling) or "max" (VGG's own).
       precision: `jax.lax.Precision` for the convolutions (None: JAX's default for the backend).
+      start_block: run from this block on (x is then the previous block's last ReLU output; 1: the image).
     """
 
     layers: Sequence[str]
     pooling: str = "avg"
     precision: Optional[jax.lax.Precision] = None
+    start_block: int = 1
 
     @nn.compact
     def __call__(self, x: jax.Array) -> dict[str, jax.Array]:
         """Args: x: [B, H, W, 3] preprocessed network input. Returns: {name: [B, H_l, W_l, C_l]}."""
-        if x.ndim != 4 or x.shape[-1] != 3:
+        if x.ndim != 4 or (self.start_block == 1 and x.shape[-1] != 3):
             raise ValueError(f"VGG19Features expects [B, H, W, 3] input, got shape {x.shape}")
         if self.pooling not in ("avg", "max"):
             raise ValueError(f"pooling must be 'avg' or 'max', got {self.pooling!r}")
@@ -77,6 +79,8 @@ class VGG19Features(nn.Module):
         out = {}
         for conv in CONV_NAMES:
             block, index = conv[4:].split("_")
+            if int(block) < self.start_block:
+                continue
             if index == "1" and block != "1":  # pool between blocks
                 x = pool2x2(x, self.pooling)
             c_out = CONV_SHAPES[conv][3]
@@ -98,10 +102,30 @@ def features(
     layers: Sequence[str],
     pooling: str = "avg",
     precision: Optional[jax.lax.Precision] = None,
+    remat: bool = False,
 ) -> dict[str, jax.Array]:
-    """Named activations of preprocessed input x [B, H, W, 3] under conv params (see module docstring)."""
-    module = VGG19Features(layers=tuple(layers), pooling=pooling, precision=precision)
-    return module.apply({"params": params}, x)
+    """Named activations of preprocessed input x [B, H, W, 3] under conv params (see module docstring).
+
+    remat: rematerialise each block (`jax.checkpoint`): the backward pass keeps only block inputs and the
+    requested activations and recomputes the rest, trading about one extra forward pass for memory.
+    """
+    if not remat:
+        module = VGG19Features(layers=tuple(layers), pooling=pooling, precision=precision)
+        return module.apply({"params": params}, x)
+    out = {}
+    deepest = max(_depth(name) for name in layers)
+    for block, n, _ in BLOCKS:
+        block_last = f"relu{block}_{n}"
+        in_block = tuple(l for l in layers if l[4:].split("_")[0] == str(block))
+        if _depth(f"conv{block}_1") > deepest:
+            break
+        wanted = tuple(dict.fromkeys(in_block + ((block_last,) if _depth(block_last) < deepest else ())))
+        module = VGG19Features(layers=wanted, pooling=pooling, precision=precision, start_block=block)
+        result = jax.checkpoint(lambda p, v, m=module: m.apply({"params": p}, v))(params, x)
+        out.update({l: result[l] for l in in_block})
+        if block_last in result:
+            x = result[block_last]
+    return out
 
 
 def check_params(params: Mapping[str, Mapping[str, object]]) -> None:

@@ -27,9 +27,9 @@ def test_adam_stays_in_box_reports_every_chunk_and_compiles_once(random_weights)
     # size 60: an image shape no other test compiles, so the count below starts from zero programs for it
     config = Config(size=60, steps=25, optimizer="adam", lr=0.05, init="content", chunk_size=10)
     result = stylize(CONTENT, STYLE, random_weights, config, callback=seen.append)
-    assert [p.step for p in seen] == [10, 20, 25]
+    assert [p.step for p in seen] == [5, 10, 15, 20, 25]  # equal chunks: 5 divides 25
     assert all(float(p.image.min()) >= 0.0 and float(p.image.max()) <= 1.0 for p in seen)
-    assert transfer.run_chunk._cache_size() == before + 1  # one program for chunks of 10, 10 and 5 steps
+    assert transfer.run_chunk._cache_size() == before + 1  # one program for all five chunks
     # Terms are evaluated before each update: at step 0 the image is the content image itself.
     assert result.history["content"][0] == 0.0 and result.history["content"][1] > 0.0
     assert result.history["total"][-1] < result.history["total"][0]
@@ -37,14 +37,16 @@ def test_adam_stays_in_box_reports_every_chunk_and_compiles_once(random_weights)
                                config.content_weight * result.history["content"]
                                + config.style_weight * result.history["style"], rtol=1e-5)
     # Other loss weights and learning rate are traced, not compiled in: no new program.
-    stylize(CONTENT, STYLE, random_weights, config.replace(style_weight=10.0, lr=0.01, steps=7))
+    stylize(CONTENT, STYLE, random_weights, config.replace(style_weight=10.0, lr=0.01, steps=15))
     assert transfer.run_chunk._cache_size() == before + 1
 
 
-def test_chunk_ends_include_report_points():
-    assert transfer._chunk_ends(25, 10, None) == [10, 20, 25]
-    assert transfer._chunk_ends(25, 10, 4) == [4, 8, 10, 12, 16, 20, 24, 25]
-    assert transfer._chunk_ends(0, 10, None) == []
+def test_chunk_length_divides_steps_and_report_points():
+    assert transfer.chunk_length(25, 10) == 5
+    assert transfer.chunk_length(500, 10) == 10
+    assert transfer.chunk_length(24, 10, report_every=9) == 3
+    assert transfer.chunk_length(37, 10) == 1
+    assert transfer.chunk_length(0, 10) == 1
 
 
 def test_init_modes(tmp_path):

@@ -1,0 +1,89 @@
+"""Shared helpers of the benchmark scripts: weights, images, the PyTorch reference, FLOP counts, tables."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared" / "images"
+sys.path.insert(0, str(REPO / "tests"))  # torch_reference.py and weightfiles.py live with the tests
+
+from nst_jax import vgg  # noqa: E402
+from nst_jax import weights as weights_lib  # noqa: E402
+
+
+def load_weights(path: str | None) -> tuple[weights_lib.Weights, Path]:
+    """The given weights file, or random-valued weights written as a Keras .h5 (timings do not depend on the
+    values; a table made this way says nothing about image quality)."""
+    if path:
+        return weights_lib.load(path), Path(path)
+    from weightfiles import write_keras_h5
+
+    params = jax.tree.map(np.asarray, vgg.random_params(jax.random.key(0)))
+    file = Path(tempfile.mkdtemp()) / "random_vgg19.h5"
+    write_keras_h5(params, file)
+    return weights_lib.load(file), file
+
+
+def test_images(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """tubingen.jpg and starry_night.jpg from ../shared/images (else the repo's examples), resized once here."""
+    from nst_jax import images
+
+    content = SHARED / "tubingen.jpg" if (SHARED / "tubingen.jpg").exists() else REPO / "examples" / "content.png"
+    style = SHARED / "starry_night.jpg" if (SHARED / "starry_night.jpg").exists() else REPO / "examples" / "style.png"
+    c = images.resize(images.load(content), (size, size))
+    s = images.resize(images.load(style), (size, size))
+    return c, s
+
+
+def step_gflop(h: int, w: int, deepest: str = "relu5_1") -> float:
+    """GFLOP of one Gatys step: the forward pass to `deepest` plus the gradient with respect to the input only
+    (one transposed convolution per layer, except the first layer's, whose input gradient is still needed)."""
+    flop, hh, ww = 0.0, h, w
+    for conv in vgg.CONV_NAMES:
+        if conv.endswith("_1") and conv != "conv1_1":
+            hh, ww = hh // 2, ww // 2
+        kh, kw, cin, cout = vgg.CONV_SHAPES[conv]
+        flop += 2.0 * hh * ww * kh * kw * cin * cout
+        if conv.replace("conv", "relu") == deepest:
+            break
+    return 2.0 * flop / 1e9
+
+
+def gemm_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """Measured float32 matrix-multiply rate of this machine (numpy, all threads)."""
+    a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+    a @ a
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ a
+        best = min(best, time.perf_counter() - t)
+    return 2.0 * n**3 / best / 1e9
+
+
+def table(header: list[str], rows: list[list]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    line = lambda r: "| " + " | ".join(str(x).ljust(w) for x, w in zip(r, widths)) + " |"  # noqa: E731
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def machine() -> str:
+    import os
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores; jax {jax.__version__} on {jax.devices()[0].platform}"

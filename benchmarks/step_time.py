@@ -1,0 +1,78 @@
+"""Seconds per optimisation step, nst_jax vs a PyTorch implementation of the same loss, side by side in one run.
+
+    python benchmarks/step_time.py [--sizes 256 512] [--steps 10] [--weights FILE]
+
+One step = the paper's loss (forward to relu5_1) and its gradient with respect to the image, plus an Adam update.
+nst_jax runs a compiled chunk of steps (compilation excluded, timed separately); PyTorch runs eagerly on the same
+weights and images. The float32 floor is the step's FLOPs divided by this machine's measured GEMM rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import jax
+
+from common import gemm_gflops, load_weights, machine, step_gflop, table, test_images
+
+from nst_jax import transfer
+from nst_jax.config import Config
+
+
+def jax_step_time(w, content, style, steps: int, precision: str = "float32", jobs: int = 1) -> tuple[float, float]:
+    """(compile seconds, seconds per step) of nst_jax's real loop (`optimize`): two chunks of `steps` Adam steps;
+    the first includes compilation, the second is timed."""
+    config = Config(size=None, optimizer="adam", init="content", steps=2 * steps, chunk_size=steps,
+                    precision=precision)
+    marks = []
+    transfer.optimize([content] * jobs, [style] * jobs, w, config,
+                      callback=lambda p: marks.append((jax.block_until_ready(p.image), p.elapsed)[1]))
+    per_step = (marks[1] - marks[0]) / steps
+    return marks[0] - per_step * steps, per_step
+
+
+def torch_step_time(weights_path, w, content, style, steps: int) -> float:
+    import torch
+    import torch_reference as ref
+
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    convs = ref.read_keras_h5(weights_path) if w.preprocess == "caffe" else ref.read_torchvision_pth(weights_path)
+    setting = dict(ref.PAPER, preprocess=w.preprocess)
+    ref.run(convs, content, style, content, setting, 2)  # warm-up
+    t = time.perf_counter()
+    ref.run(convs, content, style, content, setting, steps)
+    return (time.perf_counter() - t) / steps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--weights", help="weights file (default: random values in the Keras format)")
+    parser.add_argument("--bf16", action="store_true", help="also time --precision bfloat16")
+    args = parser.parse_args()
+
+    w, path = load_weights(args.weights)
+    gemm = gemm_gflops()
+    print(f"{machine()}; float32 GEMM {gemm:.0f} GFLOP/s (numpy 2048^3)\n")
+    rows = []
+    for size in args.sizes:
+        content, style = test_images(size)
+        compile_s, ours = jax_step_time(w, content, style, args.steps)
+        theirs = torch_step_time(path, w, content, style, args.steps)
+        floor = step_gflop(size, size) / gemm
+        row = [f"{size}x{size}", f"{step_gflop(size, size):.0f}", f"{ours:.2f}", f"{theirs:.2f}",
+               f"{ours / theirs:.2f}", f"{floor:.2f}", f"{ours / floor:.2f}", f"{compile_s:.1f}"]
+        if args.bf16:
+            _, bf = jax_step_time(w, content, style, args.steps, "bfloat16")
+            row.append(f"{bf:.2f}")
+        rows.append(row)
+        print(f"measured {size}", flush=True)
+    header = ["size", "GFLOP/step", "nst_jax s/step", "torch s/step", "nst_jax/torch", "f32 floor s", "nst_jax/floor",
+              "compile s"] + (["bf16 s/step"] if args.bf16 else [])
+    print(table(header, rows))
+
+
+if __name__ == "__main__":
+    main()
