@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import itertools
 import json
 import sys
 import time
@@ -21,6 +22,7 @@ from .files import atomic_path, check_writable_target
 from .weights import missing_weights_message
 
 PROG = "python -m nst_jax"
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
 def _str_list(text: str) -> tuple[str, ...]:
@@ -71,9 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--output out.png --size 256 --steps 100",
     )
     files = parser.add_argument_group("files")
-    files.add_argument("--content", required=True, metavar="PATH", help="content image")
-    files.add_argument("--style", required=True, metavar="PATH", help="style image")
-    files.add_argument("--output", required=True, metavar="PATH", help="output image (.png, .jpg)")
+    files.add_argument("--content", required=True, nargs="+", metavar="PATH",
+                       help="content image(s) or folder(s); several make one batch with every style")
+    files.add_argument("--style", required=True, nargs="+", metavar="PATH", help="style image(s) or folder(s)")
+    files.add_argument("--output", required=True, metavar="PATH",
+                       help="output image (.png, .jpg); with several jobs, a folder for CONTENT_STYLE.png files")
     files.add_argument(
         "--weights", metavar="PATH",
         help="VGG19 weights: Keras .h5 or converted .npz (default: the Keras file under the weights folder)",
@@ -136,41 +140,74 @@ def _default_weights(source: str, quiet: bool) -> Path:
     return download(source, path.parent, progress=not quiet)
 
 
-def run(args: argparse.Namespace, config: Config) -> None:
-    """Check every input, run the style transfer, write the outputs. Raises InputError on bad input."""
-    from .transfer import as_weights, stylize
+def _image_paths(values: Sequence[str], what: str) -> list[Path]:
+    """Paths given on the command line; a folder stands for the images in it."""
+    paths = []
+    for value in values:
+        path = Path(value)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise InputError(path, f"no images in this {what} folder")
+            paths += found
+        else:
+            paths.append(path)
+    return paths
 
-    output = images.check_output_path(args.output)  # fail before any work
+
+def _outputs(args: argparse.Namespace, jobs: list[tuple[Path, Path]]) -> list[Path]:
+    """One output per job: --output itself for one job, else CONTENT_STYLE.png in the --output folder."""
+    if len(jobs) == 1:
+        return [images.check_output_path(args.output)]
+    folder = Path(args.output)
+    if not folder.is_dir():
+        raise InputError(folder, f"with {len(jobs)} jobs, --output must be an existing folder")
+    return [images.check_output_path(folder / f"{c.stem}_{s.stem}.png") for c, s in jobs]
+
+
+def run(args: argparse.Namespace, config: Config) -> None:
+    """Check every input, run the style transfer(s), write the outputs. Raises InputError on bad input."""
+    from .transfer import as_weights, optimize
+
+    jobs = list(itertools.product(_image_paths(args.content, "content"), _image_paths(args.style, "style")))
+    outputs = _outputs(args, jobs)  # fail before any work
     log_path = check_writable_target(args.log) if args.log else None
     if args.save_every is not None and args.save_every < 1:
         raise InputError(None, f"--save-every must be >= 1, got {args.save_every}")
-    content, style = images.load(args.content), images.load(args.style)
+    loaded = {p: images.load(p) for p in dict.fromkeys(p for job in jobs for p in job)}
     weights = as_weights(args.weights if args.weights else _default_weights(config.weights_source, args.quiet))
+    total_steps = sum(steps for _, steps in config.schedule)
 
     with contextlib.ExitStack() as stack:
         # The log is written as the run goes, under a temporary name; it gets its real name only on success.
         log = open(stack.enter_context(atomic_path(log_path)), "w") if log_path else None
         if log:
             stack.callback(log.close)  # runs before atomic_path renames the file
-        bar = stack.enter_context(_progress_bar(config.steps, args.quiet))
+        bar = stack.enter_context(_progress_bar(total_steps * len(jobs), args.quiet))
 
         def on_progress(p):
-            first = p.step - len(p.losses["total"])
+            n = len(p.losses["total"])
             if log:
-                for i in range(len(p.losses["total"])):
-                    record = {"step": first + i, **{k: float(v[i]) for k, v in p.losses.items()}}
-                    log.write(json.dumps(record) + "\n")
+                for i in range(n):
+                    for j in range(len(jobs)):
+                        job = {"job": j} if len(jobs) > 1 else {}
+                        record = {**job, "step": p.step - n + i, **{k: float(v[i, j]) for k, v in p.losses.items()}}
+                        log.write(json.dumps(record) + "\n")
             if args.save_every and p.step % args.save_every == 0 and p.step < p.total_steps:
-                images.save(p.image, _intermediate_path(output, p.step))
-            bar.set_postfix(loss=f"{float(p.losses['total'][-1]):.4g}", refresh=False)
-            bar.update(len(p.losses["total"]))
+                for j, out in enumerate(outputs):
+                    images.save(p.image[j], _intermediate_path(out, p.step))
+            bar.set_postfix(loss=f"{float(p.losses['total'][-1].sum()):.4g}", refresh=False)
+            bar.update(n * len(jobs))
 
         start = time.perf_counter()
-        result = stylize(content, style, weights, config, callback=on_progress, report_every=args.save_every)
-    images.save(result.image, output)
+        result, history = optimize([loaded[c] for c, _ in jobs], [loaded[s] for _, s in jobs], weights, config,
+                                   callback=on_progress, report_every=args.save_every)
+    for image, out in zip(result, outputs):
+        images.save(image, out)
     if not args.quiet:
-        final = f", final loss {result.history['total'][-1]:.4g}" if config.steps else ""
-        print(f"wrote {output} ({config.steps} steps in {time.perf_counter() - start:.1f} s{final})", file=sys.stderr)
+        final = f", final loss {history['total'][-1].sum():.4g}" if total_steps else ""
+        where = outputs[0] if len(jobs) == 1 else f"{len(jobs)} images to {args.output}"
+        print(f"wrote {where} ({total_steps} steps in {time.perf_counter() - start:.1f} s{final})", file=sys.stderr)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

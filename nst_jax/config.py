@@ -91,8 +91,8 @@ class Config:
     )
     scale_steps: Optional[tuple[int, ...]] = _opt(None, "steps at each scale (default: --steps at every scale)")
     remat: str = _opt(
-        "auto", "rematerialise VGG blocks in the backward pass to save memory: on, off, or auto (only when the "
-        "run would not fit otherwise)", choices=("auto", "on", "off"),
+        "off", "rematerialise VGG blocks in the backward pass (jax.checkpoint): on or off. On CPU it did not lower "
+        "the peak (see README)", choices=("on", "off"),
     )
     precision: str = _opt(
         "float32",

@@ -29,7 +29,7 @@ from . import weights as weights_lib
 from .config import INIT_KEYWORDS, Config
 from .errors import InputError
 from .lbfgs_torch import scale_by_torch_lbfgs
-from .memory import choose_remat
+from .memory import preflight
 
 ImageLike = Union[str, os.PathLike, np.ndarray, jax.Array]
 TERMS = ("content", "style", "tv", "total")
@@ -354,13 +354,14 @@ def _resize_jobs(x: jax.Array, shape: tuple[int, int], method: str) -> jax.Array
 
 
 def _carry_state(state, old_shape, new_shape):
-    """The optimiser state for the next scale: per-pixel state (Adam's moments) resized bilinearly and the step
+    """The optimiser state for the next scale (old_shape, new_shape: [J, 1, H, W, 3] variable shapes): per-pixel
+    state (Adam's moments) resized bilinearly and the step
     count kept, as crowsonkb/style-transfer-pytorch does; None when the state is not per-pixel (L-BFGS's
     curvature pairs describe the old resolution only, so it starts afresh)."""
     leaves = jax.tree.leaves(state)
     if not all(leaf.ndim <= 1 or leaf.shape == old_shape for leaf in leaves):
         return None
-    return jax.tree.map(lambda a: _resize_jobs(a, new_shape, "linear") if a.shape == old_shape else a, state)
+    return jax.tree.map(lambda a: _resize_jobs(a, new_shape[2:4], "linear") if a.shape == old_shape else a, state)
 
 
 def _shard_jobs(tree, n_jobs: int):
@@ -402,8 +403,8 @@ def optimize(
         shapes = {c.shape for c, _ in pairs}
         if len(shapes) > 1:
             raise InputError(None, f"content images of one batch must have one shape at each scale, got {shapes}")
-        remat = choose_remat(config, pairs[0][0].shape[:2], n_jobs)
-        spec = loss_spec(config, w.preprocess, remat)
+        preflight(config, pairs[0][0].shape[:2], n_jobs)  # before compiling anything
+        spec = loss_spec(config, w.preprocess, config.remat == "on")
         params = cast_params(w.params, spec)
         variable = lambda image: to_variable(jnp.asarray(image, spec.variable_dtype)[None], spec)  # noqa: E731
         targets = jax.tree.map(lambda *t: jnp.stack(t),

@@ -111,3 +111,28 @@ def test_layers_parse_and_unknown_layer_is_rejected(image_files, tmp_path, capsy
         main(["--content", image_files["content"], "--style", image_files["style"], "--output", tmp_path / "o.png",
               "--style-layers", "relu1_1,fc7"])
     assert "unknown VGG19 layer 'fc7'" in capsys.readouterr().err
+
+
+def test_several_contents_and_styles_make_one_batch(h5_files, image_files, tmp_path):
+    """Two contents x one style folder -> two jobs in one run; outputs CONTENT_STYLE.png, log lines per job."""
+    second = tmp_path / "second.png"
+    Image.open(image_files["content"]).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(second)
+    styles = tmp_path / "styles"
+    styles.mkdir()
+    (styles / "s.png").write_bytes(image_files["style"].read_bytes())
+    out, log = tmp_path / "out", tmp_path / "log.jsonl"
+    out.mkdir()
+    status = main(["--content", image_files["content"], second, "--style", styles, "--output", out,
+                   "--weights", h5_files["legacy"], "--size", "32", "--steps", "2", "--optimizer", "adam",
+                   "--log", log, "--quiet"])
+    assert status == 0
+    assert sorted(p.name for p in out.iterdir()) == ["content_s.png", "second_s.png"]
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(r["job"], r["step"]) for r in records] == [(0, 0), (1, 0), (0, 1), (1, 1)]
+    assert records[0]["total"] != records[1]["total"]
+
+
+def test_several_jobs_need_an_output_folder(h5_files, image_files, tmp_path):
+    status, err = run_cli("--content", image_files["content"], image_files["content"], "--style",
+                          image_files["style"], "--output", tmp_path / "o.png", "--weights", h5_files["legacy"])
+    assert status == 1 and "must be an existing folder" in err and "Traceback" not in err

@@ -1,0 +1,59 @@
+"""Compile time cold and with a warm persistent cache: time before the first step, each run a fresh process.
+
+    python benchmarks/compile_time.py [--sizes 256 512] [--weights FILE]
+
+"startup" = seconds from `optimize()` being called until the first chunk of steps starts (the first chunk's
+time minus one chunk of steady steps); "process" = the whole process's wall time for one chunk (imports included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+
+from common import REPO, machine, table
+
+CHILD = """
+import json, sys, time
+sys.path.insert(0, {bench!r})
+import jax
+from common import load_weights, test_images
+from nst_jax import enable_compilation_cache, transfer
+from nst_jax.config import Config
+enable_compilation_cache(sys.argv[2])
+w, _ = load_weights(sys.argv[3] or None)
+c, s = test_images(int(sys.argv[1]))
+marks = []
+config = Config(size=None, steps=4, chunk_size=2, optimizer="adam", init="content")
+t = time.perf_counter()
+transfer.optimize([c], [s], w, config, callback=lambda p: marks.append((jax.block_until_ready(p.image), p.elapsed)[1]))
+chunk = marks[1] - marks[0]
+print(json.dumps({{"startup": marks[0] - chunk, "step": chunk / 2}}))
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
+    parser.add_argument("--weights", default="")
+    args = parser.parse_args()
+    print(machine() + "\n")
+    rows = []
+    for size in args.sizes:
+        cache = tempfile.mkdtemp()
+        for run in ("cold", "warm"):
+            t = time.perf_counter()
+            out = subprocess.run([sys.executable, "-c", CHILD.format(bench=str(REPO / "benchmarks")), str(size), cache,
+                                  args.weights], capture_output=True, text=True, check=True).stdout
+            r = json.loads(out.strip().splitlines()[-1])
+            rows.append([size, run, f"{r['startup']:.1f}", f"{r['step']:.2f}", f"{time.perf_counter() - t:.1f}"])
+            print(rows[-1], flush=True)
+    print(table(["size", "cache", "startup s (before first step)", "s/step", "process wall s"], rows))
+
+
+if __name__ == "__main__":
+    main()

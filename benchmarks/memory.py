@@ -1,0 +1,61 @@
+"""Peak memory per resolution, with and without rematerialisation (each run in a fresh process).
+
+    python benchmarks/memory.py [--sizes 512 1024 2048] [--steps 2] [--weights FILE]
+
+Each run does `--steps` Adam steps (the paper's loss) at size x size and reports the process's peak resident
+memory (ru_maxrss) next to nst_jax's preflight estimate. CPU only (on a GPU, read the device's memory_stats).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+
+from common import REPO, machine, table
+
+CHILD = """
+import json, resource, sys, time
+sys.path.insert(0, {bench!r})
+from common import load_weights, test_images
+from nst_jax import transfer
+from nst_jax.config import Config
+from nst_jax.memory import estimate_bytes
+size, steps, remat, weights = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4] or None
+w, _ = load_weights(weights)
+c, s = test_images(size)
+config = Config(size=None, steps=steps, optimizer="adam", init="content", chunk_size=1, remat=remat)
+t = time.perf_counter()
+transfer.optimize([c], [s], w, config)
+print(json.dumps({{"peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "seconds": time.perf_counter() - t,
+                  "estimate": estimate_bytes(size, size, config)}}))
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[512, 1024, 2048])
+    parser.add_argument("--steps", type=int, default=2)
+    parser.add_argument("--weights", default="")
+    args = parser.parse_args()
+    print(machine() + "\n")
+    rows = []
+    for size in args.sizes:
+        for remat in ("off", "on"):
+            t = time.perf_counter()
+            proc = subprocess.run([sys.executable, "-c", CHILD.format(bench=str(REPO / "benchmarks")), str(size),
+                                   str(args.steps), remat, args.weights], capture_output=True, text=True)
+            if proc.returncode:
+                rows.append([size, remat, "failed: " + (proc.stderr.strip().splitlines() or ["?"])[-1][:60], "", ""])
+            else:
+                r = json.loads(proc.stdout.strip().splitlines()[-1])
+                rows.append([size, remat, f"{r['peak'] / 2**30:.2f}", f"{r['estimate'] / 2**30:.2f}",
+                             f"{time.perf_counter() - t:.0f}"])
+            print(rows[-1], flush=True)
+    print(table(["size", "remat", "peak GiB", "estimate GiB", "wall s (incl. compile)"], rows))
+
+
+if __name__ == "__main__":
+    main()
