@@ -21,7 +21,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from nst_jax import images, losses, transfer, vgg  # noqa: E402
+from nst_jax import losses, transfer, vgg  # noqa: E402
 from nst_jax import weights as weights_lib  # noqa: E402
 from nst_jax.config import Config, preset_config  # noqa: E402
 

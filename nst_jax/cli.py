@@ -17,7 +17,7 @@ from typing import Optional, Sequence
 
 from . import images
 from .config import PRESETS, Config, preset_config
-from .errors import InputError
+from .errors import InputError, exit_status
 from .files import atomic_path, check_writable_target
 from .weights import missing_weights_message
 
@@ -222,7 +222,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from .compile_cache import enable_compilation_cache
 
         enable_compilation_cache()
-    try:
+
+    def action():
         if config.precision == "float64":
             import jax
 
@@ -230,10 +231,5 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 run(args, config)
         else:
             run(args, config)
-    except InputError as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; {args.output} was not written", file=sys.stderr)
-        return 130
-    return 0
+
+    return exit_status(PROG, action, f"{args.output} was not written")

@@ -1,8 +1,12 @@
-"""The one exception type for bad user input (files, settings).
+"""The one exception type for bad user input (files, settings), and how the command lines report it.
 
 Its message is a single line that names the file and the problem; the CLI prints it without a traceback and exits
 non-zero. Anything else that escapes is a bug.
 """
+
+
+import sys
+from typing import Callable
 
 
 class InputError(Exception):
@@ -12,3 +16,17 @@ class InputError(Exception):
         self.path = str(path) if path is not None else None
         self.problem = " ".join(str(problem).split())  # always one line
         super().__init__(f"{self.path}: {self.problem}" if self.path else self.problem)
+
+
+def exit_status(prog: str, action: Callable[[], None], interrupted: str) -> int:
+    """Run a command line's `action`: 0 on success; on bad input a one-line error and 1; on Ctrl-C, 130 and
+    `interrupted` (what was not written). No traceback for either."""
+    try:
+        action()
+    except InputError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; {interrupted}", file=sys.stderr)
+        return 130
+    return 0

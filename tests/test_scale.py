@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import smooth_image
 
-from nst_jax import Config, stylize, transfer, vgg
+from nst_jax import Config, stylize, transfer
 from nst_jax.errors import InputError
 from nst_jax.memory import estimate_bytes, preflight
 from nst_jax.transfer import stylize_batch
