@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import jax
@@ -19,6 +20,9 @@ from nst_jax import weights as weights_lib  # noqa: E402
 from nst_jax.vgg import random_params  # noqa: E402
 
 jax.config.update("jax_numpy_rank_promotion", "raise")  # no silent broadcasting in the library
+
+# The CLI turns on JAX's persistent compilation cache; tests keep it out of the user's ~/.cache.
+os.environ.setdefault("NST_JAX_COMPILATION_CACHE", tempfile.mkdtemp(prefix="nst_jax_test_xla_"))
 
 
 @pytest.fixture(scope="session")
