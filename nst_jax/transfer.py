@@ -397,6 +397,8 @@ def optimize(
     total = sum(steps for _, steps in schedule)
     history = {k: [] for k in TERMS}
     z = opt_state = None
+    spec = loss_spec(config, w.preprocess, config.remat == "on")
+    params = cast_params(w.params, spec)  # on the device once, for every scale
     start, done = time.perf_counter(), 0
     for scale, (size, steps) in enumerate(schedule):
         pairs = [scale_images(c, s, size, config.style_scale) for c, s in zip(contents, styles)]
@@ -404,8 +406,6 @@ def optimize(
         if len(shapes) > 1:
             raise InputError(None, f"content images of one batch must have one shape at each scale, got {shapes}")
         preflight(config, pairs[0][0].shape[:2], n_jobs)  # before compiling anything
-        spec = loss_spec(config, w.preprocess, config.remat == "on")
-        params = cast_params(w.params, spec)
         variable = lambda image: to_variable(jnp.asarray(image, spec.variable_dtype)[None], spec)  # noqa: E731
         targets = jax.tree.map(lambda *t: jnp.stack(t),
                                *[compute_targets(params, variable(c), variable(s), spec) for c, s in pairs])
