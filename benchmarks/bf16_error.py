@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
 
 from common import load_weights, machine, table, test_images
 

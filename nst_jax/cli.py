@@ -22,7 +22,6 @@ from .files import atomic_path, check_writable_target
 from .weights import missing_weights_message
 
 PROG = "python -m nst_jax"
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
 def _str_list(text: str) -> tuple[str, ...]:
@@ -140,18 +139,12 @@ def _default_weights(source: str, quiet: bool) -> Path:
     return download(source, path.parent, progress=not quiet)
 
 
-def _image_paths(values: Sequence[str], what: str) -> list[Path]:
+def _image_paths(values: Sequence[str]) -> list[Path]:
     """Paths given on the command line; a folder stands for the images in it."""
     paths = []
     for value in values:
         path = Path(value)
-        if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-            if not found:
-                raise InputError(path, f"no images in this {what} folder")
-            paths += found
-        else:
-            paths.append(path)
+        paths += images.list_images(path) if path.is_dir() else [path]
     return paths
 
 
@@ -169,7 +162,7 @@ def run(args: argparse.Namespace, config: Config) -> None:
     """Check every input, run the style transfer(s), write the outputs. Raises InputError on bad input."""
     from .transfer import as_weights, optimize
 
-    jobs = list(itertools.product(_image_paths(args.content, "content"), _image_paths(args.style, "style")))
+    jobs = list(itertools.product(_image_paths(args.content), _image_paths(args.style)))
     outputs = _outputs(args, jobs)  # fail before any work
     log_path = check_writable_target(args.log) if args.log else None
     if args.save_every is not None and args.save_every < 1:

@@ -13,6 +13,16 @@ from .errors import InputError
 from .files import atomic_path, check_writable_target
 
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """The image files (by suffix) in `folder`, sorted; a one-line InputError if there are none."""
+    folder = Path(folder)
+    found = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not found:
+        raise InputError(folder, f"no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
+    return found
 
 
 def load(path: str | os.PathLike) -> np.ndarray:

@@ -39,16 +39,6 @@ def info_lines(path: Path) -> list[str]:
     return lines
 
 
-def _image_files(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        raise InputError(folder, "--images must be a folder of images")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp", ".gif",
-                                                                      ".tif", ".tiff", ".webp"))
-    if not files:
-        raise InputError(folder, "no images (.jpg, .png, ...) in the folder")
-    return files
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="Download, convert, inspect and normalise VGG19 weights.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -92,7 +82,9 @@ def run(args: argparse.Namespace) -> None:
         if args.dst.suffix != ".npz":
             raise InputError(args.dst, "the normalised file must end in .npz")
         w = load(args.src)
-        pics = [images.resize_longer_side(images.load(p), args.size) for p in _image_files(args.images)]
+        if not args.images.is_dir():
+            raise InputError(args.images, "--images must be a folder of images")
+        pics = [images.resize_longer_side(images.load(p), args.size) for p in images.list_images(args.images)]
         normalised, report = normalize(w, pics, args.pooling)
         save_npz(normalised, args.dst)
         dead = sum(report["dead"].values())

@@ -68,6 +68,11 @@ def _as_float(x) -> jnp.ndarray:
     return x if x.dtype == jnp.float64 else x.astype(jnp.float32)
 
 
+def _per_channel(values, like: jnp.ndarray) -> jnp.ndarray:
+    """Per-channel constants shaped [1, ..., 1, 3] like `like` (explicit rank: no implicit rank promotion)."""
+    return jnp.asarray(values, like.dtype).reshape((1,) * (like.ndim - 1) + (3,))
+
+
 def preprocess(image: jnp.ndarray, convention: str) -> jnp.ndarray:
     """Turn RGB images in [0, 1] into network input for weights trained with `convention`.
 
@@ -79,28 +84,20 @@ def preprocess(image: jnp.ndarray, convention: str) -> jnp.ndarray:
       [..., H, W, 3] network input (float32, or float64 for float64 input).
     """
     image = _as_float(image)
-
-    def per_channel(values):  # [1, ..., 1, 3]: explicit rank, no implicit rank promotion
-        return jnp.asarray(values, image.dtype).reshape((1,) * (image.ndim - 1) + (3,))
-
     if convention == "caffe":
-        return image[..., ::-1] * 255.0 - per_channel(CAFFE_BGR_MEAN)
+        return image[..., ::-1] * 255.0 - _per_channel(CAFFE_BGR_MEAN, image)
     if convention == "torchvision":
-        return (image - per_channel(TORCHVISION_MEAN)) / per_channel(TORCHVISION_STD)
+        return (image - _per_channel(TORCHVISION_MEAN, image)) / _per_channel(TORCHVISION_STD, image)
     raise ValueError(f"unknown preprocessing {convention!r}; expected one of {PREPROCESSINGS}")
 
 
 def deprocess(x: jnp.ndarray, convention: str) -> jnp.ndarray:
     """The inverse of `preprocess`: network input [..., H, W, 3] -> RGB images (in [0, 1] where valid)."""
     x = _as_float(x)
-
-    def per_channel(values):
-        return jnp.asarray(values, x.dtype).reshape((1,) * (x.ndim - 1) + (3,))
-
     if convention == "caffe":
-        return ((x + per_channel(CAFFE_BGR_MEAN)) / 255.0)[..., ::-1]
+        return ((x + _per_channel(CAFFE_BGR_MEAN, x)) / 255.0)[..., ::-1]
     if convention == "torchvision":
-        return x * per_channel(TORCHVISION_STD) + per_channel(TORCHVISION_MEAN)
+        return x * _per_channel(TORCHVISION_STD, x) + _per_channel(TORCHVISION_MEAN, x)
     raise ValueError(f"unknown preprocessing {convention!r}; expected one of {PREPROCESSINGS}")
 
 
