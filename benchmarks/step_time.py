@@ -24,7 +24,7 @@ def jax_step_time(w, content, style, steps: int, precision: str = "float32", job
     """(compile seconds, seconds per step) of nst_jax's real loop (`optimize`): two chunks of `steps` Adam steps;
     the first includes compilation, the second is timed."""
     config = Config(size=None, optimizer="adam", init="content", steps=2 * steps, chunk_size=steps,
-                    precision=precision)
+                    precision=precision, batch_size=jobs)  # all jobs in one program
     marks = []
     transfer.optimize([content] * jobs, [style] * jobs, w, config,
                       callback=lambda p: marks.append((jax.block_until_ready(p.image), p.elapsed)[1]))

@@ -39,6 +39,7 @@ def _int_list(text: str) -> tuple[int, ...]:
 # How to parse Config fields whose type is not the type of their default.
 _PARSERS = {
     "size": int,
+    "batch_size": int,
     "lr": float,
     "adam_betas": _float_list,
     "scale_sizes": _int_list,
@@ -179,18 +180,18 @@ def run(args: argparse.Namespace, config: Config) -> None:
         bar = stack.enter_context(_progress_bar(total_steps * len(jobs), args.quiet))
 
         def on_progress(p):
-            n = len(p.losses["total"])
+            n, group = p.losses["total"].shape[:2]
             if log:
                 for i in range(n):
-                    for j in range(len(jobs)):
-                        job = {"job": j} if len(jobs) > 1 else {}
+                    for j in range(group):
+                        job = {"job": p.first_job + j} if len(jobs) > 1 else {}
                         record = {**job, "step": p.step - n + i, **{k: float(v[i, j]) for k, v in p.losses.items()}}
                         log.write(json.dumps(record) + "\n")
             if args.save_every and p.step % args.save_every == 0 and p.step < p.total_steps:
-                for j, out in enumerate(outputs):
-                    images.save(p.image[j], _intermediate_path(out, p.step))
+                for j in range(group):
+                    images.save(p.image[j], _intermediate_path(outputs[p.first_job + j], p.step))
             bar.set_postfix(loss=f"{float(p.losses['total'][-1].sum()):.4g}", refresh=False)
-            bar.update(n * len(jobs))
+            bar.update(n * group)
 
         start = time.perf_counter()
         result, history = optimize([loaded[c] for c, _ in jobs], [loaded[s] for _, s in jobs], weights, config,

@@ -13,8 +13,9 @@ from typing import Optional
 PAPER_CONTENT_LAYERS = ("relu4_2",)
 PAPER_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
-OPTIMIZERS = ("lbfgs", "lbfgs-torch", "adam")
-DEFAULT_LR = {"adam": 0.02, "lbfgs-torch": 1.0}  # optax's lbfgs chooses its step by line search
+OPTIMIZERS = ("lbfgs-armijo", "lbfgs", "lbfgs-torch", "adam")
+# optax's lbfgs chooses its step by line search; lbfgs-armijo's lr is its first step (largest pixel change)
+DEFAULT_LR = {"adam": 0.02, "lbfgs-torch": 1.0, "lbfgs-armijo": 0.05}
 POOLINGS = ("avg", "max")
 INIT_KEYWORDS = ("noise", "randn", "content", "style")
 BOXES = ("auto", "clip", "closure", "none")
@@ -37,11 +38,16 @@ class Config:
     style_scale: float = _opt(1.0, "style image size relative to --size")
     steps: int = _opt(500, "optimisation steps (L-BFGS iterations or Adam updates)")
     optimizer: str = _opt(
-        "lbfgs", "optimiser: lbfgs (optax, the paper's method), lbfgs-torch (torch.optim.LBFGS's algorithm) or adam",
+        "lbfgs-armijo",
+        "optimiser: lbfgs-armijo (L-BFGS, the paper's method, with a backtracking line search of one evaluation per "
+        "step), lbfgs (optax's L-BFGS, zoom line search: several evaluations per step, in a loop that XLA:CPU runs "
+        "slowly), lbfgs-torch (torch.optim.LBFGS's algorithm, no line search) or adam",
         choices=OPTIMIZERS,
     )
     lr: Optional[float] = _opt(
-        None, "learning rate in units of the optimised variable (default: 0.02 for adam, 1 for lbfgs-torch)"
+        None,
+        "learning rate in units of the optimised variable (default: 0.02 for adam, 1 for lbfgs-torch); for "
+        "lbfgs-armijo the largest pixel change of its first step, in image units [0, 1] (default 0.05)"
     )
     adam_betas: tuple[float, ...] = _opt((0.9, 0.999), "Adam's beta1,beta2")
     init: str = _opt(
@@ -73,8 +79,9 @@ class Config:
     )
     box: str = _opt(
         "auto",
-        "keeping pixels in range: clip (after every update), closure (clamp before every evaluation, as the "
-        "PyTorch tutorial), none, or auto (clip for adam, none for L-BFGS)",
+        "keeping pixels in range: clip (after every update; lbfgs-armijo projects its trial points), closure (clamp "
+        "before every evaluation, as the PyTorch tutorial), none, or auto (clip for adam and lbfgs-armijo, none for "
+        "lbfgs and lbfgs-torch)",
         choices=BOXES,
     )
     tv_form: str = _opt(
@@ -99,6 +106,10 @@ class Config:
         "float32; bfloat16 (network activations in bfloat16, Gram matrices and losses accumulated in float32); "
         "float64 (everything, for verification: slow; enables JAX's x64 mode)",
         choices=PRECISIONS,
+    )
+    batch_size: Optional[int] = _opt(
+        None, "jobs per compiled program when there are several (default: all of them; 1 on a lone CPU device, "
+        "where batching measured no faster per image)"
     )
     chunk_size: int = _opt(
         10, "at most this many steps per compiled chunk (chunks have equal lengths dividing the step count)"
@@ -132,10 +143,10 @@ class Config:
 
     @property
     def box_mode(self) -> str:
-        """`box` with "auto" resolved: clip for Adam, none for the L-BFGS variants."""
+        """`box` with "auto" resolved: clip for adam and lbfgs-armijo, none for lbfgs and lbfgs-torch."""
         if self.box != "auto":
             return self.box
-        return "clip" if self.optimizer == "adam" else "none"
+        return "clip" if self.optimizer in ("adam", "lbfgs-armijo") else "none"
 
     @property
     def layer_weights(self) -> tuple[float, ...]:
@@ -155,6 +166,8 @@ def check(config: Config) -> None:
         raise ValueError(f"style_scale must be positive, got {config.style_scale}")
     if config.steps < 0:
         raise ValueError(f"steps must be >= 0, got {config.steps}")
+    if config.batch_size is not None and config.batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {config.batch_size}")
     if config.chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {config.chunk_size}")
     for name, allowed in (("optimizer", OPTIMIZERS), ("pooling", POOLINGS), ("box", BOXES),
@@ -181,6 +194,8 @@ def check(config: Config) -> None:
             "optimizer lbfgs (optax, with line search) runs without a box; use --optimizer lbfgs-torch or adam "
             f"for --box {config.box}"
         )
+    if config.optimizer == "lbfgs-armijo" and config.box == "closure":
+        raise ValueError("optimizer lbfgs-armijo keeps its box by projecting trial points: use --box clip or none")
     for name in ("content_weight", "style_weight", "tv_weight"):
         if getattr(config, name) < 0:
             raise ValueError(f"{name} must be >= 0, got {getattr(config, name)}")

@@ -40,7 +40,7 @@ class TorchLBFGSState(NamedTuple):
     h_diag: jax.Array
 
 
-def _two_loop(g, s_hist, y_hist, rho, head, count, h_diag):
+def two_loop(g, s_hist, y_hist, rho, head, count, h_diag):
     """-H g from the stored pairs, newest first then oldest first, as torch does."""
     m = s_hist.shape[0]
 
@@ -99,7 +99,7 @@ def scale_by_torch_lbfgs(
         count = jnp.where(store, jnp.minimum(state.count + 1, m), state.count)
         h_diag = jnp.where(store, ys / jnp.dot(y, y), state.h_diag)
 
-        d = jnp.where(first, -g, _two_loop(g, s_hist, y_hist, rho, head, count, h_diag))
+        d = jnp.where(first, -g, two_loop(g, s_hist, y_hist, rho, head, count, h_diag))
         t = jnp.where(first, jnp.minimum(1.0, 1.0 / jnp.sum(jnp.abs(g))) * learning_rate,
                       jnp.asarray(learning_rate, g.dtype)).astype(g.dtype)
         move = (jnp.max(jnp.abs(g)) > tolerance_grad) & (jnp.dot(g, d) <= -tolerance_change)

@@ -21,15 +21,32 @@ CONTENTS = [smooth_image((24, 32), 20), smooth_image((24, 32), 21)]
 STYLES = [smooth_image((32, 32), 22), smooth_image((28, 36), 23)]  # styles may differ in shape
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "lbfgs-torch", "lbfgs"])
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs-torch", "lbfgs", "lbfgs-armijo"])
 def test_batch_equals_one_by_one(random_weights, optimizer):
     config = Config(size=32, steps=6, optimizer=optimizer, init="content" if optimizer == "adam" else "noise")
-    batch = stylize_batch(CONTENTS, STYLES, random_weights, config)
+    batch = stylize_batch(CONTENTS, STYLES, random_weights, config.replace(batch_size=2))  # one vmapped program
     for job, (c, s) in enumerate(zip(CONTENTS, STYLES)):
         alone = stylize(c, s, random_weights, config)
         for term in ("content", "style", "total"):
             np.testing.assert_allclose(batch[job].history[term], alone.history[term], rtol=1e-4, atol=1e-6)
         np.testing.assert_allclose(batch[job].image, alone.image, atol=1e-4)
+
+
+def test_jobs_run_in_batches_of_batch_size(random_weights):
+    """Three jobs in programs of 2 and 1: every job's history equals its run in one 3-job program, and each
+    Progress names its first job."""
+    contents, styles = CONTENTS + CONTENTS[:1], STYLES + STYLES[:1]
+    config = Config(size=32, steps=3, optimizer="adam", init="content")
+    seen = []
+    grouped = stylize_batch(contents, styles, random_weights, config.replace(batch_size=2),
+                            callback=lambda p: seen.append((p.first_job, p.losses["total"].shape[1])))
+    together = stylize_batch(contents, styles, random_weights, config.replace(batch_size=3))
+    assert seen == [(0, 2), (2, 1)]
+    for g, t in zip(grouped, together):
+        np.testing.assert_allclose(g.history["total"], t.history["total"], rtol=1e-4)
+        np.testing.assert_allclose(g.image, t.image, atol=1e-4)
+    assert transfer.jobs_per_program(config, 16) == 1  # default on this lone CPU device
+    assert transfer.jobs_per_program(config.replace(batch_size=4), 3) == 3
 
 
 def test_sharded_over_four_devices_equals_one_by_one(random_weights, tmp_path):
