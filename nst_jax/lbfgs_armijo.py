@@ -24,7 +24,7 @@ from typing import Any, Callable, NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 
-from .lbfgs_torch import two_loop
+from .lbfgs_torch import Memory, empty_memory, remember, two_loop
 
 C1 = 1e-4  # Armijo's sufficient-decrease constant (Nocedal & Wright's usual value)
 HISTORY = 10  # stored pairs, as optax's lbfgs and SciPy's L-BFGS-B
@@ -32,20 +32,15 @@ HISTORY = 10  # stored pairs, as optax's lbfgs and SciPy's L-BFGS-B
 
 class ArmijoLBFGSState(NamedTuple):
     """f, g: value and gradient at the current x (f = inf before the first evaluation); aux: the caller's pytree
-    at x; d, t: the direction and step of the next trial; s_hist, y_hist [m, n], rho [m], head, count, h_diag: the
-    memory (as in lbfgs_torch); accepted: whether the last trial was accepted."""
+    at x; d, t: the direction and step of the next trial; memory: the curvature pairs; accepted: whether the last
+    trial was accepted."""
 
     f: jax.Array
     g: jax.Array
     aux: Any
     d: jax.Array
     t: jax.Array
-    s_hist: jax.Array
-    y_hist: jax.Array
-    rho: jax.Array
-    head: jax.Array
-    count: jax.Array
-    h_diag: jax.Array
+    memory: Memory
     accepted: jax.Array
 
 
@@ -56,9 +51,7 @@ def init(x: jax.Array, aux_template: Any, history: int = HISTORY) -> ArmijoLBFGS
     zeros = jnp.zeros((n,), dtype)
     return ArmijoLBFGSState(
         f=jnp.asarray(jnp.inf, dtype), g=zeros, aux=jax.tree.map(lambda a: jnp.full_like(a, jnp.inf), aux_template),
-        d=zeros, t=jnp.zeros((), dtype), s_hist=jnp.zeros((history, n), dtype), y_hist=jnp.zeros((history, n), dtype),
-        rho=jnp.zeros((history,), dtype), head=jnp.zeros((), jnp.int32), count=jnp.zeros((), jnp.int32),
-        h_diag=jnp.ones((), dtype), accepted=jnp.zeros((), bool),
+        d=zeros, t=jnp.zeros((), dtype), memory=empty_memory(n, history, dtype), accepted=jnp.zeros((), bool),
     )
 
 
@@ -72,7 +65,6 @@ def trial_point(x: jax.Array, state: ArmijoLBFGSState,
 def update(x: jax.Array, trial: jax.Array, value: jax.Array, grad: jax.Array, state: ArmijoLBFGSState,
            aux: Any = None, first_step: float = 0.05) -> tuple[jax.Array, ArmijoLBFGSState]:
     """Accept or reject `trial` given f(trial) = value and its gradient; returns (new x, new state)."""
-    m = state.s_hist.shape[0]
     g_new = grad.reshape(-1)
     s = (trial - x).reshape(-1)
     slope = jnp.dot(state.g, s)  # g(x).(trial - x), negative along a descent direction
@@ -80,19 +72,12 @@ def update(x: jax.Array, trial: jax.Array, value: jax.Array, grad: jax.Array, st
 
     # memory: the pair from an accepted trial, if it has positive curvature
     y = g_new - state.g
-    ys = jnp.dot(y, s)
-    yy = jnp.dot(y, y)
-    store = accept & jnp.isfinite(state.f) & (ys > 1e-10 * jnp.sqrt(jnp.dot(s, s) * yy))
-    s_hist = jnp.where(store, state.s_hist.at[state.head].set(s), state.s_hist)
-    y_hist = jnp.where(store, state.y_hist.at[state.head].set(y), state.y_hist)
-    rho = jnp.where(store, state.rho.at[state.head].set(1.0 / jnp.where(store, ys, 1.0)), state.rho)
-    head = jnp.where(store, (state.head + 1) % m, state.head)
-    count = jnp.where(store, jnp.minimum(state.count + 1, m), state.count)
-    h_diag = jnp.where(store, ys / jnp.where(store, yy, 1.0), state.h_diag)
+    positive = jnp.dot(y, s) > 1e-10 * jnp.sqrt(jnp.dot(s, s) * jnp.dot(y, y))
+    memory = remember(state.memory, s, y, accept & jnp.isfinite(state.f) & positive)
 
     # after an accepted trial: a new direction; fall back to steepest descent if it is not a descent direction
-    d_lbfgs = two_loop(g_new, s_hist, y_hist, rho, head, count, h_diag)
-    descent = (count > 0) & (jnp.dot(g_new, d_lbfgs) < 0)
+    d_lbfgs = two_loop(g_new, memory)
+    descent = (memory.count > 0) & (jnp.dot(g_new, d_lbfgs) < 0)
     g_new_max = jnp.max(jnp.abs(g_new))
     d_new = jnp.where(descent, d_lbfgs, -g_new)
     t_new = jnp.where(descent, 1.0, first_step / jnp.where(g_new_max > 0, g_new_max, 1.0)).astype(x.dtype)
@@ -105,7 +90,7 @@ def update(x: jax.Array, trial: jax.Array, value: jax.Array, grad: jax.Array, st
     # a step that has shrunk below any visible change: restart from steepest descent with an empty memory
     stalled = ~accept & (t_back * jnp.max(jnp.abs(state.d)) < 1e-6 * first_step)
     g_max = jnp.max(jnp.abs(state.g))
-    count = jnp.where(stalled, 0, count)
+    memory = memory._replace(count=jnp.where(stalled, 0, memory.count))
 
     new_state = ArmijoLBFGSState(
         f=jnp.where(accept, value, state.f),
@@ -113,7 +98,6 @@ def update(x: jax.Array, trial: jax.Array, value: jax.Array, grad: jax.Array, st
         aux=jax.tree.map(lambda new, old: jnp.where(accept, new, old), aux, state.aux),
         d=jnp.where(accept, d_new, jnp.where(stalled, -state.g, state.d)),
         t=jnp.where(accept, t_new, jnp.where(stalled, first_step / jnp.where(g_max > 0, g_max, 1.0), t_back)),
-        s_hist=s_hist, y_hist=y_hist, rho=rho, head=head, count=count, h_diag=h_diag,
-        accepted=accept,
+        memory=memory, accepted=accept,
     )
     return jnp.where(accept, trial, x), new_state

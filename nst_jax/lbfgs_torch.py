@@ -24,14 +24,10 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 
-class TorchLBFGSState(NamedTuple):
-    """n_iter: iterations done; d, t: last direction and step; g_prev: gradient at the last iteration's start;
-    s_hist, y_hist [m, n], rho [m]: stored pairs in a ring buffer (newest at head - 1); count: pairs stored."""
+class Memory(NamedTuple):
+    """L-BFGS's curvature pairs: s_hist, y_hist [m, n] and rho [m] = 1 / y.s in a ring buffer (newest at
+    head - 1), count pairs stored, h_diag = s.y / y.y of the newest pair (the initial inverse Hessian's scale)."""
 
-    n_iter: jax.Array
-    d: jax.Array
-    t: jax.Array
-    g_prev: jax.Array
     s_hist: jax.Array
     y_hist: jax.Array
     rho: jax.Array
@@ -40,8 +36,40 @@ class TorchLBFGSState(NamedTuple):
     h_diag: jax.Array
 
 
-def two_loop(g, s_hist, y_hist, rho, head, count, h_diag):
+def empty_memory(n: int, m: int, dtype) -> Memory:
+    """No pairs yet, for variables of n elements and at most m pairs."""
+    return Memory(s_hist=jnp.zeros((m, n), dtype), y_hist=jnp.zeros((m, n), dtype), rho=jnp.zeros((m,), dtype),
+                  head=jnp.zeros((), jnp.int32), count=jnp.zeros((), jnp.int32), h_diag=jnp.ones((), dtype))
+
+
+def remember(memory: Memory, s: jax.Array, y: jax.Array, store: jax.Array) -> Memory:
+    """The memory with the pair (s, y) added (the oldest dropped when full) where `store`, else unchanged."""
+    m = memory.s_hist.shape[0]
+    ys = jnp.dot(y, s)
+    return Memory(
+        s_hist=jnp.where(store, memory.s_hist.at[memory.head].set(s), memory.s_hist),
+        y_hist=jnp.where(store, memory.y_hist.at[memory.head].set(y), memory.y_hist),
+        rho=jnp.where(store, memory.rho.at[memory.head].set(1.0 / jnp.where(store, ys, 1.0)), memory.rho),
+        head=jnp.where(store, (memory.head + 1) % m, memory.head),
+        count=jnp.where(store, jnp.minimum(memory.count + 1, m), memory.count),
+        h_diag=jnp.where(store, ys / jnp.where(store, jnp.dot(y, y), 1.0), memory.h_diag),
+    )
+
+
+class TorchLBFGSState(NamedTuple):
+    """n_iter: iterations done; d, t: last direction and step; g_prev: gradient at the last iteration's start;
+    memory: the stored pairs."""
+
+    n_iter: jax.Array
+    d: jax.Array
+    t: jax.Array
+    g_prev: jax.Array
+    memory: Memory
+
+
+def two_loop(g: jax.Array, memory: Memory) -> jax.Array:
     """-H g from the stored pairs, newest first then oldest first, as torch does."""
+    s_hist, y_hist, rho, head, count, h_diag = memory
     m = s_hist.shape[0]
 
     def newest_first(j, carry):
@@ -76,12 +104,8 @@ def scale_by_torch_lbfgs(
         flat, _ = ravel_pytree(params)
         n, dtype = flat.shape[0], flat.dtype
         zeros = jnp.zeros((n,), dtype)
-        return TorchLBFGSState(
-            n_iter=jnp.zeros((), jnp.int32), d=zeros, t=jnp.zeros((), dtype), g_prev=zeros,
-            s_hist=jnp.zeros((history_size, n), dtype), y_hist=jnp.zeros((history_size, n), dtype),
-            rho=jnp.zeros((history_size,), dtype), head=jnp.zeros((), jnp.int32), count=jnp.zeros((), jnp.int32),
-            h_diag=jnp.ones((), dtype),
-        )
+        return TorchLBFGSState(n_iter=jnp.zeros((), jnp.int32), d=zeros, t=jnp.zeros((), dtype), g_prev=zeros,
+                               memory=empty_memory(n, history_size, dtype))
 
     def update(grads, state: TorchLBFGSState, params=None):
         del params
@@ -89,24 +113,12 @@ def scale_by_torch_lbfgs(
         first = state.n_iter == 0
         y = g - state.g_prev
         s = state.d * state.t
-        ys = jnp.dot(y, s)
-        store = (~first) & (ys > 1e-10)
-        m = history_size
-        s_hist = jnp.where(store, state.s_hist.at[state.head].set(s), state.s_hist)
-        y_hist = jnp.where(store, state.y_hist.at[state.head].set(y), state.y_hist)
-        rho = jnp.where(store, state.rho.at[state.head].set(1.0 / jnp.where(store, ys, 1.0)), state.rho)
-        head = jnp.where(store, (state.head + 1) % m, state.head)
-        count = jnp.where(store, jnp.minimum(state.count + 1, m), state.count)
-        h_diag = jnp.where(store, ys / jnp.dot(y, y), state.h_diag)
-
-        d = jnp.where(first, -g, two_loop(g, s_hist, y_hist, rho, head, count, h_diag))
+        memory = remember(state.memory, s, y, (~first) & (jnp.dot(y, s) > 1e-10))
+        d = jnp.where(first, -g, two_loop(g, memory))
         t = jnp.where(first, jnp.minimum(1.0, 1.0 / jnp.sum(jnp.abs(g))) * learning_rate,
                       jnp.asarray(learning_rate, g.dtype)).astype(g.dtype)
         move = (jnp.max(jnp.abs(g)) > tolerance_grad) & (jnp.dot(g, d) <= -tolerance_change)
-        new_state = TorchLBFGSState(
-            n_iter=state.n_iter + 1, d=d, t=t, g_prev=g, s_hist=s_hist, y_hist=y_hist, rho=rho, head=head,
-            count=count, h_diag=h_diag,
-        )
+        new_state = TorchLBFGSState(n_iter=state.n_iter + 1, d=d, t=t, g_prev=g, memory=memory)
         return unravel(jnp.where(move, t * d, jnp.zeros_like(d))), new_state
 
     return optax.GradientTransformation(init, update)
