@@ -36,7 +36,9 @@ class Config:
 
     size: Optional[int] = _opt(512, "longer side of the output in pixels (the content image is resized to it)")
     style_scale: float = _opt(1.0, "style image size relative to --size")
-    steps: int = _opt(500, "optimisation steps (L-BFGS iterations or Adam updates)")
+    steps: int = _opt(
+        500, "optimisation steps: loss evaluations (lbfgs-armijo, lbfgs-torch), iterations (lbfgs) or Adam updates"
+    )
     optimizer: str = _opt(
         "lbfgs-armijo",
         "optimiser: lbfgs-armijo (L-BFGS, the paper's method, with a backtracking line search of one evaluation per "
