@@ -19,7 +19,8 @@ from .errors import InputError
 # pass through block 1 at full resolution, which needs block 1's activations either way.
 BASE_BYTES = int(0.65 * 2**30)
 ACTIVATION_FACTOR = 2.2
-HISTORY = {"lbfgs": 10, "lbfgs-armijo": 10, "lbfgs-torch": 100, "adam": 1}  # image-sized pairs (Adam: its two moments)
+# image-sized pairs kept by each optimiser (Adam: its two moments)
+HISTORY = {"lbfgs": 10, "lbfgs-armijo": 10, "lbfgs-torch": 100, "adam": 1}
 
 
 def activation_elements(h: int, w: int, deepest: str) -> int:

@@ -12,11 +12,11 @@ so changing them never recompiles.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import os
 import time
-import dataclasses
 from dataclasses import dataclass
 from typing import Callable, Mapping, NamedTuple, Optional, Sequence, Union
 
@@ -25,11 +25,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from . import images, losses, vgg
+from . import images, lbfgs_armijo, losses, vgg
 from . import weights as weights_lib
 from .config import INIT_KEYWORDS, Config
 from .errors import InputError
-from . import lbfgs_armijo
 from .lbfgs_torch import scale_by_torch_lbfgs
 from .memory import preflight
 
@@ -110,8 +109,8 @@ class Progress:
       step: steps completed so far.
       total_steps: steps of the whole run.
       losses: {"content", "style", "tv", "total": [k]} per-step terms of the chunk just run (unweighted, except
-        total), each evaluated at the image before that step's update.
-      image: [H, W, 3] current image (a device array; under L-BFGS it may leave [0, 1] until the end).
+        total), each evaluated at the image before that step's update (lbfgs-armijo: at the image after it).
+      image: [H, W, 3] current image (a device array; under lbfgs and lbfgs-torch it may leave [0, 1]).
       elapsed: seconds since the optimisation started (compilation included).
       scale, size: index and (H, W) of the current scale.
       first_job: the batch index of this record's first job.
