@@ -78,9 +78,12 @@ def update(x: jax.Array, trial: jax.Array, value: jax.Array, grad: jax.Array, st
     # after an accepted trial: a new direction; fall back to steepest descent if it is not a descent direction
     d_lbfgs = two_loop(g_new, memory)
     descent = (memory.count > 0) & (jnp.dot(g_new, d_lbfgs) < 0)
-    g_new_max = jnp.max(jnp.abs(g_new))
+    def steepest_step(g):  # the step along -g that moves no pixel by more than first_step
+        g_max = jnp.max(jnp.abs(g))
+        return first_step / jnp.where(g_max > 0, g_max, 1.0)
+
     d_new = jnp.where(descent, d_lbfgs, -g_new)
-    t_new = jnp.where(descent, 1.0, first_step / jnp.where(g_new_max > 0, g_new_max, 1.0)).astype(x.dtype)
+    t_new = jnp.where(descent, 1.0, steepest_step(g_new)).astype(x.dtype)
 
     # after a rejected trial: the same direction, a shorter step (safeguarded quadratic interpolation)
     curvature = value - state.f - slope
@@ -89,7 +92,6 @@ def update(x: jax.Array, trial: jax.Array, value: jax.Array, grad: jax.Array, st
     t_back = jnp.clip(t_quad, 0.1 * state.t, 0.5 * state.t)
     # a step that has shrunk below any visible change: restart from steepest descent with an empty memory
     stalled = ~accept & (t_back * jnp.max(jnp.abs(state.d)) < 1e-6 * first_step)
-    g_max = jnp.max(jnp.abs(state.g))
     memory = memory._replace(count=jnp.where(stalled, 0, memory.count))
 
     new_state = ArmijoLBFGSState(
@@ -97,7 +99,7 @@ def update(x: jax.Array, trial: jax.Array, value: jax.Array, grad: jax.Array, st
         g=jnp.where(accept, g_new, state.g),
         aux=jax.tree.map(lambda new, old: jnp.where(accept, new, old), aux, state.aux),
         d=jnp.where(accept, d_new, jnp.where(stalled, -state.g, state.d)),
-        t=jnp.where(accept, t_new, jnp.where(stalled, first_step / jnp.where(g_max > 0, g_max, 1.0), t_back)),
+        t=jnp.where(accept, t_new, jnp.where(stalled, steepest_step(state.g), t_back)),
         memory=memory, accepted=accept,
     )
     return jnp.where(accept, trial, x), new_state

@@ -425,14 +425,18 @@ def optimize(
     and the history {term: [steps, J]}. `callback` gets `Progress` records whose losses are [k, G] and whose
     image is [G, H, W, 3] for the G jobs of one batch (`Progress.first_job` says which).
     """
+    if config.precision == "float64" and not jax.config.jax_enable_x64:
+        raise ValueError("precision float64 needs JAX's x64 mode: wrap the call in `with jax.enable_x64(True):`")
+    spec = loss_spec(config, w.preprocess, config.remat == "on")
+    params = cast_params(w.params, spec)  # on the device once, for every batch and scale
     group = jobs_per_program(config, len(contents))
     outs, histories = [], []
     for first in range(0, len(contents), group):
         report = callback
         if callback is not None and first:
             report = lambda p, first=first: callback(dataclasses.replace(p, first_job=first))  # noqa: E731
-        out, history = _optimize_batch(contents[first:first + group], styles[first:first + group], w, config,
-                                       report, init, report_every)
+        out, history = _optimize_batch(contents[first:first + group], styles[first:first + group], spec, params,
+                                       config, report, init, report_every)
         outs.append(out)
         histories.append(history)
     return np.concatenate(outs), {k: np.concatenate([h[k] for h in histories], axis=1) for k in TERMS}
@@ -441,23 +445,21 @@ def optimize(
 def _optimize_batch(
     contents: list[np.ndarray],
     styles: list[np.ndarray],
-    w: weights_lib.Weights,
+    spec: LossSpec,
+    params,
     config: Config,
     callback: Optional[Callable[[Progress], None]],
     init: Union[str, ImageLike, None],
     report_every: Optional[int],
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """`optimize` for jobs that run as one batch in one compiled program (vmapped, sharded across devices)."""
+    """`optimize` for jobs that run as one batch in one compiled program (vmapped, sharded across devices);
+    params: the VGG params already cast by `cast_params`."""
     n_jobs = len(contents)
-    if config.precision == "float64" and not jax.config.jax_enable_x64:
-        raise ValueError("precision float64 needs JAX's x64 mode: wrap the call in `with jax.enable_x64(True):`")
     init = config.init if init is None else init
     schedule = config.schedule
     total = sum(steps for _, steps in schedule)
     history = {k: [] for k in TERMS}
     z = opt_state = None
-    spec = loss_spec(config, w.preprocess, config.remat == "on")
-    params = cast_params(w.params, spec)  # on the device once, for every scale
     start, done = time.perf_counter(), 0
     for scale, (size, steps) in enumerate(schedule):
         pairs = [scale_images(c, s, size, config.style_scale) for c, s in zip(contents, styles)]
