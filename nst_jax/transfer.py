@@ -292,7 +292,8 @@ def run_chunk(z, opt_state, params, targets, weights, hyper, *, spec: LossSpec, 
         z_, s_, t_ = step(*carry, targets)
         return (z_, s_), t_
 
-    (z, opt_state), terms = jax.lax.scan(body, (z, opt_state), None, length=length, unroll=unroll)
+    # unroll=0 unrolls fully at every length; unroll=True would leave a length-1 chunk as a one-trip while loop.
+    (z, opt_state), terms = jax.lax.scan(body, (z, opt_state), None, length=length, unroll=0 if unroll else 1)
     return z, opt_state, terms
 
 

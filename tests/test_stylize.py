@@ -81,3 +81,29 @@ def test_zero_steps_returns_the_start_image(random_weights):
 def test_style_is_sized_relative_to_content():
     content, style = transfer.prepare_images(CONTENT, STYLE, Config(size=32, style_scale=1.5))
     assert content.shape == (24, 32, 3) and style.shape == (48, 48, 3)
+
+
+@pytest.mark.parametrize("length", [1, 3])
+def test_unrolled_chunk_has_no_loop(random_weights, length):
+    """On CPU chunks are unrolled, because XLA:CPU runs convolutions in a loop body about 3x slower; a chunk of
+    one step (e.g. any run whose step count is prime) must not become a one-trip while loop either. (Adam: the
+    L-BFGS variants have a loop of their own, over their memory, with no convolution in it.)"""
+    import jax
+    import jax.numpy as jnp
+
+    config = Config(size=16, steps=length, optimizer="adam", init="content")
+    spec = transfer.loss_spec(config, random_weights.preprocess)
+    params = transfer.cast_params(random_weights.params, spec)
+    image = transfer.to_variable(jnp.asarray(CONTENT[:16, :16])[None], spec)
+    targets = jax.tree.map(lambda a: a[None], transfer.compute_targets(params, image, image, spec))
+    hyper = transfer.hyperparams(config)
+    z = image[None]
+    state = jax.vmap(lambda v: transfer.init_state(config.optimizer, hyper, v))(z)
+
+    def hlo(unroll):
+        return transfer.run_chunk.lower(z, state, params, targets, transfer.loss_weights(config), hyper, spec=spec,
+                                        optimizer=config.optimizer, box=config.box_mode, length=length,
+                                        unroll=unroll).as_text()
+
+    assert "stablehlo.while" not in hlo(True)
+    assert "stablehlo.while" in hlo(False)
