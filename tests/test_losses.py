@@ -26,6 +26,24 @@ def test_gram_of_constant_features_closed_form():
     np.testing.assert_allclose(g, np.full((1, 3, 3), 6 * 7 * 4.0))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, jnp.bfloat16])
+def test_gram_gradient_closed_form(dtype):
+    """L = sum_ij W_ij G_ij with W not symmetric: dL/dF_mi = sum_j F_mj (W_ij + W_ji), in NumPy (float64)."""
+    f = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    weights = rng.standard_normal((2, 5, 5)).astype(np.float32)
+    f_in = jnp.asarray(f).astype(dtype)
+    grad = jax.grad(lambda x: jnp.sum(losses.gram(x) * weights))(f_in)
+    assert grad.dtype == f_in.dtype and grad.shape == f.shape
+    f64 = np.asarray(f_in.astype(jnp.float32), np.float64).reshape(2, 12, 5)
+    expected = np.einsum("bmj,bij->bmi", f64, weights + weights.transpose(0, 2, 1)).reshape(f.shape)
+    tol = 1e-5 if dtype == np.float32 else 1e-2
+    np.testing.assert_allclose(np.asarray(grad, np.float64), expected, rtol=tol, atol=tol * np.abs(expected).max())
+    # under vmap (jobs) too
+    batched = jax.vmap(jax.grad(lambda x, w: jnp.sum(losses.gram(x) * w)))(f_in[:, None], jnp.asarray(weights)[:, None])
+    np.testing.assert_allclose(np.asarray(batched[:, 0], np.float64), expected, rtol=tol,
+                               atol=tol * np.abs(expected).max())
+
+
 def test_content_loss_is_half_sum_of_squares_per_image():
     f = rng.standard_normal((2, 3, 3, 4)).astype(np.float32)
     p = rng.standard_normal((2, 3, 3, 4)).astype(np.float32)
