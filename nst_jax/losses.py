@@ -31,7 +31,7 @@ def gram(features: jax.Array) -> jax.Array:
       [B, N, N] Gram matrices, accumulated in float32 (float64 for float64 features) whatever the feature dtype.
 
     Its gradient is written out (`_gram_bwd`): one matrix product instead of the two, each followed by a transpose
-    of the whole feature map, that differentiating the einsum gives (measured 2-2.5x faster on CPU).
+    of the whole feature map, that differentiating the einsum gives (a 512 px step on CPU: 2.43 -> 2.16 s).
     """
     b, h, w, n = features.shape
     f = features.reshape(b, h * w, n)
