@@ -1,6 +1,8 @@
 """The optimisation loop on random (not pretrained) weights at tiny sizes: convergence, the box, chunking,
 compilation count, init modes."""
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from conftest import smooth_image
@@ -88,9 +90,6 @@ def test_unrolled_chunk_has_no_loop(random_weights, length):
     """On CPU chunks are unrolled, because XLA:CPU runs convolutions in a loop body about 3x slower; a chunk of
     one step (e.g. any run whose step count is prime) must not become a one-trip while loop either. (Adam: the
     L-BFGS variants have a loop of their own, over their memory, with no convolution in it.)"""
-    import jax
-    import jax.numpy as jnp
-
     config = Config(size=16, steps=length, optimizer="adam", init="content")
     spec = transfer.loss_spec(config, random_weights.preprocess)
     params = transfer.cast_params(random_weights.params, spec)
