@@ -78,6 +78,7 @@ def update(x: jax.Array, trial: jax.Array, value: jax.Array, grad: jax.Array, st
     # after an accepted trial: a new direction; fall back to steepest descent if it is not a descent direction
     d_lbfgs = two_loop(g_new, memory)
     descent = (memory.count > 0) & (jnp.dot(g_new, d_lbfgs) < 0)
+
     def steepest_step(g):  # the step along -g that moves no pixel by more than first_step
         g_max = jnp.max(jnp.abs(g))
         return first_step / jnp.where(g_max > 0, g_max, 1.0)
