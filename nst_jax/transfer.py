@@ -468,9 +468,6 @@ def _optimize_batch(
         if len(shapes) > 1:
             raise InputError(None, f"content images of one batch must have one shape at each scale, got {shapes}")
         preflight(config, pairs[0][0].shape[:2], n_jobs)  # before compiling anything
-        variable = lambda image: to_variable(jnp.asarray(image, spec.variable_dtype)[None], spec)  # noqa: E731
-        targets = jax.tree.map(lambda *t: jnp.stack(t),
-                               *[compute_targets(params, variable(c), variable(s), spec) for c, s in pairs])
         hw = pairs[0][0].shape[:2]
         if z is None:
             z = jnp.stack([jnp.asarray(initial_variable(init, c, s, config.seed, spec), spec.variable_dtype)[None]
@@ -485,6 +482,12 @@ def _optimize_batch(
         if opt_state is None:
             # Fresh buffers for every leaf: optax may share one array between state fields, and chunks donate them.
             opt_state = jax.tree.map(jnp.copy, jax.vmap(functools.partial(init_state, config.optimizer, hyper))(z))
+        # The targets last: XLA:CPU queues every later computation behind their forward passes (seconds at 512 px),
+        # and an eager set-up op dispatched after them blocks until they finish; dispatched last, they run while
+        # the chunk's program is traced and loaded.
+        variable = lambda image: to_variable(jnp.asarray(image, spec.variable_dtype)[None], spec)  # noqa: E731
+        targets = jax.tree.map(lambda *t: jnp.stack(t),
+                               *[compute_targets(params, variable(c), variable(s), spec) for c, s in pairs])
         z, opt_state, targets = _shard_jobs((z, opt_state, targets), n_jobs)
 
         length = chunk_length(steps, config.chunk_size, report_every)
