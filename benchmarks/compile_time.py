@@ -1,11 +1,13 @@
 """Compile time cold and with a warm persistent cache: time before the first step, each run a fresh process.
 
-    python benchmarks/compile_time.py [--sizes 256 512] [--weights FILE]
+    python benchmarks/compile_time.py [--sizes 256 512] [--optimizer lbfgs-armijo] [--chunk-size 10]
+                                      [--weights FILE]
 
-"startup" = seconds from `optimize()` being called until the first chunk of steps starts (the first chunk's
-time minus one chunk of steady steps); "targets" = one more computation of the targets (content and style
-features: two forward passes), compiled, timed after the run: the part of the start-up that is arithmetic;
-"process" = the whole process's wall time for one chunk (imports included).
+Runs three chunks with the CLI's defaults (optimiser, chunk size) unless told otherwise. "startup" = seconds
+from `optimize()` being called until the first chunk of steps starts (the first chunk's time minus the mean of
+the two steady chunks after it); "targets" = one more computation of the targets (content and style features:
+two forward passes), compiled, timed after the run: the part of the start-up that is arithmetic; "process" = the
+whole process's wall time (imports and the three chunks included).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import time
 
 from common import REPO, machine, table
 
+from nst_jax.config import Config
+
 CHILD = """
 import json, sys, time
 sys.path.insert(0, {bench!r})
@@ -30,32 +34,35 @@ enable_compilation_cache(sys.argv[2])
 w, _ = load_weights(sys.argv[3] or None)
 c, s = test_images(int(sys.argv[1]))
 marks = []
-config = Config(size=None, steps=4, chunk_size=2, optimizer="adam", init="content")
-t = time.perf_counter()
+chunk_size = int(sys.argv[5])
+config = Config(size=None, steps=3 * chunk_size, chunk_size=chunk_size, optimizer=sys.argv[4], init="content")
 transfer.optimize([c], [s], w, config, callback=lambda p: marks.append((jax.block_until_ready(p.image), p.elapsed)[1]))
-chunk = marks[1] - marks[0]
+chunk = (marks[2] - marks[0]) / 2
 spec = transfer.loss_spec(config, w.preprocess)
 params = transfer.cast_params(w.params, spec)
 variable = lambda im: transfer.to_variable(jax.numpy.asarray(im)[None], spec)
 t = time.perf_counter()
 jax.block_until_ready(transfer.compute_targets(params, variable(c), variable(s), spec))
-print(json.dumps({{"startup": marks[0] - chunk, "step": chunk / 2, "targets": time.perf_counter() - t}}))
+print(json.dumps({{"startup": marks[0] - chunk, "step": chunk / chunk_size, "targets": time.perf_counter() - t}}))
 """
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
+    parser.add_argument("--optimizer", default=Config.optimizer)
+    parser.add_argument("--chunk-size", type=int, default=Config.chunk_size)
     parser.add_argument("--weights", default="")
     args = parser.parse_args()
-    print(machine() + "\n")
+    print(machine() + f"\noptimizer {args.optimizer}, chunks of {args.chunk_size} steps\n")
     rows = []
     for size in args.sizes:
         cache = tempfile.mkdtemp()
         for run in ("cold", "warm"):
             t = time.perf_counter()
-            out = subprocess.run([sys.executable, "-c", CHILD.format(bench=str(REPO / "benchmarks")), str(size), cache,
-                                  args.weights], capture_output=True, text=True, check=True).stdout
+            child = [sys.executable, "-c", CHILD.format(bench=str(REPO / "benchmarks")), str(size), cache,
+                     args.weights, args.optimizer, str(args.chunk_size)]
+            out = subprocess.run(child, capture_output=True, text=True, check=True).stdout
             r = json.loads(out.strip().splitlines()[-1])
             rows.append([size, run, f"{r['startup']:.1f}", f"{r['targets']:.2f}", f"{r['step']:.2f}",
                          f"{time.perf_counter() - t:.1f}"])

@@ -114,7 +114,7 @@ class Config:
         "where batching measured no faster per image)"
     )
     chunk_size: int = _opt(
-        10, "at most this many steps per compiled chunk (chunks have equal lengths dividing the step count)"
+        5, "at most this many steps per compiled chunk (chunks have equal lengths dividing the step count)"
     )
 
     def __post_init__(self):
