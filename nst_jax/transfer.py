@@ -53,7 +53,14 @@ class LossSpec(NamedTuple):
     @property
     def compute_dtype(self):
         """The dtype of the network's activations."""
-        return jnp.dtype(self.precision)
+        return jnp.dtype("float32" if self.precision == "tf32" else self.precision)
+
+    @property
+    def conv_precision(self) -> jax.lax.Precision:
+        """float32 and float64: exact arithmetic on every backend; tf32 (and bfloat16 data): the backend's fast
+        passes (TF32 on NVIDIA GPUs, bfloat16 passes on TPUs, exact on CPU)."""
+        exact = self.precision in ("float32", "float64")
+        return jax.lax.Precision.HIGHEST if exact else jax.lax.Precision.DEFAULT
 
     @property
     def variable_dtype(self):
@@ -153,7 +160,7 @@ def cast_params(params, spec: LossSpec):
 
 def _features(params, z, spec: LossSpec) -> dict[str, jax.Array]:
     """Every layer the loss uses, for variables z [B, H, W, 3]."""
-    return vgg.features(params, net_input(z, spec), spec.layers, spec.pooling, remat=spec.remat)
+    return vgg.features(params, net_input(z, spec), spec.layers, spec.pooling, spec.conv_precision, spec.remat)
 
 
 @functools.partial(jax.jit, static_argnames=("spec",))

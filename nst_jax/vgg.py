@@ -58,13 +58,15 @@ class VGG19Features(nn.Module):
     Attributes:
       layers: names from `LAYER_NAMES` to return. The forward pass stops at the deepest of them.
       pooling: "avg" (Gatys et al. replace max pooling by average pooling) or "max" (VGG's own).
-      precision: `jax.lax.Precision` for the convolutions (None: JAX's default for the backend).
+      precision: `jax.lax.Precision` of the convolutions. HIGHEST: exact float32 arithmetic on every backend;
+        DEFAULT (or None): the backend's fast passes for float32 data (TF32 on NVIDIA GPUs since Ampere, one
+        bfloat16 pass on TPUs; exact on CPU).
       start_block: run from this block on (x is then the previous block's last ReLU output; 1: the image).
     """
 
     layers: Sequence[str]
     pooling: str = "avg"
-    precision: Optional[jax.lax.Precision] = None
+    precision: Optional[jax.lax.Precision] = jax.lax.Precision.HIGHEST
     start_block: int = 1
 
     @nn.compact
@@ -101,7 +103,7 @@ def features(
     x: jax.Array,
     layers: Sequence[str],
     pooling: str = "avg",
-    precision: Optional[jax.lax.Precision] = None,
+    precision: Optional[jax.lax.Precision] = jax.lax.Precision.HIGHEST,
     remat: bool = False,
 ) -> dict[str, jax.Array]:
     """Named activations of preprocessed input x [B, H, W, 3] under conv params (see module docstring).

@@ -2,6 +2,7 @@
 pretrained) weights at tiny sizes."""
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -100,6 +101,32 @@ def test_remat_gives_the_same_run(random_weights):
     config = Config(size=32, steps=3, optimizer="adam", init="content")
     a = stylize(CONTENTS[0], STYLES[0], random_weights, config.replace(remat="off")).history["total"]
     b = stylize(CONTENTS[0], STYLES[0], random_weights, config.replace(remat="on")).history["total"]
+    np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def conv_precisions(precision: str, random_weights) -> list[str]:
+    """The precision_config of every convolution in the lowered loss-and-gradient program of `precision`."""
+    spec = transfer.loss_spec(Config(precision=precision), "caffe")
+    params = transfer.cast_params(random_weights.params, spec)
+    z = jnp.full((1, 16, 16, 3), 0.5)
+    loss = lambda z_: sum(jnp.sum(f.astype(jnp.float32)) for f in transfer._features(params, z_, spec).values())
+    text = jax.jit(jax.grad(loss)).lower(z).as_text()
+    return re.findall(r"convolution\(.*precision_config = \[([^\]]*)\]", text)
+
+
+def test_float32_convolutions_are_exact_and_tf32_uses_the_fast_default(random_weights):
+    # On a GPU the default precision of a float32 convolution is TF32 (measured on an H100: activations 3.5e-4 off
+    # the float32 reference), so --precision float32 must ask for HIGHEST in every convolution, gradients included.
+    for precision, expected in [("float32", "HIGHEST"), ("tf32", "DEFAULT")]:
+        found = conv_precisions(precision, random_weights)
+        assert len(found) == 26  # conv1_1 .. conv5_1: 13 convolutions forward, 13 for the gradient
+        assert set(found) == {f"#stablehlo<precision {expected}>, #stablehlo<precision {expected}>"}, precision
+
+
+def test_tf32_is_exact_float32_on_cpu(random_weights):
+    config = Config(size=32, steps=3, optimizer="adam", init="content")
+    a = stylize(CONTENTS[0], STYLES[0], random_weights, config).history["total"]
+    b = stylize(CONTENTS[0], STYLES[0], random_weights, config.replace(precision="tf32")).history["total"]
     np.testing.assert_allclose(a, b, rtol=1e-6)
 
 
