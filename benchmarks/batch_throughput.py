@@ -24,7 +24,7 @@ from nst_jax.config import Config
 def default_step_time(w, content, style, steps: int, jobs: int) -> float:
     """Wall seconds per image and step of `optimize` on `jobs` jobs with the default batching (after a warm-up)."""
     config = Config(size=None, optimizer="adam", init="content", steps=steps, chunk_size=steps)
-    transfer.optimize([content], [style], w, config)  # compile
+    transfer.optimize([content] * jobs, [style] * jobs, w, config)  # compile (a batched program has its own shape)
     t = time.perf_counter()
     transfer.optimize([content] * jobs, [style] * jobs, w, config)
     return (time.perf_counter() - t) / (jobs * steps)
@@ -48,8 +48,8 @@ def main() -> None:
         per_image = per_step / jobs
         default = default_step_time(w, content, style, 2 * args.steps, jobs)
         base, base_default = base or per_image, base_default or default  # the first row: 1 job
-        rows.append([jobs, f"{per_step:.2f}", f"{per_image:.2f}", f"{60.0 / (per_image * args.steps_per_image):.2f}",
-                     f"{base / per_image:.2f}", f"{default:.2f}", f"{base_default / default:.2f}"])
+        rows.append([jobs, f"{per_step:.3g}", f"{per_image:.3g}", f"{60.0 / (per_image * args.steps_per_image):.1f}",
+                     f"{base / per_image:.2f}", f"{default:.3g}", f"{base_default / default:.2f}"])
         print(rows[-1], flush=True)
     print(table(["jobs", "one program: s/step (all jobs)", "s/step per image",
                  f"images/min ({args.steps_per_image} steps)", "vs one by one", "default: s/step per image",

@@ -68,6 +68,34 @@ def gemm_gflops(n: int = 2048, repeats: int = 5) -> float:
     return 2.0 * n**3 / best / 1e9
 
 
+def on_gpu() -> bool:
+    return jax.default_backend() == "gpu"
+
+
+def torch_device() -> str:
+    """Where the PyTorch reference runs: "cuda" when JAX runs on a GPU and torch sees one, else "cpu"."""
+    import torch
+
+    return "cuda" if on_gpu() and torch.cuda.is_available() else "cpu"
+
+
+def matmul_tflops(dtype: str, precision: str | None = None, n: int = 8192, repeats: int = 20) -> float:
+    """Measured rate (TFLOP/s) of an n x n x n matrix product in JAX on the default device, random operands.
+
+    dtype "float32" with precision None is what float32 convolutions get by default (TF32 on NVIDIA since Ampere);
+    precision "highest" asks for full float32 arithmetic."""
+    import jax.numpy as jnp
+
+    a, b = (jax.random.normal(jax.random.key(i), (n, n), dtype) for i in (1, 2))
+    product = jax.jit(lambda x, y: jnp.matmul(x, y, precision=precision))
+    product(a, b).block_until_ready()
+    t = time.perf_counter()
+    for _ in range(repeats):
+        out = product(a, b)
+    out.block_until_ready()
+    return 2.0 * n**3 * repeats / (time.perf_counter() - t) / 1e12
+
+
 def table(header: list[str], rows: list[list]) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
     line = lambda r: "| " + " | ".join(str(x).ljust(w) for x, w in zip(r, widths)) + " |"  # noqa: E731

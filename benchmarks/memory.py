@@ -3,7 +3,8 @@
     python benchmarks/memory.py [--sizes 512 1024 2048] [--steps 2] [--weights FILE]
 
 Each run does `--steps` Adam steps (the paper's loss) at size x size and reports the process's peak resident
-memory (ru_maxrss) next to nst_jax's preflight estimate. CPU only (on a GPU, read the device's memory_stats).
+memory (ru_maxrss; on a GPU the device's peak_bytes_in_use) next to nst_jax's preflight estimate. A size the
+preflight refuses is reported with its message.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from common import REPO, machine, table
 
 CHILD = """
 import json, resource, sys, time
+import jax
 sys.path.insert(0, {bench!r})
 from common import load_weights, test_images
 from nst_jax import transfer
@@ -29,8 +31,10 @@ c, s = test_images(size)
 config = Config(size=None, steps=steps, optimizer="adam", init="content", chunk_size=1, remat=remat)
 t = time.perf_counter()
 transfer.optimize([c], [s], w, config)
-print(json.dumps({{"peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "seconds": time.perf_counter() - t,
-                  "estimate": estimate_bytes(size, size, config)}}))
+device = jax.devices()[0]
+stats = device.memory_stats() if device.platform != "cpu" else None
+peak = stats["peak_bytes_in_use"] if stats else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({{"peak": peak, "seconds": time.perf_counter() - t, "estimate": estimate_bytes(size, size, config)}}))
 """
 
 
@@ -48,7 +52,9 @@ def main() -> None:
             proc = subprocess.run([sys.executable, "-c", CHILD.format(bench=str(REPO / "benchmarks")), str(size),
                                    str(args.steps), remat, args.weights], capture_output=True, text=True)
             if proc.returncode:
-                rows.append([size, remat, "failed: " + (proc.stderr.strip().splitlines() or ["?"])[-1][:60], "", ""])
+                message = (proc.stderr.strip().splitlines() or ["?"])[-1]
+                print(message)
+                rows.append([size, remat, "failed: " + message[:60], "", ""])
             else:
                 r = json.loads(proc.stdout.strip().splitlines()[-1])
                 rows.append([size, remat, f"{r['peak'] / 2**30:.2f}", f"{r['estimate'] / 2**30:.2f}",

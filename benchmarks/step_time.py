@@ -4,7 +4,10 @@
 
 One step = the paper's loss (forward to relu5_1) and its gradient with respect to the image, plus an Adam update.
 nst_jax runs a compiled chunk of steps (compilation excluded, timed separately); PyTorch runs eagerly on the same
-weights and images. The float32 floor is the step's FLOPs divided by this machine's measured GEMM rate.
+weights and images, on the same device (CUDA when JAX runs on a GPU). The float32 floor is the step's FLOPs divided
+by the measured matrix-product rate: numpy's float32 GEMM on a CPU. On a GPU there is one row per precision, each
+against JAX's measured 8192^3 matmul rate in that precision (float32 exact, TF32, bfloat16), and "% of peak" is the
+step's achieved FLOP rate over it.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import time
 
 import jax
 
-from common import gemm_gflops, load_weights, machine, step_gflop, table, test_images
+from common import (gemm_gflops, load_weights, machine, matmul_tflops, on_gpu, step_gflop, table, test_images,
+                    torch_device)
 
 from nst_jax import transfer
 from nst_jax.config import Config
@@ -32,28 +36,23 @@ def jax_step_time(w, content, style, steps: int, precision: str = "float32", job
     return marks[0] - per_step * steps, per_step
 
 
-def torch_step_time(weights_path, w, content, style, steps: int) -> float:
+def torch_step_time(weights_path, w, content, style, steps: int, tf32: bool = True) -> float:
+    """Seconds per Adam step of the PyTorch reference; on CUDA, `tf32` sets cuDNN's allow_tf32 (its default: True)."""
     import torch
     import torch_reference as ref
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
+    torch.backends.cudnn.allow_tf32 = tf32
     convs = ref.read_keras_h5(weights_path) if w.preprocess == "caffe" else ref.read_torchvision_pth(weights_path)
     setting = dict(ref.PAPER, preprocess=w.preprocess)
-    ref.run(convs, content, style, content, setting, 2)  # warm-up
+    device = torch_device()
+    ref.run(convs, content, style, content, setting, 3, device=device)  # warm-up
     t = time.perf_counter()
-    ref.run(convs, content, style, content, setting, steps)
+    ref.run(convs, content, style, content, setting, steps, device=device)  # returns after a device sync
     return (time.perf_counter() - t) / steps
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--weights", help="weights file (default: random values in the Keras format)")
-    parser.add_argument("--bf16", action="store_true", help="also time --precision bfloat16")
-    args = parser.parse_args()
-
-    w, path = load_weights(args.weights)
+def cpu_table(args, w, path) -> str:
     gemm = gemm_gflops()
     print(f"{machine()}; float32 GEMM {gemm:.0f} GFLOP/s (numpy 2048^3)\n")
     rows = []
@@ -65,13 +64,47 @@ def main() -> None:
         row = [f"{size}x{size}", f"{step_gflop(size, size):.0f}", f"{ours:.2f}", f"{theirs:.2f}",
                f"{ours / theirs:.2f}", f"{floor:.2f}", f"{ours / floor:.2f}", f"{compile_s:.1f}"]
         if args.bf16:
-            _, bf = jax_step_time(w, content, style, args.steps, "bfloat16")
-            row.append(f"{bf:.2f}")
+            row.append(f"{jax_step_time(w, content, style, args.steps, 'bfloat16')[1]:.2f}")
         rows.append(row)
         print(f"measured {size}", flush=True)
     header = ["size", "GFLOP/step", "nst_jax s/step", "torch s/step", "nst_jax/torch", "f32 floor s", "nst_jax/floor",
               "compile s"] + (["bf16 s/step"] if args.bf16 else [])
-    print(table(header, rows))
+    return table(header, rows)
+
+
+def gpu_table(args, w, path) -> str:
+    """One row per size and precision: float32 (exact; torch with cuDNN's TF32 off), tf32 (torch's default) and
+    with --bf16 bfloat16 (no torch counterpart); "% of peak" is over the measured matmul rate of that precision."""
+    rates = {"float32": matmul_tflops("float32", "highest"), "tf32": matmul_tflops("float32"),
+             "bfloat16": matmul_tflops("bfloat16")}
+    print(f"{machine()}; JAX 8192^3 matmul TFLOP/s: " + ", ".join(f"{k} {v:.0f}" for k, v in rates.items())
+          + f"; torch on {torch_device()}\n")
+    rows = []
+    for size in args.sizes:
+        content, style = test_images(size)
+        gflop = step_gflop(size, size)
+        for precision in ["float32", "tf32"] + (["bfloat16"] if args.bf16 else []):
+            compile_s, ours = jax_step_time(w, content, style, args.steps, precision)
+            theirs = (torch_step_time(path, w, content, style, args.steps, tf32=precision == "tf32")
+                      if precision != "bfloat16" else float("nan"))
+            floor = gflop / rates[precision] / 1e3
+            rows.append([f"{size}x{size}", precision, f"{gflop:.0f}", f"{1e3 * ours:.2f}", f"{1e3 * theirs:.2f}",
+                         f"{ours / theirs:.2f}", f"{rates[precision]:.0f}", f"{1e3 * floor:.2f}",
+                         f"{100 * floor / ours:.0f}%", f"{compile_s:.1f}"])
+            print(rows[-1], flush=True)
+    return table(["size", "precision", "GFLOP/step", "nst_jax ms/step", "torch ms/step", "nst_jax/torch",
+                  "matmul TFLOP/s", "floor ms", "% of peak", "compile s"], rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--weights", help="weights file (default: random values in the Keras format)")
+    parser.add_argument("--bf16", action="store_true", help="also time --precision bfloat16")
+    args = parser.parse_args()
+    w, path = load_weights(args.weights)
+    print((gpu_table if on_gpu() else cpu_table)(args, w, path))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ A variant that has not reached the target after --give-up times torch's time is 
 
 Objective: the paper's (gatys preset: relu4_2 / relu1_1..relu5_1, alpha 1, beta 1e3, avg pooling) on the same
 weights and pre-resized images, from the content image. The torch reference is torch.optim.LBFGS (lr 1, defaults)
-with the tutorial's clamp inside the closure. nst_jax times include compilation (with JAX's persistent cache
+with the tutorial's clamp inside the closure, on the device JAX runs on (CUDA on a GPU). nst_jax times include compilation (with JAX's persistent cache
 warm after the first variant of a shape). A multi-scale run counts only losses of its final scale. nst_jax
 reports losses once per chunk of 10 steps; the time of the step that reaches the target is interpolated within
 its chunk (its steps take equal time).
@@ -26,7 +26,7 @@ import time
 
 import jax
 
-from common import load_weights, machine, table, test_images
+from common import load_weights, machine, table, test_images, torch_device
 
 from nst_jax import enable_compilation_cache, transfer
 from nst_jax.config import Config
@@ -45,8 +45,9 @@ def torch_reference(path, w, content, style, evals: int) -> tuple[float, float, 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     convs = ref.read_keras_h5(path) if w.preprocess == "caffe" else ref.read_torchvision_pth(path)
     setting = dict(ref.PAPER, preprocess=w.preprocess, optimizer="lbfgs-torch", lr=1.0, box="closure")
+    ref.run(convs, content, style, content, setting, 2, device=torch_device())  # warm-up (CUDA context, kernels)
     t = time.perf_counter()
-    totals = [h["total"] for h in ref.run(convs, content, style, content, setting, evals)]
+    totals = [h["total"] for h in ref.run(convs, content, style, content, setting, evals, device=torch_device())]
     seconds = time.perf_counter() - t
     best = min(totals)
     first = totals.index(best) + 1

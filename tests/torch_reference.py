@@ -83,14 +83,14 @@ def vgg_features(convs, x: torch.Tensor, wanted, pooling: str = "avg") -> dict[s
 def preprocess(rgb01: torch.Tensor, convention: str) -> torch.Tensor:
     """[B, 3, H, W] RGB in [0, 1] -> network input (caffe: BGR x255 minus means; torchvision: mean/std)."""
     if convention == "caffe":
-        return rgb01.flip(1) * 255.0 - CAFFE_MEAN_BGR.to(rgb01.dtype)
-    return (rgb01 - IMAGENET_MEAN.to(rgb01.dtype)) / IMAGENET_STD.to(rgb01.dtype)
+        return rgb01.flip(1) * 255.0 - CAFFE_MEAN_BGR.to(rgb01)
+    return (rgb01 - IMAGENET_MEAN.to(rgb01)) / IMAGENET_STD.to(rgb01)
 
 
 def deprocess(x: torch.Tensor, convention: str) -> torch.Tensor:
     if convention == "caffe":
-        return ((x + CAFFE_MEAN_BGR.to(x.dtype)) / 255.0).flip(1)
-    return x * IMAGENET_STD.to(x.dtype) + IMAGENET_MEAN.to(x.dtype)
+        return ((x + CAFFE_MEAN_BGR.to(x)) / 255.0).flip(1)
+    return x * IMAGENET_STD.to(x) + IMAGENET_MEAN.to(x)
 
 
 def gram(f: torch.Tensor) -> torch.Tensor:
@@ -145,21 +145,21 @@ def jcjohnson_tv_grad(x):
 # ------------------------------------------------------------------------------------------------ runs
 
 
-def to_tensor(image: np.ndarray, dtype=torch.float32) -> torch.Tensor:
-    """[H, W, 3] numpy -> [1, 3, H, W] of `dtype`."""
-    return torch.from_numpy(np.ascontiguousarray(np.asarray(image).transpose(2, 0, 1))).to(dtype)[None]
+def to_tensor(image: np.ndarray, dtype=torch.float32, device="cpu") -> torch.Tensor:
+    """[H, W, 3] numpy -> [1, 3, H, W] of `dtype` on `device`."""
+    return torch.from_numpy(np.ascontiguousarray(np.asarray(image).transpose(2, 0, 1))).to(device, dtype)[None]
 
 
 class Objective:
     """Targets and the loss terms of one setting. s: a dict with the Config-like keys used below."""
 
-    def __init__(self, convs, content, style, s, dtype=torch.float32):
-        self.convs = [(w.to(dtype), b.to(dtype)) for w, b in convs]
+    def __init__(self, convs, content, style, s, dtype=torch.float32, device="cpu"):
+        self.convs = [(w.to(device, dtype), b.to(device, dtype)) for w, b in convs]
         self.s = s
         self.layers = list(dict.fromkeys(list(s["content_layers"]) + list(s["style_layers"])))
         with torch.no_grad():
-            c = self.features(preprocess(to_tensor(content, dtype), s["preprocess"]))
-            st = self.features(preprocess(to_tensor(style, dtype), s["preprocess"]))
+            c = self.features(preprocess(to_tensor(content, dtype, device), s["preprocess"]))
+            st = self.features(preprocess(to_tensor(style, dtype, device), s["preprocess"]))
         self.p = {l: c[l] for l in s["content_layers"]}
         self.a = {l: gram(st[l]) for l in s["style_layers"]}
 
@@ -172,7 +172,7 @@ class Objective:
     def terms(self, z):
         s = self.s
         feats = self.features(self.net_input(z))
-        zero = torch.zeros((), dtype=z.dtype)
+        zero = torch.zeros((), dtype=z.dtype, device=z.device)
         content = sum((content_term(feats[l], self.p[l], s["normalization"]) for l in s["content_layers"]), zero)
         style = sum((w * style_term(feats[l], self.a[l], s["normalization"])
                      for l, w in zip(s["style_layers"], s["layer_weights"])), zero)
@@ -188,19 +188,22 @@ class Objective:
                 z.clamp_(0, 1)
 
 
-def run(convs, content, style, init_variable, s, steps, dtype=torch.float32):
+def run(convs, content, style, init_variable, s, steps, dtype=torch.float32, device="cpu"):
     """Optimise with torch's own optimiser; returns the per-evaluation terms (floats), at most `steps` of them.
 
     s["optimizer"]: "adam" (torch.optim.Adam(lr, betas); s["box"] "clip" clamps after each step) or "lbfgs-torch"
     (torch.optim.LBFGS(lr), defaults otherwise; s["box"] "closure" clamps at the start of the closure, as the
     PyTorch tutorial does; its loop calls .step() until enough closure evaluations were made).
     """
-    obj = Objective(convs, content, style, s, dtype)
-    z = to_tensor(init_variable, dtype).clone().requires_grad_(True)
+    obj = Objective(convs, content, style, s, dtype, device)
+    z = to_tensor(init_variable, dtype, device).clone().requires_grad_(True)
     history = []
 
-    def record(terms):
-        history.append({k: v.item() for k, v in terms.items()})
+    def record(terms):  # detached, read once at the end: no device synchronisation per step on a GPU
+        history.append({k: v.detach() for k, v in terms.items()})
+
+    def floats(records):
+        return [{k: v.item() for k, v in r.items()} for r in records]
 
     if s["optimizer"] == "adam":
         opt = torch.optim.Adam([z], lr=s["lr"], betas=tuple(s["betas"]))
@@ -212,7 +215,7 @@ def run(convs, content, style, init_variable, s, steps, dtype=torch.float32):
             opt.step()
             if s["box"] == "clip":
                 obj.clamp_(z)
-        return history
+        return floats(history)
 
     opt = torch.optim.LBFGS([z], lr=s["lr"])
 
@@ -227,7 +230,7 @@ def run(convs, content, style, init_variable, s, steps, dtype=torch.float32):
 
     while len(history) < steps:
         opt.step(closure)
-    return history[:steps]
+    return floats(history[:steps])
 
 
 PAPER = dict(content_layers=["relu4_2"], style_layers=["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"],
