@@ -3,10 +3,10 @@
     python benchmarks/chunk_size.py [--sizes 256 512] [--chunks 1 2 5 10] [--steps 20] [--weights FILE]
 
 Every (size, chunk length) runs in a fresh process, with a persistent compilation cache warmed by an untimed run
-of the same program first. Each timed run does `--steps`
-steps of the default optimiser from the content image. "start-up" = seconds from `optimize()` being called until
-the first chunk starts (the first chunk's time minus its steps at the steady rate); "s/step" = the steady rate
-over the chunks after the first; "faults/step" = the process's minor page faults per step over those chunks.
+of the same program first. Each timed run does `--steps` steps of the default optimiser from the content image.
+"start-up" = seconds from `optimize()` being called until the first chunk starts (the first chunk's time minus
+its steps at the steady rate); "s/step" = the steady rate over the chunks after the first; "faults/step" = the
+process's minor page faults per step over those chunks.
 """
 
 from __future__ import annotations
