@@ -3,7 +3,8 @@ except reading the inputs the caller names.
 
 Data flow: images ([H, W, 3] RGB in [0, 1]) -> targets (content features P, style Gram matrices A) -> chunks of K
 optimisation steps, each chunk one compiled XLA program (`lax.scan`), -> a `Progress` record to the callback
-between chunks -> `Result`.
+between chunks -> `Result`. Chunks are pipelined: chunk k+1 is dispatched before chunk k's losses are read and
+reported, so the device is never idle while the host waits for a chunk or runs the callback.
 
 Compilation: one program per (image shape, layers, pooling, preprocessing, optimiser, chunk length); all chunks of
 a run have the same length (`chunk_length`). Loss weights, learning rate, params and targets are traced arguments,
@@ -498,18 +499,31 @@ def _optimize_batch(
         z, opt_state, targets = _shard_jobs((z, opt_state, targets), n_jobs)
 
         length = chunk_length(steps, config.chunk_size, report_every)
+
+        def report(terms, image, done):
+            """Read one chunk's terms from the device (waiting for that chunk) and tell the callback."""
+            chunk = {k: np.asarray(v) for k, v in terms.items()}
+            for k in TERMS:
+                history[k].append(chunk[k])
+            if callback is not None:
+                callback(Progress(done, total, chunk, image, time.perf_counter() - start, scale, hw))
+
+        # Pipelined: chunk k+1 is dispatched before chunk k's terms are read, so the device always has the next
+        # chunk queued while the host waits, copies the losses and runs the callback.
+        pending = None
         for _ in range(steps // length):
             z, opt_state, terms = run_chunk(
                 z, opt_state, params, targets, loss_w, hyper, spec=spec, optimizer=config.optimizer,
                 box=config.box_mode, length=length, unroll=jax.default_backend() == "cpu",
             )
-            chunk = {k: np.asarray(v) for k, v in terms.items()}
-            for k in TERMS:
-                history[k].append(chunk[k])
             done += length
-            if callback is not None:
-                callback(Progress(done, total, chunk, to_image(z[:, 0], spec), time.perf_counter() - start,
-                                  scale, hw))
+            # the callback's image is taken now: the next chunk donates z
+            image = to_image(z[:, 0], spec) if callback is not None else None
+            if pending is not None:
+                report(*pending)
+            pending = (terms, image, done)
+        if pending is not None:
+            report(*pending)
     history = {k: np.concatenate(v) if v else np.zeros((0, n_jobs), np.float32) for k, v in history.items()}
     return np.clip(np.asarray(to_image(z[:, 0], spec)), 0.0, 1.0), history
 

@@ -118,3 +118,17 @@ def test_targets_are_dispatched_last_before_the_first_chunk(random_weights, monk
         monkeypatch.setattr(transfer, name, lambda *a, _f=original, _n=name, **k: (calls.append(_n), _f(*a, **k))[1])
     stylize(CONTENT, STYLE, random_weights, Config(size=64, steps=4, chunk_size=2, init="content"))
     assert calls == ["initial_variable", "init_state", "compute_targets", "run_chunk", "run_chunk"]
+
+
+def test_next_chunk_is_dispatched_before_the_last_one_is_reported(random_weights, monkeypatch):
+    # The host reads a chunk's losses (waiting for it) and runs the callback while the next chunk is already
+    # queued on the device; each report still carries its own chunk's image.
+    calls, seen = [], []
+    original = transfer.run_chunk
+    monkeypatch.setattr(transfer, "run_chunk", lambda *a, **k: (calls.append("chunk"), original(*a, **k))[1])
+    config = Config(size=64, steps=6, chunk_size=2, init="content")
+    stylize(CONTENT, STYLE, random_weights, config,
+            callback=lambda p: (calls.append(f"report {p.step}"), seen.append(np.asarray(p.image))))
+    assert calls == ["chunk", "chunk", "report 2", "chunk", "report 4", "report 6"]
+    after_two_steps = stylize(CONTENT, STYLE, random_weights, config.replace(steps=2)).image
+    np.testing.assert_array_equal(seen[0], after_two_steps)
