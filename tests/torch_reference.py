@@ -188,8 +188,10 @@ class Objective:
                 z.clamp_(0, 1)
 
 
-def run(convs, content, style, init_variable, s, steps, dtype=torch.float32, device="cpu"):
+def run(convs, content, style, init_variable, s, steps, dtype=torch.float32, device="cpu", on_start=None):
     """Optimise with torch's own optimiser; returns the per-evaluation terms (floats), at most `steps` of them.
+    `on_start()`, if given, is called once the set-up (weights on the device, targets) is done and the device is
+    idle, right before the first step: the benchmarks time the steps from there.
 
     s["optimizer"]: "adam" (torch.optim.Adam(lr, betas); s["box"] "clip" clamps after each step) or "lbfgs-torch"
     (torch.optim.LBFGS(lr), defaults otherwise; s["box"] "closure" clamps at the start of the closure, as the
@@ -198,6 +200,10 @@ def run(convs, content, style, init_variable, s, steps, dtype=torch.float32, dev
     obj = Objective(convs, content, style, s, dtype, device)
     z = to_tensor(init_variable, dtype, device).clone().requires_grad_(True)
     history = []
+    if on_start is not None:
+        if z.is_cuda:
+            torch.cuda.synchronize(z.device)
+        on_start()
 
     def record(terms):  # detached, read once at the end: no device synchronisation per step on a GPU
         history.append({k: v.detach() for k, v in terms.items()})
