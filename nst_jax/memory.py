@@ -13,12 +13,14 @@ from . import vgg
 from .config import Config
 from .errors import InputError
 
-# Calibrated on benchmarks/memory.py (2-core CPU, float32, the paper's layers, Adam): peak resident memory was
-# 1.20 GiB at 512 px and 2.97 GiB at 1024 px, i.e. about 0.62 GiB + 2.1 x the bytes of all activations up to the
-# deepest layer. Rematerialising blocks did not lower the peak (2.96 GiB at 1024 px): the peak is the backward
-# pass through block 1 at full resolution, which needs block 1's activations either way.
+# Calibrated on benchmarks/memory.py (2-core CPU, float32, the paper's layers, Adam, one step): peak resident
+# memory 1.19 GiB at 512 px, 2.65 at 1024, 8.07 at 2048, 15.63 at 2927 and 18.84 at 3231 px, i.e. 0.65 GiB + 1.89,
+# 1.75, 1.62, 1.60 and 1.59 x the bytes of all activations up to the deepest layer; on an H100 (device memory, no
+# process base) 1.64 x at 2048 px and 1.61 x at 4096 px. With 1.8 the estimate is at or above every measured peak
+# from 1024 px up (at 512 px 2% below, far from any limit). Rematerialising blocks did not lower the peak: it is the
+# backward pass through block 1 at full resolution, which needs block 1's activations either way.
 BASE_BYTES = int(0.65 * 2**30)
-ACTIVATION_FACTOR = 2.2
+ACTIVATION_FACTOR = 1.8
 # image-sized pairs kept by each optimiser (Adam: its two moments)
 HISTORY = {"lbfgs": 10, "lbfgs-armijo": 10, "lbfgs-torch": 100, "adam": 1}
 
