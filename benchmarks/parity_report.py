@@ -98,7 +98,8 @@ def main() -> None:
         theirs["total"].backward()
         a, b = np.asarray(grad[0], np.float64).ravel(), zt.grad.numpy()[0].transpose(1, 2, 0).astype(np.float64).ravel()
         cos = a @ b / (np.linalg.norm(a) * np.linalg.norm(b))
-        rows.append([name] + [f"{rel(float(ours[k][0]), theirs[k].item()):.1e}" for k in ("content", "style", "tv", "total")]
+        rows.append([name] + [f"{rel(float(ours[k][0]), theirs[k].item()):.1e}"
+                              for k in ("content", "style", "tv", "total")]
                     + [f"{1 - cos:.1e}", f"{np.linalg.norm(a - b) / np.linalg.norm(b):.1e}"])
     print(table("Loss terms (relative error) and image gradient at a noise image",
                 ["preset", "content", "style", "tv", "total", "1-cosine", "grad rel L2"], rows))

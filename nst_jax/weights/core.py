@@ -228,7 +228,8 @@ def load_npz(path: str | os.PathLike) -> Weights:
     except InputError:
         raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise InputError(path, f"cannot read npz weights ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise InputError(path, f"cannot read npz weights ({reason})") from None
     if preprocessing not in PREPROCESSINGS:
         raise InputError(path, f"unknown preprocessing {preprocessing!r} in meta/preprocess")
     return checked(path, params, preprocessing, source)

@@ -49,12 +49,14 @@ def load_keras_h5(path: str | os.PathLike) -> Weights:
                 biases = [a for a in arrays if a.ndim == 1]
                 if len(arrays) != 2 or len(kernels) != 1 or len(biases) != 1:
                     shapes = [a.shape for a in arrays]
-                    raise InputError(path, f"layer {layer} has weights of shapes {shapes}, expected a kernel and a bias")
+                    raise InputError(path,
+                                     f"layer {layer} has weights of shapes {shapes}, expected a kernel and a bias")
                 params[f"conv{match[1]}_{match[2]}"] = {"kernel": kernels[0], "bias": biases[0]}
     except InputError:
         raise
     except (OSError, KeyError, ValueError, TypeError) as e:
-        raise InputError(path, f"cannot read HDF5 weights ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise InputError(path, f"cannot read HDF5 weights ({reason})") from None
     return checked(path, params, "caffe", "keras-h5")
 
 

@@ -229,7 +229,8 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
         raise InputError(path, "weights file not found") from None
     except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, OSError, ValueError, TypeError, KeyError,
             AttributeError, IndexError, UnicodeDecodeError, MemoryError, RecursionError) as e:
-        raise InputError(path, f"cannot read PyTorch file ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+        reason = str(e).splitlines()[0] if str(e) else ""
+        raise InputError(path, f"cannot read PyTorch file ({type(e).__name__}: {reason})") from None
 
 
 def load_pth(path: str | os.PathLike):
