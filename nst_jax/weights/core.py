@@ -182,6 +182,11 @@ def load(path: str | os.PathLike) -> Weights:
     return load_pth(path)
 
 
+def reason(e: BaseException) -> str:
+    """An exception's message for a one-line error: its first line, or its type's name when it has none."""
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
+
+
 def as_float32(path: Path, where: str, array: np.ndarray) -> np.ndarray:
     if not np.issubdtype(array.dtype, np.floating):
         raise InputError(path, f"{where} has dtype {array.dtype}, expected floating point")
@@ -228,8 +233,7 @@ def load_npz(path: str | os.PathLike) -> Weights:
     except InputError:
         raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise InputError(path, f"cannot read npz weights ({reason})") from None
+        raise InputError(path, f"cannot read npz weights ({reason(e)})") from None
     if preprocessing not in PREPROCESSINGS:
         raise InputError(path, f"unknown preprocessing {preprocessing!r} in meta/preprocess")
     return checked(path, params, preprocessing, source)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .core import Weights, as_float32, checked
+from .core import Weights, as_float32, checked, reason
 
 _KERAS_LAYER = re.compile(r"^block(\d)_conv(\d)$")
 
@@ -55,8 +55,7 @@ def load_keras_h5(path: str | os.PathLike) -> Weights:
     except InputError:
         raise
     except (OSError, KeyError, ValueError, TypeError) as e:
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise InputError(path, f"cannot read HDF5 weights ({reason})") from None
+        raise InputError(path, f"cannot read HDF5 weights ({reason(e)})") from None
     return checked(path, params, "caffe", "keras-h5")
 
 
