@@ -4,7 +4,7 @@ except reading the inputs the caller names.
 Data flow: images ([H, W, 3] RGB in [0, 1]) -> targets (content features P, style Gram matrices A) -> chunks of K
 optimisation steps, each chunk one compiled XLA program (`lax.scan`), -> a `Progress` record to the callback
 between chunks -> `Result`. Chunks are pipelined: chunk k+1 is dispatched before chunk k's losses are read and
-reported, so the device is never idle while the host waits for a chunk or runs the callback.
+reported, so it is already queued on the device while the host waits for chunk k and runs the callback.
 
 Compilation: one program per (image shape, layers, pooling, preprocessing, optimiser, chunk length); all chunks of
 a run have the same length (`chunk_length`). Loss weights, learning rate, params and targets are traced arguments,
