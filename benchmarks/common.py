@@ -56,6 +56,19 @@ def step_gflop(h: int, w: int, deepest: str = "relu5_1") -> float:
     return 2.0 * flop / 1e9
 
 
+def timed_optimize(content, style, w, config, jobs: int = 1, marks: list | None = None) -> float:
+    """Wall seconds of one `optimize` call on `jobs` copies of one job; it returns host arrays, so the device is
+    done. With `marks`, appends the seconds from the call to each chunk's report: exact for a one-chunk call, whose
+    report waits for its chunk; with several chunks a report comes after the next chunk's dispatch, which on some
+    GPU hosts waits for the device, so differences of marks are not chunk times there."""
+    from nst_jax import transfer
+
+    t = time.perf_counter()
+    callback = None if marks is None else (lambda p: marks.append(time.perf_counter() - t))
+    transfer.optimize([content] * jobs, [style] * jobs, w, config, callback=callback)
+    return time.perf_counter() - t
+
+
 def gemm_gflops(n: int = 2048, repeats: int = 5) -> float:
     """Measured float32 matrix-multiply rate of this machine (numpy, all threads)."""
     a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)

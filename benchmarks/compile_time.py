@@ -3,11 +3,12 @@
     python benchmarks/compile_time.py [--sizes 256 512] [--optimizer lbfgs-armijo] [--chunk-size 10]
                                       [--weights FILE]
 
-Runs three chunks with the CLI's defaults (optimiser, chunk size) unless told otherwise. "startup" = seconds
-from `optimize()` being called until the first chunk of steps starts (the first chunk's time minus the mean of
-the two steady chunks after it); "targets" = one more computation of the targets (content and style features:
-two forward passes), compiled, timed after the run: the part of the start-up that is arithmetic; "process" = the
-whole process's wall time (imports and the three chunks included).
+Uses the CLI's defaults (optimiser, chunk size) unless told otherwise. "startup" = seconds from the process's
+first `optimize()` call (one chunk) until its chunk of steps starts: the time until that call reports its chunk
+minus one chunk at the steady rate, which two warm calls give (one chunk and three chunks: their difference
+over two chunks); "targets" = one more computation of the targets (content and style features: two
+forward passes), compiled, timed after the runs: the part of the start-up that is arithmetic; "process" = the
+whole process's wall time (imports and all three calls included).
 """
 
 from __future__ import annotations
@@ -27,23 +28,29 @@ CHILD = """
 import json, sys, time
 sys.path.insert(0, {bench!r})
 import jax
-from common import load_weights, test_images
+from common import load_weights, test_images, timed_optimize
 from nst_jax import enable_compilation_cache, transfer
 from nst_jax.config import Config
 enable_compilation_cache(sys.argv[2])
 w, _ = load_weights(sys.argv[3] or None)
 c, s = test_images(int(sys.argv[1]))
-marks = []
 chunk_size = int(sys.argv[5])
-config = Config(size=None, steps=3 * chunk_size, chunk_size=chunk_size, optimizer=sys.argv[4], init="content")
-transfer.optimize([c], [s], w, config, callback=lambda p: marks.append((jax.block_until_ready(p.image), p.elapsed)[1]))
-chunk = (marks[2] - marks[0]) / 2
+
+def run(chunks, marks=None):
+    config = Config(size=None, steps=chunks * chunk_size, chunk_size=chunk_size, optimizer=sys.argv[4],
+                    init="content")
+    return timed_optimize(c, s, w, config, marks=marks), config
+
+first = []
+_, config = run(1, first)  # the process's first call: first[0] = seconds until its one chunk was done
+one, three = run(1)[0], run(3)[0]
+chunk = (three - one) / 2
 spec = transfer.loss_spec(config, w.preprocess)
 params = transfer.cast_params(w.params, spec)
 variable = lambda im: transfer.to_variable(jax.numpy.asarray(im)[None], spec)
 t = time.perf_counter()
 jax.block_until_ready(transfer.compute_targets(params, variable(c), variable(s), spec))
-print(json.dumps({{"startup": marks[0] - chunk, "step": chunk / chunk_size, "targets": time.perf_counter() - t}}))
+print(json.dumps({{"startup": first[0] - chunk, "step": chunk / chunk_size, "targets": time.perf_counter() - t}}))
 """
 
 

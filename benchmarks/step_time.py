@@ -15,25 +15,25 @@ from __future__ import annotations
 import argparse
 import time
 
-import jax
-
 from common import (gemm_gflops, load_weights, machine, matmul_tflops, on_gpu, step_gflop, table, test_images,
-                    torch_device)
+                    timed_optimize, torch_device)
 
-from nst_jax import transfer
 from nst_jax.config import Config
 
 
 def jax_step_time(w, content, style, steps: int, precision: str = "float32", jobs: int = 1) -> tuple[float, float]:
-    """(compile seconds, seconds per step) of nst_jax's real loop (`optimize`): two chunks of `steps` Adam steps;
-    the first includes compilation, the second is timed."""
-    config = Config(size=None, optimizer="adam", init="content", steps=2 * steps, chunk_size=steps,
-                    precision=precision, batch_size=jobs)  # all jobs in one program
-    marks = []
-    transfer.optimize([content] * jobs, [style] * jobs, w, config,
-                      callback=lambda p: marks.append((jax.block_until_ready(p.image), p.elapsed)[1]))
-    per_step = (marks[1] - marks[0]) / steps
-    return marks[0] - per_step * steps, per_step
+    """(compile seconds, seconds per step) of nst_jax's real loop (`optimize`, chunks of `steps` Adam steps).
+
+    Per step: the wall time of a warm call with three chunks minus that of one with one chunk, over 2 * steps, so
+    set-up, targets and per-call host work cancel, and what is left is the steady pipelined rate (see
+    `timed_optimize` for why chunk reports are not used). Compile: the first call's time minus a warm call's."""
+    def wall(chunks: int) -> float:
+        config = Config(size=None, optimizer="adam", init="content", steps=chunks * steps, chunk_size=steps,
+                        precision=precision, batch_size=jobs)  # all jobs in one program
+        return timed_optimize(content, style, w, config, jobs)
+
+    first, one, three = wall(1), wall(1), wall(3)
+    return first - one, (three - one) / (2 * steps)
 
 
 def torch_step_time(weights_path, w, content, style, steps: int, tf32: bool = True) -> float:

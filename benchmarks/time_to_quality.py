@@ -17,7 +17,9 @@ weights and pre-resized images, from the content image. The torch reference is t
 with the tutorial's clamp inside the closure, on the device JAX runs on (CUDA on a GPU). nst_jax times include
 start-up and compilation (with JAX's persistent cache warm after the first variant of a shape). A multi-scale
 run counts only losses of its final scale. nst_jax reports losses once per chunk of 10 steps; the time of the step
-that reaches the target is interpolated within its chunk (its steps take equal time).
+that reaches the target is interpolated within its chunk (its steps take equal time). Chunks are pipelined:
+a chunk's report comes after the next chunk's dispatch, which on some GPU hosts waits for the device, so there
+the report times may lag their chunks (not re-measured on a GPU since; see README, On a GPU).
 """
 
 from __future__ import annotations
