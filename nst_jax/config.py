@@ -100,8 +100,8 @@ class Config:
     )
     scale_steps: Optional[tuple[int, ...]] = _opt(None, "steps at each scale (default: --steps at every scale)")
     remat: str = _opt(
-        "off", "rematerialise VGG blocks in the backward pass (jax.checkpoint): on or off. On CPU it did not lower "
-        "the peak (see README)", choices=("on", "off"),
+        "off", "rematerialise VGG blocks in the backward pass (jax.checkpoint): on or off. It did not lower the "
+        "peak on CPU and raised it on an H100 (see README)", choices=("on", "off"),
     )
     precision: str = _opt(
         "float32",

@@ -18,7 +18,8 @@ from .errors import InputError
 # 1.75, 1.62, 1.60 and 1.59 x the bytes of all activations up to the deepest layer; on an H100 (device memory, no
 # process base) 1.64 x at 2048 px and 1.61 x at 4096 px. With 1.8 the estimate is at or above every measured peak
 # from 1024 px up (at 512 px 2% below, far from any limit). Rematerialising blocks did not lower the peak: it is the
-# backward pass through block 1 at full resolution, which needs block 1's activations either way.
+# backward pass through block 1 at full resolution, which needs block 1's activations either way (on the H100 at
+# 4096 px, exact float32, remat raised it: 22.3 -> 29.3 GiB, estimate 33.6).
 BASE_BYTES = int(0.65 * 2**30)
 ACTIVATION_FACTOR = 1.8
 # image-sized pairs kept by each optimiser (Adam: its two moments)
