@@ -15,9 +15,8 @@ images/min are measured. Each column's 1-job row is its baseline. Whole runs wei
 from __future__ import annotations
 
 import argparse
-import time
 
-from common import load_weights, machine, table, test_images
+from common import load_weights, machine, table, test_images, timed_optimize
 from step_time import jax_step_time
 
 from nst_jax import transfer
@@ -27,10 +26,8 @@ from nst_jax.config import Config
 def whole_run_time(w, content, style, steps: int, jobs: int, precision: str) -> float:
     """Wall seconds per image and step of `optimize` on `jobs` jobs with the default batching (after a warm-up)."""
     config = Config(size=None, optimizer="adam", init="content", steps=steps, chunk_size=steps, precision=precision)
-    transfer.optimize([content] * jobs, [style] * jobs, w, config)  # compile (a batched program has its own shape)
-    t = time.perf_counter()
-    transfer.optimize([content] * jobs, [style] * jobs, w, config)
-    return (time.perf_counter() - t) / (jobs * steps)
+    timed_optimize(content, style, w, config, jobs)  # compile (a batched program has its own shape)
+    return timed_optimize(content, style, w, config, jobs) / (jobs * steps)
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ from common import REPO, machine, table
 from nst_jax.config import Config
 
 CHILD = """
-import json, resource, sys, time
+import json, resource, sys
 sys.path.insert(0, {bench!r})
 from common import load_weights, test_images, timed_optimize
 from nst_jax import enable_compilation_cache

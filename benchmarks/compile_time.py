@@ -36,15 +36,15 @@ w, _ = load_weights(sys.argv[3] or None)
 c, s = test_images(int(sys.argv[1]))
 chunk_size = int(sys.argv[5])
 
+config = Config(size=None, chunk_size=chunk_size, optimizer=sys.argv[4], init="content")
+
 def run(chunks, marks=None):
-    config = Config(size=None, steps=chunks * chunk_size, chunk_size=chunk_size, optimizer=sys.argv[4],
-                    init="content")
-    return timed_optimize(c, s, w, config, marks=marks), config
+    return timed_optimize(c, s, w, config.replace(steps=chunks * chunk_size), marks=marks)
 
 first = []
-_, config = run(1, first)  # the process's first call: first[0] = seconds until its one chunk was done
-one, three = run(1)[0], run(3)[0]
-chunk = (three - one) / 2
+run(1, first)  # the process's first call: first[0] = seconds until its one chunk was done
+one = run(1)
+chunk = (run(3) - one) / 2
 spec = transfer.loss_spec(config, w.preprocess)
 params = transfer.cast_params(w.params, spec)
 variable = lambda im: transfer.to_variable(jax.numpy.asarray(im)[None], spec)

@@ -17,7 +17,7 @@ import time
 import jax
 import jax.numpy as jnp
 
-from common import load_weights, machine, on_gpu, table, test_images
+from common import load_weights, machine, on_gpu, table, test_images, timed_optimize
 
 from nst_jax import transfer
 from nst_jax.config import Config
@@ -35,9 +35,7 @@ def chunk_dispatch_ms(w, content, style, config: Config, callback: bool) -> tupl
 
     transfer.run_chunk = timed
     try:
-        t = time.perf_counter()
-        transfer.optimize([content], [style], w, config, callback=(lambda p: None) if callback else None)
-        return spent, 1e3 * (time.perf_counter() - t)
+        return spent, 1e3 * timed_optimize(content, style, w, config, marks=[] if callback else None)
     finally:
         transfer.run_chunk = real
 
