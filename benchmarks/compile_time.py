@@ -1,20 +1,23 @@
 """Compile time cold and with a warm persistent cache: time before the first step, each run a fresh process.
 
-    python benchmarks/compile_time.py [--sizes 256 512] [--optimizer lbfgs-armijo] [--chunk-size 10]
-                                      [--weights FILE]
+    python benchmarks/compile_time.py [--sizes 256 512] [--optimizer lbfgs-armijo] [--chunk-size 5]
+                                      [--repeats 3] [--weights FILE]
 
 Uses the CLI's defaults (optimiser, chunk size) unless told otherwise. "startup" = seconds from the process's
 first `optimize()` call (one chunk) until its chunk of steps starts: the time until that call reports its chunk
 minus one chunk at the steady rate, which two warm calls give (one chunk and three chunks: their difference
 over two chunks); "targets" = one more computation of the targets (content and style features: two
 forward passes), compiled, timed after the runs: the part of the start-up that is arithmetic; "process" = the
-whole process's wall time (imports and all three calls included).
+whole process's wall time (imports and all three calls included). One cold process per size, then --repeats
+warm ones: start-up is a difference of noisy times on a shared machine, so the warm row gives medians and the
+range of the start-ups.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -60,20 +63,28 @@ def main() -> None:
     parser.add_argument("--optimizer", default=Config.optimizer)
     parser.add_argument("--chunk-size", type=int, default=Config.chunk_size)
     parser.add_argument("--weights", default="")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="warm processes per size (the table gives medians, and the range of start-ups)")
     args = parser.parse_args()
     print(machine() + f"\noptimizer {args.optimizer}, chunks of {args.chunk_size} steps\n")
     rows = []
     for size in args.sizes:
         cache = tempfile.mkdtemp()
-        for run in ("cold", "warm"):
-            t = time.perf_counter()
-            child = [sys.executable, "-c", CHILD.format(bench=str(REPO / "benchmarks")), str(size), cache,
-                     args.weights, args.optimizer, str(args.chunk_size)]
-            out = subprocess.run(child, capture_output=True, text=True, check=True).stdout
-            r = json.loads(out.strip().splitlines()[-1])
-            rows.append([size, run, f"{r['startup']:.1f}", f"{r['targets']:.2f}", f"{r['step']:.2f}",
-                         f"{time.perf_counter() - t:.1f}"])
-            print(rows[-1], flush=True)
+        for run, repeats in (("cold", 1), ("warm", args.repeats)):
+            results = []
+            for _ in range(repeats):
+                t = time.perf_counter()
+                child = [sys.executable, "-c", CHILD.format(bench=str(REPO / "benchmarks")), str(size), cache,
+                         args.weights, args.optimizer, str(args.chunk_size)]
+                out = subprocess.run(child, capture_output=True, text=True, check=True).stdout
+                results.append(dict(json.loads(out.strip().splitlines()[-1]), wall=time.perf_counter() - t))
+                print(size, run, results[-1], flush=True)
+            startups = sorted(r["startup"] for r in results)
+            spread = f" ({startups[0]:.1f}-{startups[-1]:.1f})" if repeats > 1 else ""
+            mid = lambda key: statistics.median(r[key] for r in results)  # noqa: E731
+            rows.append([size, run if repeats == 1 else f"{run} x{repeats}",
+                         f"{statistics.median(startups):.1f}{spread}", f"{mid('targets'):.2f}",
+                         f"{mid('step'):.2f}", f"{mid('wall'):.1f}"])
     print(table(["size", "cache", "startup s (before first step)", "of which targets s", "s/step", "process wall s"],
                 rows))
 

@@ -399,6 +399,25 @@ def _carry_state(state, old_shape, new_shape):
     return jax.tree.map(lambda a: _resize_jobs(a, new_shape[2:4], "linear") if a.shape == old_shape else a, state)
 
 
+# The two set-up steps below are jitted: as eager operations, dispatched behind the targets' forward passes, some
+# of them waited for those to finish (seconds at 512 px on a CPU) before the host could go on.
+
+
+@functools.partial(jax.jit, static_argnames=("optimizer",))
+def _start_states(z: jax.Array, hyper, optimizer: str):
+    """The fresh optimiser states of jobs z [J, 1, H, W, 3], every leaf its own buffer (optax may share one array
+    between state fields, and chunks donate them)."""
+    return jax.tree.map(jnp.copy, jax.vmap(functools.partial(init_state, optimizer, hyper))(z))
+
+
+@functools.partial(jax.jit, static_argnames=("shape", "spec", "clip"))
+def _next_scale(z: jax.Array, opt_state, shape: tuple[int, int], spec: LossSpec, clip: bool):
+    """z [J, 1, H, W, 3] upsampled bicubically to `shape` (and projected into the box when `clip`), and the
+    optimiser state carried over (`_carry_state`: None when it must start afresh)."""
+    new = _resize_jobs(z, shape, "cubic")
+    return (project(new, spec) if clip else new), _carry_state(opt_state, z.shape, new.shape)
+
+
 def _shard_jobs(tree, n_jobs: int):
     """Lay arrays with a leading jobs axis across all local devices (when they divide the jobs evenly)."""
     devices = jax.local_devices()
@@ -477,25 +496,19 @@ def _optimize_batch(
             raise InputError(None, f"content images of one batch must have one shape at each scale, got {shapes}")
         preflight(config, pairs[0][0].shape[:2], n_jobs)  # before compiling anything
         hw = pairs[0][0].shape[:2]
+        # The targets first: their forward passes (seconds at 512 px on a CPU) run while the host makes the start
+        # variable and optimiser state and traces and loads the chunk's program.
+        variable = lambda image: to_variable(jnp.asarray(image, spec.variable_dtype)[None], spec)  # noqa: E731
+        targets = jax.tree.map(lambda *t: jnp.stack(t),
+                               *[compute_targets(params, variable(c), variable(s), spec) for c, s in pairs])
         if z is None:
             z = jnp.stack([jnp.asarray(initial_variable(init, c, s, config.seed, spec), spec.variable_dtype)[None]
                            for c, s in pairs])
         else:
-            old_shape = z.shape
-            z = _resize_jobs(z, hw, "cubic")
-            if config.box_mode != "none":
-                z = project(z, spec)
-            opt_state = _carry_state(opt_state, old_shape, z.shape)
+            z, opt_state = _next_scale(z, opt_state, hw, spec, config.box_mode != "none")
         loss_w, hyper = loss_weights(config, spec.variable_dtype), hyperparams(config, spec.variable_dtype)
         if opt_state is None:
-            # Fresh buffers for every leaf: optax may share one array between state fields, and chunks donate them.
-            opt_state = jax.tree.map(jnp.copy, jax.vmap(functools.partial(init_state, config.optimizer, hyper))(z))
-        # The targets last: XLA:CPU queues every later computation behind their forward passes (seconds at 512 px),
-        # and an eager set-up op dispatched after them blocks until they finish; dispatched last, they run while
-        # the chunk's program is traced and loaded.
-        variable = lambda image: to_variable(jnp.asarray(image, spec.variable_dtype)[None], spec)  # noqa: E731
-        targets = jax.tree.map(lambda *t: jnp.stack(t),
-                               *[compute_targets(params, variable(c), variable(s), spec) for c, s in pairs])
+            opt_state = _start_states(z, hyper, config.optimizer)
         z, opt_state, targets = _shard_jobs((z, opt_state, targets), n_jobs)
 
         length = chunk_length(steps, config.chunk_size, report_every)
