@@ -69,22 +69,20 @@ def main() -> None:
     print(machine() + f"\noptimizer {args.optimizer}, chunks of {args.chunk_size} steps\n")
     rows = []
     for size in args.sizes:
-        cache = tempfile.mkdtemp()
+        child = [sys.executable, "-c", CHILD.format(bench=str(REPO / "benchmarks")), str(size), tempfile.mkdtemp(),
+                 args.weights, args.optimizer, str(args.chunk_size)]  # one cache folder: the first run fills it
         for run, repeats in (("cold", 1), ("warm", args.repeats)):
             results = []
             for _ in range(repeats):
                 t = time.perf_counter()
-                child = [sys.executable, "-c", CHILD.format(bench=str(REPO / "benchmarks")), str(size), cache,
-                         args.weights, args.optimizer, str(args.chunk_size)]
                 out = subprocess.run(child, capture_output=True, text=True, check=True).stdout
                 results.append(dict(json.loads(out.strip().splitlines()[-1]), wall=time.perf_counter() - t))
                 print(size, run, results[-1], flush=True)
-            startups = sorted(r["startup"] for r in results)
-            spread = f" ({startups[0]:.1f}-{startups[-1]:.1f})" if repeats > 1 else ""
+            startups = [r["startup"] for r in results]
+            spread = f" ({min(startups):.1f}-{max(startups):.1f})" if repeats > 1 else ""
             mid = lambda key: statistics.median(r[key] for r in results)  # noqa: E731
-            rows.append([size, run if repeats == 1 else f"{run} x{repeats}",
-                         f"{statistics.median(startups):.1f}{spread}", f"{mid('targets'):.2f}",
-                         f"{mid('step'):.2f}", f"{mid('wall'):.1f}"])
+            rows.append([size, run if repeats == 1 else f"{run} x{repeats}", f"{mid('startup'):.1f}{spread}",
+                         f"{mid('targets'):.2f}", f"{mid('step'):.2f}", f"{mid('wall'):.1f}"])
     print(table(["size", "cache", "startup s (before first step)", "of which targets s", "s/step", "process wall s"],
                 rows))
 

@@ -405,9 +405,9 @@ def _carry_state(state, old_shape, new_shape):
 
 @functools.partial(jax.jit, static_argnames=("optimizer",))
 def _start_states(z: jax.Array, hyper, optimizer: str):
-    """The fresh optimiser states of jobs z [J, 1, H, W, 3], every leaf its own buffer (optax may share one array
-    between state fields, and chunks donate them)."""
-    return jax.tree.map(jnp.copy, jax.vmap(functools.partial(init_state, optimizer, hyper))(z))
+    """The fresh optimiser states of jobs z [J, 1, H, W, 3]. Each output of a jitted function is its own buffer, even
+    where optax shares one array between state fields, so chunks can donate every leaf."""
+    return jax.vmap(functools.partial(init_state, optimizer, hyper))(z)
 
 
 @functools.partial(jax.jit, static_argnames=("shape", "spec", "clip"))
