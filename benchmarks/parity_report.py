@@ -58,7 +58,7 @@ def main() -> None:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     w = weights_lib.load(args.weights)
     content, style = transfer.prepare_images(args.content, args.style, Config(size=args.size))
-    convs = ref.read_keras_h5(args.weights) if w.preprocess == "caffe" else ref.read_torchvision_pth(args.weights)
+    convs = ref.read_weights(args.weights)
     print(f"weights {args.weights} ({w.source}, preprocessing {w.preprocess}); content {content.shape[:2]}, "
           f"style {style.shape[:2]}; float32; jax {jax.__version__}, torch {torch.__version__}\n")
 

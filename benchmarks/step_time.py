@@ -43,7 +43,7 @@ def torch_step_time(weights_path, w, content, style, steps: int, tf32: bool = Tr
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     torch.backends.cudnn.allow_tf32 = tf32
-    convs = ref.read_keras_h5(weights_path) if w.preprocess == "caffe" else ref.read_torchvision_pth(weights_path)
+    convs = ref.read_weights(weights_path)
     setting = dict(ref.PAPER, preprocess=w.preprocess)
     device = torch_device()
     ref.run(convs, content, style, content, setting, 3, device=device)  # warm-up

