@@ -15,7 +15,8 @@ literal target) is printed too.
 A variant that has not reached the target after --give-up times torch's time is stopped and reported as such.
 
 Objective: the paper's (gatys preset: relu4_2 / relu1_1..relu5_1, alpha 1, beta 1e3, avg pooling) on the same
-weights and pre-resized images, from the content image. The torch reference is torch.optim.LBFGS (lr 1, defaults)
+weights and pre-resized images, from the content image (or, with --init noise, from the same uniform noise
+image on both sides). The torch reference is torch.optim.LBFGS (lr 1, defaults)
 with the tutorial's clamp inside the closure, on the device JAX runs on (CUDA on a GPU). nst_jax times include
 start-up and compilation (with JAX's persistent cache warm after the first variant of a shape). A multi-scale
 run counts only losses of its final scale. nst_jax reports losses once per chunk of 10 steps; the time of the step
@@ -30,6 +31,8 @@ import argparse
 import time
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 
 from common import load_weights, machine, table, test_images, torch_device
 
@@ -41,18 +44,18 @@ class Reached(Exception):
     pass
 
 
-def torch_reference(path, w, content, style, evals: int) -> tuple[float, float, int, float, float]:
+def torch_reference(path, w, content, style, start_image, evals: int) -> tuple[float, float, int, float, float]:
     """(best loss in `evals` evaluations, seconds to first reach it, that evaluation, seconds for all, last loss) of
-    tutorial-style torch.optim.LBFGS."""
+    tutorial-style torch.optim.LBFGS from `start_image`."""
     import torch
     import torch_reference as ref
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     convs = ref.read_weights(path)
     setting = dict(ref.PAPER, preprocess=w.preprocess, optimizer="lbfgs-torch", lr=1.0, box="closure")
-    ref.run(convs, content, style, content, setting, 2, device=torch_device())  # warm-up (CUDA context, kernels)
+    ref.run(convs, content, style, start_image, setting, 2, device=torch_device())  # warm-up (CUDA, kernels)
     t, start = time.perf_counter(), []
-    totals = [h["total"] for h in ref.run(convs, content, style, content, setting, evals, device=torch_device(),
+    totals = [h["total"] for h in ref.run(convs, content, style, start_image, setting, evals, device=torch_device(),
                                           on_start=lambda: start.append(time.perf_counter()))]
     end = time.perf_counter()
     best = min(totals)
@@ -101,15 +104,20 @@ def main() -> None:
     parser.add_argument("--give-up", type=float, default=3.0, help="stop a variant after this many times torch's time")
     parser.add_argument("--only", help="comma-separated substrings: run only the variants whose names contain one")
     parser.add_argument("--weights")
+    parser.add_argument("--init", choices=("content", "noise"), default="content",
+                        help="start from the content image (the PyTorch tutorial's start) or from uniform noise in "
+                             "[0, 1] (the paper's start; multi-scale variants draw theirs at their first size)")
     args = parser.parse_args()
     enable_compilation_cache()
     w, path = load_weights(args.weights)
     content, style = test_images(args.size)
     print(machine() + "\n", flush=True)
-    target, torch_s, first, all_s, last = torch_reference(path, w, content, style, args.evals)
+    base = Config(size=None, steps=args.max_steps, init=args.init, chunk_size=10)
+    start_image = content if args.init == "content" else np.asarray(  # nst_jax's own noise start, drawn the same way
+        jax.random.uniform(jax.random.key(base.seed), (*content.shape[:2], 3), jnp.float32))
+    target, torch_s, first, all_s, last = torch_reference(path, w, content, style, start_image, args.evals)
     print(f"torch.optim.LBFGS: best loss {target:.4g} at evaluation {first} of {args.evals} ({torch_s:.1f} s of "
           f"{all_s:.1f} s); loss at evaluation {args.evals}: {last:.4g}", flush=True)
-    base = Config(size=None, steps=args.max_steps, init="content", chunk_size=10)
     sizes = (args.size // 4, args.size // 2, args.size)
     variants = {
         "lbfgs-torch (same algorithm), clamp": base.replace(optimizer="lbfgs-torch", box="closure"),
@@ -129,7 +137,7 @@ def main() -> None:
         ratio = f"{seconds / torch_s:.2f}" if seconds < float("inf") else f"> {args.give_up:g} (not reached)"
         rows.append([name, f"{seconds:.1f}", steps, f"{best:.4g}", ratio])
         print(rows[-1], flush=True)
-    print(table([f"{args.size}x{args.size}: reach loss {target:.4g}", "seconds", "steps", "best loss",
+    print(table([f"{args.size}x{args.size} from {args.init}: reach loss {target:.4g}", "seconds", "steps", "best loss",
                  "time / torch"], rows))
 
 
