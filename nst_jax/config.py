@@ -52,6 +52,10 @@ class Config:
         "lbfgs-armijo the largest pixel change of its first step, in image units [0, 1] (default 0.05)"
     )
     adam_betas: tuple[float, ...] = _opt((0.9, 0.999), "Adam's beta1,beta2")
+    lbfgs_memory: int = _opt(
+        10, "curvature pairs kept by lbfgs-armijo (torch.optim.LBFGS and jcjohnson keep 100: fewer steps from noise, "
+        "2 x N image copies of memory; see README)",
+    )
     init: str = _opt(
         "noise",
         "start image: noise (the paper's white noise: uniform [0, 1]), randn (N(0, 0.001^2) in the optimised "
@@ -176,6 +180,8 @@ def check(config: Config) -> None:
         raise ValueError(f"batch_size must be >= 1, got {config.batch_size}")
     if config.chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {config.chunk_size}")
+    if config.lbfgs_memory < 1:
+        raise ValueError(f"lbfgs_memory must be >= 1, got {config.lbfgs_memory}")
     for name, allowed in (("optimizer", OPTIMIZERS), ("pooling", POOLINGS), ("box", BOXES),
                           ("normalization", NORMALIZATIONS), ("tv_form", TV_FORMS), ("pixel_space", PIXEL_SPACES),
                           ("weights_source", WEIGHTS_SOURCES), ("precision", PRECISIONS)):

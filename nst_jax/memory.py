@@ -23,7 +23,7 @@ from .errors import InputError
 BASE_BYTES = int(0.65 * 2**30)
 ACTIVATION_FACTOR = 1.8
 # image-sized pairs kept by each optimiser (Adam: its two moments)
-HISTORY = {"lbfgs": 10, "lbfgs-armijo": 10, "lbfgs-torch": 100, "adam": 1}
+HISTORY = {"lbfgs": 10, "lbfgs-armijo": 10, "lbfgs-torch": 100, "adam": 1}  # lbfgs-armijo: config.lbfgs_memory
 
 
 def activation_elements(h: int, w: int, deepest: str) -> int:
@@ -44,7 +44,8 @@ def estimate_bytes(h: int, w: int, config: Config, jobs: int = 1) -> int:
     deepest = max(tuple(config.content_layers) + tuple(config.style_layers), key=vgg.LAYER_NAMES.index)
     itemsize = {"float64": 8, "bfloat16": 2}.get(config.precision, 4)
     activations = ACTIVATION_FACTOR * activation_elements(h, w, deepest) * itemsize
-    state = 2 * HISTORY[config.optimizer] * h * w * 3 * (8 if config.precision == "float64" else 4)
+    pairs = config.lbfgs_memory if config.optimizer == "lbfgs-armijo" else HISTORY[config.optimizer]
+    state = 2 * pairs * h * w * 3 * (8 if config.precision == "float64" else 4)
     return int(BASE_BYTES + jobs * (activations + state))
 
 

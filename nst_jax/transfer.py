@@ -222,10 +222,11 @@ def make_optimizer(name: str, hyper) -> optax.GradientTransformation:
     raise ValueError(f"unknown optimizer {name!r}")
 
 
-def init_state(optimizer: str, hyper, z: jax.Array):
-    """The optimiser state of one job's variable z."""
+def init_state(optimizer: str, hyper, z: jax.Array, memory: int = lbfgs_armijo.HISTORY):
+    """The optimiser state of one job's variable z; `memory`: lbfgs-armijo's curvature pairs (the state's shape
+    carries it into every step)."""
     if optimizer == "lbfgs-armijo":
-        return lbfgs_armijo.init(z, {k: jnp.zeros((), z.dtype) for k in TERMS})
+        return lbfgs_armijo.init(z, {k: jnp.zeros((), z.dtype) for k in TERMS}, memory)
     return make_optimizer(optimizer, hyper).init(z)
 
 
@@ -403,11 +404,11 @@ def _carry_state(state, old_shape, new_shape):
 # of them waited for those to finish (seconds at 512 px on a CPU) before the host could go on.
 
 
-@functools.partial(jax.jit, static_argnames=("optimizer",))
-def _start_states(z: jax.Array, hyper, optimizer: str):
+@functools.partial(jax.jit, static_argnames=("optimizer", "memory"))
+def _start_states(z: jax.Array, hyper, optimizer: str, memory: int):
     """The fresh optimiser states of jobs z [J, 1, H, W, 3]. Each output of a jitted function is its own buffer, even
     where optax shares one array between state fields, so chunks can donate every leaf."""
-    return jax.vmap(functools.partial(init_state, optimizer, hyper))(z)
+    return jax.vmap(functools.partial(init_state, optimizer, hyper, memory=memory))(z)
 
 
 @functools.partial(jax.jit, static_argnames=("shape", "spec", "clip"))
@@ -508,7 +509,7 @@ def _optimize_batch(
             z, opt_state = _next_scale(z, opt_state, hw, spec, config.box_mode != "none")
         loss_w, hyper = loss_weights(config, spec.variable_dtype), hyperparams(config, spec.variable_dtype)
         if opt_state is None:
-            opt_state = _start_states(z, hyper, config.optimizer)
+            opt_state = _start_states(z, hyper, config.optimizer, config.lbfgs_memory)
         z, opt_state, targets = _shard_jobs((z, opt_state, targets), n_jobs)
 
         length = chunk_length(steps, config.chunk_size, report_every)

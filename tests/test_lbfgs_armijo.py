@@ -89,3 +89,18 @@ def test_style_transfer_loss_never_rises(random_weights, box):
 def test_closure_box_is_refused():
     with pytest.raises(ValueError, match="lbfgs-armijo"):
         Config(optimizer="lbfgs-armijo", box="closure")
+
+
+def test_lbfgs_memory_sets_the_pairs_kept(random_weights):
+    """Memory 1 and 10 hold the same single pair until a second one is stored (after two accepted steps past the
+    start), so the runs agree exactly that far and then part; the preflight counts 2 image copies per pair."""
+    content, style = (np.asarray(jax.random.uniform(jax.random.key(k), (40, 40, 3))) for k in (1, 2))
+    config = Config(size=40, steps=10, optimizer="lbfgs-armijo", init="content", box="none", chunk_size=5)
+    totals = {m: transfer.optimize([content], [style], random_weights, config.replace(lbfgs_memory=m))[1]["total"][:, 0]
+              for m in (1, 10)}
+    np.testing.assert_allclose(totals[1][:3], totals[10][:3], rtol=1e-6)
+    assert np.abs(totals[1][3:] / totals[10][3:] - 1).max() > 1e-4
+    from nst_jax.memory import estimate_bytes
+
+    more = estimate_bytes(64, 48, config.replace(lbfgs_memory=100)) - estimate_bytes(64, 48, config)
+    assert more == 2 * 90 * 64 * 48 * 3 * 4
