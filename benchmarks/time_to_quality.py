@@ -31,7 +31,6 @@ import argparse
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from common import load_weights, machine, table, test_images, torch_device
@@ -113,8 +112,9 @@ def main() -> None:
     content, style = test_images(args.size)
     print(machine() + "\n", flush=True)
     base = Config(size=None, steps=args.max_steps, init=args.init, chunk_size=10)
-    start_image = content if args.init == "content" else np.asarray(  # nst_jax's own noise start, drawn the same way
-        jax.random.uniform(jax.random.key(base.seed), (*content.shape[:2], 3), jnp.float32))
+    spec = transfer.loss_spec(base, w.preprocess)  # nst_jax's own start image, handed to torch as an RGB image
+    start_image = np.asarray(transfer.to_image(transfer.initial_variable(args.init, content, style, base.seed, spec),
+                                               spec))
     target, torch_s, first, all_s, last = torch_reference(path, w, content, style, start_image, args.evals)
     print(f"torch.optim.LBFGS: best loss {target:.4g} at evaluation {first} of {args.evals} ({torch_s:.1f} s of "
           f"{all_s:.1f} s); loss at evaluation {args.evals}: {last:.4g}", flush=True)

