@@ -197,7 +197,8 @@ def _assert_same_trajectory(ours, theirs, steps, rtol=TRAJECTORY_RTOL):
             assert relative_error(a[term], b[term]) <= rtol, (step, term, a[term], b[term])
 
 
-def _reference_run(ref, files, image_files, setting, weights_kind, init="content", steps=STEPS, dtype="float32"):
+def _reference_run(ref, files, image_files, setting, weights_kind, init="content", steps=STEPS, dtype="float32",
+                   until=None):
     import torch
 
     tdtype = getattr(torch, dtype)
@@ -205,7 +206,7 @@ def _reference_run(ref, files, image_files, setting, weights_kind, init="content
     start = content if init == "content" else load_rgb(init)
     if setting["pixel_space"] == "network":
         start = from_torch(ref.preprocess(ref.to_tensor(start, tdtype), setting["preprocess"]))
-    return ref.run(torch_convs(ref, files[weights_kind]), content, style, start, setting, steps, tdtype)
+    return ref.run(torch_convs(ref, files[weights_kind]), content, style, start, setting, steps, tdtype, until=until)
 
 
 @pytest.mark.parametrize("kind", ["h5-legacy", "h5-nested-wrapped", "pth-zip", "pth-legacy"])
@@ -265,3 +266,16 @@ def test_parity_pytorch_tutorial_float32_first_steps(ref, files, image_files, tm
 
 def test_presets_are_all_tested():
     assert set(PRESETS) == {"gatys", *SETTINGS} - {"paper"}
+
+
+def test_reference_run_stops_at_the_first_evaluation_below_until(ref, files, image_files):
+    """The benchmark harness itself (time_to_quality's strong-Wolfe row): `until` cuts the evaluations exactly
+    where the uncut run first reaches the value, and the line-search run is a real descent (random weights)."""
+    setting = dict(ref.PAPER, optimizer="lbfgs-torch", lr=1.0, box="none", line_search="strong_wolfe")
+    full = [h["total"] for h in _reference_run(ref, files, image_files, setting, "h5-legacy", steps=12)]
+    assert full[-1] < full[0] / 10
+    until = full[6]
+    first = next(i for i, total in enumerate(full) if total <= until)
+    cut = [h["total"] for h in _reference_run(ref, files, image_files, setting, "h5-legacy",
+                                               steps=12, until=until)]
+    assert cut == full[:first + 1]

@@ -207,14 +207,21 @@ class Objective:
                 z.clamp_(0, 1)
 
 
-def run(convs, content, style, init_variable, s, steps, dtype=torch.float32, device="cpu", on_start=None):
+class _Reached(Exception):
+    pass
+
+
+def run(convs, content, style, init_variable, s, steps, dtype=torch.float32, device="cpu", on_start=None,
+        until=None):
     """Optimise with torch's own optimiser; returns the per-evaluation terms (floats), at most `steps` of them.
     `on_start()`, if given, is called once the set-up (weights on the device, targets) is done and the device is
-    idle, right before the first step: the benchmarks time the steps from there.
+    idle, right before the first step: the benchmarks time the steps from there. `until`, if given, stops the run
+    at the first evaluation whose total is <= until (reading each total from the device as it comes).
 
     s["optimizer"]: "adam" (torch.optim.Adam(lr, betas); s["box"] "clip" clamps after each step) or "lbfgs-torch"
-    (torch.optim.LBFGS(lr), defaults otherwise; s["box"] "closure" clamps at the start of the closure, as the
-    PyTorch tutorial does; its loop calls .step() until enough closure evaluations were made).
+    (torch.optim.LBFGS(lr, line_search_fn=s.get("line_search")), defaults otherwise; s["box"] "closure" clamps at
+    the start of the closure, as the PyTorch tutorial does; its loop calls .step() until enough closure evaluations
+    were made).
     """
     obj = Objective(convs, content, style, s, dtype, device)
     z = to_tensor(init_variable, dtype, device).clone().requires_grad_(True)
@@ -226,10 +233,21 @@ def run(convs, content, style, init_variable, s, steps, dtype=torch.float32, dev
 
     def record(terms):  # detached, read once at the end: no device synchronisation per step on a GPU
         history.append({k: v.detach() for k, v in terms.items()})
+        if until is not None and terms["total"].item() <= until:
+            raise _Reached
 
     def floats(records):
         return [{k: v.item() for k, v in r.items()} for r in records]
 
+    try:
+        _optimise(obj, z, s, steps, record, history)
+    except _Reached:
+        pass
+    return floats(history[:steps])
+
+
+def _optimise(obj, z, s, steps, record, history):
+    """`run`'s loop: `steps` evaluations of obj at z by s's optimiser, each passed to `record`."""
     if s["optimizer"] == "adam":
         opt = torch.optim.Adam([z], lr=s["lr"], betas=tuple(s["betas"]))
         for _ in range(steps):
@@ -240,9 +258,9 @@ def run(convs, content, style, init_variable, s, steps, dtype=torch.float32, dev
             opt.step()
             if s["box"] == "clip":
                 obj.clamp_(z)
-        return floats(history)
+        return
 
-    opt = torch.optim.LBFGS([z], lr=s["lr"])
+    opt = torch.optim.LBFGS([z], lr=s["lr"], line_search_fn=s.get("line_search"))
 
     def closure():
         if s["box"] == "closure":
@@ -255,7 +273,6 @@ def run(convs, content, style, init_variable, s, steps, dtype=torch.float32, dev
 
     while len(history) < steps:
         opt.step(closure)
-    return floats(history[:steps])
 
 
 PAPER = dict(content_layers=["relu4_2"], style_layers=["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"],
