@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import NamedTuple
 
 import jax
 import numpy as np
@@ -46,15 +47,19 @@ class Reached(Exception):
     pass
 
 
-def torch_reference(path, w, content, style, start_image, evals: int) -> tuple[float, float, int, float, float]:
-    """(best loss in `evals` evaluations, seconds to first reach it, that evaluation, seconds for all, last loss) of
-    tutorial-style torch.optim.LBFGS from `start_image`."""
-    import torch
+class TorchRun(NamedTuple):
+    best: float  # best loss of its evaluations (the target)
+    seconds: float  # set-up plus the evaluations up to the first that reaches `best`
+    first: int  # that evaluation
+    all_seconds: float  # set-up plus all evaluations
+    last: float  # loss at its last evaluation
+    per_evaluation: float  # seconds, at the steady rate
+
+
+def torch_reference(convs, setting, content, style, start_image, evals: int) -> TorchRun:
+    """Tutorial-style torch.optim.LBFGS (`setting`) from `start_image` for `evals` evaluations."""
     import torch_reference as ref
 
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-    convs = ref.read_weights(path)
-    setting = dict(ref.PAPER, preprocess=w.preprocess, optimizer="lbfgs-torch", lr=1.0, box="closure")
     ref.run(convs, content, style, start_image, setting, 2, device=torch_device())  # warm-up (CUDA, kernels)
     t, start = time.perf_counter(), []
     totals = [h["total"] for h in ref.run(convs, content, style, start_image, setting, evals, device=torch_device(),
@@ -62,20 +67,20 @@ def torch_reference(path, w, content, style, start_image, evals: int) -> tuple[f
     end = time.perf_counter()
     best = min(totals)
     first = totals.index(best) + 1
+    per_evaluation = (end - start[0]) / evals
     # its set-up (targets) counts, as nst_jax's start-up does; then `first` evaluations at the steady rate
-    return best, start[0] - t + (end - start[0]) * first / evals, first, end - t, totals[-1]
+    return TorchRun(best, start[0] - t + per_evaluation * first, first, end - t, totals[-1], per_evaluation)
 
 
-def torch_line_search(path, w, content, style, start_image, target: float, max_evals: int
+def torch_line_search(convs, setting, content, style, start_image, target: float, max_evals: int
                       ) -> tuple[float, int, float]:
     """(seconds until total <= target, evaluations, best loss) of torch.optim.LBFGS with its strong-Wolfe line
-    search (lr 1, no box: a clamp would change the points its line search measured), stopped at the target or after
-    `max_evals` evaluations (then inf seconds). Its time counts its set-up, as the reference's does."""
+    search (`setting`'s loss, lr 1, no box: a clamp would change the points its line search measured), stopped at
+    the target or after `max_evals` evaluations (then inf seconds). Its time counts its set-up, as the reference's
+    does."""
     import torch_reference as ref
 
-    convs = ref.read_weights(path)
-    setting = dict(ref.PAPER, preprocess=w.preprocess, optimizer="lbfgs-torch", lr=1.0, box="none",
-                   line_search="strong_wolfe")
+    setting = dict(setting, box="none", line_search="strong_wolfe")
     t = time.perf_counter()
     totals = [h["total"] for h in ref.run(convs, content, style, start_image, setting, max_evals,
                                           device=torch_device(), until=target)]
@@ -139,14 +144,20 @@ def main() -> None:
     spec = transfer.loss_spec(base, w.preprocess)  # nst_jax's own start image, handed to torch as an RGB image
     start_image = np.asarray(transfer.to_image(transfer.initial_variable(args.init, content, style, base.seed, spec),
                                                spec))
-    target, torch_s, first, all_s, last = torch_reference(path, w, content, style, start_image, args.evals)
-    print(f"torch.optim.LBFGS: best loss {target:.4g} at evaluation {first} of {args.evals} ({torch_s:.1f} s of "
-          f"{all_s:.1f} s); loss at evaluation {args.evals}: {last:.4g}", flush=True)
-    rows = [["torch.optim.LBFGS (tutorial style)", f"{torch_s:.1f}", first, f"{target:.4g}", "1.00"]]
+    import torch
+    import torch_reference as ref
+
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    convs = ref.read_weights(path)
+    tutorial = dict(ref.PAPER, preprocess=w.preprocess, optimizer="lbfgs-torch", lr=1.0, box="closure")
+    ref_run = torch_reference(convs, tutorial, content, style, start_image, args.evals)
+    target, torch_s = ref_run.best, ref_run.seconds
+    print(f"torch.optim.LBFGS: best loss {target:.4g} at evaluation {ref_run.first} of {args.evals} ({torch_s:.1f} s "
+          f"of {ref_run.all_seconds:.1f} s); loss at evaluation {args.evals}: {ref_run.last:.4g}", flush=True)
+    rows = [["torch.optim.LBFGS (tutorial style)", f"{torch_s:.1f}", ref_run.first, f"{target:.4g}", "1.00"]]
     if not args.only or "strong" in args.only:
-        per_eval = (all_s - torch_s) / (args.evals - first) if first < args.evals else torch_s / first
-        seconds, evals, best = torch_line_search(path, w, content, style, start_image, target,
-                                                 max(1, int(args.give_up * torch_s / per_eval)))
+        seconds, evals, best = torch_line_search(convs, tutorial, content, style, start_image, target,
+                                                 max(1, int(args.give_up * torch_s / ref_run.per_evaluation)))
         rows.append(["torch.optim.LBFGS strong_wolfe, no box", f"{seconds:.1f}", evals, f"{best:.4g}",
                      ratio_text(seconds, torch_s, args.give_up)])
         print(rows[-1], flush=True)
