@@ -45,15 +45,13 @@ def test_images(size: int) -> tuple[np.ndarray, np.ndarray]:
 def step_gflop(h: int, w: int, deepest: str = "relu5_1") -> float:
     """GFLOP of one Gatys step: the forward pass to `deepest` plus the gradient with respect to the input only
     (one transposed convolution per layer, except the first layer's, whose input gradient is still needed)."""
-    flop, hh, ww = 0.0, h, w
-    for conv in vgg.CONV_NAMES:
-        if conv.endswith("_1") and conv != "conv1_1":
-            hh, ww = hh // 2, ww // 2
-        kh, kw, cin, cout = vgg.CONV_SHAPES[conv]
-        flop += 2.0 * hh * ww * kh * kw * cin * cout
-        if conv.replace("conv", "relu") == deepest:
-            break
-    return 2.0 * flop / 1e9
+    return sum(conv_gflop(conv, hh, ww) for conv, hh, ww in vgg.conv_maps(h, w, deepest))
+
+
+def conv_gflop(conv: str, h: int, w: int) -> float:
+    """GFLOP of layer `conv` on an [h, w] map in a step: its forward pass plus its input gradient (2 x 2 h w 9 C O)."""
+    kh, kw, cin, cout = vgg.CONV_SHAPES[conv]
+    return 2.0 * 2.0 * h * w * kh * kw * cin * cout / 1e9
 
 
 def timed_optimize(content, style, w, config, jobs: int = 1, marks: list | None = None) -> float:

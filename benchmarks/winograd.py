@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from common import machine, table
+from common import conv_gflop, machine, table
 
 from nst_jax import vgg
 
@@ -114,18 +114,6 @@ def best_ms(fn, *args, repeats: int) -> float:
     return 1e3 * best
 
 
-def layers(size: int):
-    """(name, height, C, O) of VGG19's 3x3 layers up to conv5_1 on a size x size image."""
-    out, h = [], size
-    for name in vgg.CONV_NAMES:
-        if name.endswith("_1") and name != "conv1_1":
-            h //= 2
-        _, _, c, o = vgg.CONV_SHAPES[name]
-        out.append((name, h, c, o))
-        if name == "conv5_1":
-            return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=512)
@@ -134,21 +122,23 @@ def main() -> None:
 
     rows, totals = [], np.zeros(5)
     key = jax.random.key(0)
-    for name, h, c, o in layers(args.size):
+    transforms = {m: winograd_transforms(m) for m in WINOGRAD}
+    to_tiles, _, product, _ = transforms[4]
+    for name, h, _ in vgg.conv_maps(args.size, args.size, "conv5_1"):
+        _, _, c, o = vgg.CONV_SHAPES[name]
         kx, kw, kr = jax.random.split(jax.random.fold_in(key, h * c + o), 3)
         x = jax.random.normal(kx, (1, h, h, c))
         w = jax.random.normal(kw, (3, 3, c, o)) / np.sqrt(9 * c)
         r = jax.random.normal(kr, (1, h, h, o))
-        u = {m: winograd_transforms(m)[1](w) for m in WINOGRAD}
+        u = {m: weights_to_tiles(w) for m, (_, weights_to_tiles, _, _) in transforms.items()}
         times = [best_ms(forward_and_input_grad(conv), x, k, r, repeats=args.repeats)
                  for conv, k in ((direct, w), (winograd(2), u[2]), (winograd(4), u[4]))]
-        to_tiles, _, product, _ = winograd_transforms(4)
         v, _ = to_tiles(x)
-        gemms = best_ms(forward_and_input_grad(product), v, u[4], jax.random.normal(kr, (36, v.shape[1], o)),
+        gemms = best_ms(forward_and_input_grad(product), v, u[4], jax.random.normal(kr, (*v.shape[:2], o)),
                         repeats=args.repeats)
         want, got = direct(x, w), jax.jit(winograd(4))(x, u[4])
         error = float(jnp.max(jnp.abs(got - want)) / jnp.max(jnp.abs(want)))
-        gflop = 2 * 2 * h * h * 9 * c * o / 1e9
+        gflop = conv_gflop(name, h, h)
         totals += [gflop, *times, gemms]
         rows.append([name, f"{h}x{h}x{c}->{o}", f"{gflop:.1f}", *(f"{t:.0f}" for t in times), f"{gemms:.0f}",
                      f"{error:.1e}"])

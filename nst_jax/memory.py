@@ -28,14 +28,7 @@ HISTORY = {"lbfgs": 10, "lbfgs-torch": 100, "adam": 1}
 
 def activation_elements(h: int, w: int, deepest: str) -> int:
     """Elements (per image) of every conv output up to `deepest`."""
-    total, hh, ww = 0, h, w
-    for conv in vgg.CONV_NAMES:
-        if conv.endswith("_1") and conv != "conv1_1":
-            hh, ww = hh // 2, ww // 2
-        total += hh * ww * vgg.CONV_SHAPES[conv][3]
-        if vgg.LAYER_NAMES.index(conv.replace("conv", "relu")) >= vgg.LAYER_NAMES.index(deepest):
-            break
-    return total
+    return sum(hh * ww * vgg.CONV_SHAPES[conv][3] for conv, hh, ww in vgg.conv_maps(h, w, deepest))
 
 
 def estimate_bytes(h: int, w: int, config: Config, jobs: int = 1) -> int:

@@ -38,6 +38,20 @@ def _depth(layer: str) -> int:
     return LAYER_NAMES.index(layer)
 
 
+def conv_maps(h: int, w: int, deepest: str) -> list[tuple[str, int, int]]:
+    """(conv name, height, width of its input and output map) of every conv layer from conv1_1 to the one that
+    `deepest` (a conv or relu name) belongs to, for an [h, w] image; each block after the first starts after a
+    2x2 pooling that floors odd sizes."""
+    maps = []
+    for conv in CONV_NAMES:
+        if conv.endswith("_1") and conv != "conv1_1":
+            h, w = h // 2, w // 2
+        maps.append((conv, h, w))
+        if _depth(conv.replace("conv", "relu")) >= _depth(deepest):
+            return maps
+    return maps
+
+
 def pool2x2(x: jax.Array, mode: str) -> jax.Array:
     """2x2 pooling with stride 2 of [B, H, W, C], flooring odd sizes (as VALID pooling in Flax and PyTorch).
 

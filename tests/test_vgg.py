@@ -64,6 +64,14 @@ def test_returns_exactly_requested_layers_with_spatial_sizes(random_weights):
     }
 
 
+def test_conv_maps_by_hand():
+    """Map sizes written out by hand: odd sizes floor at each pooling; `deepest` may be a conv or a relu name."""
+    assert vgg.conv_maps(7, 9, "conv2_1") == [("conv1_1", 7, 9), ("conv1_2", 7, 9), ("conv2_1", 3, 4)]
+    assert vgg.conv_maps(7, 9, "relu1_2") == [("conv1_1", 7, 9), ("conv1_2", 7, 9)]
+    maps = vgg.conv_maps(512, 512, "relu5_1")
+    assert [m[0] for m in maps] == list(vgg.CONV_NAMES[:13]) and maps[-1] == ("conv5_1", 32, 32)
+
+
 def test_batch_equals_one_by_one(random_weights):
     x = np.random.default_rng(1).uniform(-100, 100, (3, 16, 16, 3)).astype(np.float32)
     batched = vgg.features(random_weights.params, jnp.asarray(x), ["relu3_1"])["relu3_1"]
