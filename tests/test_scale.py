@@ -24,7 +24,10 @@ STYLES = [smooth_image((32, 32), 22), smooth_image((28, 36), 23)]  # styles may 
 
 @pytest.mark.parametrize("optimizer", ["adam", "lbfgs-torch", "lbfgs", "lbfgs-armijo"])
 def test_batch_equals_one_by_one(random_weights, optimizer):
-    config = Config(size=32, steps=6, optimizer=optimizer, init="content" if optimizer == "adam" else "noise")
+    # Chunks of 2 steps (3 programs per run: state carried within and between them); optax's lbfgs, whose zoom
+    # line search compiles slowly, gets chunks of 1.
+    config = Config(size=32, steps=6, chunk_size=1 if optimizer == "lbfgs" else 2, optimizer=optimizer,
+                    init="content" if optimizer == "adam" else "noise")
     batch = stylize_batch(CONTENTS, STYLES, random_weights, config.replace(batch_size=2))  # one vmapped program
     for job, (c, s) in enumerate(zip(CONTENTS, STYLES)):
         alone = stylize(c, s, random_weights, config)
@@ -61,14 +64,14 @@ def test_sharded_over_four_devices_equals_one_by_one(random_weights, tmp_path):
         assert jax.local_device_count() == 4
         w = Weights(jax.tree.map(np.asarray, random_params(jax.random.key(0))), "caffe")
         d = np.load({str(tmp_path / "in.npz")!r})
-        out = stylize_batch(list(d["c"]), list(d["s"]), w, Config(size=32, steps=4, optimizer="adam",
-                            init="content"))
+        out = stylize_batch(list(d["c"]), list(d["s"]), w, Config(size=32, steps=4, chunk_size=2,
+                            optimizer="adam", init="content"))
         np.save({str(tmp_path / "out.npy")!r}, np.stack([r.history["total"] for r in out]))
     """)
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
     subprocess.run([sys.executable, "-c", script], check=True, env=env)
     sharded = np.load(tmp_path / "out.npy")
-    config = Config(size=32, steps=4, optimizer="adam", init="content")
+    config = Config(size=32, steps=4, chunk_size=2, optimizer="adam", init="content")
     for job in range(4):
         alone = stylize(CONTENTS[job % 2], STYLES[0], random_weights, config)
         np.testing.assert_allclose(sharded[job], alone.history["total"], rtol=1e-4)
