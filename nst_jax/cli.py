@@ -161,7 +161,7 @@ def _outputs(args: argparse.Namespace, jobs: list[tuple[Path, Path]]) -> list[Pa
 
 def run(args: argparse.Namespace, config: Config) -> None:
     """Check every input, run the style transfer(s), write the outputs. Raises InputError on bad input."""
-    from .transfer import as_weights, optimize
+    from .transfer import as_weights, jobs_per_program, optimize, plan_scales
 
     jobs = list(itertools.product(_image_paths(args.content), _image_paths(args.style)))
     outputs = _outputs(args, jobs)  # fail before any work
@@ -169,6 +169,8 @@ def run(args: argparse.Namespace, config: Config) -> None:
     if args.save_every is not None and args.save_every < 1:
         raise InputError(None, f"--save-every must be >= 1, got {args.save_every}")
     loaded = {p: images.load(p) for p in dict.fromkeys(p for job in jobs for p in job)}
+    plan_scales([loaded[c].shape[:2] for c, _ in jobs], [loaded[s].shape[:2] for _, s in jobs], config,
+                jobs_per_program(config, len(jobs)), names=jobs)  # sizes and memory, named by file
     weights = as_weights(args.weights if args.weights else _default_weights(config.weights_source, args.quiet))
     total_steps = sum(steps for _, steps in config.schedule)
 

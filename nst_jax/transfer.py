@@ -378,10 +378,48 @@ def as_weights(weights: Union[weights_lib.Weights, str, os.PathLike, None], sour
 # The entry point
 
 
+def scaled_shapes(content: tuple[int, int], style: tuple[int, int], size: Optional[int], style_scale: float):
+    """The (H, W) shapes `scale_images` gives images of shapes `content` and `style`, without resizing them."""
+    content = images.target_shape(content, size) if size is not None else tuple(content)
+    return content, images.target_shape(style, max(16, round(style_scale * max(content))))
+
+
 def scale_images(content: np.ndarray, style: np.ndarray, size: Optional[int], style_scale: float):
     """Content resized so its longer side is `size`, style so its longer side is style_scale times that."""
-    content = images.resize_longer_side(content, size)
-    return content, images.resize_longer_side(style, max(16, round(style_scale * max(content.shape[:2]))))
+    content_shape, style_shape = scaled_shapes(content.shape[:2], style.shape[:2], size, style_scale)
+    return images.resize(content, content_shape), images.resize(style, style_shape)
+
+
+def plan_scales(contents: Sequence[tuple[int, int]], styles: Sequence[tuple[int, int]], config: Config,
+                jobs_per_batch: int, names: Optional[Sequence[tuple[str, str]]] = None) -> list[list[tuple]]:
+    """Every scale's (content shape, style shape) for every job (the original (H, W) shapes in contents[j],
+    styles[j]), checked before any image is resized or any program compiled: the content shapes agree at each
+    scale, every image keeps non-empty maps down to the deepest layer it goes through, and a batch of
+    `jobs_per_batch` jobs passes the memory preflight. `names`: (content, style) file names per job for the
+    messages. Raises InputError."""
+    names = names or [(f"content image {j + 1}", f"style image {j + 1}") for j in range(len(contents))]
+    plans = [[scaled_shapes(c, s, size, config.style_scale) for c, s in zip(contents, styles)]
+             for size, _ in config.schedule]
+    deepest = {role: max(layers, key=vgg.LAYER_NAMES.index) for role, layers in
+               [("content", tuple(config.content_layers) + tuple(config.style_layers)), ("style", config.style_layers)]}
+    for scale, plan in enumerate(plans):
+        at = f" for scale {scale + 1} of {len(plans)}" if len(plans) > 1 else ""
+        for j, shapes in enumerate(plan):
+            first = j - j % jobs_per_batch  # the first job of j's batch
+            if shapes[0] != plan[first][0]:
+                (h, w), (h0, w0) = shapes[0], plan[first][0]
+                raise InputError(names[j][0], f"resized to {h}x{w}{at}, unlike {names[first][0]} ({h0}x{w0}): "
+                                              "content images run in one batch need one aspect ratio")
+            for role, (h, w), name in zip(("content", "style"), shapes, names[j]):
+                least = vgg.smallest_side(deepest[role])
+                if min(h, w) < least:
+                    hint = "--size" + (" or --style-scale" if role == "style" else "") + (
+                        " (or use fewer or larger scales)" if len(plans) > 1 else "")
+                    raise InputError(name, f"resized to {h}x{w}{at}, too small: {deepest[role]} needs at least "
+                                           f"{least} px on each side; raise {hint}")
+        for shape in dict.fromkeys(c for c, _ in plan[::jobs_per_batch]):
+            preflight(config, shape, min(jobs_per_batch, len(plan)))
+    return plans
 
 
 def _resize_jobs(x: jax.Array, shape: tuple[int, int], method: str) -> jax.Array:
@@ -446,34 +484,39 @@ def optimize(
     callback: Optional[Callable[[Progress], None]] = None,
     init: Union[str, ImageLike, None] = None,
     report_every: Optional[int] = None,
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
     """Run J jobs (contents[j] with styles[j], original sizes, RGB in [0, 1]), scale by scale, in batches of
     `jobs_per_program` jobs, one batch after another.
 
-    Content images must share a shape at every scale; styles may differ. Returns images [J, H, W, 3] (clipped)
-    and the history {term: [steps, J]}. `callback` gets `Progress` records whose losses are [k, G] and whose
-    image is [G, H, W, 3] for the G jobs of one batch (`Progress.first_job` says which).
+    The content images of one batch must share a shape at every scale (one aspect ratio); batches and styles may
+    differ. Sizes and memory are checked first (`plan_scales`). Returns the J images, each [H_j, W_j, 3]
+    (clipped), and the history {term: [steps, J]}. `callback` gets `Progress` records whose losses are [k, G]
+    and whose image is [G, H, W, 3] for the G jobs of one batch (`Progress.first_job` says which).
     """
     if config.precision == "float64" and not jax.config.jax_enable_x64:
         raise ValueError("precision float64 needs JAX's x64 mode: wrap the call in `with jax.enable_x64(True):`")
     spec = loss_spec(config, w.preprocess, config.remat == "on")
     params = cast_params(w.params, spec)  # on the device once, for every batch and scale
     group = jobs_per_program(config, len(contents))
+    plans = plan_scales([c.shape[:2] for c in contents], [s.shape[:2] for s in styles], config, group)
     outs, histories = [], []
     for first in range(0, len(contents), group):
         report = callback
         if callback is not None and first:
             report = lambda p, first=first: callback(dataclasses.replace(p, first_job=first))  # noqa: E731
-        out, history = _optimize_batch(contents[first:first + group], styles[first:first + group], spec, params,
-                                       config, report, init, report_every)
+        out, history = _optimize_batch(contents[first:first + group], styles[first:first + group],
+                                       [plan[first:first + group] for plan in plans], spec, params, config, report,
+                                       init, report_every)
         outs.append(out)
         histories.append(history)
-    return np.concatenate(outs), {k: np.concatenate([h[k] for h in histories], axis=1) for k in TERMS}
+    return [image for out in outs for image in out], {k: np.concatenate([h[k] for h in histories], axis=1)
+                                                      for k in TERMS}
 
 
 def _optimize_batch(
     contents: list[np.ndarray],
     styles: list[np.ndarray],
+    plans: list[list[tuple]],
     spec: LossSpec,
     params,
     config: Config,
@@ -482,7 +525,7 @@ def _optimize_batch(
     report_every: Optional[int],
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """`optimize` for jobs that run as one batch in one compiled program (vmapped, sharded across devices);
-    params: the VGG params already cast by `cast_params`."""
+    plans: `plan_scales`'s checked shapes of these jobs; params: the VGG params already cast by `cast_params`."""
     n_jobs = len(contents)
     init = config.init if init is None else init
     schedule = config.schedule
@@ -490,13 +533,9 @@ def _optimize_batch(
     history = {k: [] for k in TERMS}
     z = opt_state = None
     start, done = time.perf_counter(), 0
-    for scale, (size, steps) in enumerate(schedule):
-        pairs = [scale_images(c, s, size, config.style_scale) for c, s in zip(contents, styles)]
-        shapes = {c.shape for c, _ in pairs}
-        if len(shapes) > 1:
-            raise InputError(None, f"content images of one batch must have one shape at each scale, got {shapes}")
-        preflight(config, pairs[0][0].shape[:2], n_jobs)  # before compiling anything
-        hw = pairs[0][0].shape[:2]
+    for scale, ((_, steps), plan) in enumerate(zip(schedule, plans)):
+        hw = plan[0][0]
+        pairs = [(images.resize(c, cs), images.resize(s, ss)) for c, s, (cs, ss) in zip(contents, styles, plan)]
         # The targets first: their forward passes (seconds at 512 px on a CPU) run while the host makes the start
         # variable and optimiser state and traces and loads the chunk's program.
         variable = lambda image: to_variable(jnp.asarray(image, spec.variable_dtype)[None], spec)  # noqa: E731

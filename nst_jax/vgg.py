@@ -52,6 +52,13 @@ def conv_maps(h: int, w: int, deepest: str) -> list[tuple[str, int, int]]:
     return maps
 
 
+def smallest_side(deepest: str) -> int:
+    """The shortest image side whose maps stay non-empty down to `deepest`: 2 ** (poolings before its block),
+    e.g. 16 for relu5_1."""
+    block = int(conv_maps(1, 1, deepest)[-1][0][len("conv")])
+    return 2 ** (block - 1)
+
+
 def pool2x2(x: jax.Array, mode: str) -> jax.Array:
     """2x2 pooling with stride 2 of [B, H, W, C], flooring odd sizes (as VALID pooling in Flax and PyTorch).
 

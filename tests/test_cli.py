@@ -97,6 +97,44 @@ def test_bad_input_one_line_error_no_traceback_nothing_written(tmp_path, image_f
     assert not [p for p in tmp_path.iterdir() if ".part" in p.name]
 
 
+def test_sizes_and_memory_are_checked_before_any_work(image_files, h5_files, tmp_path, capsys):
+    """Images too small for relu5_1 (after resizing, at any scale) and a size that cannot fit in memory are refused
+    with one line naming the file, before anything is resized or compiled; a good output is kept."""
+    wide = tmp_path / "wide.png"
+    Image.new("RGB", (200, 10)).save(wide)
+    out = tmp_path / "out.png"
+    out.write_bytes(b"previous good output")
+    cases = [  # (extra arguments, the error's expected text); the content is 48x64
+        (["--size", "20"], f"{image_files['content']}: resized to 15x20, too small: relu5_1 needs at least 16 px"),
+        (["--size", "24", "--scales", "2"], f"{image_files['content']}: resized to 13x17 for scale 1 of 2, too small"),
+        (["--size", "32", "--style", wide], f"{wide}: resized to 2x32, too small"),  # the last --style wins
+        (["--size", "60000"], "a 45000x60000 run (1 job(s)) needs about"),  # 32 GB to resize in float32: refused
+    ]
+    for extra, expected in cases:
+        status = main(["--content", image_files["content"], "--style", image_files["style"], "--output", out,
+                       "--weights", h5_files["legacy"], "--steps", "2", *extra])
+        err = capsys.readouterr().err
+        assert status == 1 and expected in err and len(err.strip().splitlines()) == 1, err
+    assert out.read_bytes() == b"previous good output"
+
+
+def test_contents_of_different_shapes_run_one_per_batch(h5_files, image_files, tmp_path, capsys):
+    """A folder of contents with two aspect ratios runs by default (one job per program on a CPU) and keeps each
+    output's shape; asked to batch them, it names the content that differs."""
+    contents = tmp_path / "contents"
+    contents.mkdir()
+    (contents / "a.png").write_bytes(image_files["content"].read_bytes())  # 48x64
+    (contents / "b.png").write_bytes(image_files["style"].read_bytes())  # 64x64
+    out = tmp_path / "out"
+    out.mkdir()
+    args = ["--content", contents, "--style", image_files["style"], "--output", out, "--weights", h5_files["legacy"],
+            "--size", "32", "--steps", "2", "--optimizer", "adam", "--quiet"]
+    assert main(args) == 0
+    assert [Image.open(out / n).size for n in ("a_style.png", "b_style.png")] == [(32, 24), (32, 32)]
+    assert main(args + ["--batch-size", "2"]) == 1
+    assert f"{contents / 'b.png'}: resized to 32x32, unlike {contents / 'a.png'} (24x32)" in capsys.readouterr().err
+
+
 def test_bad_setting_is_a_usage_error(image_files, tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         main(["--content", image_files["content"], "--style", image_files["style"], "--output", tmp_path / "o.png",

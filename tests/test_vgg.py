@@ -72,6 +72,15 @@ def test_conv_maps_by_hand():
     assert [m[0] for m in maps] == list(vgg.CONV_NAMES[:13]) and maps[-1] == ("conv5_1", 32, 32)
 
 
+def test_smallest_side_keeps_the_deepest_map_non_empty(random_weights):
+    """By hand: relu5_1 comes after 4 poolings (16 px), relu4_2 after 3, relu1_2 after none; and the forward pass
+    itself gives a 1x1 relu5_1 map at 16x16 and an empty one at 15x16."""
+    assert [vgg.smallest_side(l) for l in ("relu5_1", "conv5_1", "relu4_2", "relu2_1", "relu1_2")] == [16, 16, 8, 2, 1]
+    for h, expected in ((16, (1, 1)), (15, (0, 1))):
+        out = vgg.features(random_weights.params, jnp.zeros((1, h, 16, 3)), ["relu5_1"])["relu5_1"]
+        assert out.shape[1:3] == expected
+
+
 def test_batch_equals_one_by_one(random_weights):
     x = np.random.default_rng(1).uniform(-100, 100, (3, 16, 16, 3)).astype(np.float32)
     batched = vgg.features(random_weights.params, jnp.asarray(x), ["relu3_1"])["relu3_1"]
