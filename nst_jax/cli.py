@@ -111,6 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> Config:
     """A Config from the settings given on the command line over the preset's (the rest keep Config's defaults)."""
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if hasattr(args, f.name)}
+    sizes = given.get("scale_sizes")
+    if sizes and "size" in given and given["size"] != sizes[-1]:
+        raise ValueError(f"--size {given['size']} conflicts with --scale-sizes, whose last size ({sizes[-1]}) is "
+                         "the output size; give one of them")
+    if sizes and "scales" in given and given["scales"] != len(sizes):
+        raise ValueError(f"--scales {given['scales']} conflicts with the {len(sizes)} --scale-sizes; give one")
     return preset_config(args.preset, **given) if args.preset else Config(**given)
 
 

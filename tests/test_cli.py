@@ -143,6 +143,20 @@ def test_bad_setting_is_a_usage_error(image_files, tmp_path, capsys):
     assert "size must be at least 16" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("extra, expected", [
+    (["--size", "48", "--scale-sizes", "32,64"], "--size 48 conflicts with --scale-sizes"),
+    (["--scales", "3", "--scale-sizes", "32,64"], "--scales 3 conflicts with the 2 --scale-sizes"),
+])
+def test_conflicting_sizes_are_a_usage_error(image_files, tmp_path, capsys, extra, expected):
+    with pytest.raises(SystemExit) as info:
+        main(["--content", image_files["content"], "--style", image_files["style"], "--output", tmp_path / "o.png",
+              *extra])
+    assert info.value.code == 2 and expected in capsys.readouterr().err
+    agreeing = ["--content", "c", "--style", "s", "--output", "o", "--size", "64", "--scales", "2",
+                "--scale-sizes", "32,64", "--steps", "7"]
+    assert cli.config_from_args(cli.build_parser().parse_args(agreeing)).schedule == ((32, 7), (64, 7))
+
+
 def test_layers_parse_and_unknown_layer_is_rejected(image_files, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--content", image_files["content"], "--style", image_files["style"], "--output", tmp_path / "o.png",
