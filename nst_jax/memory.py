@@ -34,7 +34,7 @@ def activation_elements(h: int, w: int, deepest: str) -> int:
 def estimate_bytes(h: int, w: int, config: Config, jobs: int = 1) -> int:
     """Estimated peak memory of a run at (h, w) with `jobs` images in the batch (within ~20% on the benchmark;
     remat does not change it, see above)."""
-    deepest = max(tuple(config.content_layers) + tuple(config.style_layers), key=vgg.LAYER_NAMES.index)
+    deepest = vgg.deepest(tuple(config.content_layers) + tuple(config.style_layers))
     itemsize = {"float64": 8, "bfloat16": 2}.get(config.precision, 4)
     activations = ACTIVATION_FACTOR * activation_elements(h, w, deepest) * itemsize
     pairs = config.lbfgs_memory if config.optimizer == "lbfgs-armijo" else HISTORY[config.optimizer]

@@ -400,8 +400,8 @@ def plan_scales(contents: Sequence[tuple[int, int]], styles: Sequence[tuple[int,
     names = names or [(f"content image {j + 1}", f"style image {j + 1}") for j in range(len(contents))]
     plans = [[scaled_shapes(c, s, size, config.style_scale) for c, s in zip(contents, styles)]
              for size, _ in config.schedule]
-    deepest = {role: max(layers, key=vgg.LAYER_NAMES.index) for role, layers in
-               [("content", tuple(config.content_layers) + tuple(config.style_layers)), ("style", config.style_layers)]}
+    deepest = {"content": vgg.deepest(tuple(config.content_layers) + tuple(config.style_layers)),
+               "style": vgg.deepest(config.style_layers)}
     for scale, plan in enumerate(plans):
         at = f" for scale {scale + 1} of {len(plans)}" if len(plans) > 1 else ""
         for j, shapes in enumerate(plan):

@@ -38,6 +38,11 @@ def _depth(layer: str) -> int:
     return LAYER_NAMES.index(layer)
 
 
+def deepest(layers) -> str:
+    """The deepest of some layer names (the one a forward pass through all of them must reach)."""
+    return max(layers, key=_depth)
+
+
 def conv_maps(h: int, w: int, deepest: str) -> list[tuple[str, int, int]]:
     """(conv name, height, width of its input and output map) of every conv layer from conv1_1 to the one that
     `deepest` (a conv or relu name) belongs to, for an [h, w] image; each block after the first starts after a
