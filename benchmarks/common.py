@@ -67,8 +67,10 @@ def timed_optimize(content, style, w, config, jobs: int = 1, marks: list | None 
     return time.perf_counter() - t
 
 
-def gemm_gflops(n: int = 2048, repeats: int = 5) -> float:
-    """Measured float32 matrix-multiply rate of this machine (numpy, all threads)."""
+def gemm_gflops(n: int = 2048, repeats: int = 5) -> dict[str, float]:
+    """Measured float32 matrix-multiply rates (GFLOP/s) of this machine on n^3 products, all threads: numpy's BLAS
+    and JAX's own (XLA:CPU). The float32 floor uses the faster: numpy's BLAS may run a slower kernel than the
+    processor allows (an OPENBLAS_CORETYPE setting, for one)."""
     a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
     a @ a
     best = float("inf")
@@ -76,7 +78,7 @@ def gemm_gflops(n: int = 2048, repeats: int = 5) -> float:
         t = time.perf_counter()
         a @ a
         best = min(best, time.perf_counter() - t)
-    return 2.0 * n**3 / best / 1e9
+    return {"numpy": 2.0 * n**3 / best / 1e9, "jax": 1e3 * matmul_tflops("float32", "highest", n, 2 * repeats)}
 
 
 def on_gpu() -> bool:

@@ -4,10 +4,10 @@
 
 One step = the paper's loss (forward to relu5_1) and its gradient with respect to the image, plus an Adam update.
 nst_jax runs a compiled chunk of steps (compilation excluded, timed separately); PyTorch runs eagerly on the same
-weights and images, on the same device (CUDA when JAX runs on a GPU). The float32 floor is the step's FLOPs divided
-by the measured matrix-product rate: numpy's float32 GEMM on a CPU. On a GPU there is one row per precision, each
-against JAX's measured 8192^3 matmul rate in that precision (float32 exact, TF32, bfloat16), and "% of peak" is the
-step's achieved FLOP rate over it.
+weights and images, on the same device (CUDA when JAX runs on a GPU). The float32 floor is the step's convolution
+FLOPs divided by the measured matrix-product rate: on a CPU the faster of numpy's and JAX's float32 GEMM (2048^3).
+On a GPU there is one row per precision, each against JAX's measured 8192^3 matmul rate in that precision (float32
+exact, TF32, bfloat16), and "% of peak" is the step's achieved FLOP rate over it.
 """
 
 from __future__ import annotations
@@ -54,8 +54,9 @@ def torch_step_time(weights_path, w, content, style, steps: int, tf32: bool = Tr
 
 
 def cpu_table(args, w, path) -> str:
-    gemm = gemm_gflops()
-    print(f"{machine()}; float32 GEMM {gemm:.0f} GFLOP/s (numpy 2048^3)\n")
+    rates = gemm_gflops()
+    gemm = max(rates.values())
+    print(f"{machine()}; float32 GEMM 2048^3 GFLOP/s: " + ", ".join(f"{k} {v:.0f}" for k, v in rates.items()) + "\n")
     rows = []
     for size in args.sizes:
         content, style = test_images(size)
