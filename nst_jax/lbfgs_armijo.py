@@ -1,7 +1,7 @@
 """L-BFGS with a backtracking (Armijo) line search in which every step is exactly one evaluation.
 
 optax's `lbfgs` evaluates its zoom line search inside a `while_loop`, and XLA:CPU runs convolutions inside a loop
-body about 3x slower than at the top level; torch.optim.LBFGS has no line search at all, so it is not monotone. This
+body 3-5x slower than at the top level; torch.optim.LBFGS has no line search at all, so it is not monotone. This
 optimiser has a line search and no loop: each step evaluates the objective once, at a trial point, and then either
 
   * accepts it (Armijo: f(trial) <= f(x) + c1 g(x).(trial - x)): x <- trial, the pair (s, y) enters the memory

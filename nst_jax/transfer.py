@@ -288,7 +288,7 @@ def run_chunk(z, opt_state, params, targets, weights, hyper, *, spec: LossSpec, 
       z: [J, 1, H, W, 3] current variables; opt_state: the jobs' optimiser states (leading axis J); both donated.
       targets: the jobs' targets (leading axis J); params, weights, hyper: shared.
       unroll: unroll the steps into straight-line code. XLA:CPU runs convolutions inside a loop body (while or
-        cond) about 3x slower than at the top level of a program, so on CPU every chunk is unrolled.
+        cond) 3-5x slower than at the top level of a program, so on CPU every chunk is unrolled.
     Returns:
       (z, opt_state, terms) with terms {name: [length, J]}. Each job has its own optimiser (vmap), so a batch
       gives what the jobs give one by one, L-BFGS included.
@@ -469,7 +469,7 @@ def _shard_jobs(tree, n_jobs: int):
 
 def jobs_per_program(config: Config, n_jobs: int) -> int:
     """How many jobs one compiled program runs: `config.batch_size`, or by default all of them, except on a
-    lone CPU device, where a batch measured no faster per image than one by one (and 16 jobs 12% slower)."""
+    lone CPU device, where a batch measured no faster per image than one by one (and 16 jobs 11-18% slower)."""
     if config.batch_size is not None:
         return max(1, min(config.batch_size, n_jobs))
     lone_cpu = jax.default_backend() == "cpu" and jax.local_device_count() == 1
