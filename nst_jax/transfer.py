@@ -159,9 +159,10 @@ def cast_params(params, spec: LossSpec):
     return jax.tree.map(lambda a: jnp.asarray(a, spec.compute_dtype), params)
 
 
-def _features(params, z, spec: LossSpec) -> dict[str, jax.Array]:
-    """Every layer the loss uses, for variables z [B, H, W, 3]."""
-    return vgg.features(params, net_input(z, spec), spec.layers, spec.pooling, spec.conv_precision, spec.remat)
+def _features(params, z, spec: LossSpec, flipped=None) -> dict[str, jax.Array]:
+    """Every layer the loss uses, for variables z [B, H, W, 3] (flipped: see `vgg.flipped_kernels`)."""
+    return vgg.features(params, net_input(z, spec), spec.layers, spec.pooling, spec.conv_precision, spec.remat,
+                        flipped)
 
 
 @functools.partial(jax.jit, static_argnames=("spec",))
@@ -185,10 +186,10 @@ def compute_targets(params, content: jax.Array, style: jax.Array, spec: LossSpec
     }
 
 
-def loss_terms(z: jax.Array, params, targets, weights, spec: LossSpec) -> dict[str, jax.Array]:
+def loss_terms(z: jax.Array, params, targets, weights, spec: LossSpec, flipped=None) -> dict[str, jax.Array]:
     """The loss terms at the variable z [B, H, W, 3] (see `to_variable`), each [B]: unweighted content, style, tv
-    (on z), and total."""
-    feats = _features(params, z, spec)
+    (on z), and total. flipped: `vgg.flipped_kernels(params)`, made once outside a loop of steps (same values)."""
+    feats = _features(params, z, spec, flipped)
     zeros = jnp.zeros((z.shape[0],), losses.accumulation_dtype(spec.compute_dtype))
     content = sum(
         (losses.content_loss(feats[l], targets["content"][l], spec.normalization) for l in spec.content_layers),
@@ -236,12 +237,12 @@ def first_step_size(spec: LossSpec, lr) -> jax.Array:
     return lr * unit
 
 
-def _step(z, opt_state, params, targets, weights, hyper, spec: LossSpec, optimizer: str, box: str):
+def _step(z, opt_state, params, targets, weights, hyper, spec: LossSpec, optimizer: str, box: str, flipped=None):
     """One optimisation step. Returns (new z, new state, loss terms summed over the batch: at the evaluated z, or
     for lbfgs-armijo at the new z)."""
 
     def terms_fn(v):
-        return {k: jnp.sum(t) for k, t in loss_terms(v, params, targets, weights, spec).items()}
+        return {k: jnp.sum(t) for k, t in loss_terms(v, params, targets, weights, spec, flipped).items()}
 
     def value_and_terms(v):
         terms = terms_fn(v)
@@ -278,31 +279,31 @@ def _step(z, opt_state, params, targets, weights, hyper, spec: LossSpec, optimiz
     return z, opt_state, terms
 
 
-@functools.partial(jax.jit, static_argnames=("spec", "optimizer", "box", "length", "unroll"),
-                   donate_argnums=(0, 1))
+@functools.partial(jax.jit, static_argnames=("spec", "optimizer", "box", "length"), donate_argnums=(0, 1))
 def run_chunk(z, opt_state, params, targets, weights, hyper, *, spec: LossSpec, optimizer: str, box: str,
-              length: int, unroll: bool):
-    """Run `length` optimisation steps of J independent jobs in one compiled program.
+              length: int):
+    """Run `length` optimisation steps of J independent jobs in one compiled program: a loop (`lax.scan`) over
+    one step, so the program's size does not grow with `length`.
 
     Args:
       z: [J, 1, H, W, 3] current variables; opt_state: the jobs' optimiser states (leading axis J); both donated.
       targets: the jobs' targets (leading axis J); params, weights, hyper: shared.
-      unroll: unroll the steps into straight-line code. XLA:CPU runs convolutions inside a loop body (while or
-        cond) 3-5x slower than at the top level of a program, so on CPU every chunk is unrolled.
     Returns:
       (z, opt_state, terms) with terms {name: [length, J]}. Each job has its own optimiser (vmap), so a batch
       gives what the jobs give one by one, L-BFGS included.
     """
+    # The input gradients' flipped kernels, made once here rather than in every step of the loop (vgg.conv3x3).
+    flipped = vgg.flipped_kernels(params)
     step = jax.vmap(
-        lambda z_, s_, t_: _step(z_, s_, params, t_, weights, hyper, spec, optimizer, box), in_axes=(0, 0, 0)
+        lambda z_, s_, t_: _step(z_, s_, params, t_, weights, hyper, spec, optimizer, box, flipped),
+        in_axes=(0, 0, 0),
     )
 
     def body(carry, _):
         z_, s_, t_ = step(*carry, targets)
         return (z_, s_), t_
 
-    # unroll=0 unrolls fully at every length; unroll=True would leave a length-1 chunk as a one-trip while loop.
-    (z, opt_state), terms = jax.lax.scan(body, (z, opt_state), None, length=length, unroll=0 if unroll else 1)
+    (z, opt_state), terms = jax.lax.scan(body, (z, opt_state), None, length=length)
     return z, opt_state, terms
 
 
@@ -567,7 +568,7 @@ def _optimize_batch(
         for _ in range(steps // length):
             z, opt_state, terms = run_chunk(
                 z, opt_state, params, targets, loss_w, hyper, spec=spec, optimizer=config.optimizer,
-                box=config.box_mode, length=length, unroll=jax.default_backend() == "cpu",
+                box=config.box_mode, length=length,
             )
             done += length
             # the callback's image is taken now: the next chunk donates z

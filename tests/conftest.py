@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -76,3 +77,9 @@ def image_files(tmp_path_factory) -> dict[str, Path]:
         files[name] = folder / f"{name}.png"
         Image.fromarray(np.round(smooth_image(shape, seed) * 255).astype(np.uint8)).save(files[name])
     return files
+
+
+def convolution_labels(compiled_hlo: str) -> list[str]:
+    """The dim_labels of every convolution in a compiled program's HLO text, e.g. "b01f_01io->b01f" (input batch,
+    spatial, feature; kernel spatial, input, output channels; output)."""
+    return re.findall(r"convolution\(.*?dim_labels=(\S+?)[,\s]", compiled_hlo)

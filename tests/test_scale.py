@@ -24,9 +24,8 @@ STYLES = [smooth_image((32, 32), 22), smooth_image((28, 36), 23)]  # styles may 
 
 @pytest.mark.parametrize("optimizer", ["adam", "lbfgs-torch", "lbfgs", "lbfgs-armijo"])
 def test_batch_equals_one_by_one(random_weights, optimizer):
-    # Chunks of 2 steps (3 programs per run: state carried within and between them); optax's lbfgs, whose zoom
-    # line search compiles slowly, gets chunks of 1.
-    config = Config(size=32, steps=6, chunk_size=1 if optimizer == "lbfgs" else 2, optimizer=optimizer,
+    # Chunks of 2 steps (3 chunks per run: state carried within and between them).
+    config = Config(size=32, steps=6, chunk_size=2, optimizer=optimizer,
                     init="content" if optimizer == "adam" else "noise")
     batch = stylize_batch(CONTENTS, STYLES, random_weights, config.replace(batch_size=2))  # one vmapped program
     for job, (c, s) in enumerate(zip(CONTENTS, STYLES)):

@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import smooth_image
+from conftest import convolution_labels, smooth_image
 
 from nst_jax import Config, stylize
 from nst_jax import transfer as transfer
@@ -16,8 +16,7 @@ STYLE = smooth_image((64, 64), 2)
 
 
 def test_lbfgs_from_noise_lowers_total_loss_tenfold(random_weights):
-    # chunks of one step: optax's zoom line search compiles slowly, once per unrolled step
-    result = stylize(CONTENT, STYLE, random_weights, Config(size=64, steps=30, optimizer="lbfgs", chunk_size=1))
+    result = stylize(CONTENT, STYLE, random_weights, Config(size=64, steps=30, optimizer="lbfgs"))
     history = result.history["total"]
     assert history.shape == (30,) and np.all(np.isfinite(history))
     assert history[0] / history[-1] >= 10.0, history
@@ -86,12 +85,13 @@ def test_style_is_sized_relative_to_content():
     assert content.shape == (24, 32, 3) and style.shape == (48, 48, 3)
 
 
-@pytest.mark.parametrize("length", [1, 3])
-def test_unrolled_chunk_has_no_loop(random_weights, length):
-    """On CPU chunks are unrolled, because XLA:CPU runs convolutions in a loop body about 3x slower; a chunk of
-    one step (e.g. any run whose step count is prime) must not become a one-trip while loop either. (Adam: the
-    L-BFGS variants have a loop of their own, over their memory, with no convolution in it.)"""
-    config = Config(size=16, steps=length, optimizer="adam", init="content")
+def test_chunk_is_one_loop_whose_convolutions_all_have_hwio_kernels(random_weights):
+    """A chunk is a loop over one step: its compiled program has the same convolutions at any length. Every one of
+    them takes its kernel as [3, 3, C_in, C_out] (dim labels ..._01io): the input gradients convolve with kernels
+    flipped beforehand (vgg.conv3x3), because XLA:CPU runs a loop body's convolution with swapped kernel channels
+    (..._01oi, JAX's own gradient) outside its fast library (README, "Speed and scale"; test_vgg shows the
+    detection on JAX's own gradient)."""
+    config = Config(size=16, steps=3, optimizer="adam", init="content")
     spec = transfer.loss_spec(config, random_weights.preprocess)
     params = transfer.cast_params(random_weights.params, spec)
     image = transfer.to_variable(jnp.asarray(CONTENT[:16, :16])[None], spec)
@@ -100,13 +100,16 @@ def test_unrolled_chunk_has_no_loop(random_weights, length):
     z = image[None]
     state = jax.vmap(lambda v: transfer.init_state(config.optimizer, hyper, v))(z)
 
-    def hlo(unroll):
+    def compiled(length):
         return transfer.run_chunk.lower(z, state, params, targets, transfer.loss_weights(config), hyper, spec=spec,
-                                        optimizer=config.optimizer, box=config.box_mode, length=length,
-                                        unroll=unroll).as_text()
+                                        optimizer=config.optimizer, box=config.box_mode,
+                                        length=length).compile().as_text()
 
-    assert "stablehlo.while" not in hlo(True)
-    assert "stablehlo.while" in hlo(False)
+    one, three = compiled(1), compiled(3)
+    assert " while(" in three
+    labels = convolution_labels(three)
+    assert len(labels) == len(convolution_labels(one)) >= 2 * 13  # forward and input gradient of relu5_1's 13 convs
+    assert not [l for l in labels if "_01oi->" in l], sorted(set(labels))
 
 
 def test_targets_are_dispatched_first_and_the_set_up_after_them_is_jitted(random_weights, monkeypatch):

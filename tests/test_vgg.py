@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import convolution_labels
 
 from nst_jax import vgg
 
@@ -98,3 +99,72 @@ def test_check_params_names_the_problem(random_weights):
     del broken["conv5_4"]
     with pytest.raises(ValueError, match="missing layer conv5_4"):
         vgg.check_params(broken)
+
+
+@pytest.mark.parametrize("given_flip", [False, True])
+def test_conv3x3_gradients_equal_jax_autodiff_and_the_adjoint_by_hand(given_flip):
+    """conv3x3 writes its gradient out (the input gradient convolves with the flipped kernel, `flip_kernel`, given
+    or made on the spot): both gradients equal JAX's own autodiff of lax.conv_general_dilated, and the input
+    gradient is the adjoint of the NumPy convolution: <conv(x), g> = <x, dx>."""
+    rng = np.random.default_rng(3)
+    x, g = rng.normal(size=(2, 5, 7, 3)), rng.normal(size=(2, 5, 7, 4))
+    kernel = rng.normal(size=(3, 3, 3, 4))
+    x, g, kernel = (jnp.asarray(a, jnp.float32) for a in (x, g, kernel))
+    hi = jax.lax.Precision.HIGHEST
+    flipped = vgg.flip_kernel(kernel) if given_flip else None
+
+    def ours(x_, k_):
+        return jnp.sum(vgg.conv3x3(x_, k_, flipped, hi) * g)
+
+    def jaxs(x_, k_):
+        y = jax.lax.conv_general_dilated(x_, k_, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                         precision=hi)
+        return jnp.sum(y * g)
+
+    dx, dk = jax.jit(jax.grad(ours, (0, 1)))(x, kernel)
+    ex, ek = jax.grad(jaxs, (0, 1))(x, kernel)
+    np.testing.assert_allclose(dx, ex, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(dk, ek, rtol=1e-5, atol=1e-5)
+    by_hand = sum(np.sum(np_conv3x3(np.asarray(x[i], np.float64), np.asarray(kernel, np.float64), 0) * g[i])
+                  for i in range(2))
+    np.testing.assert_allclose(np.sum(np.asarray(x, np.float64) * dx), by_hand, rtol=1e-5)
+
+
+def test_feature_gradients_with_flipped_kernels_equal_without_under_vmap(random_weights):
+    """features(..., flipped=flipped_kernels(params)) (what the loop of steps uses) gives the same input gradient,
+    also vmapped over jobs and with remat, as the gradient made without it."""
+    x = jnp.asarray(np.random.default_rng(4).uniform(-50, 50, (2, 1, 16, 16, 3)), jnp.float32)
+    params = random_weights.params
+    flipped = vgg.flipped_kernels(params)
+
+    def grad(flip, remat):
+        def f(v):
+            return jnp.sum(vgg.features(params, v, ["relu1_1", "relu3_1"], remat=remat, flipped=flip)["relu3_1"] ** 2)
+
+        return jax.jit(jax.vmap(jax.grad(f)))(x)
+
+    reference = grad(None, False)
+    assert float(jnp.abs(reference).max()) > 0
+    for remat in (False, True):
+        np.testing.assert_allclose(grad(flipped, remat), reference, rtol=1e-4, atol=1e-4 * float(jnp.abs(reference).max()))
+
+
+def test_conv3x3_gradient_in_a_loop_has_an_hwio_kernel():
+    """In a loop body JAX's own input gradient of a convolution compiles to one with swapped kernel channels
+    (dim labels ..._01oi), which XLA:CPU runs outside its fast library; conv3x3's gradient does not."""
+    hi = jax.lax.Precision.HIGHEST
+
+    def labels(conv):
+        def loop(x, k):
+            def body(v, _):
+                return v - jax.grad(lambda u: jnp.sum(conv(jax.nn.relu(conv(u, k)), k) ** 2))(v), None
+
+            return jax.lax.scan(body, x, None, length=2)[0]
+
+        return set(convolution_labels(jax.jit(loop).lower(jnp.ones((1, 8, 8, 4)), jnp.ones((3, 3, 4, 4))).compile()
+                                      .as_text()))
+
+    jaxs = labels(lambda x, k: jax.lax.conv_general_dilated(x, k, (1, 1), "SAME", precision=hi,
+                                                           dimension_numbers=("NHWC", "HWIO", "NHWC")))
+    assert any(l.endswith("_01oi->b01f") for l in jaxs), jaxs
+    assert labels(lambda x, k: vgg.conv3x3(x, k, None, hi)) == {"b01f_01io->b01f"}
