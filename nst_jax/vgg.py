@@ -89,7 +89,7 @@ def conv3x3(x: jax.Array, kernel: jax.Array, flipped: Optional[jax.Array] = None
 
     The input gradient is a 3x3 convolution of the output gradient with `flip_kernel(kernel)` (or `flipped`, the
     same array computed beforehand). JAX's own rule leaves the channel swap to the convolution's dimension numbers,
-    and inside a loop body XLA:CPU then runs that convolution outside its fast library, 5-7x slower (README,
+    and inside a loop body XLA:CPU then runs that convolution outside its fast library, 6x slower (README,
     "Speed and scale"); with the flipped kernel written out every convolution has an HWIO kernel. The values are
     the same: the gradients equal JAX's own (tests)."""
     return _conv(x, kernel, precision)
