@@ -42,8 +42,8 @@ class Config:
     optimizer: str = _opt(
         "lbfgs-armijo",
         "optimiser: lbfgs-armijo (L-BFGS, the paper's method, with a backtracking line search of one evaluation per "
-        "step), lbfgs (optax's L-BFGS, zoom line search: several evaluations per step, in a loop that XLA:CPU runs "
-        "slowly), lbfgs-torch (torch.optim.LBFGS's algorithm, no line search) or adam",
+        "step), lbfgs (optax's L-BFGS, zoom line search: several evaluations per step), "
+        "lbfgs-torch (torch.optim.LBFGS's algorithm, no line search) or adam",
         choices=OPTIMIZERS,
     )
     lr: Optional[float] = _opt(

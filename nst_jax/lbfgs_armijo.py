@@ -1,8 +1,9 @@
 """L-BFGS with a backtracking (Armijo) line search in which every step is exactly one evaluation.
 
-optax's `lbfgs` evaluates its zoom line search inside a `while_loop`, and XLA:CPU runs convolutions inside a loop
-body 3-5x slower than at the top level; torch.optim.LBFGS has no line search at all, so it is not monotone. This
-optimiser has a line search and no loop: each step evaluates the objective once, at a trial point, and then either
+optax's `lbfgs` evaluates its zoom line search inside a `while_loop`: a step costs a varying number of
+evaluations (and, vmapped over jobs, every job waits for the slowest); torch.optim.LBFGS has no line search at all,
+so it is not monotone. This optimiser has a line search of one evaluation per step, so the step count is the
+evaluation count: each step evaluates the objective once, at a trial point, and then either
 
   * accepts it (Armijo: f(trial) <= f(x) + c1 g(x).(trial - x)): x <- trial, the pair (s, y) enters the memory
     when s.y > 0, the next direction is the two-loop recursion's -H g with H_0 = (s.y / y.y) I, tried with step 1;
