@@ -20,6 +20,12 @@ def np_conv3x3(x, kernel, bias):
     return out + bias
 
 
+def lax_conv(x, kernel):
+    """JAX's own convolution (and, differentiated, JAX's own gradient): the reference for `vgg.conv3x3`."""
+    return jax.lax.conv_general_dilated(x, kernel, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                        precision=jax.lax.Precision.HIGHEST)
+
+
 def np_pool(x, mode):
     h, w, c = x.shape[0] // 2 * 2, x.shape[1] // 2 * 2, x.shape[2]  # floor, like VALID pooling in torch and Flax
     blocks = x[:h, :w].reshape(h // 2, 2, w // 2, 2, c)
@@ -117,9 +123,7 @@ def test_conv3x3_gradients_equal_jax_autodiff_and_the_adjoint_by_hand(given_flip
         return jnp.sum(vgg.conv3x3(x_, k_, flipped, hi) * g)
 
     def jaxs(x_, k_):
-        y = jax.lax.conv_general_dilated(x_, k_, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"),
-                                         precision=hi)
-        return jnp.sum(y * g)
+        return jnp.sum(lax_conv(x_, k_) * g)
 
     dx, dk = jax.jit(jax.grad(ours, (0, 1)))(x, kernel)
     ex, ek = jax.grad(jaxs, (0, 1))(x, kernel)
@@ -146,7 +150,8 @@ def test_feature_gradients_with_flipped_kernels_equal_without_under_vmap(random_
     reference = grad(None, False)
     assert float(jnp.abs(reference).max()) > 0
     for remat in (False, True):
-        np.testing.assert_allclose(grad(flipped, remat), reference, rtol=1e-4, atol=1e-4 * float(jnp.abs(reference).max()))
+        np.testing.assert_allclose(grad(flipped, remat), reference, rtol=1e-4,
+                                   atol=1e-4 * float(jnp.abs(reference).max()))
 
 
 def test_conv3x3_gradient_in_a_loop_has_an_hwio_kernel():
@@ -164,7 +169,6 @@ def test_conv3x3_gradient_in_a_loop_has_an_hwio_kernel():
         return set(convolution_labels(jax.jit(loop).lower(jnp.ones((1, 8, 8, 4)), jnp.ones((3, 3, 4, 4))).compile()
                                       .as_text()))
 
-    jaxs = labels(lambda x, k: jax.lax.conv_general_dilated(x, k, (1, 1), "SAME", precision=hi,
-                                                           dimension_numbers=("NHWC", "HWIO", "NHWC")))
+    jaxs = labels(lax_conv)
     assert any(l.endswith("_01oi->b01f") for l in jaxs), jaxs
     assert labels(lambda x, k: vgg.conv3x3(x, k, None, hi)) == {"b01f_01io->b01f"}
