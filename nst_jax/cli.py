@@ -13,7 +13,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 from . import images
 from .config import PRESETS, Config, preset_config
@@ -95,6 +95,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="settings that reproduce a known implementation (see README); other options override them",
     )
 
+    hosts = parser.add_argument_group(
+        "multi-host (jax.distributed)",
+        "Run the same command on every host: each process runs its contiguous share of the jobs\n"
+        "on its own devices and writes those outputs (a log gets a .processI suffix per process).",
+    )
+    hosts.add_argument("--distributed", action="store_true",
+                       help="join a multi-process JAX run; the cluster is detected (Cloud TPU, SLURM, Open MPI, "
+                       "Kubernetes) unless the three options below give it")
+    hosts.add_argument("--coordinator", metavar="HOST:PORT", help="process 0's address (implies --distributed)")
+    hosts.add_argument("--num-processes", type=int, metavar="N", help="processes in the run (with --coordinator)")
+    hosts.add_argument("--process-id", type=int, metavar="I", help="this process, 0..N-1 (with --coordinator)")
+
     settings = parser.add_argument_group("settings (defaults: the paper's)")
     for f in dataclasses.fields(Config):
         shown = "" if f.default is None else f" (default: {_show(f.default)})"
@@ -118,6 +130,47 @@ def config_from_args(args: argparse.Namespace) -> Config:
     if sizes and "scales" in given and given["scales"] != len(sizes):
         raise ValueError(f"--scales {given['scales']} conflicts with the {len(sizes)} --scale-sizes; give one")
     return preset_config(args.preset, **given) if args.preset else Config(**given)
+
+
+def check_hosts(args: argparse.Namespace) -> None:
+    """Usage errors of the multi-host options: the coordinator, process count and id come all together or not at
+    all, and describe a valid process. Sets `args.distributed` when they are given."""
+    manual = (args.coordinator, args.num_processes, args.process_id)
+    if any(v is not None for v in manual):
+        if any(v is None for v in manual):
+            raise ValueError("--coordinator, --num-processes and --process-id go together; give all three, or "
+                             "none with --distributed to detect the cluster")
+        if args.num_processes < 1:
+            raise ValueError(f"--num-processes must be >= 1, got {args.num_processes}")
+        if not 0 <= args.process_id < args.num_processes:
+            raise ValueError(f"--process-id {args.process_id} is not in 0..{args.num_processes - 1} "
+                             f"(--num-processes {args.num_processes})")
+        args.distributed = True
+
+
+@contextlib.contextmanager
+def joined_hosts(args: argparse.Namespace) -> Iterator[None]:
+    """With --distributed: `jax.distributed.initialize` from the multi-host options (before anything else uses
+    JAX), and `jax.distributed.shutdown` at the end, which waits for every process, so that the coordinator
+    (process 0) outlives the others."""
+    if not args.distributed:
+        yield
+        return
+    import jax
+
+    try:
+        jax.distributed.initialize(args.coordinator, args.num_processes, args.process_id)
+    except (ValueError, RuntimeError) as e:  # no cluster detected, coordinator unreachable
+        raise InputError(None, f"--distributed: could not join a multi-process run: {e}") from None
+    try:
+        yield
+    finally:
+        jax.distributed.shutdown()
+
+
+def _process_path(path: Path, index: int, count: int) -> Path:
+    """A per-process name for a file every process would otherwise write: LOG.processI.SUFFIX (I = index)."""
+    return path if count == 1 else path.with_name(f"{path.stem}.process{index}{path.suffix}")
 
 
 def _progress_bar(total: int, quiet: bool):
@@ -166,17 +219,30 @@ def _outputs(args: argparse.Namespace, jobs: list[tuple[Path, Path]]) -> list[Pa
 
 
 def run(args: argparse.Namespace, config: Config) -> None:
-    """Check every input, run the style transfer(s), write the outputs. Raises InputError on bad input."""
-    from .transfer import as_weights, jobs_per_program, optimize, plan_scales
+    """Check every input, run the style transfer(s) (in a multi-host run this process's share, `process_share`),
+    write their outputs. Raises InputError on bad input."""
+    import jax
 
-    jobs = list(itertools.product(_image_paths(args.content), _image_paths(args.style)))
-    outputs = _outputs(args, jobs)  # fail before any work
-    log_path = check_writable_target(args.log) if args.log else None
+    from .transfer import as_weights, jobs_per_program, optimize, plan_scales, process_share
+
+    # Every process checks every job, so all hosts of a multi-host run agree on bad input before any work.
+    all_jobs = list(itertools.product(_image_paths(args.content), _image_paths(args.style)))
+    all_outputs = _outputs(args, all_jobs)  # fail before any work
+    index, count = jax.process_index(), jax.process_count()
+    log_path = check_writable_target(_process_path(Path(args.log), index, count)) if args.log else None
     if args.save_every is not None and args.save_every < 1:
         raise InputError(None, f"--save-every must be >= 1, got {args.save_every}")
-    loaded = {p: images.load(p) for p in dict.fromkeys(p for job in jobs for p in job)}
-    plan_scales([loaded[c].shape[:2] for c, _ in jobs], [loaded[s].shape[:2] for _, s in jobs], config,
-                jobs_per_program(config, len(jobs)), names=jobs)  # sizes and memory, named by file
+    loaded = {p: images.load(p) for p in dict.fromkeys(p for job in all_jobs for p in job)}
+    plan_scales([loaded[c].shape[:2] for c, _ in all_jobs], [loaded[s].shape[:2] for _, s in all_jobs], config,
+                jobs_per_program(config, len(all_jobs)), names=all_jobs)  # sizes and memory, named by file
+    mine = process_share(len(all_jobs), index, count)
+    jobs, outputs = all_jobs[mine.start:mine.stop], all_outputs[mine.start:mine.stop]
+    share = f"job {mine.start}" if len(mine) == 1 else f"jobs {mine.start}-{mine.stop - 1}"
+    whose = f"process {index} of {count}, {share} of {len(all_jobs)}; " * (count > 1)
+    if not jobs:
+        if not args.quiet:
+            print(f"{PROG}: process {index} of {count}: no jobs (there are {len(all_jobs)})", file=sys.stderr)
+        return
     weights = as_weights(args.weights if args.weights else _default_weights(config.weights_source, args.quiet))
     total_steps = sum(steps for _, steps in config.schedule)
 
@@ -192,7 +258,7 @@ def run(args: argparse.Namespace, config: Config) -> None:
             if log:
                 for i in range(n):
                     for j in range(group):
-                        job = {"job": p.first_job + j} if len(jobs) > 1 else {}
+                        job = {"job": mine.start + p.first_job + j} if len(all_jobs) > 1 else {}
                         record = {**job, "step": p.step - n + i, **{k: float(v[i, j]) for k, v in p.losses.items()}}
                         log.write(json.dumps(record) + "\n")
             if args.save_every and p.step % args.save_every == 0 and p.step < p.total_steps:
@@ -208,8 +274,9 @@ def run(args: argparse.Namespace, config: Config) -> None:
         images.save(image, out)
     if not args.quiet:
         final = f", final loss {history['total'][-1].sum():.4g}" if total_steps else ""
-        where = outputs[0] if len(jobs) == 1 else f"{len(jobs)} images to {args.output}"
-        print(f"wrote {where} ({total_steps} steps in {time.perf_counter() - start:.1f} s{final})", file=sys.stderr)
+        where = outputs[0] if len(all_jobs) == 1 else f"{len(jobs)} image{'s' * (len(jobs) > 1)} to {args.output}"
+        print(f"wrote {where} ({whose}{total_steps} steps in {time.perf_counter() - start:.1f} s{final})",
+              file=sys.stderr)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -218,6 +285,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     try:
         config = config_from_args(args)
+        check_hosts(args)
     except ValueError as e:  # a setting out of range
         parser.error(" ".join(str(e).split()))
     if not args.no_compile_cache:
@@ -226,12 +294,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         enable_compilation_cache()
 
     def action():
-        if config.precision == "float64":
-            import jax
+        with joined_hosts(args):
+            if config.precision == "float64":
+                import jax
 
-            with jax.enable_x64(True):  # only for this run: the caller's JAX mode is restored afterwards
+                with jax.enable_x64(True):  # only for this run: the caller's JAX mode is restored afterwards
+                    run(args, config)
+            else:
                 run(args, config)
-        else:
-            run(args, config)
 
     return exit_status(PROG, action, f"{args.output} was not written")

@@ -477,6 +477,22 @@ def jobs_per_program(config: Config, n_jobs: int) -> int:
     return 1 if lone_cpu else n_jobs
 
 
+def process_share(n_jobs: int, index: Optional[int] = None, count: Optional[int] = None) -> range:
+    """The jobs (indices into a list of `n_jobs`) that process `index` of `count` runs in a multi-host run
+    (default: this process, `jax.process_index()` of `jax.process_count()`): contiguous blocks in order, whose
+    sizes differ by at most one, e.g. 5 jobs over 2 processes: range(0, 3) and range(3, 5).
+
+    Jobs are independent, so hosts need not talk: every process runs the same command, takes its share, runs it on
+    its own devices (`jax.local_devices()`) and writes its own outputs."""
+    index = jax.process_index() if index is None else index
+    count = jax.process_count() if count is None else count
+    if not 0 <= index < count:
+        raise ValueError(f"process index {index} is not in [0, {count})")
+    base, extra = divmod(n_jobs, count)
+    start = index * base + min(index, extra)
+    return range(start, start + base + (index < extra))
+
+
 def optimize(
     contents: list[np.ndarray],
     styles: list[np.ndarray],

@@ -2,9 +2,11 @@
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -187,3 +189,64 @@ def test_several_jobs_need_an_output_folder(h5_files, image_files, tmp_path):
     status, err = run_cli("--content", image_files["content"], image_files["content"], "--style",
                           image_files["style"], "--output", tmp_path / "o.png", "--weights", h5_files["legacy"])
     assert status == 1 and "must be an existing folder" in err and "Traceback" not in err
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("localhost", 0))
+        return sock.getsockname()[1]
+
+
+def test_two_processes_split_the_jobs_and_equal_one_process(h5_files, image_files, tmp_path):
+    """A multi-host run on this machine: two CLI processes joined by jax.distributed (each with 2 forced CPU
+    devices, so each runs its 2 jobs as one sharded program) write the same 4 images and losses as one process."""
+    second = tmp_path / "second.png"
+    Image.open(image_files["content"]).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(second)
+    flipped_style = tmp_path / "style2.png"
+    Image.open(image_files["style"]).transpose(Image.Transpose.FLIP_TOP_BOTTOM).save(flipped_style)
+    common = ["--content", image_files["content"], second, "--style", image_files["style"], flipped_style,
+              "--weights", h5_files["legacy"], "--size", "32", "--steps", "3", "--optimizer", "adam", "--quiet"]
+    (tmp_path / "hosts").mkdir()
+    (tmp_path / "one").mkdir()
+    port = _free_port()
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    procs = [subprocess.Popen([sys.executable, "-m", "nst_jax", *map(str, common), "--output", tmp_path / "hosts",
+                               "--log", tmp_path / "hosts" / "log.jsonl", "--coordinator", f"localhost:{port}",
+                               "--num-processes", "2", "--process-id", str(i)], env=env, stderr=subprocess.PIPE,
+                              text=True) for i in range(2)]
+    errors = [proc.communicate(timeout=300)[1] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], errors
+    assert main([*common, "--output", tmp_path / "one", "--log", tmp_path / "one" / "log.jsonl"]) == 0
+
+    names = ["content_style.png", "content_style2.png", "second_style.png", "second_style2.png"]
+    logs = ["log.process0.jsonl", "log.process1.jsonl"]
+    assert sorted(p.name for p in (tmp_path / "hosts").iterdir()) == sorted(names + logs)
+    for name in names:
+        hosts, one = (np.asarray(Image.open(tmp_path / d / name), np.int16) for d in ("hosts", "one"))
+        assert np.abs(hosts - one).max() <= 1  # 8-bit rounding of images equal to 1e-4
+    one = {(r["job"], r["step"]): r for r in map(json.loads, (tmp_path / "one" / "log.jsonl").open())}
+    for index, jobs in ((0, {0, 1}), (1, {2, 3})):  # contiguous shares, global job numbers
+        records = [json.loads(line) for line in (tmp_path / "hosts" / f"log.process{index}.jsonl").open()]
+        assert {r["job"] for r in records} == jobs and len(records) == 3 * len(jobs)
+        for r in records:
+            assert r["total"] == pytest.approx(one[r["job"], r["step"]]["total"], rel=1e-4)
+
+
+@pytest.mark.parametrize("extra, expected", [
+    (["--coordinator", "localhost:1"], "go together"),
+    (["--coordinator", "localhost:1", "--num-processes", "2", "--process-id", "2"], "is not in 0..1"),
+    (["--coordinator", "localhost:1", "--num-processes", "0", "--process-id", "0"], "must be >= 1"),
+])
+def test_bad_multi_host_options_are_usage_errors(image_files, tmp_path, capsys, extra, expected):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--content", image_files["content"], "--style", image_files["style"], "--output", tmp_path / "o.png",
+              *extra])
+    assert exit_info.value.code == 2 and expected in capsys.readouterr().err
+
+
+def test_distributed_without_a_cluster_is_a_one_line_error(h5_files, image_files, tmp_path):
+    out = tmp_path / "o.png"
+    status, err = run_cli("--content", image_files["content"], "--style", image_files["style"], "--output", out,
+                          "--weights", h5_files["legacy"], "--distributed")
+    assert status == 1 and "--distributed: could not join" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()

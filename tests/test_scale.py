@@ -76,6 +76,18 @@ def test_sharded_over_four_devices_equals_one_by_one(random_weights, tmp_path):
         np.testing.assert_allclose(sharded[job], alone.history["total"], rtol=1e-4)
 
 
+@pytest.mark.parametrize("count", [1, 2, 3, 4])
+def test_process_shares_cover_the_jobs_in_order_and_balance(count):
+    for n_jobs in range(10):
+        shares = [transfer.process_share(n_jobs, index, count) for index in range(count)]
+        assert [job for share in shares for job in share] == list(range(n_jobs))  # each job once, in order
+        assert max(map(len, shares)) - min(map(len, shares)) <= 1
+    assert [list(transfer.process_share(5, i, 2)) for i in range(2)] == [[0, 1, 2], [3, 4]]
+    assert transfer.process_share(3) == range(3)  # one process (this one) runs everything
+    with pytest.raises(ValueError, match="not in"):
+        transfer.process_share(3, count, count)
+
+
 def test_multiscale_schedule_and_run(random_weights):
     config = Config(size=64, scales=3, steps=4, optimizer="adam", init="content", chunk_size=2)
     assert [size for size, _ in config.schedule] == [32, 45, 64]
