@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The GPU measurements of issue 5 that the CPU cannot make, as one prepared run for a lent GPU machine (whose
+# commands stop at 10 minutes): first the machine and any cached pretrained VGG19, then, most important first,
+# batch throughput at 256 px (target: 3x the images per minute of one by one), the per-step table, longer chunks
+# for one image, and nst_jax's convolution gradient against JAX's own in a loop. Each script has its own time limit,
+# so a slow one costs its own table only; every table lands in OUTDIR/NAME.txt, and the last lines of each are
+# printed at the end.
+#
+# Usage, from the repository root: bash benchmarks/gpu_check.sh [OUTDIR]   (default: $OUT, else /tmp/gpu_check)
+# It runs on a CPU too (as a check of this script), where the limits cut the long tables short.
+set -u
+out=${1:-${OUT:-/tmp/gpu_check}}
+mkdir -p "$out"
+# One persistent compilation cache for all the scripts, outside OUTDIR (its files are large and not results).
+export NST_JAX_COMPILATION_CACHE=${NST_JAX_COMPILATION_CACHE:-/tmp/nst_jax_gpu_check_xla}
+
+step() {  # step NAME SECONDS COMMAND...: run COMMAND under a time limit, its output into OUTDIR/NAME.txt
+    local name=$1 limit=$2
+    shift 2
+    echo "== $name ($*; limit ${limit} s)" | tee "$out/$name.txt"
+    local start=$SECONDS
+    timeout "$limit" "$@" >>"$out/$name.txt" 2>&1
+    echo "== $name: exit $? after $((SECONDS - start)) s" | tee -a "$out/$name.txt"
+}
+
+machine() {
+    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1
+    python -c "import jax; print('jax', jax.__version__, jax.devices())" 2>&1
+    python -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" 2>&1
+    for d in ~/.cache/torch/hub/checkpoints ~/.keras/models ~/.cache/huggingface; do
+        echo "$d:"
+        ls -la "$d" 2>&1
+    done
+    echo "files named *vgg* with a weights suffix (/usr, /opt, /root, /home):"
+    timeout 45 find /usr /opt /root /home \( -iname "*vgg*.pth" -o -iname "*vgg*.h5" -o -iname "*vgg*.safetensors" \
+        -o -iname "*vgg*.npz" -o -iname "*vgg*.bin" \) 2>/dev/null | head -20
+}
+
+machine >"$out/machine.txt" 2>&1
+step batch_tf32 150 python benchmarks/batch_throughput.py --steps 20 --jobs 1 16 64 --precision tf32
+step batch_bf16 120 python benchmarks/batch_throughput.py --steps 20 --jobs 1 16 64 --precision bfloat16
+step step_time 120 python benchmarks/step_time.py --sizes 256 512 --steps 20 --bf16
+step chunk_size 60 python benchmarks/chunk_size.py --sizes 256 --chunks 5 20 100 --steps 200 --precision tf32
+step loop_conv 45 python benchmarks/loop_conv.py --size 256 --steps 20
+
+for f in machine batch_tf32 batch_bf16 step_time chunk_size loop_conv; do
+    echo
+    tail -n 25 "$out/$f.txt"
+done
