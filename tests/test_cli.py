@@ -191,10 +191,26 @@ def test_several_jobs_need_an_output_folder(h5_files, image_files, tmp_path):
     assert status == 1 and "must be an existing folder" in err and "Traceback" not in err
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("localhost", 0))
-        return sock.getsockname()[1]
+def _free_port(candidates=(0,)) -> int:
+    """A port on localhost that nothing listens on: the first of `candidates` that binds (0: any)."""
+    for port in candidates:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("localhost", port))
+            except OSError:
+                continue
+            return sock.getsockname()[1]
+    raise RuntimeError("no free port")
+
+
+def run_processes(args_and_envs):
+    """Run `python -m nst_jax` in several processes at once ([(argv, extra env)], 2 forced CPU devices each);
+    assert that all succeed."""
+    procs = [subprocess.Popen([sys.executable, "-m", "nst_jax", *map(str, args)], stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", **env})
+             for args, env in args_and_envs]
+    errors = [proc.communicate(timeout=300)[1] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0] * len(procs), errors
 
 
 def test_two_processes_split_the_jobs_and_equal_one_process(h5_files, image_files, tmp_path):
@@ -209,13 +225,9 @@ def test_two_processes_split_the_jobs_and_equal_one_process(h5_files, image_file
     (tmp_path / "hosts").mkdir()
     (tmp_path / "one").mkdir()
     port = _free_port()
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
-    procs = [subprocess.Popen([sys.executable, "-m", "nst_jax", *map(str, common), "--output", tmp_path / "hosts",
-                               "--log", tmp_path / "hosts" / "log.jsonl", "--coordinator", f"localhost:{port}",
-                               "--num-processes", "2", "--process-id", str(i)], env=env, stderr=subprocess.PIPE,
-                              text=True) for i in range(2)]
-    errors = [proc.communicate(timeout=300)[1] for proc in procs]
-    assert [proc.returncode for proc in procs] == [0, 0], errors
+    run_processes([([*common, "--output", tmp_path / "hosts", "--log", tmp_path / "hosts" / "log.jsonl",
+                     "--coordinator", f"localhost:{port}", "--num-processes", "2", "--process-id", i], {})
+                   for i in range(2)])
     assert main([*common, "--output", tmp_path / "one", "--log", tmp_path / "one" / "log.jsonl"]) == 0
 
     names = ["content_style.png", "content_style2.png", "second_style.png", "second_style2.png"]
@@ -230,6 +242,22 @@ def test_two_processes_split_the_jobs_and_equal_one_process(h5_files, image_file
         assert {r["job"] for r in records} == jobs and len(records) == 3 * len(jobs)
         for r in records:
             assert r["total"] == pytest.approx(one[r["job"], r["step"]]["total"], rel=1e-4)
+
+
+def test_distributed_detects_a_slurm_cluster(h5_files, image_files, tmp_path):
+    """`--distributed` alone, in two processes whose environment is what SLURM sets for a 2-task job step on one
+    node: JAX detects the cluster, and the processes run one job each."""
+    job_id = _free_port(range(61440, 65536)) - 61440  # JAX's coordinator port for SLURM: 61440 + job id % 4096
+    slurm = {"SLURM_JOB_ID": str(job_id), "SLURM_STEP_NODELIST": "localhost", "SLURM_NTASKS": "2",
+             "SLURM_STEP_NUM_NODES": "1"}
+    args = ["--content", image_files["content"], "--style", image_files["style"], image_files["content"],
+            "--weights", h5_files["legacy"], "--size", "32", "--steps", "1", "--optimizer", "adam", "--quiet",
+            "--output", tmp_path, "--log", tmp_path / "log.jsonl", "--distributed"]
+    run_processes([(args, {**slurm, "SLURM_PROCID": str(i), "SLURM_LOCALID": str(i)}) for i in range(2)])
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["content_content.png", "content_style.png"]
+    for index in range(2):
+        records = [json.loads(line) for line in (tmp_path / f"log.process{index}.jsonl").open()]
+        assert [r["job"] for r in records] == [index]
 
 
 @pytest.mark.parametrize("extra, expected", [
