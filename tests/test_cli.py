@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nst_jax import cli
+from nst_jax import Config, cli, images
+from nst_jax.errors import InputError
 
 
 def main(args):
@@ -258,6 +259,23 @@ def test_distributed_detects_a_slurm_cluster(h5_files, image_files, tmp_path):
     for index in range(2):
         records = [json.loads(line) for line in (tmp_path / f"log.process{index}.jsonl").open()]
         assert [r["job"] for r in records] == [index]
+
+
+def test_each_process_share_is_checked_as_that_process_batches_it(image_files, tmp_path):
+    """Contents of one program need one aspect ratio: 4 jobs in one program with two ratios are refused, but split
+    over 2 processes (2 jobs, one ratio, each) they pass, and split so that a share mixes them they are refused."""
+    wide, style = image_files["content"], image_files["style"]
+    tall = tmp_path / "tall.png"
+    Image.open(wide).transpose(Image.Transpose.ROTATE_90).save(tall)
+    loaded = {p: images.load(p) for p in (wide, tall, style)}
+    config = Config(size=32, batch_size=4)
+    grouped = [(wide, style), (wide, style), (tall, style), (tall, style)]
+    with pytest.raises(InputError, match="one aspect ratio"):
+        cli.check_shares(grouped, loaded, config, count=1)
+    cli.check_shares(grouped, loaded, config, count=2)
+    cli.check_shares(grouped, loaded, config, count=3)  # shares of 2, 1 and 1 jobs
+    with pytest.raises(InputError, match="one aspect ratio"):
+        cli.check_shares([grouped[0], grouped[2], grouped[1], grouped[3]], loaded, config, count=2)
 
 
 @pytest.mark.parametrize("extra, expected", [
