@@ -134,7 +134,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 def check_hosts(args: argparse.Namespace) -> None:
     """Usage errors of the multi-host options: the coordinator, process count and id come all together or not at
-    all, and describe a valid process. Sets `args.distributed` when they are given."""
+    all, and describe a valid process (given, they imply --distributed: see `joined_hosts`)."""
     manual = (args.coordinator, args.num_processes, args.process_id)
     if any(v is not None for v in manual):
         if any(v is None for v in manual):
@@ -145,15 +145,14 @@ def check_hosts(args: argparse.Namespace) -> None:
         if not 0 <= args.process_id < args.num_processes:
             raise ValueError(f"--process-id {args.process_id} is not in 0..{args.num_processes - 1} "
                              f"(--num-processes {args.num_processes})")
-        args.distributed = True
 
 
 @contextlib.contextmanager
 def joined_hosts(args: argparse.Namespace) -> Iterator[None]:
-    """With --distributed: `jax.distributed.initialize` from the multi-host options (before anything else uses
-    JAX), and `jax.distributed.shutdown` at the end, which waits for every process, so that the coordinator
-    (process 0) outlives the others."""
-    if not args.distributed:
+    """With --distributed or --coordinator: `jax.distributed.initialize` from the multi-host options (before
+    anything else uses JAX), and `jax.distributed.shutdown` at the end, which waits for every process, so that the
+    coordinator (process 0) outlives the others."""
+    if not (args.distributed or args.coordinator is not None):
         yield
         return
     import jax
