@@ -1,0 +1,139 @@
+"""Why coarse to fine is not the fastest route to the full-size loss: what a coarse stage can hand to the last
+scale, measured by the full-size objective, layer by layer, and by the full-size L-BFGS steps still needed.
+
+    python benchmarks/coarse_starts.py [--size 256] [--init content|noise] [--target LOSS] [--single-steps 30]
+                                       [--max-steps 100] [--weights FILE]
+
+Starts of a full-size `lbfgs-armijo` run (the paper's objective, as in time_to_quality.py; square test images):
+
+* --init: the content image (the tutorial's start) or the CLI's seeded uniform noise (the paper's): the
+  single-scale run;
+* coarse to fine: `--scale-sizes size/4,size/2,size` with 50 `lbfgs-armijo` steps at each coarse scale, from
+  the same --init, upsampled bicubically to full size (what `--scales` hands to its last scale);
+* residual: the full-size start plus the upsampled difference of that result and the start at size/2 (the start's
+  own fine detail kept: the content's, or the noise's high frequencies);
+* oracle: the finished single-scale image itself, downsampled to size/2 and upsampled again: what a half-size
+  stage would hand over if it had found exactly the finished image's coarse part.
+
+The target is --target (e.g. the torch-tutorial loss of time_to_quality.py) or, by default, the loss of the
+single-scale run's image after --single-steps steps. Step counts are full-size steps; a coarse step costs
+(its size / size)^2 of one (the convolutions' FLOPs), which the "coarse stages" column counts in full-size steps.
+A second table scores three images by the size/2 objective (content and style images at size/2): a scale's
+optimum is far from the other scale's.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import jax.numpy as jnp
+import numpy as np
+
+from common import load_weights, machine, table, test_images
+from nst_jax import images, losses, transfer
+from nst_jax.config import Config
+
+COARSE_STEPS = 50
+
+
+def layer_terms(content, style, image, size: int, w, config: Config) -> dict[str, float]:
+    """The weighted terms of the size-px objective (alpha * content loss per content layer, beta * w_l * E_l per
+    style layer) and their total, for `image` [H, W, 3]; all three images are resized to size x size."""
+    spec = transfer.loss_spec(config, w.preprocess)
+    params = transfer.cast_params(w.params, spec)
+    c, s, x = (transfer.to_variable(jnp.asarray(images.resize(a, (size, size)))[None], spec)
+               for a in (content, style, image))
+    targets = transfer.compute_targets(params, c, s, spec)
+    feats = transfer._features(params, x, spec)
+    terms = {l: config.content_weight * float(losses.content_loss(feats[l], targets["content"][l])[0])
+             for l in spec.content_layers}
+    for w_l, l in zip(config.layer_weights, spec.style_layers):
+        terms[l] = config.style_weight * w_l * float(losses.style_layer_loss(feats[l], targets["style"][l])[0])
+    terms["total"] = sum(terms.values())
+    return terms
+
+
+def first_below(history: np.ndarray, loss: float):
+    """The number of steps until the run's loss is at most `loss`, counted as time_to_quality.py counts them (the
+    loss history[i] is evaluated in step i + 1), or None if it never is."""
+    hits = np.nonzero(np.asarray(history) <= loss)[0]
+    return int(hits[0]) + 1 if hits.size else None
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--init", choices=("content", "noise"), default="content")
+    p.add_argument("--target", type=float, default=None, help="loss to reach (default: see --single-steps)")
+    p.add_argument("--single-steps", type=int, default=30,
+                   help="steps of the single-scale run whose image is the oracle's source and whose last loss is "
+                        "the default target")
+    p.add_argument("--max-steps", type=int, default=100, help="full-size steps allowed from each start")
+    p.add_argument("--weights", default=None, help="weights file (default: random-valued, see common.py)")
+    args = p.parse_args()
+
+    w, _ = load_weights(args.weights)
+    size, half, quarter = args.size, args.size // 2, args.size // 4
+    content, style = test_images(size)
+    base = Config(size=None, init=args.init, optimizer="lbfgs-armijo", chunk_size=10)
+    spec = transfer.loss_spec(base, w.preprocess)
+    start = np.asarray(transfer.to_image(transfer.initial_variable(args.init, content, style, base.seed, spec), spec))
+
+    def run(steps, init=None, **kw):
+        r = transfer.stylize(content, style, w, base.replace(steps=steps, **kw), init_image=init)
+        return r.image, r.history["total"]
+
+    # the single-scale run, and its image after --single-steps steps (the oracle's source)
+    kept = {}
+
+    def keep(p: transfer.Progress) -> None:
+        if p.step == args.single_steps:
+            kept["image"] = np.asarray(p.image)
+
+    h_single = transfer.stylize(content, style, w, base.replace(steps=max(args.max_steps, args.single_steps)),
+                                callback=keep, report_every=args.single_steps).history["total"]
+    finished = np.clip(kept["image"], 0.0, 1.0)
+    target = args.target if args.target is not None else layer_terms(content, style, finished, size, w, base)["total"]
+    coarse, _ = run(0, scale_sizes=(quarter, half, size), scale_steps=(COARSE_STEPS, COARSE_STEPS, 0))
+    through_half = lambda x: images.resize(images.resize(x, (half, half)), (size, size))  # noqa: E731
+    residual = np.clip(start + images.resize(images.resize(coarse, (half, half))
+                                             - images.resize(start, (half, half)), (size, size)), 0.0, 1.0)
+    coarse_cost = COARSE_STEPS * ((quarter / size) ** 2 + (half / size) ** 2)
+    starts = {
+        f"{args.init} (single scale)": (start, 0.0),
+        f"coarse to fine ({quarter}, {half}: {COARSE_STEPS} steps each), upsampled": (coarse, coarse_cost),
+        f"residual: {args.init} + upsampled (coarse - {args.init}) at 1/2": (residual, coarse_cost),
+        f"oracle: the finished image ({args.single_steps} steps) through 1/2": (through_half(finished), None),
+    }
+    names = list(base.content_layers) + list(base.style_layers) + ["total"]
+    fmt = lambda terms: [f"{terms[l]:.3g}" for l in names]  # noqa: E731
+    rows, layer_rows = [], []
+    for name, (image, cost) in starts.items():
+        terms = layer_terms(content, style, image, size, w, base)
+        h = h_single if cost == 0.0 else run(args.max_steps, init=image)[1]
+        steps = first_below(h, target)
+        total = None if steps is None or cost is None else f"{steps + cost:.1f}"
+        rows.append([name, f"{terms['total']:.3g}", first_below(h_single, terms["total"]),
+                     "-" if cost is None else f"{cost:.1f}", steps if steps is not None else f"> {args.max_steps}",
+                     total or "-"])
+        layer_rows.append([name] + fmt(terms))
+    layer_rows.append([f"the finished single-scale image ({args.single_steps} steps)"]
+                      + fmt(layer_terms(content, style, finished, size, w, base)))
+    half_rows = []
+    for name, image in ((args.init, start), ("coarse to fine, upsampled", coarse),
+                        (f"finished single-scale image ({args.single_steps} steps)", finished)):
+        terms = layer_terms(content, style, image, half, w, base)
+        half_rows.append([name] + fmt(terms))
+
+    print(f"# {machine()}; {size}x{size} from {args.init}; weights: {args.weights or 'random-valued'}; "
+          f"target loss {target:.4g}")
+    print(table([f"start of the {size} px run", f"its {size} px loss", "single scale's steps to that loss",
+                 "coarse stages, full-size steps", f"{size} px steps to target", "total, full-size steps"], rows))
+    print(f"\nThe {size} px objective's weighted terms:")
+    print(table(["start"] + names, layer_rows))
+    print(f"\nThe {half} px objective (content and style at {half} px):")
+    print(table(["image"] + names, half_rows))
+
+
+if __name__ == "__main__":
+    main()
