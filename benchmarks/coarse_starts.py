@@ -18,8 +18,8 @@ Starts of a full-size `lbfgs-armijo` run (the paper's objective, as in time_to_q
 The target is --target (e.g. the torch-tutorial loss of time_to_quality.py) or, by default, the loss of the
 single-scale run's image after --single-steps steps. Step counts are full-size steps; a coarse step costs
 (its size / size)^2 of one (the convolutions' FLOPs), which the "coarse stages" column counts in full-size steps.
-A second table scores three images by the size/2 objective (content and style images at size/2): a scale's
-optimum is far from the other scale's.
+A second table gives every start's terms layer by layer (and the finished image's); a third scores three images
+by the size/2 objective (content and style images at size/2): a scale's optimum is far from the other scale's.
 """
 
 from __future__ import annotations
@@ -36,20 +36,24 @@ from nst_jax.config import Config
 COARSE_STEPS = 50
 
 
-def layer_terms(content, style, image, size: int, w, config: Config) -> dict[str, float]:
-    """The weighted terms of the size-px objective (alpha * content loss per content layer, beta * w_l * E_l per
-    style layer) and their total, for `image` [H, W, 3]; all three images are resized to size x size."""
+def objective(content, style, size: int, w, config: Config):
+    """The size-px objective as a function of an image [H, W, 3] (resized to size x size) -> its weighted terms
+    (alpha * content loss per content layer, beta * w_l * E_l per style layer) and their total. The targets come
+    from content and style resized to size x size, computed once here."""
     spec = transfer.loss_spec(config, w.preprocess)
     params = transfer.cast_params(w.params, spec)
-    c, s, x = (transfer.to_variable(jnp.asarray(images.resize(a, (size, size)))[None], spec)
-               for a in (content, style, image))
-    targets = transfer.compute_targets(params, c, s, spec)
-    feats = transfer._features(params, x, spec)
-    terms = {l: config.content_weight * float(losses.content_loss(feats[l], targets["content"][l])[0])
-             for l in spec.content_layers}
-    for w_l, l in zip(config.layer_weights, spec.style_layers):
-        terms[l] = config.style_weight * w_l * float(losses.style_layer_loss(feats[l], targets["style"][l])[0])
-    terms["total"] = sum(terms.values())
+    variable = lambda a: transfer.to_variable(jnp.asarray(images.resize(a, (size, size)))[None], spec)  # noqa: E731
+    targets = transfer.compute_targets(params, variable(content), variable(style), spec)
+
+    def terms(image) -> dict[str, float]:
+        feats = transfer._features(params, variable(image), spec)
+        out = {l: config.content_weight * float(losses.content_loss(feats[l], targets["content"][l])[0])
+               for l in spec.content_layers}
+        for w_l, l in zip(config.layer_weights, spec.style_layers):
+            out[l] = config.style_weight * w_l * float(losses.style_layer_loss(feats[l], targets["style"][l])[0])
+        out["total"] = sum(out.values())
+        return out
+
     return terms
 
 
@@ -93,7 +97,9 @@ def main() -> None:
     h_single = transfer.stylize(content, style, w, base.replace(steps=max(args.max_steps, args.single_steps)),
                                 callback=keep, report_every=args.single_steps).history["total"]
     finished = np.clip(kept["image"], 0.0, 1.0)
-    target = args.target if args.target is not None else layer_terms(content, style, finished, size, w, base)["total"]
+    full, at_half = objective(content, style, size, w, base), objective(content, style, half, w, base)
+    finished_terms = full(finished)
+    target = args.target if args.target is not None else finished_terms["total"]
     coarse, _ = run(0, scale_sizes=(quarter, half, size), scale_steps=(COARSE_STEPS, COARSE_STEPS, 0))
     through_half = lambda x: images.resize(images.resize(x, (half, half)), (size, size))  # noqa: E731
     residual = np.clip(start + images.resize(images.resize(coarse, (half, half))
@@ -109,7 +115,7 @@ def main() -> None:
     fmt = lambda terms: [f"{terms[l]:.3g}" for l in names]  # noqa: E731
     rows, layer_rows = [], []
     for name, (image, cost) in starts.items():
-        terms = layer_terms(content, style, image, size, w, base)
+        terms = full(image)
         h = h_single if cost == 0.0 else run(args.max_steps, init=image)[1]
         steps = first_below(h, target)
         total = None if steps is None or cost is None else f"{steps + cost:.1f}"
@@ -117,13 +123,10 @@ def main() -> None:
                      "-" if cost is None else f"{cost:.1f}", steps if steps is not None else f"> {args.max_steps}",
                      total or "-"])
         layer_rows.append([name] + fmt(terms))
-    layer_rows.append([f"the finished single-scale image ({args.single_steps} steps)"]
-                      + fmt(layer_terms(content, style, finished, size, w, base)))
-    half_rows = []
-    for name, image in ((args.init, start), ("coarse to fine, upsampled", coarse),
-                        (f"finished single-scale image ({args.single_steps} steps)", finished)):
-        terms = layer_terms(content, style, image, half, w, base)
-        half_rows.append([name] + fmt(terms))
+    layer_rows.append([f"the finished single-scale image ({args.single_steps} steps)"] + fmt(finished_terms))
+    half_rows = [[name] + fmt(at_half(image)) for name, image in (
+        (args.init, start), ("coarse to fine, upsampled", coarse),
+        (f"finished single-scale image ({args.single_steps} steps)", finished))]
 
     print(f"# {machine()}; {size}x{size} from {args.init}; weights: {args.weights or 'random-valued'}; "
           f"target loss {target:.4g}")
