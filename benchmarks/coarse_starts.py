@@ -12,6 +12,9 @@ Starts of a full-size `lbfgs-armijo` run (the paper's objective, as in time_to_q
   the same --init, upsampled bicubically to full size (what `--scales` hands to its last scale);
 * residual: the full-size start plus the upsampled difference of that result and the start at size/2 (the start's
   own fine detail kept: the content's, or the noise's high frequencies);
+* band-limited: the full-size objective itself (not a coarse one) optimised over the start's coarse part only,
+  for 50 `lbfgs-armijo` steps: the image is the start's fine part (the start minus its size/2 version upsampled)
+  plus a size/2 variable upsampled bilinearly, clipped to [0, 1]; each of these steps costs a full-size step;
 * oracle: the finished single-scale image itself, downsampled to size/2 and upsampled again: what a half-size
   stage would hand over if it had found exactly the finished image's coarse part.
 
@@ -26,14 +29,16 @@ from __future__ import annotations
 
 import argparse
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 from common import load_weights, machine, table, test_images
-from nst_jax import images, losses, transfer
+from nst_jax import images, lbfgs_armijo, losses, transfer
 from nst_jax.config import Config
 
 COARSE_STEPS = 50
+BAND_STEPS = 50
 
 
 def objective(content, style, size: int, w, config: Config):
@@ -55,6 +60,39 @@ def objective(content, style, size: int, w, config: Config):
         return out
 
     return terms
+
+
+def band_limited(content, style, start, w, config: Config, steps: int) -> np.ndarray:
+    """`steps` lbfgs-armijo steps of the full-size objective over images fine + up(y): fine = the start minus its
+    half-size version upsampled (the start's own fine part, kept fixed), y [1, H/2, W/2, 3] the variable (starting
+    at the start's half-size version), up = bilinear upsampling to full size; the image is clipped to [0, 1].
+    start, content, style: [H, W, 3]. Returns the final image [H, W, 3]."""
+    spec = transfer.loss_spec(config, w.preprocess)
+    params = transfer.cast_params(w.params, spec)
+    variable = lambda a: transfer.to_variable(jnp.asarray(a)[None], spec)  # noqa: E731
+    targets = transfer.compute_targets(params, variable(content), variable(style), spec)
+    weights = transfer.loss_weights(config)
+    (h, wd), half = start.shape[:2], (start.shape[0] // 2, start.shape[1] // 2)
+    up = lambda y: jax.image.resize(y, (1, h, wd, 3), "linear")  # noqa: E731
+    y = jnp.asarray(images.resize(start, half))[None]
+    fine = jnp.asarray(start)[None] - up(y)
+    image_of = lambda y: jnp.clip(fine + up(y), 0.0, 1.0)  # noqa: E731
+
+    def value_and_terms(y):
+        terms = {k: jnp.sum(t) for k, t in transfer.loss_terms(
+            transfer.to_variable(image_of(y), spec), params, targets, weights, spec).items()}
+        return terms["total"], terms
+
+    @jax.jit
+    def step(y, state):
+        trial = lbfgs_armijo.trial_point(y, state, lambda v: jnp.clip(v, 0.0, 1.0))
+        (value, terms), grad = jax.value_and_grad(value_and_terms, has_aux=True)(trial)
+        return lbfgs_armijo.update(y, trial, value, grad, state, terms, first_step=config.learning_rate)
+
+    state = lbfgs_armijo.init(y, {k: jnp.zeros(()) for k in transfer.TERMS})
+    for _ in range(steps):
+        y, state = step(y, state)
+    return np.asarray(image_of(y)[0])
 
 
 def first_below(history: np.ndarray, loss: float):
@@ -109,6 +147,8 @@ def main() -> None:
         f"{args.init} (single scale)": (start, 0.0),
         f"coarse to fine ({quarter}, {half}: {COARSE_STEPS} steps each), upsampled": (coarse, coarse_cost),
         f"residual: {args.init} + upsampled (coarse - {args.init}) at 1/2": (residual, coarse_cost),
+        f"band-limited: the {size} px objective over {args.init}'s 1/2-size part ({BAND_STEPS} steps)":
+            (band_limited(content, style, start, w, base, BAND_STEPS), float(BAND_STEPS)),
         f"oracle: the finished image ({args.single_steps} steps) through 1/2": (through_half(finished), None),
     }
     names = list(base.content_layers) + list(base.style_layers) + ["total"]
