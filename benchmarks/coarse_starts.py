@@ -28,6 +28,7 @@ by the size/2 objective (content and style images at size/2): a scale's optimum 
 from __future__ import annotations
 
 import argparse
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -41,14 +42,28 @@ COARSE_STEPS = 50
 BAND_STEPS = 50
 
 
-def objective(content, style, size: int, w, config: Config):
-    """The size-px objective as a function of an image [H, W, 3] (resized to size x size) -> its weighted terms
-    (alpha * content loss per content layer, beta * w_l * E_l per style layer) and their total. The targets come
-    from content and style resized to size x size, computed once here."""
+class Problem(NamedTuple):
+    """The size-px objective's pieces: `variable` maps an image [H, W, 3] (resized to size x size) to the network's
+    variable [1, size, size, 3]; `targets` come from content and style resized so, computed once."""
+
+    spec: transfer.LossSpec
+    params: dict
+    variable: Callable[[np.ndarray], jax.Array]
+    targets: dict
+
+
+def problem(content, style, size: int, w, config: Config) -> Problem:
+    """The size-px objective's pieces for content and style [H, W, 3] and weights w."""
     spec = transfer.loss_spec(config, w.preprocess)
     params = transfer.cast_params(w.params, spec)
     variable = lambda a: transfer.to_variable(jnp.asarray(images.resize(a, (size, size)))[None], spec)  # noqa: E731
-    targets = transfer.compute_targets(params, variable(content), variable(style), spec)
+    return Problem(spec, params, variable, transfer.compute_targets(params, variable(content), variable(style), spec))
+
+
+def objective(prob: Problem, config: Config):
+    """The objective as a function of an image [H, W, 3] (resized to the problem's size) -> its weighted terms
+    (alpha * content loss per content layer, beta * w_l * E_l per style layer) and their total."""
+    spec, params, variable, targets = prob
 
     def terms(image) -> dict[str, float]:
         feats = transfer._features(params, variable(image), spec)
@@ -62,15 +77,12 @@ def objective(content, style, size: int, w, config: Config):
     return terms
 
 
-def band_limited(content, style, start, w, config: Config, steps: int) -> np.ndarray:
-    """`steps` lbfgs-armijo steps of the full-size objective over images fine + up(y): fine = the start minus its
-    half-size version upsampled (the start's own fine part, kept fixed), y [1, H/2, W/2, 3] the variable (starting
-    at the start's half-size version), up = bilinear upsampling to full size; the image is clipped to [0, 1].
-    start, content, style: [H, W, 3]. Returns the final image [H, W, 3]."""
-    spec = transfer.loss_spec(config, w.preprocess)
-    params = transfer.cast_params(w.params, spec)
-    variable = lambda a: transfer.to_variable(jnp.asarray(a)[None], spec)  # noqa: E731
-    targets = transfer.compute_targets(params, variable(content), variable(style), spec)
+def band_limited(prob: Problem, start, config: Config, steps: int) -> np.ndarray:
+    """`steps` lbfgs-armijo steps of the full-size objective `prob` over images fine + up(y): fine = the start minus
+    its half-size version upsampled (the start's own fine part, kept fixed), y [1, H/2, W/2, 3] the variable
+    (starting at the start's half-size version), up = bilinear upsampling to full size; the image is clipped to
+    [0, 1]. start: [H, W, 3] at the problem's size. Returns the final image [H, W, 3]."""
+    spec, params, _, targets = prob
     weights = transfer.loss_weights(config)
     (h, wd), half = start.shape[:2], (start.shape[0] // 2, start.shape[1] // 2)
     up = lambda y: jax.image.resize(y, (1, h, wd, 3), "linear")  # noqa: E731
@@ -135,7 +147,8 @@ def main() -> None:
     h_single = transfer.stylize(content, style, w, base.replace(steps=max(args.max_steps, args.single_steps)),
                                 callback=keep, report_every=args.single_steps).history["total"]
     finished = np.clip(kept["image"], 0.0, 1.0)
-    full, at_half = objective(content, style, size, w, base), objective(content, style, half, w, base)
+    full_problem = problem(content, style, size, w, base)
+    full, at_half = objective(full_problem, base), objective(problem(content, style, half, w, base), base)
     finished_terms = full(finished)
     target = args.target if args.target is not None else finished_terms["total"]
     coarse, _ = run(0, scale_sizes=(quarter, half, size), scale_steps=(COARSE_STEPS, COARSE_STEPS, 0))
@@ -148,7 +161,7 @@ def main() -> None:
         f"coarse to fine ({quarter}, {half}: {COARSE_STEPS} steps each), upsampled": (coarse, coarse_cost),
         f"residual: {args.init} + upsampled (coarse - {args.init}) at 1/2": (residual, coarse_cost),
         f"band-limited: the {size} px objective over {args.init}'s 1/2-size part ({BAND_STEPS} steps)":
-            (band_limited(content, style, start, w, base, BAND_STEPS), float(BAND_STEPS)),
+            (band_limited(full_problem, start, base, BAND_STEPS), float(BAND_STEPS)),
         f"oracle: the finished image ({args.single_steps} steps) through 1/2": (through_half(finished), None),
     }
     names = list(base.content_layers) + list(base.style_layers) + ["total"]
