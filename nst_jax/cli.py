@@ -217,26 +217,28 @@ def _outputs(args: argparse.Namespace, jobs: list[tuple[Path, Path]]) -> list[Pa
     return [images.check_output_path(folder / f"{c.stem}_{s.stem}.png") for c, s in jobs]
 
 
-def check_shares(jobs: list[tuple[Path, Path]], loaded: dict, config: Config, count: int) -> None:
+def check_shares(jobs: list[tuple[Path, Path]], loaded: dict, config: Config, count: int) -> list[range]:
     """`plan_scales` (sizes, one aspect ratio per program, the memory preflight) for the jobs each of `count`
     processes will run, batched as that process will batch them. Every process checks every share, so all hosts of
-    a multi-host run agree on bad input before any work. Raises InputError."""
+    a multi-host run agree on bad input before any work. Returns the shares (`process_share` of each process);
+    raises InputError."""
     from .transfer import jobs_per_program, plan_scales, process_share
 
-    for index in range(count):
-        share = process_share(len(jobs), index, count)
+    shares = [process_share(len(jobs), index, count) for index in range(count)]
+    for share in shares:
         part = jobs[share.start:share.stop]
         if part:  # sizes and memory, named by file
             plan_scales([loaded[c].shape[:2] for c, _ in part], [loaded[s].shape[:2] for _, s in part], config,
                         jobs_per_program(config, len(part)), names=part)
+    return shares
 
 
 def run(args: argparse.Namespace, config: Config) -> None:
-    """Check every input, run the style transfer(s) (in a multi-host run this process's share, `process_share`),
+    """Check every input, run the style transfer(s) (in a multi-host run this process's share, `check_shares`),
     write their outputs. Raises InputError on bad input."""
     import jax
 
-    from .transfer import as_weights, optimize, process_share
+    from .transfer import as_weights, optimize
 
     all_jobs = list(itertools.product(_image_paths(args.content), _image_paths(args.style)))
     all_outputs = _outputs(args, all_jobs)  # fail before any work
@@ -245,8 +247,7 @@ def run(args: argparse.Namespace, config: Config) -> None:
     if args.save_every is not None and args.save_every < 1:
         raise InputError(None, f"--save-every must be >= 1, got {args.save_every}")
     loaded = {p: images.load(p) for p in dict.fromkeys(p for job in all_jobs for p in job)}
-    check_shares(all_jobs, loaded, config, count)
-    mine = process_share(len(all_jobs), index, count)
+    mine = check_shares(all_jobs, loaded, config, count)[index]
     jobs, outputs = all_jobs[mine.start:mine.stop], all_outputs[mine.start:mine.stop]
     share = f"job {mine.start}" if len(mine) == 1 else f"jobs {mine.start}-{mine.stop - 1}"
     whose = f"process {index} of {count}, {share} of {len(all_jobs)}; " * (count > 1)

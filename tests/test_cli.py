@@ -273,7 +273,7 @@ def test_each_process_share_is_checked_as_that_process_batches_it(image_files, t
     with pytest.raises(InputError, match="one aspect ratio"):
         cli.check_shares(grouped, loaded, config, count=1)
     cli.check_shares(grouped, loaded, config, count=2)
-    cli.check_shares(grouped, loaded, config, count=3)  # shares of 2, 1 and 1 jobs
+    assert cli.check_shares(grouped, loaded, config, count=3) == [range(0, 2), range(2, 3), range(3, 4)]
     with pytest.raises(InputError, match="one aspect ratio"):
         cli.check_shares([grouped[0], grouped[2], grouped[1], grouped[3]], loaded, config, count=2)
 
