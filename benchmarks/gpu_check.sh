@@ -2,13 +2,19 @@
 # The GPU measurements of issue 5 that the CPU cannot make, as one prepared run for a lent GPU machine (whose
 # commands stop at 10 minutes): first the machine and any cached pretrained VGG19, then, most important first,
 # batch throughput at 256 px (target: 3x the images per minute of one by one), the per-step table, longer chunks
-# for one image, and nst_jax's convolution gradient against JAX's own in a loop. Each script has its own time limit,
-# so a slow one costs its own table only; every table lands in OUTDIR/NAME.txt, and the last lines of each are
-# printed at the end.
+# for one image, nst_jax's convolution gradient against JAX's own in a loop, and a probe: batches with TF32 Gram
+# products. Each script has its own time limit, so a slow one costs its own table only; every table lands in
+# OUTDIR/NAME.txt, and the last lines of each are printed at the end.
 #
 # Usage, from the repository root: bash benchmarks/gpu_check.sh [OUTDIR]   (default: $OUT, else /tmp/gpu_check)
 # It runs on a CPU too (as a check of this script), where the limits cut the long tables short.
 set -u
+# The GPU machine's Python may be python3 only, and nst_jax is not installed there.
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+if ! command -v python >/dev/null; then
+    mkdir -p /tmp/gpu_check_bin && ln -sf "$(command -v python3)" /tmp/gpu_check_bin/python
+    export PATH=/tmp/gpu_check_bin:$PATH
+fi
 out=${1:-${OUT:-/tmp/gpu_check}}
 mkdir -p "$out"
 # One persistent compilation cache for all the scripts, outside OUTDIR (its files are large and not results).
@@ -32,7 +38,7 @@ machine() {
         ls -la "$d" 2>&1
     done
     echo "files named *vgg* with a weights suffix (/usr, /opt, /root, /home):"
-    timeout 45 find /usr /opt /root /home \( -iname "*vgg*.pth" -o -iname "*vgg*.h5" -o -iname "*vgg*.safetensors" \
+    timeout 20 find /usr /opt /root /home \( -iname "*vgg*.pth" -o -iname "*vgg*.h5" -o -iname "*vgg*.safetensors" \
         -o -iname "*vgg*.npz" -o -iname "*vgg*.bin" \) 2>/dev/null | head -20
 }
 
@@ -42,8 +48,9 @@ step batch_bf16 120 python benchmarks/batch_throughput.py --steps 20 --jobs 1 16
 step step_time 120 python benchmarks/step_time.py --sizes 256 512 --steps 20 --bf16
 step chunk_size 60 python benchmarks/chunk_size.py --sizes 256 --chunks 5 20 100 --steps 200 --precision tf32
 step loop_conv 45 python benchmarks/loop_conv.py --size 256 --steps 20
+step gram_tf32 60 python benchmarks/batch_throughput.py --steps 20 --jobs 1 16 --precision tf32 --gram-precision default
 
-for f in machine batch_tf32 batch_bf16 step_time chunk_size loop_conv; do
+for f in machine batch_tf32 batch_bf16 step_time chunk_size loop_conv gram_tf32; do
     echo
     tail -n 25 "$out/$f.txt"
 done

@@ -44,11 +44,14 @@ def _gram_fwd(features: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 
 def _gram_bwd(features: jax.Array, d_gram: jax.Array) -> tuple[jax.Array]:
-    """dL/dF_mi = sum_j F_mj (dG_ji + dG_ij): [B, M, N] @ [B, N, N], in the Gram's accumulation dtype."""
+    """dL/dF_mi = sum_j F_mj (dG_ji + dG_ij): [B, M, N] @ [B, N, N], like the forward product: operands in the
+    features' dtype, accumulated in the Gram's accumulation dtype. For bfloat16 features the symmetrised dG is
+    rounded to bfloat16 (relative 2^-9, the rounding the result gets anyway), so that the product runs at the
+    bfloat16 rate instead of the exact-float32 one (README, "Speed and scale")."""
     b, h, w, n = features.shape
     acc = accumulation_dtype(features.dtype)
-    sym = (d_gram + jnp.swapaxes(d_gram, 1, 2)).astype(acc)
-    d_f = jnp.einsum("bmj,bji->bmi", features.reshape(b, h * w, n).astype(acc), sym, precision=_GRAM_PRECISION,
+    sym = (d_gram.astype(acc) + jnp.swapaxes(d_gram, 1, 2).astype(acc)).astype(features.dtype)
+    d_f = jnp.einsum("bmj,bji->bmi", features.reshape(b, h * w, n), sym, precision=_GRAM_PRECISION,
                      preferred_element_type=acc)
     return (d_f.reshape(features.shape).astype(features.dtype),)
 

@@ -137,6 +137,22 @@ def test_float32_convolutions_are_exact_and_tf32_uses_the_fast_default(random_we
         assert set(found) == {f"#stablehlo<precision {expected}>, #stablehlo<precision {expected}>"}, precision
 
 
+def test_bfloat16_gram_products_take_bfloat16_operands_and_accumulate_in_float32(random_weights):
+    # --precision bfloat16: every Gram product, forward and gradient, multiplies bfloat16 operands into float32 (the
+    # gradient once cast its operands to float32, which on a GPU runs at the slow exact-float32 rate).
+    spec = transfer.loss_spec(Config(precision="bfloat16"), "caffe")
+    params = transfer.cast_params(random_weights.params, spec)
+    z = jnp.full((1, 16, 16, 3), 0.5)
+    targets = transfer.compute_targets(params, z, z, spec)
+    weights = transfer.loss_weights(Config(precision="bfloat16"))
+    loss = lambda z_: jnp.sum(transfer.loss_terms(z_, params, targets, weights, spec)["total"])
+    text = jax.jit(jax.grad(loss)).lower(z).as_text()
+    dots = re.findall(r"dot_general.*?: \((tensor<[^>]*>), (tensor<[^>]*>)\) -> (tensor<[^>]*>)", text)
+    assert len(dots) == 10  # five style layers: the Gram matrix and its gradient
+    for a, b, out in dots:
+        assert a.endswith("xbf16>") and b.endswith("xbf16>") and out.endswith("xf32>"), (a, b, out)
+
+
 def test_tf32_is_exact_float32_on_cpu(random_weights):
     config = Config(size=32, steps=3, optimizer="adam", init="content")
     a = stylize(CONTENTS[0], STYLES[0], random_weights, config).history["total"]
