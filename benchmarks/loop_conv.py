@@ -86,7 +86,7 @@ def main() -> None:
                 f(x, params).block_until_ready()
             times[gradient, loop] = (time.perf_counter() - t) / args.calls / args.steps
             rows.append([gradient, "scan loop" if loop else "unrolled", " while(" in text,
-                         f"{times[gradient, loop]:.3f}",
+                         f"{times[gradient, loop]:.3g}",
                          f"{times[gradient, loop] / times[gradient, False]:.2f}",
                          ", ".join(f"{k} x{n}" for k, n in sorted(labels.items()))])
             print(rows[-1], flush=True)
