@@ -20,9 +20,11 @@ mkdir -p "$out"
 # One persistent compilation cache for all the scripts, outside OUTDIR (its files are large and not results).
 export NST_JAX_COMPILATION_CACHE=${NST_JAX_COMPILATION_CACHE:-/tmp/nst_jax_gpu_check_xla}
 
+names=(machine)  # every OUTDIR/NAME.txt, in order, for the summary at the end
 step() {  # step NAME SECONDS COMMAND...: run COMMAND under a time limit, its output into OUTDIR/NAME.txt
     local name=$1 limit=$2
     shift 2
+    names+=("$name")
     echo "== $name ($*; limit ${limit} s)" | tee "$out/$name.txt"
     local start=$SECONDS
     timeout "$limit" "$@" >>"$out/$name.txt" 2>&1
@@ -50,7 +52,7 @@ step chunk_size 60 python benchmarks/chunk_size.py --sizes 256 --chunks 5 20 100
 step loop_conv 45 python benchmarks/loop_conv.py --size 256 --steps 20
 step gram_tf32 60 python benchmarks/batch_throughput.py --steps 20 --jobs 1 16 --precision tf32 --gram-precision default
 
-for f in machine batch_tf32 batch_bf16 step_time chunk_size loop_conv gram_tf32; do
+for f in "${names[@]}"; do
     echo
     tail -n 25 "$out/$f.txt"
 done

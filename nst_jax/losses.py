@@ -50,7 +50,7 @@ def _gram_bwd(features: jax.Array, d_gram: jax.Array) -> tuple[jax.Array]:
     bfloat16 rate instead of the exact-float32 one (README, "Speed and scale")."""
     b, h, w, n = features.shape
     acc = accumulation_dtype(features.dtype)
-    sym = (d_gram.astype(acc) + jnp.swapaxes(d_gram, 1, 2).astype(acc)).astype(features.dtype)
+    sym = (d_gram + jnp.swapaxes(d_gram, 1, 2)).astype(features.dtype)  # d_gram: [B, N, N] in `acc`, as the Gram
     d_f = jnp.einsum("bmj,bji->bmi", features.reshape(b, h * w, n), sym, precision=_GRAM_PRECISION,
                      preferred_element_type=acc)
     return (d_f.reshape(features.shape).astype(features.dtype),)

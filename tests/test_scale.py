@@ -118,14 +118,21 @@ def test_remat_gives_the_same_run(random_weights):
     np.testing.assert_allclose(a, b, rtol=1e-6)
 
 
-def conv_precisions(precision: str, random_weights) -> list[str]:
-    """The precision_config of every convolution in the lowered loss-and-gradient program of `precision`."""
-    spec = transfer.loss_spec(Config(precision=precision), "caffe")
+def loss_gradient_hlo(precision: str, random_weights) -> str:
+    """The lowered (StableHLO) program of the gradient of the paper's total loss, --precision `precision`, 16x16."""
+    config = Config(precision=precision)
+    spec = transfer.loss_spec(config, "caffe")
     params = transfer.cast_params(random_weights.params, spec)
     z = jnp.full((1, 16, 16, 3), 0.5)
-    loss = lambda z_: sum(jnp.sum(f.astype(jnp.float32)) for f in transfer._features(params, z_, spec).values())
-    text = jax.jit(jax.grad(loss)).lower(z).as_text()
-    return re.findall(r"convolution\(.*precision_config = \[([^\]]*)\]", text)
+    targets = transfer.compute_targets(params, z, z, spec)
+    weights = transfer.loss_weights(config)
+    loss = lambda z_: jnp.sum(transfer.loss_terms(z_, params, targets, weights, spec)["total"])
+    return jax.jit(jax.grad(loss)).lower(z).as_text()
+
+
+def conv_precisions(precision: str, random_weights) -> list[str]:
+    """The precision_config of every convolution in the lowered loss-and-gradient program of `precision`."""
+    return re.findall(r"convolution\(.*precision_config = \[([^\]]*)\]", loss_gradient_hlo(precision, random_weights))
 
 
 def test_float32_convolutions_are_exact_and_tf32_uses_the_fast_default(random_weights):
@@ -140,14 +147,8 @@ def test_float32_convolutions_are_exact_and_tf32_uses_the_fast_default(random_we
 def test_bfloat16_gram_products_take_bfloat16_operands_and_accumulate_in_float32(random_weights):
     # --precision bfloat16: every Gram product, forward and gradient, multiplies bfloat16 operands into float32 (the
     # gradient once cast its operands to float32, which on a GPU runs at the slow exact-float32 rate).
-    spec = transfer.loss_spec(Config(precision="bfloat16"), "caffe")
-    params = transfer.cast_params(random_weights.params, spec)
-    z = jnp.full((1, 16, 16, 3), 0.5)
-    targets = transfer.compute_targets(params, z, z, spec)
-    weights = transfer.loss_weights(Config(precision="bfloat16"))
-    loss = lambda z_: jnp.sum(transfer.loss_terms(z_, params, targets, weights, spec)["total"])
-    text = jax.jit(jax.grad(loss)).lower(z).as_text()
-    dots = re.findall(r"dot_general.*?: \((tensor<[^>]*>), (tensor<[^>]*>)\) -> (tensor<[^>]*>)", text)
+    dots = re.findall(r"dot_general.*?: \((tensor<[^>]*>), (tensor<[^>]*>)\) -> (tensor<[^>]*>)",
+                      loss_gradient_hlo("bfloat16", random_weights))
     assert len(dots) == 10  # five style layers: the Gram matrix and its gradient
     for a, b, out in dots:
         assert a.endswith("xbf16>") and b.endswith("xbf16>") and out.endswith("xf32>"), (a, b, out)
