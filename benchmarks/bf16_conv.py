@@ -112,7 +112,12 @@ def main() -> None:
     names = [*ways, "product alone"]
     rows.append([f"forward to conv5_1, {args.size} px", f"{totals['gflop']:.0f}",
                  *(f"{totals['gflop'] / totals[n]:.0f}" for n in names), ""])
-    print(f"# {machine()}; VGG19 3x3 layers at {args.size} px, forward, GFLOP/s (best of {args.repeats})")
+    n = 2048
+    square = [jnp.asarray(rng.standard_normal((n, n)), F32) for _ in range(2)]
+    rates = {name: 2.0 * n**3 / best_seconds(product, [a.astype(dtype) for a in square], args.repeats) / 1e9
+             for name, dtype in (("float32", F32), ("bfloat16 into float32", BF16))}
+    print(f"# {machine()}; {n}^3 matrix product: " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in rates.items()))
+    print(f"# VGG19 3x3 layers at {args.size} px, forward, GFLOP/s (best of {args.repeats})")
     print(table(["layer (count)", "GFLOP", *names, "error"], rows))
 
 
