@@ -21,7 +21,6 @@ used by nst_jax: see the README.
 from __future__ import annotations
 
 import argparse
-import time
 from collections import Counter
 
 import jax
@@ -29,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from common import machine, table
+from common import best_seconds, machine, matmul_tflops, table
 
 from nst_jax import vgg
 
@@ -67,16 +66,6 @@ def nine_products(x: jax.Array, kernel: jax.Array) -> jax.Array:
     return out.reshape(h, wp, -1)[None, :, 1:w + 1]
 
 
-def best_seconds(fn, args, repeats: int) -> float:
-    fn(*args).block_until_ready()
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn(*args).block_until_ready()
-        best = min(best, time.perf_counter() - t)
-    return best
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=512, help="image side in pixels (default 512)")
@@ -98,10 +87,10 @@ def main() -> None:
         kernel = jnp.asarray(rng.standard_normal((3, 3, cin, cout)) / np.sqrt(9 * cin), F32)
         gflop = 2.0 * h * w * 9 * cin * cout / 1e9
         exact = np.asarray(ways["float32 conv"](x, kernel))
-        seconds = {name: best_seconds(fn, (x, kernel), args.repeats) for name, fn in ways.items()}
+        seconds = {name: best_seconds(fn, x, kernel, repeats=args.repeats) for name, fn in ways.items()}
         patches = jnp.asarray(rng.standard_normal((h * w, 9 * cin)), BF16)
-        seconds["product alone"] = best_seconds(product, (patches, kernel.astype(BF16).reshape(9 * cin, cout)),
-                                                args.repeats)
+        seconds["product alone"] = best_seconds(product, patches, kernel.astype(BF16).reshape(9 * cin, cout),
+                                                repeats=args.repeats)
         error = max(float(np.abs(np.asarray(ways[name](x, kernel), np.float32) - exact).max())
                     for name in ("3 products", "9 products")) / float(np.abs(exact).max())
         for name, s in seconds.items():
@@ -113,9 +102,8 @@ def main() -> None:
     rows.append([f"forward to conv5_1, {args.size} px", f"{totals['gflop']:.0f}",
                  *(f"{totals['gflop'] / totals[n]:.0f}" for n in names), ""])
     n = 2048
-    square = [jnp.asarray(rng.standard_normal((n, n)), F32) for _ in range(2)]
-    rates = {name: 2.0 * n**3 / best_seconds(product, [a.astype(dtype) for a in square], args.repeats) / 1e9
-             for name, dtype in (("float32", F32), ("bfloat16 into float32", BF16))}
+    rates = {"float32": 1e3 * matmul_tflops("float32", "highest", n),
+             "bfloat16 into float32": 1e3 * matmul_tflops("bfloat16", None, n, accumulate="float32")}
     print(f"# {machine()}; {n}^3 matrix product: " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in rates.items()))
     print(f"# VGG19 3x3 layers at {args.size} px, forward, GFLOP/s (best of {args.repeats})")
     print(table(["layer (count)", "GFLOP", *names, "error"], rows))

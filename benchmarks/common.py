@@ -92,15 +92,28 @@ def torch_device() -> str:
     return "cuda" if on_gpu() and torch.cuda.is_available() else "cpu"
 
 
-def matmul_tflops(dtype: str, precision: str | None = None, n: int = 8192, repeats: int = 20) -> float:
+def best_seconds(fn, *args, repeats: int) -> float:
+    """The fastest of `repeats` timed calls of fn(*args), after one untimed call (compilation)."""
+    jax.block_until_ready(fn(*args))
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def matmul_tflops(dtype: str, precision: str | None = None, n: int = 8192, repeats: int = 20,
+                  accumulate: str | None = None) -> float:
     """Measured rate (TFLOP/s) of an n x n x n matrix product in JAX on the default device, random operands.
 
     dtype "float32" with precision None is what float32 convolutions get by default (TF32 on NVIDIA since Ampere);
-    precision "highest" asks for full float32 arithmetic."""
+    precision "highest" asks for full float32 arithmetic. accumulate: the result's dtype (default: dtype), e.g.
+    "float32" for bfloat16 operands accumulated in float32."""
     import jax.numpy as jnp
 
     a, b = (jax.random.normal(jax.random.key(i), (n, n), dtype) for i in (1, 2))
-    product = jax.jit(lambda x, y: jnp.matmul(x, y, precision=precision))
+    product = jax.jit(lambda x, y: jnp.matmul(x, y, precision=precision, preferred_element_type=accumulate))
     product(a, b).block_until_ready()
     t = time.perf_counter()
     for _ in range(repeats):

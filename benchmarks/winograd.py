@@ -17,13 +17,12 @@ output. Random inputs and weights (the timings do not depend on the values). Not
 from __future__ import annotations
 
 import argparse
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from common import conv_gflop, machine, table
+from common import best_seconds, conv_gflop, machine, table
 
 from nst_jax import vgg
 
@@ -104,16 +103,6 @@ def forward_and_input_grad(conv):
     return jax.jit(jax.value_and_grad(lambda x, w, r: jnp.vdot(conv(x, w), r)))
 
 
-def best_ms(fn, *args, repeats: int) -> float:
-    jax.block_until_ready(fn(*args))
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        best = min(best, time.perf_counter() - t)
-    return 1e3 * best
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=512)
@@ -131,10 +120,10 @@ def main() -> None:
         w = jax.random.normal(kw, (3, 3, c, o)) / np.sqrt(9 * c)
         r = jax.random.normal(kr, (1, h, h, o))
         u = {m: weights_to_tiles(w) for m, (_, weights_to_tiles, _, _) in transforms.items()}
-        times = [best_ms(forward_and_input_grad(conv), x, k, r, repeats=args.repeats)
+        times = [1e3 * best_seconds(forward_and_input_grad(conv), x, k, r, repeats=args.repeats)
                  for conv, k in ((direct, w), (winograd(2), u[2]), (winograd(4), u[4]))]
         v, _ = to_tiles(x)
-        gemms = best_ms(forward_and_input_grad(product), v, u[4], jax.random.normal(kr, (*v.shape[:2], o)),
+        gemms = 1e3 * best_seconds(forward_and_input_grad(product), v, u[4], jax.random.normal(kr, (*v.shape[:2], o)),
                         repeats=args.repeats)
         want, got = direct(x, w), jax.jit(winograd(4))(x, u[4])
         error = float(jnp.max(jnp.abs(got - want)) / jnp.max(jnp.abs(want)))
