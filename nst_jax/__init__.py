@@ -1,11 +1,30 @@
-"""nst_jax: Gatys et al. neural style transfer in JAX, Flax and Optax."""
+"""nst_jax: Gatys et al. neural style transfer in JAX, Flax and Optax.
 
-from .compile_cache import enable_compilation_cache
-from .config import Config, preset_config
-from .transfer import Progress, Result, stylize
-from .weights import Weights, load as load_weights
+The names below are imported on first use, so that `python -m nst_jax` can restart itself (`nst_jax.hugepages`)
+before JAX is loaded."""
 
-__all__ = [
-    "Config", "Progress", "Result", "Weights", "enable_compilation_cache", "load_weights", "preset_config", "stylize",
-]
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "Config": "config", "preset_config": "config", "Progress": "transfer", "Result": "transfer",
+    "stylize": "transfer", "Weights": "weights", "load_weights": ("weights", "load"),
+    "enable_compilation_cache": "compile_cache",
+}
+
+__all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'nst_jax' has no attribute {name!r}")
+    module, attr = _EXPORTS[name] if isinstance(_EXPORTS[name], tuple) else (_EXPORTS[name], name)
+    value = getattr(importlib.import_module(f".{module}", __name__), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

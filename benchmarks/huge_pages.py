@@ -1,0 +1,104 @@
+"""Transparent huge pages (`GLIBC_TUNABLES=glibc.malloc.hugetlb=1`) against glibc's default 4 KiB pages, for nst_jax
+and the PyTorch reference side by side.
+
+    python benchmarks/huge_pages.py [--sizes 512 1024] [--steps 5] [--weights FILE]
+
+Every measurement runs in a fresh process, started with or without the tunable (what `python -m nst_jax` sets for
+itself, see `nst_jax/hugepages.py`); the two settings alternate within each size. A step is an Adam step of the
+paper's loss from the content image, as in `step_time.py`. nst_jax: the persistent compilation cache is warmed by
+an untimed process first; "start-up" = seconds from the process's first `optimize` call until its first step begins
+(that one-chunk call's time minus a chunk at the steady rate); s/step = (a three-chunk call - a one-chunk call) / (2
+chunks), chunks of `--steps`. torch: the reference's steps after a warm-up run, set-up excluded. Faults: the
+process's minor page faults per step over the same steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+from common import REPO, machine, table
+
+TUNABLE = "glibc.malloc.hugetlb=1"
+
+CHILD = """
+import json, resource, sys, time
+sys.path.insert(0, {bench!r})
+from common import load_weights, test_images, timed_optimize
+side, size, steps, weights, cache = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+faults = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+w, path = load_weights(weights or None)
+c, s = test_images(size)
+if side == "nst_jax":
+    from nst_jax import enable_compilation_cache
+    from nst_jax.config import Config
+    enable_compilation_cache(cache)
+
+    def wall(chunks, marks=None):
+        config = Config(size=None, optimizer="adam", init="content", steps=chunks * steps, chunk_size=steps)
+        f = faults()
+        return timed_optimize(c, s, w, config, marks=marks), faults() - f
+
+    first = []
+    wall(1, first)
+    (one, f1), (three, f3) = wall(1), wall(3)
+    step = (three - one) / (2 * steps)
+    result = {{"step": step, "faults": (f3 - f1) / (2 * steps), "startup": first[0] - steps * step}}
+else:
+    import torch_reference as ref
+    convs = ref.read_weights(path)
+    setting = dict(ref.PAPER, preprocess=w.preprocess)
+    ref.run(convs, c, s, c, setting, 3)  # warm-up
+    start = []
+    ref.run(convs, c, s, c, setting, steps, on_start=lambda: start.append((time.perf_counter(), faults())))
+    result = {{"step": (time.perf_counter() - start[0][0]) / steps, "faults": (faults() - start[0][1]) / steps}}
+print(json.dumps(result))
+"""
+
+
+def child(side: str, size: int, steps: int, weights: str, cache: str, huge: bool) -> dict:
+    """One fresh process's measurement, with GLIBC_TUNABLES naming the huge-page tunable or not at all."""
+    env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
+    if huge:
+        env["GLIBC_TUNABLES"] = TUNABLE
+    argv = [sys.executable, "-c", CHILD.format(bench=str(REPO / "benchmarks")), side, str(size), str(steps), weights,
+            cache]
+    out = subprocess.run(argv, capture_output=True, text=True, env=env)
+    if out.returncode:
+        raise SystemExit(f"{side} at {size} px failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[512, 1024])
+    parser.add_argument("--steps", type=int, default=5, help="steps per chunk (nst_jax) and timed steps (torch)")
+    parser.add_argument("--weights", default="", help="weights file (default: random values in the Keras format)")
+    args = parser.parse_args()
+    print(f"{machine()}; huge pages: {TUNABLE} against the default\n")
+    rows = []
+    for size in args.sizes:
+        cache = tempfile.mkdtemp()
+        child("nst_jax", size, args.steps, args.weights, cache, False)  # fills the compilation cache, untimed
+        r = {(side, huge): child(side, size, args.steps, args.weights, cache, huge)
+             for side in ("nst_jax", "torch") for huge in (False, True)}
+        for huge in (False, True):
+            ours, theirs = r["nst_jax", huge], r["torch", huge]
+            rows.append([size, "huge" if huge else "4 KiB", f"{ours['step']:.3f}", f"{ours['faults']:.0f}",
+                         f"{ours['startup']:.2f}", f"{theirs['step']:.3f}", f"{theirs['faults']:.0f}",
+                         f"{ours['step'] / theirs['step']:.2f}"])
+            print(rows[-1], flush=True)
+        off, on = r["nst_jax", False]["step"], r["nst_jax", True]["step"]
+        t_off, t_on = r["torch", False]["step"], r["torch", True]["step"]
+        print(f"{size} px: huge pages take {on / off:.2f}x the time per step for nst_jax, {t_on / t_off:.2f}x for torch",
+              flush=True)
+    print(table(["size", "pages", "nst_jax s/step", "nst_jax faults/step", "nst_jax warm start-up s", "torch s/step",
+                 "torch faults/step", "nst_jax/torch"], rows))
+
+
+if __name__ == "__main__":
+    main()
