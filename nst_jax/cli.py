@@ -71,9 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="example:\n  python -m nst_jax --content examples/content.png --style examples/style.png "
         "--output out.png --size 256 --steps 100\n\n"
-        "environment:\n  NST_JAX_HUGE_PAGES=0  do not restart with glibc's transparent huge pages "
-        "(GLIBC_TUNABLES=glibc.malloc.hugetlb=1;\n                        default on where glibc >= 2.35 and the "
-        "kernel offers them on request; see README)",
+        "environment:\n  NST_JAX_HUGE_PAGES=auto|1|0  restart with glibc's transparent huge pages "
+        "(GLIBC_TUNABLES=glibc.malloc.hugetlb=1)\n                               from 1024 px on (auto, the default), "
+        "at every size, or never; needs glibc >= 2.35\n                               and a kernel that offers them "
+        "on request (see README)",
     )
     files = parser.add_argument_group("files")
     files.add_argument("--content", required=True, nargs="+", metavar="PATH",
