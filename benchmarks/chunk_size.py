@@ -34,7 +34,8 @@ w, _ = load_weights(sys.argv[5] or None)
 c, s = test_images(size)
 
 def run(n, marks=None):
-    config = Config(size=None, steps=n, chunk_size=chunk, init="content", precision=sys.argv[6])
+    config = Config(size=None, steps=n, chunk_size=chunk, init="content", precision=sys.argv[6],
+                    optimizer=sys.argv[7])
     f = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     return timed_optimize(c, s, w, config, marks=marks), resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f
 
@@ -46,10 +47,15 @@ print(json.dumps({{"startup": first[0] - chunk * step, "step": step, "faults": (
 """
 
 
-def child(size, chunk, steps, cache, weights, precision) -> dict:
+def child(size, chunk, steps, cache, weights, precision, optimizer=Config.optimizer, env=None) -> dict:
+    """One fresh process (environment `env`, default this one's): {"startup", "step", "faults"} of `steps` steps
+    in chunks of `chunk`, from the content image."""
     argv = [sys.executable, "-c", CHILD.format(bench=str(REPO / "benchmarks")), str(size), str(chunk), str(steps),
-            cache, weights, precision]
-    return json.loads(subprocess.run(argv, capture_output=True, text=True, check=True).stdout.splitlines()[-1])
+            cache, weights, precision, optimizer]
+    out = subprocess.run(argv, capture_output=True, text=True, env=env)
+    if out.returncode:
+        raise SystemExit(f"nst_jax at {size} px failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.splitlines()[-1])
 
 
 def main() -> None:

@@ -5,11 +5,11 @@ and the PyTorch reference side by side.
 
 Every measurement runs in a fresh process, started with or without the tunable (what `python -m nst_jax` sets for
 itself, see `nst_jax/hugepages.py`); the two settings alternate within each size. A step is an Adam step of the
-paper's loss from the content image, as in `step_time.py`. nst_jax: the persistent compilation cache is warmed by
-an untimed process first; "start-up" = seconds from the process's first `optimize` call until its first step begins
-(that one-chunk call's time minus a chunk at the steady rate); s/step = (a three-chunk call - a one-chunk call) / (2
-chunks), chunks of `--steps`. torch: the reference's steps after a warm-up run, set-up excluded. Faults: the
-process's minor page faults per step over the same steps.
+paper's loss from the content image, as in `step_time.py`. nst_jax, measured by `chunk_size.py`'s child: the
+persistent compilation cache is warmed by an untimed process first; "start-up" = seconds from the process's first
+`optimize` call until its first step begins (that one-chunk call's time minus a chunk at the steady rate); s/step =
+(a three-chunk call - a one-chunk call) / (2 chunks), chunks of `--steps`. torch: the reference's steps after a
+warm-up run, set-up excluded. Faults: the process's minor page faults per step over the same steps.
 """
 
 from __future__ import annotations
@@ -21,55 +21,48 @@ import subprocess
 import sys
 import tempfile
 
+import chunk_size
 from common import REPO, machine, table
 
 TUNABLE = "glibc.malloc.hugetlb=1"
 
-CHILD = """
+TORCH_CHILD = """
 import json, resource, sys, time
 sys.path.insert(0, {bench!r})
-from common import load_weights, test_images, timed_optimize
-side, size, steps, weights, cache = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+from common import load_weights, test_images
+import torch_reference as ref
+size, steps, weights = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 faults = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 w, path = load_weights(weights or None)
 c, s = test_images(size)
-if side == "nst_jax":
-    from nst_jax import enable_compilation_cache
-    from nst_jax.config import Config
-    enable_compilation_cache(cache)
-
-    def wall(chunks, marks=None):
-        config = Config(size=None, optimizer="adam", init="content", steps=chunks * steps, chunk_size=steps)
-        f = faults()
-        return timed_optimize(c, s, w, config, marks=marks), faults() - f
-
-    first = []
-    wall(1, first)
-    (one, f1), (three, f3) = wall(1), wall(3)
-    step = (three - one) / (2 * steps)
-    result = {{"step": step, "faults": (f3 - f1) / (2 * steps), "startup": first[0] - steps * step}}
-else:
-    import torch_reference as ref
-    convs = ref.read_weights(path)
-    setting = dict(ref.PAPER, preprocess=w.preprocess)
-    ref.run(convs, c, s, c, setting, 3)  # warm-up
-    start = []
-    ref.run(convs, c, s, c, setting, steps, on_start=lambda: start.append((time.perf_counter(), faults())))
-    result = {{"step": (time.perf_counter() - start[0][0]) / steps, "faults": (faults() - start[0][1]) / steps}}
-print(json.dumps(result))
+convs = ref.read_weights(path)
+setting = dict(ref.PAPER, preprocess=w.preprocess)
+ref.run(convs, c, s, c, setting, 3)  # warm-up
+start = []
+ref.run(convs, c, s, c, setting, steps, on_start=lambda: start.append((time.perf_counter(), faults())))
+print(json.dumps({{"step": (time.perf_counter() - start[0][0]) / steps, "faults": (faults() - start[0][1]) / steps}}))
 """
 
 
-def child(side: str, size: int, steps: int, weights: str, cache: str, huge: bool) -> dict:
-    """One fresh process's measurement, with GLIBC_TUNABLES naming the huge-page tunable or not at all."""
+def environment(huge: bool) -> dict:
+    """This process's environment with GLIBC_TUNABLES naming the huge-page tunable, or not set at all."""
     env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
     if huge:
         env["GLIBC_TUNABLES"] = TUNABLE
-    argv = [sys.executable, "-c", CHILD.format(bench=str(REPO / "benchmarks")), side, str(size), str(steps), weights,
-            cache]
-    out = subprocess.run(argv, capture_output=True, text=True, env=env)
+    return env
+
+
+def nst_jax_child(size: int, steps: int, weights: str, cache: str, huge: bool) -> dict:
+    """nst_jax in a fresh process: `chunk_size.py`'s measurement, Adam, one chunk against three of `steps`."""
+    return chunk_size.child(size, steps, 3 * steps, cache, weights, "float32", optimizer="adam", env=environment(huge))
+
+
+def torch_child(size: int, steps: int, weights: str, huge: bool) -> dict:
+    """The PyTorch reference in a fresh process: {"step", "faults"}."""
+    argv = [sys.executable, "-c", TORCH_CHILD.format(bench=str(REPO / "benchmarks")), str(size), str(steps), weights]
+    out = subprocess.run(argv, capture_output=True, text=True, env=environment(huge))
     if out.returncode:
-        raise SystemExit(f"{side} at {size} px failed:\n{out.stderr[-2000:]}")
+        raise SystemExit(f"torch at {size} px failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.splitlines()[-1])
 
 
@@ -83,9 +76,9 @@ def main() -> None:
     rows = []
     for size in args.sizes:
         cache = tempfile.mkdtemp()
-        child("nst_jax", size, args.steps, args.weights, cache, False)  # fills the compilation cache, untimed
-        r = {(side, huge): child(side, size, args.steps, args.weights, cache, huge)
-             for side in ("nst_jax", "torch") for huge in (False, True)}
+        nst_jax_child(size, args.steps, args.weights, cache, False)  # fills the compilation cache, untimed
+        r = {("nst_jax", huge): nst_jax_child(size, args.steps, args.weights, cache, huge) for huge in (False, True)}
+        r.update({("torch", huge): torch_child(size, args.steps, args.weights, huge) for huge in (False, True)})
         for huge in (False, True):
             ours, theirs = r["nst_jax", huge], r["torch", huge]
             rows.append([size, "huge" if huge else "4 KiB", f"{ours['step']:.3f}", f"{ours['faults']:.0f}",
@@ -94,8 +87,8 @@ def main() -> None:
             print(rows[-1], flush=True)
         off, on = r["nst_jax", False]["step"], r["nst_jax", True]["step"]
         t_off, t_on = r["torch", False]["step"], r["torch", True]["step"]
-        print(f"{size} px: huge pages take {on / off:.2f}x the time per step for nst_jax, {t_on / t_off:.2f}x for torch",
-              flush=True)
+        print(f"{size} px: huge pages take {on / off:.2f}x the time per step for nst_jax, "
+              f"{t_on / t_off:.2f}x for torch", flush=True)
     print(table(["size", "pages", "nst_jax s/step", "nst_jax faults/step", "nst_jax warm start-up s", "torch s/step",
                  "torch faults/step", "nst_jax/torch"], rows))
 

@@ -13,9 +13,7 @@ from nst_jax import hugepages
 from nst_jax.hugepages import AUTO_FROM, huge_page_env, requested_size
 
 GLIBC = (2, 36)
-
-
-BIG = AUTO_FROM
+BIG = AUTO_FROM  # the smallest output size at which `auto` restarts
 
 
 def test_restart_sets_the_tunable_under_glibc_with_thp_on_request():
