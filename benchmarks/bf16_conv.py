@@ -72,7 +72,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=4, help="timed calls per way and layer; the best counts")
     args = parser.parse_args()
 
-    shapes = Counter((h, w, *vgg.CONV_SHAPES[conv][2:]) for conv, h, w in vgg.conv_maps(args.size, args.size, "conv5_1"))
+    maps = vgg.conv_maps(args.size, args.size, "conv5_1")
+    shapes = Counter((h, w, *vgg.CONV_SHAPES[conv][2:]) for conv, h, w in maps)
     ways = {
         "float32 conv": jax.jit(lambda x, k: xla_conv(x, k, F32)),
         "bfloat16 conv": jax.jit(lambda x, k: xla_conv(x, k, BF16)),

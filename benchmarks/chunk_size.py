@@ -13,12 +13,9 @@ from two warm calls, one chunk and `--steps` steps, their wall-time difference o
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
 import tempfile
 
-from common import REPO, machine, table
+from common import json_child, machine, table
 
 from nst_jax.config import Config
 
@@ -50,12 +47,7 @@ print(json.dumps({{"startup": first[0] - chunk * step, "step": step, "faults": (
 def child(size, chunk, steps, cache, weights, precision, optimizer=Config.optimizer, env=None) -> dict:
     """One fresh process (environment `env`, default this one's): {"startup", "step", "faults"} of `steps` steps
     in chunks of `chunk`, from the content image."""
-    argv = [sys.executable, "-c", CHILD.format(bench=str(REPO / "benchmarks")), str(size), str(chunk), str(steps),
-            cache, weights, precision, optimizer]
-    out = subprocess.run(argv, capture_output=True, text=True, env=env)
-    if out.returncode:
-        raise SystemExit(f"nst_jax at {size} px failed:\n{out.stderr[-2000:]}")
-    return json.loads(out.stdout.splitlines()[-1])
+    return json_child(CHILD, [size, chunk, steps, cache, weights, precision, optimizer], f"nst_jax at {size} px", env)
 
 
 def main() -> None:

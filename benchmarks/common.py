@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -120,6 +122,17 @@ def matmul_tflops(dtype: str, precision: str | None = None, n: int = 8192, repea
         out = product(a, b)
     out.block_until_ready()
     return 2.0 * n**3 * repeats / (time.perf_counter() - t) / 1e12
+
+
+def json_child(code: str, args: list, what: str, env: dict | None = None) -> dict:
+    """Run `code` (a template whose {bench} is this folder) in a fresh `python -c` process with `args` and
+    environment `env` (default: this one's), and return the JSON object its last line of output holds; a failure
+    stops the script, naming `what` and showing the end of the child's errors."""
+    argv = [sys.executable, "-c", code.format(bench=str(REPO / "benchmarks")), *map(str, args)]
+    out = subprocess.run(argv, capture_output=True, text=True, env=env)
+    if out.returncode:
+        raise SystemExit(f"{what} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.splitlines()[-1])
 
 
 def table(header: list[str], rows: list[list]) -> str:

@@ -15,14 +15,11 @@ warm-up run, set-up excluded. Faults: the process's minor page faults per step o
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
-import sys
 import tempfile
 
 import chunk_size
-from common import REPO, machine, table
+from common import json_child, machine, table
 
 TUNABLE = "glibc.malloc.hugetlb=1"
 
@@ -59,11 +56,7 @@ def nst_jax_child(size: int, steps: int, weights: str, cache: str, huge: bool) -
 
 def torch_child(size: int, steps: int, weights: str, huge: bool) -> dict:
     """The PyTorch reference in a fresh process: {"step", "faults"}."""
-    argv = [sys.executable, "-c", TORCH_CHILD.format(bench=str(REPO / "benchmarks")), str(size), str(steps), weights]
-    out = subprocess.run(argv, capture_output=True, text=True, env=environment(huge))
-    if out.returncode:
-        raise SystemExit(f"torch at {size} px failed:\n{out.stderr[-2000:]}")
-    return json.loads(out.stdout.splitlines()[-1])
+    return json_child(TORCH_CHILD, [size, steps, weights], f"torch at {size} px", environment(huge))
 
 
 def main() -> None:
