@@ -1,13 +1,12 @@
-"""`python -m nst_jax` / `nst-jax`: argparse built from `Config`, a progress bar, logs, saves, clean errors.
+"""`python -m nst_jax` / `nst-jax`: the run a command line asks for, with a progress bar, logs, saves, clean errors.
 
-No algorithm code lives here: everything is `nst_jax.stylize`.
+The options and their parser are `nst_jax.options`; no algorithm code lives here: everything is `nst_jax.stylize`.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import itertools
 import json
 import sys
@@ -16,139 +15,11 @@ from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
 from . import images
-from .config import PRESETS, Config, preset_config
+from .config import Config
 from .errors import InputError, exit_status
 from .files import atomic_path, check_writable_target
+from .options import PROG, build_parser, check_hosts, config_from_args
 from .weights import missing_weights_message
-
-PROG = "python -m nst_jax"
-
-
-def _str_list(text: str) -> tuple[str, ...]:
-    return tuple(item.strip() for item in text.split(",") if item.strip())
-
-
-def _float_list(text: str) -> tuple[float, ...]:
-    return tuple(float(item) for item in _str_list(text))
-
-
-def _int_list(text: str) -> tuple[int, ...]:
-    return tuple(int(item) for item in _str_list(text))
-
-
-# How to parse Config fields whose type is not the type of their default.
-_PARSERS = {
-    "size": int,
-    "batch_size": int,
-    "lr": float,
-    "adam_betas": _float_list,
-    "scale_sizes": _int_list,
-    "scale_steps": _int_list,
-    "content_layers": _str_list,
-    "style_layers": _str_list,
-    "style_layer_weights": _float_list,
-}
-_METAVARS = {
-    "content_layers": "L[,L..]",
-    "style_layers": "L[,L..]",
-    "style_layer_weights": "W[,W..]",
-    "adam_betas": "B1,B2",
-    "scale_sizes": "N[,N..]",
-    "scale_steps": "N[,N..]",
-    "init": "noise|content|style|PATH",
-}
-
-
-def _show(value) -> str:
-    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser: the file options, then one option per `Config` field (defaults come from Config)."""
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description="Neural style transfer (Gatys, Ecker & Bethge) in JAX. Defaults are the paper's.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="example:\n  python -m nst_jax --content examples/content.png --style examples/style.png "
-        "--output out.png --size 256 --steps 100\n\n"
-        "environment:\n  NST_JAX_HUGE_PAGES=auto|1|0  restart with glibc's transparent huge pages "
-        "(GLIBC_TUNABLES=glibc.malloc.hugetlb=1)\n                               from 1024 px on (auto, the default), "
-        "at every size, or never; needs glibc >= 2.35\n                               and a kernel that offers them "
-        "on request (see README)",
-    )
-    files = parser.add_argument_group("files")
-    files.add_argument("--content", required=True, nargs="+", metavar="PATH",
-                       help="content image(s) or folder(s); several make one batch with every style")
-    files.add_argument("--style", required=True, nargs="+", metavar="PATH", help="style image(s) or folder(s)")
-    files.add_argument("--output", required=True, metavar="PATH",
-                       help="output image (.png, .jpg); with several jobs, a folder for CONTENT_STYLE.png files")
-    files.add_argument(
-        "--weights", metavar="PATH",
-        help="VGG19 weights: Keras .h5 or converted .npz (default: the Keras file under the weights folder)",
-    )
-    files.add_argument("--log", metavar="PATH", help="JSON lines, one per step: step, content, style, tv, total")
-    files.add_argument("--save-every", type=int, metavar="N", help="also save the image every N steps")
-    files.add_argument("--quiet", action="store_true", help="no progress bar or messages")
-    files.add_argument(
-        "--no-compile-cache", action="store_true",
-        help="do not use JAX's persistent compilation cache (default: on, in ~/.cache/nst_jax/xla or "
-        "$NST_JAX_COMPILATION_CACHE; NST_JAX_COMPILATION_CACHE=0 also turns it off)",
-    )
-    files.add_argument(
-        "--preset", choices=sorted(PRESETS),
-        help="settings that reproduce a known implementation (see README); other options override them",
-    )
-
-    hosts = parser.add_argument_group(
-        "multi-host (jax.distributed)",
-        "Run the same command on every host: each process runs its contiguous share of the jobs\n"
-        "on its own devices and writes those outputs (a log gets a .processI suffix per process).",
-    )
-    hosts.add_argument("--distributed", action="store_true",
-                       help="join a multi-process JAX run; the cluster is detected (Cloud TPU, SLURM, Open MPI, "
-                       "Kubernetes) unless the three options below give it")
-    hosts.add_argument("--coordinator", metavar="HOST:PORT", help="process 0's address (implies --distributed)")
-    hosts.add_argument("--num-processes", type=int, metavar="N", help="processes in the run (with --coordinator)")
-    hosts.add_argument("--process-id", type=int, metavar="I", help="this process, 0..N-1 (with --coordinator)")
-
-    settings = parser.add_argument_group("settings (defaults: the paper's)")
-    for f in dataclasses.fields(Config):
-        shown = "" if f.default is None else f" (default: {_show(f.default)})"
-        kwargs = dict(default=argparse.SUPPRESS, help=f.metadata["help"] + shown)
-        if "choices" in f.metadata:
-            kwargs["choices"] = f.metadata["choices"]
-        else:
-            kwargs["type"] = _PARSERS.get(f.name, type(f.default))
-            kwargs["metavar"] = _METAVARS.get(f.name, {int: "N", float: "F"}.get(kwargs["type"]))
-        settings.add_argument("--" + f.name.replace("_", "-"), **kwargs)
-    return parser
-
-
-def config_from_args(args: argparse.Namespace) -> Config:
-    """A Config from the settings given on the command line over the preset's (the rest keep Config's defaults)."""
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if hasattr(args, f.name)}
-    sizes = given.get("scale_sizes")
-    if sizes and "size" in given and given["size"] != sizes[-1]:
-        raise ValueError(f"--size {given['size']} conflicts with --scale-sizes, whose last size ({sizes[-1]}) is "
-                         "the output size; give one of them")
-    if sizes and "scales" in given and given["scales"] != len(sizes):
-        raise ValueError(f"--scales {given['scales']} conflicts with the {len(sizes)} --scale-sizes; give one")
-    return preset_config(args.preset, **given) if args.preset else Config(**given)
-
-
-def check_hosts(args: argparse.Namespace) -> None:
-    """Usage errors of the multi-host options: the coordinator, process count and id come all together or not at
-    all, and describe a valid process (given, they imply --distributed: see `joined_hosts`)."""
-    manual = (args.coordinator, args.num_processes, args.process_id)
-    if any(v is not None for v in manual):
-        if any(v is None for v in manual):
-            raise ValueError("--coordinator, --num-processes and --process-id go together; give all three, or "
-                             "none with --distributed to detect the cluster")
-        if args.num_processes < 1:
-            raise ValueError(f"--num-processes must be >= 1, got {args.num_processes}")
-        if not 0 <= args.process_id < args.num_processes:
-            raise ValueError(f"--process-id {args.process_id} is not in 0..{args.num_processes - 1} "
-                             f"(--num-processes {args.num_processes})")
 
 
 @contextlib.contextmanager

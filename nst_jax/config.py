@@ -10,6 +10,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Optional
 
+from .layers import LAYER_NAMES
+
 PAPER_CONTENT_LAYERS = ("relu4_2",)
 PAPER_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
@@ -168,8 +170,6 @@ class Config:
 
 def check(config: Config) -> None:
     """Raise ValueError with a one-line message if a setting is out of range."""
-    from .vgg import LAYER_NAMES  # local import: vgg imports flax, config should stay light
-
     if config.size is not None and config.size < 16:
         raise ValueError(f"size must be at least 16 pixels, got {config.size}")
     if not config.style_scale > 0:

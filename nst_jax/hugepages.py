@@ -12,17 +12,19 @@ more start-up); below that the gain is within a few percent and the start-up cos
 process: start Python (or Jupyter) with `GLIBC_TUNABLES=glibc.malloc.hugetlb=1` instead. See README, "Speed and
 scale" (`benchmarks/huge_pages.py`).
 
-Standard library only (and `nst_jax.config`, which is too): this runs before JAX is imported.
+Standard library only (and `nst_jax.options`, which is too): this runs before JAX is imported.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import sys
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
-from .config import Config  # standard library only
+from .options import build_parser, config_from_args  # standard library only
 
 ENV = "NST_JAX_HUGE_PAGES"
 AUTO_FROM = 1024  # px, the output's longer side from which `auto` restarts
@@ -50,18 +52,13 @@ def thp_mode() -> Optional[str]:
 
 
 def requested_size(argv: Sequence[str]) -> Optional[int]:
-    """The output's longer side that command-line arguments `argv` ask for: the last of `--scale-sizes`, else
-    `--size`, else Config's default; None if unreadable (the CLI's own parser then reports the error)."""
-    given = {}
-    for i, arg in enumerate(argv):
-        name, eq, value = arg.partition("=")
-        if name in ("--size", "--scale-sizes"):
-            given[name] = value if eq else (argv[i + 1] if i + 1 < len(argv) else "")
+    """The output's longer side that command-line arguments `argv` ask for (the last scale's size), read by the
+    CLI's own parser (`nst_jax.options`); None if the arguments are not a run (`--help`, a usage error: the CLI
+    then reports it) or leave the size to the content image."""
     try:
-        if "--scale-sizes" in given:
-            return int([v for v in given["--scale-sizes"].split(",") if v.strip()][-1])
-        return int(given.get("--size", Config.size))
-    except (ValueError, IndexError):
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            return config_from_args(build_parser().parse_args(argv)).schedule[-1][0]
+    except (SystemExit, ValueError):
         return None
 
 

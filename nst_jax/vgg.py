@@ -14,25 +14,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-# (block, number of convs in the block, output channels) of VGG19's 16 conv layers.
-BLOCKS = ((1, 2, 64), (2, 2, 128), (3, 4, 256), (4, 4, 512), (5, 4, 512))
-
-CONV_NAMES: tuple[str, ...] = tuple(f"conv{b}_{i}" for b, n, _ in BLOCKS for i in range(1, n + 1))
-"""The 16 conv layers in forward order: conv1_1, conv1_2, conv2_1, ..., conv5_4."""
-
-CONV_SHAPES: dict[str, tuple[int, int, int, int]] = {}
-"""Kernel shape (HWIO) of each conv layer."""
-_c_in = 3
-for _b, _n, _c_out in BLOCKS:
-    for _i in range(1, _n + 1):
-        CONV_SHAPES[f"conv{_b}_{_i}"] = (3, 3, _c_in, _c_out)
-        _c_in = _c_out
-del _b, _n, _c_out, _i, _c_in
-
-LAYER_NAMES: tuple[str, ...] = tuple(
-    name for conv in CONV_NAMES for name in (conv, conv.replace("conv", "relu"))
-)
-"""Every activation the module can return, in forward order: conv1_1, relu1_1, conv1_2, relu1_2, ..."""
+from .layers import BLOCKS, CONV_NAMES, CONV_SHAPES, LAYER_NAMES  # the architecture; also imported from here
 
 
 def _depth(layer: str) -> int:

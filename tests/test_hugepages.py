@@ -53,17 +53,30 @@ def test_no_restart(environ, glibc, thp, size):
     assert huge_page_env(environ, glibc, thp, size) is None
 
 
+FILES = ["--content", "c.png", "--style", "s.png", "--output", "o.png"]
+
+
 @pytest.mark.parametrize("argv, size", [
-    ([], 512),  # Config's default
-    (["--content", "c.png", "--size", "2048"], 2048),
-    (["--size=1024", "--steps", "10"], 1024),
-    (["--scale-sizes", "256,512,1024"], 1024),
-    (["--scale-sizes=128,256,"], 256),
-    (["--size", "big"], None),
-    (["--size"], None),
+    (FILES, 512),  # Config's default
+    (FILES + ["--size", "2048"], 2048),
+    (["--size=1024", "--steps", "10", *FILES], 1024),
+    (FILES + ["--scale-sizes", "256,512,1024"], 1024),
+    (FILES + ["--scale-sizes=128,256,"], 256),
+    (FILES + ["--size", "1024", "--scales", "3"], 1024),  # the last scale is the output size
+    (FILES + ["--siz", "2048"], 2048),  # argparse's abbreviations, as the CLI accepts them
+    (FILES + ["--scale-si", "512,1024"], 1024),
+    (FILES + ["--scale-s", "512,1024"], None),  # ambiguous (--scale-sizes, --scale-steps): a usage error
+    (FILES + ["--preset", "jcjohnson", "--size", "1536"], 1536),
+    (FILES + ["--size", "big"], None),  # usage errors: the CLI reports them, no restart first
+    (FILES + ["--size"], None),
+    (FILES + ["--size", "8"], None),  # below Config's minimum
+    (FILES + ["--size", "1024", "--scale-sizes", "512,2048"], None),  # a conflict
+    (["--size", "2048"], None),  # no files
+    (["--help"], None),
 ])
-def test_requested_size(argv, size):
+def test_requested_size(argv, size, capsys):
     assert requested_size(argv) == size
+    assert capsys.readouterr() == ("", "")  # the parser's messages are the CLI's to print, once
 
 
 def test_thp_mode_reads_the_bracketed_setting(tmp_path, monkeypatch):
@@ -92,7 +105,7 @@ def test_the_process_restarts_itself_once_before_jax(switch, size):
     env = {k: v for k, v in os.environ.items() if k not in ("GLIBC_TUNABLES", "NST_JAX_HUGE_PAGES")}
     if switch is not None:
         env["NST_JAX_HUGE_PAGES"] = switch
-    args = ["--size", str(size)]
+    args = [*FILES, "--size", str(size)]
     expected = huge_page_env(env, hugepages.glibc_version(), hugepages.thp_mode(), size)
     out = subprocess.run([sys.executable, "-c", SHOW, *args], capture_output=True, text=True, env=env,
                          check=True).stdout
