@@ -2,27 +2,25 @@
 
     python benchmarks/first_touch.py [--size 1024] [--steps 5] [--pretouch-gib 5] [--weights FILE]
 
-Three fresh processes after an untimed one that fills the persistent compilation cache: glibc's default 4 KiB
-pages, huge pages (`GLIBC_TUNABLES=glibc.malloc.hugetlb=1`, what `python -m nst_jax` restarts with from 1024 px),
-and huge pages after the process has first written and freed `--pretouch-gib` GiB of its own (a NumPy array).
-Each process loads the weights and images, then makes two identical `optimize` calls of one chunk of `--steps` Adam
-steps from the content image. Per phase: wall, user and system (kernel) seconds and minor page faults of the
-process (`getrusage`), and the machine's huge-page faults (`thp_fault_alloc` in /proc/vmstat). If the first
-call's extra time is kernel time that the pre-touch removes, it is the cost of memory the process has not yet
-touched, not of the program: on a virtual machine that hands freed memory back to its host (virtio-balloon free
-page reporting), fresh memory costs the host's page faults as well.
+Three fresh processes after an untimed one that fills the persistent compilation cache: glibc's default 4 KiB pages,
+huge pages (`GLIBC_TUNABLES=glibc.malloc.hugetlb=1`, what `python -m nst_jax` restarts with from 1024 px), and huge
+pages after the process has first written and freed `--pretouch-gib` GiB of its own (a NumPy array). Each process
+loads the weights and images, then makes two identical `optimize` calls of one chunk of `--steps` Adam steps from
+the content image. Per phase: wall, user and system (kernel) seconds and minor page faults of the process
+(`getrusage`), and the machine's huge-page faults and direct compactions (`thp_fault_alloc` and `compact_stall` in
+/proc/vmstat). If the first call's extra time is kernel time that the pre-touch removes, it is the cost of memory
+the process has not yet touched, not of the program: on a virtual machine that hands freed memory back to its host
+(virtio-balloon free page reporting), fresh memory costs the host's page faults as well.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 from pathlib import Path
 
 from common import json_child, machine, table
-
-TUNABLE = "glibc.malloc.hugetlb=1"
+from huge_pages import environment
 
 CHILD = """
 import json, os, resource, sys, time
@@ -31,7 +29,8 @@ sys.path.insert(0, {bench!r})
 def snap():
     r = resource.getrusage(resource.RUSAGE_SELF)
     vm = dict(line.split() for line in open("/proc/vmstat"))
-    return [time.perf_counter(), r.ru_utime, r.ru_stime, r.ru_minflt, int(vm.get("thp_fault_alloc", 0))]
+    return [time.perf_counter(), r.ru_utime, r.ru_stime, r.ru_minflt, int(vm.get("thp_fault_alloc", 0)),
+            int(vm.get("compact_stall", 0))]
 
 marks = [("start", snap())]
 from common import load_weights, test_images, timed_optimize
@@ -53,14 +52,6 @@ for name in ("first call", "second call"):
     marks.append((name, snap()))
 print(json.dumps([[b[0], [y - x for x, y in zip(a[1], b[1])]] for a, b in zip(marks, marks[1:])]))
 """
-
-
-def environment(huge: bool) -> dict:
-    """This process's environment with GLIBC_TUNABLES naming the huge-page tunable, or not set at all."""
-    env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
-    if huge:
-        env["GLIBC_TUNABLES"] = TUNABLE
-    return env
 
 
 def page_reporting() -> str:
@@ -86,10 +77,13 @@ def main() -> None:
     rows = []
     for label, huge, gib in (("4 KiB", False, 0), ("huge", True, 0), (f"huge, {args.pretouch_gib:g} GiB pre-touched",
                                                                        True, args.pretouch_gib)):
-        for phase, (wall, user, system, faults, thp) in json_child(CHILD, [*common, gib], label, environment(huge)):
-            rows.append([label, phase, f"{wall:.2f}", f"{user:.2f}", f"{system:.2f}", f"{faults:.0f}", f"{thp:.0f}"])
+        result = json_child(CHILD, [*common, gib], label, environment(huge))
+        for phase, (wall, user, system, faults, thp, stalls) in result:
+            rows.append([label, phase, f"{wall:.2f}", f"{user:.2f}", f"{system:.2f}", f"{faults:.0f}", f"{thp:.0f}",
+                         f"{stalls:.0f}"])
             print(rows[-1], flush=True)
-    print(table(["pages", "phase", "wall s", "user s", "system s", "minor faults", "huge-page faults"], rows))
+    print(table(["pages", "phase", "wall s", "user s", "system s", "minor faults", "huge-page faults",
+                 "compaction stalls"], rows))
 
 
 if __name__ == "__main__":

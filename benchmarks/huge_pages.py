@@ -21,7 +21,9 @@ import tempfile
 import chunk_size
 from common import json_child, machine, table
 
-TUNABLE = "glibc.malloc.hugetlb=1"
+from nst_jax import hugepages
+
+TUNABLE = f"{hugepages.TUNABLE}=1"  # what `python -m nst_jax` restarts with
 
 TORCH_CHILD = """
 import json, resource, sys, time
