@@ -124,12 +124,17 @@ def matmul_tflops(dtype: str, precision: str | None = None, n: int = 8192, repea
     return 2.0 * n**3 * repeats / (time.perf_counter() - t) / 1e12
 
 
-def json_child(code: str, args: list, what: str, env: dict | None = None) -> dict:
+def run_child(code: str, args: list, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run `code` (a template whose {bench} is this folder) in a fresh `python -c` process with `args` and
-    environment `env` (default: this one's), and return the JSON object its last line of output holds; a failure
-    stops the script, naming `what` and showing the end of the child's errors."""
+    environment `env` (default: this one's); its output is captured as text."""
     argv = [sys.executable, "-c", code.format(bench=str(REPO / "benchmarks")), *map(str, args)]
-    out = subprocess.run(argv, capture_output=True, text=True, env=env)
+    return subprocess.run(argv, capture_output=True, text=True, env=env)
+
+
+def json_child(code: str, args: list, what: str, env: dict | None = None) -> dict:
+    """`run_child`, returning the JSON object the child's last line of output holds; a failure stops the script,
+    naming `what` and showing the end of the child's errors."""
+    out = run_child(code, args, env)
     if out.returncode:
         raise SystemExit(f"{what} failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.splitlines()[-1])

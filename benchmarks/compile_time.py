@@ -16,14 +16,11 @@ range of the start-ups.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 
-from common import REPO, machine, table
+from common import json_child, machine, table
 
 from nst_jax.config import Config
 
@@ -69,14 +66,14 @@ def main() -> None:
     print(machine() + f"\noptimizer {args.optimizer}, chunks of {args.chunk_size} steps\n")
     rows = []
     for size in args.sizes:
-        child = [sys.executable, "-c", CHILD.format(bench=str(REPO / "benchmarks")), str(size), tempfile.mkdtemp(),
-                 args.weights, args.optimizer, str(args.chunk_size)]  # one cache folder: the first run fills it
+        # one cache folder per size: the cold run fills it
+        child = [size, tempfile.mkdtemp(), args.weights, args.optimizer, args.chunk_size]
         for run, repeats in (("cold", 1), ("warm", args.repeats)):
             results = []
             for _ in range(repeats):
                 t = time.perf_counter()
-                out = subprocess.run(child, capture_output=True, text=True, check=True).stdout
-                results.append(dict(json.loads(out.strip().splitlines()[-1]), wall=time.perf_counter() - t))
+                result = json_child(CHILD, child, f"the {run} run at {size} px")
+                results.append(dict(result, wall=time.perf_counter() - t))
                 print(size, run, results[-1], flush=True)
             startups = [r["startup"] for r in results]
             spread = f" ({min(startups):.1f}-{max(startups):.1f})" if repeats > 1 else ""

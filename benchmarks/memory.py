@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import time
 
-from common import REPO, machine, table
+from common import machine, run_child, table
 
 CHILD = """
 import json, resource, sys, time
@@ -49,8 +47,7 @@ def main() -> None:
     for size in args.sizes:
         for remat in ("off", "on"):
             t = time.perf_counter()
-            proc = subprocess.run([sys.executable, "-c", CHILD.format(bench=str(REPO / "benchmarks")), str(size),
-                                   str(args.steps), remat, args.weights], capture_output=True, text=True)
+            proc = run_child(CHILD, [size, args.steps, remat, args.weights])
             if proc.returncode:
                 message = (proc.stderr.strip().splitlines() or ["?"])[-1]
                 print(message)
