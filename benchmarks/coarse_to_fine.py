@@ -1,7 +1,7 @@
 """Coarse to fine against single scale at one output size: wall time and steps until the paper's total loss at
 full size falls below what single-scale `lbfgs-armijo` reaches in --steps steps. time_to_quality.py asks the same
 against torch at 256 and 512 px; this script needs no torch, so it can ask it at sizes where a torch reference run
-would take hours (the question of coarse to fine is whether it pays as images grow).
+takes half an hour or more (the question of coarse to fine is whether it pays as images grow).
 
     python benchmarks/coarse_to_fine.py [--size 1024] [--init noise|content] [--steps 300] [--give-up 1.5]
                                         [--schedule 4,2:50,50 ...] [--weights FILE]
@@ -23,6 +23,8 @@ from __future__ import annotations
 import argparse
 import time
 
+import jax
+
 from common import load_weights, machine, table, test_images
 from time_to_quality import nst_time
 
@@ -33,8 +35,6 @@ from nst_jax.config import Config
 def single_scale(w, content, style, config: Config) -> tuple[float, int, float, float]:
     """(best loss, the step that first reached it, seconds until then, seconds per step at the end) of one
     single-scale run; the time of that step is interpolated within its chunk (its steps take equal time)."""
-    import jax
-
     reports = []  # (seconds since the call, step after the chunk, the chunk's totals)
     start = time.perf_counter()
 
@@ -49,7 +49,8 @@ def single_scale(w, content, style, config: Config) -> tuple[float, int, float, 
         if float(totals.min()) <= best:
             i = int((totals <= best).argmax())
             reached = before + (seconds - before) * (i + 1) / len(totals)
-            per_step = (reports[-1][0] - reports[-2][0]) / len(reports[-1][2])
+            last_chunk = reports[-1][0] - (reports[-2][0] if len(reports) > 1 else 0.0)
+            per_step = last_chunk / len(reports[-1][2])
             return best, step - len(totals) + i + 1, reached, per_step
         before = seconds
     raise AssertionError("the best loss is one of the reported losses")
