@@ -26,7 +26,7 @@ import time
 import jax
 
 from common import load_weights, machine, table, test_images
-from time_to_quality import nst_time
+from time_to_quality import first_below, nst_time
 
 from nst_jax import enable_compilation_cache, transfer
 from nst_jax.config import Config
@@ -34,7 +34,7 @@ from nst_jax.config import Config
 
 def single_scale(w, content, style, config: Config) -> tuple[float, int, float, float]:
     """(best loss, the step that first reached it, seconds until then, seconds per step at the end) of one
-    single-scale run; the time of that step is interpolated within its chunk (its steps take equal time)."""
+    single-scale run; the time of that step is interpolated within its chunk (`first_below`)."""
     reports = []  # (seconds since the call, step after the chunk, the chunk's totals)
     start = time.perf_counter()
 
@@ -47,11 +47,9 @@ def single_scale(w, content, style, config: Config) -> tuple[float, int, float, 
     before = 0.0
     for seconds, step, totals in reports:
         if float(totals.min()) <= best:
-            i = int((totals <= best).argmax())
-            reached = before + (seconds - before) * (i + 1) / len(totals)
+            step, reached = first_below(totals, best, step, before, seconds)
             last_chunk = reports[-1][0] - (reports[-2][0] if len(reports) > 1 else 0.0)
-            per_step = last_chunk / len(reports[-1][2])
-            return best, step - len(totals) + i + 1, reached, per_step
+            return best, step, reached, last_chunk / len(reports[-1][2])
         before = seconds
     raise AssertionError("the best loss is one of the reported losses")
 

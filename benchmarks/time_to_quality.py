@@ -88,6 +88,14 @@ def torch_line_search(convs, setting, content, style, start_image, target: float
     return (seconds if min(totals) <= target else float("inf")), len(totals), min(totals)
 
 
+def first_below(totals: np.ndarray, target: float, step: int, before: float, after: float) -> tuple[int, float]:
+    """(step, seconds) at which a chunk's total losses `totals` [k] first fall to `target` or below: the chunk ended
+    at step `step` and ran from `before` to `after` seconds; its steps take equal time, so the time is interpolated
+    within it (as for torch's evaluations)."""
+    i = int((totals <= target).argmax())
+    return step - len(totals) + i + 1, before + (after - before) * (i + 1) / len(totals)
+
+
 def nst_time(w, content, style, config: Config, target: float, give_up: float) -> tuple[float, int, float]:
     """(seconds until total <= target, steps, best loss); inf if not within the config's steps or `give_up` s."""
     final_scale = len(config.schedule) - 1
@@ -102,10 +110,7 @@ def nst_time(w, content, style, config: Config, target: float, give_up: float) -
         if p.scale == final_scale:
             best = min(best, float(totals.min()))
             if best <= target:
-                # the steps of a chunk take equal time: interpolate within the chunk, as for torch's evaluations
-                i = int((totals <= target).argmax())
-                steps = p.step - len(totals) + i + 1
-                reached = last - start + (now - last) * (i + 1) / len(totals)
+                steps, reached = first_below(totals, target, p.step, last - start, now - start)
                 raise Reached
         steps, last = p.step, now
         if now - start > give_up:
