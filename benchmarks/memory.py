@@ -22,11 +22,12 @@ sys.path.insert(0, {bench!r})
 from common import load_weights, test_images
 from nst_jax import transfer
 from nst_jax.config import Config
-from nst_jax.memory import estimate_bytes
+from nst_jax.memory import estimate_bytes, preflight
 size, steps, remat, weights = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4] or None
+config = Config(size=None, steps=steps, optimizer="adam", init="content", chunk_size=1, remat=remat)
+preflight(config, (size, size), 1)  # before resizing the images: a refused size is refused at once
 w, _ = load_weights(weights)
 c, s = test_images(size)
-config = Config(size=None, steps=steps, optimizer="adam", init="content", chunk_size=1, remat=remat)
 t = time.perf_counter()
 transfer.optimize([c], [s], w, config)
 device = jax.devices()[0]
