@@ -28,7 +28,8 @@ by the size/2 objective (content and style images at size/2): a scale's optimum 
 from __future__ import annotations
 
 import argparse
-from typing import Callable, NamedTuple
+import time
+from typing import Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -77,33 +78,51 @@ def objective(prob: Problem, config: Config):
     return terms
 
 
+def minimise_over(prob: Problem, image_of: Callable, w0: jax.Array, config: Config, steps: int,
+                  project: Optional[Callable] = None, stop_below: Optional[float] = None,
+                  memory: int = lbfgs_armijo.HISTORY):
+    """Up to `steps` lbfgs-armijo steps of the objective `prob` over a variable w (any shape, in image units: the
+    first step moves no element by more than the config's learning rate), the image being image_of(w) [1, H, W, 3]
+    in [0, 1] at the problem's size; trial points of w are projected by `project`; `memory` curvature pairs. Stops
+    early once the loss is at most `stop_below`. Returns (w, losses [n]: the loss after each step, as the CLI's
+    history counts it: losses[i] is evaluated in step i + 1; seconds per step after the first, which compiles)."""
+    spec, params, _, targets = prob
+    weights = transfer.loss_weights(config)
+
+    def value_and_terms(w):
+        terms = {k: jnp.sum(t) for k, t in transfer.loss_terms(
+            transfer.to_variable(image_of(w), spec), params, targets, weights, spec).items()}
+        return terms["total"], terms
+
+    @jax.jit
+    def step(w, state):
+        trial = lbfgs_armijo.trial_point(w, state, project)
+        (value, terms), grad = jax.value_and_grad(value_and_terms, has_aux=True)(trial)
+        return lbfgs_armijo.update(w, trial, value, grad, state, terms, first_step=config.learning_rate)
+
+    w, state, losses = w0, lbfgs_armijo.init(w0, {k: jnp.zeros(()) for k in transfer.TERMS}, memory), []
+    for _ in range(steps):
+        w, state = step(w, state)
+        losses.append(float(state.f))  # waits for the step
+        if len(losses) == 1:
+            after_first = time.perf_counter()
+        if stop_below is not None and losses[-1] <= stop_below:
+            break
+    per_step = (time.perf_counter() - after_first) / (len(losses) - 1) if len(losses) > 1 else float("nan")
+    return w, np.asarray(losses), per_step
+
+
 def band_limited(prob: Problem, start, config: Config, steps: int) -> np.ndarray:
     """`steps` lbfgs-armijo steps of the full-size objective `prob` over images fine + up(y): fine = the start minus
     its half-size version upsampled (the start's own fine part, kept fixed), y [1, H/2, W/2, 3] the variable
     (starting at the start's half-size version), up = bilinear upsampling to full size; the image is clipped to
     [0, 1]. start: [H, W, 3] at the problem's size. Returns the final image [H, W, 3]."""
-    spec, params, _, targets = prob
-    weights = transfer.loss_weights(config)
     (h, wd), half = start.shape[:2], (start.shape[0] // 2, start.shape[1] // 2)
     up = lambda y: jax.image.resize(y, (1, h, wd, 3), "linear")  # noqa: E731
     y = jnp.asarray(images.resize(start, half))[None]
     fine = jnp.asarray(start)[None] - up(y)
     image_of = lambda y: jnp.clip(fine + up(y), 0.0, 1.0)  # noqa: E731
-
-    def value_and_terms(y):
-        terms = {k: jnp.sum(t) for k, t in transfer.loss_terms(
-            transfer.to_variable(image_of(y), spec), params, targets, weights, spec).items()}
-        return terms["total"], terms
-
-    @jax.jit
-    def step(y, state):
-        trial = lbfgs_armijo.trial_point(y, state, lambda v: jnp.clip(v, 0.0, 1.0))
-        (value, terms), grad = jax.value_and_grad(value_and_terms, has_aux=True)(trial)
-        return lbfgs_armijo.update(y, trial, value, grad, state, terms, first_step=config.learning_rate)
-
-    state = lbfgs_armijo.init(y, {k: jnp.zeros(()) for k in transfer.TERMS})
-    for _ in range(steps):
-        y, state = step(y, state)
+    y, _, _ = minimise_over(prob, image_of, y, config, steps, lambda v: jnp.clip(v, 0.0, 1.0))
     return np.asarray(image_of(y)[0])
 
 
