@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from coarse_starts import minimise_over, problem
+from coarse_starts import first_below, minimise_over, problem
 from common import load_weights, machine, table, test_images
 from nst_jax import transfer
 from nst_jax.config import Config
@@ -91,8 +91,7 @@ def main() -> None:
             else:
                 _, losses, per_step = minimise_over(prob, image_of, w0, config, args.max_steps, project,
                                                     stop_below=target, memory=args.memory)
-            hits = np.nonzero(losses <= target)[0]
-            steps = int(hits[0]) + 1 if hits.size else None
+            steps = first_below(losses, target)
             single = single if single is not None else steps
             ratio = f"{steps / single:.2f}" if steps and single else "-"
             rows.append([seed, name, steps or f"> {args.max_steps}", ratio]
