@@ -16,7 +16,7 @@ the next call continues from the same point with the same state, so they leave t
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -26,7 +26,8 @@ from jax.flatten_util import ravel_pytree
 
 class Memory(NamedTuple):
     """L-BFGS's curvature pairs: s_hist, y_hist [m, n] and rho [m] = 1 / y.s in a ring buffer (newest at
-    head - 1), count pairs stored, h_diag = s.y / y.y of the newest pair (the initial inverse Hessian's scale)."""
+    head - 1), count pairs stored, h_diag = s.y / y.y of the newest pair (the initial inverse Hessian's scale; s.y /
+    y.My with a preconditioner M)."""
 
     s_hist: jax.Array
     y_hist: jax.Array
@@ -42,17 +43,20 @@ def empty_memory(n: int, m: int, dtype) -> Memory:
                   head=jnp.zeros((), jnp.int32), count=jnp.zeros((), jnp.int32), h_diag=jnp.ones((), dtype))
 
 
-def remember(memory: Memory, s: jax.Array, y: jax.Array, store: jax.Array) -> Memory:
-    """The memory with the pair (s, y) added (the oldest dropped when full) where `store`, else unchanged."""
+def remember(memory: Memory, s: jax.Array, y: jax.Array, store: jax.Array, my: Optional[jax.Array] = None
+             ) -> Memory:
+    """The memory with the pair (s, y) added (the oldest dropped when full) where `store`, else unchanged.
+    my: M y for a preconditioner M (symmetric positive definite), for h_diag = s.y / y.My; None: M = I."""
     m = memory.s_hist.shape[0]
     ys = jnp.dot(y, s)
+    my = y if my is None else my
     return Memory(
         s_hist=jnp.where(store, memory.s_hist.at[memory.head].set(s), memory.s_hist),
         y_hist=jnp.where(store, memory.y_hist.at[memory.head].set(y), memory.y_hist),
         rho=jnp.where(store, memory.rho.at[memory.head].set(1.0 / jnp.where(store, ys, 1.0)), memory.rho),
         head=jnp.where(store, (memory.head + 1) % m, memory.head),
         count=jnp.where(store, jnp.minimum(memory.count + 1, m), memory.count),
-        h_diag=jnp.where(store, ys / jnp.where(store, jnp.dot(y, y), 1.0), memory.h_diag),
+        h_diag=jnp.where(store, ys / jnp.where(store, jnp.dot(y, my), 1.0), memory.h_diag),
     )
 
 
@@ -67,8 +71,10 @@ class TorchLBFGSState(NamedTuple):
     memory: Memory
 
 
-def two_loop(g: jax.Array, memory: Memory) -> jax.Array:
-    """-H g from the stored pairs, newest first then oldest first, as torch does."""
+def two_loop(g: jax.Array, memory: Memory, precondition: Optional[Callable[[jax.Array], jax.Array]] = None
+             ) -> jax.Array:
+    """-H g from the stored pairs, newest first then oldest first, as torch does. The initial inverse Hessian is
+    h_diag I, or h_diag M with `precondition` (v -> M v, symmetric positive definite)."""
     s_hist, y_hist, rho, head, count, h_diag = memory
     m = s_hist.shape[0]
 
@@ -79,7 +85,7 @@ def two_loop(g: jax.Array, memory: Memory) -> jax.Array:
         return q - a * y_hist[i], al.at[i].set(a)
 
     q, al = jax.lax.fori_loop(0, m, newest_first, (-g, jnp.zeros((m,), g.dtype)))
-    r = q * h_diag
+    r = (precondition(q) if precondition is not None else q) * h_diag
 
     def oldest_first(j, r):
         i = (head - count + j) % m
