@@ -80,12 +80,13 @@ def objective(prob: Problem, config: Config):
 
 def minimise_over(prob: Problem, image_of: Callable, w0: jax.Array, config: Config, steps: int,
                   project: Optional[Callable] = None, stop_below: Optional[float] = None,
-                  memory: int = lbfgs_armijo.HISTORY):
+                  memory: int = lbfgs_armijo.HISTORY, precondition: Optional[Callable] = None):
     """Up to `steps` lbfgs-armijo steps of the objective `prob` over a variable w (any shape, in image units: the
     first step moves no element by more than the config's learning rate), the image being image_of(w) [1, H, W, 3]
-    in [0, 1] at the problem's size; trial points of w are projected by `project`; `memory` curvature pairs. Stops
-    early once the loss is at most `stop_below`. Returns (w, losses [n]: the loss after each step, as the CLI's
-    history counts it: losses[i] is evaluated in step i + 1; seconds per step after the first, which compiles)."""
+    in [0, 1] at the problem's size; trial points of w are projected by `project`; `memory` curvature pairs;
+    `precondition` (v -> M v on flat w): lbfgs-armijo's preconditioner. Stops early once the loss is at most
+    `stop_below`. Returns (w, losses [n]: the loss after each step, as the CLI's history counts it: losses[i] is
+    evaluated in step i + 1; seconds per step after the first, which compiles)."""
     spec, params, _, targets = prob
     weights = transfer.loss_weights(config)
 
@@ -98,7 +99,8 @@ def minimise_over(prob: Problem, image_of: Callable, w0: jax.Array, config: Conf
     def step(w, state):
         trial = lbfgs_armijo.trial_point(w, state, project)
         (value, terms), grad = jax.value_and_grad(value_and_terms, has_aux=True)(trial)
-        return lbfgs_armijo.update(w, trial, value, grad, state, terms, first_step=config.learning_rate)
+        return lbfgs_armijo.update(w, trial, value, grad, state, terms, first_step=config.learning_rate,
+                                   precondition=precondition)
 
     w, state, losses = w0, lbfgs_armijo.init(w0, {k: jnp.zeros(()) for k in transfer.TERMS}, memory), []
     for _ in range(steps):
