@@ -68,8 +68,8 @@ def update(x: jax.Array, trial: jax.Array, value: jax.Array, grad: jax.Array, st
            aux: Any = None, first_step: float = 0.05, precondition: Optional[Callable[[jax.Array], jax.Array]] = None
            ) -> tuple[jax.Array, ArmijoLBFGSState]:
     """Accept or reject `trial` given f(trial) = value and its gradient; returns (new x, new state).
-    `precondition`: v -> M v for flat v [x.size], symmetric positive definite (e.g. `precondition.pyramid`); None:
-    the identity (plain L-BFGS)."""
+    `precondition`: v -> M v for flat v [x.size], symmetric positive definite (e.g. benchmarks/pyramid.py's image
+    pyramid); None: the identity (plain L-BFGS)."""
     g_new = grad.reshape(-1)
     s = (trial - x).reshape(-1)
     slope = jnp.dot(state.g, s)  # g(x).(trial - x), negative along a descent direction
@@ -79,9 +79,9 @@ def update(x: jax.Array, trial: jax.Array, value: jax.Array, grad: jax.Array, st
     y = g_new - state.g
     positive = jnp.dot(y, s) > 1e-10 * jnp.sqrt(jnp.dot(s, s) * jnp.dot(y, y))
     # M g at both points (M y = M g_new - M g by linearity): with the two-loop's, three products with M a step
-    mg_new, mg = (precondition(g_new), precondition(state.g)) if precondition is not None else (g_new, state.g)
-    memory = remember(state.memory, s, y, accept & jnp.isfinite(state.f) & positive,
-                      mg_new - mg if precondition is not None else None)
+    metric = precondition if precondition is not None else (lambda v: v)
+    mg_new, mg = metric(g_new), metric(state.g)
+    memory = remember(state.memory, s, y, accept & jnp.isfinite(state.f) & positive, mg_new - mg)
 
     # after an accepted trial: a new direction; fall back to steepest descent (-M g) if it is not a descent direction
     d_lbfgs = two_loop(g_new, memory, precondition)
@@ -110,7 +110,7 @@ def update(x: jax.Array, trial: jax.Array, value: jax.Array, grad: jax.Array, st
         g=jnp.where(accept, g_new, state.g),
         aux=jax.tree.map(lambda new, old: jnp.where(accept, new, old), aux, state.aux),
         d=jnp.where(accept, d_new, jnp.where(stalled, d_restart, state.d)),
-        t=jnp.where(accept, t_new, jnp.where(stalled, t_restart, t_back)).astype(x.dtype),
+        t=jnp.where(accept, t_new, jnp.where(stalled, t_restart, t_back)),
         memory=memory, accepted=accept,
     )
     return jnp.where(accept, trial, x), new_state
