@@ -166,6 +166,17 @@ def run(args: argparse.Namespace, config: Config) -> None:
               file=sys.stderr)
 
 
+def use_compilation_cache(quiet: bool) -> None:
+    """Turn on JAX's persistent compilation cache in its default folder; if that folder cannot be created, say so
+    in one line (unless quiet) and compile without it."""
+    from .compile_cache import cache_dir, enable_compilation_cache
+
+    folder = cache_dir()
+    if folder is not None and enable_compilation_cache(folder) is None and not quiet:
+        print(f"{PROG}: warning: cannot create the compilation cache folder {folder}; compiling without it "
+              f"(set NST_JAX_COMPILATION_CACHE to another folder, or 0)", file=sys.stderr)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of `python -m nst_jax`. Returns the exit status."""
     parser = build_parser()
@@ -176,9 +187,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except ValueError as e:  # a setting out of range
         parser.error(" ".join(str(e).split()))
     if not args.no_compile_cache:
-        from .compile_cache import enable_compilation_cache
-
-        enable_compilation_cache()
+        use_compilation_cache(args.quiet)
 
     def action():
         with joined_hosts(args):

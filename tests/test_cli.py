@@ -296,3 +296,19 @@ def test_distributed_without_a_cluster_is_a_one_line_error(h5_files, image_files
                           "--weights", h5_files["legacy"], "--distributed")
     assert status == 1 and "--distributed: could not join" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_unusable_compilation_cache_folder_is_one_warning_and_no_cache(tmp_path, monkeypatch, capsys, quiet):
+    """A cache folder that cannot be created (its parent is a file) leaves JAX's cache setting alone and says so in
+    one line; --quiet silences it."""
+    import jax
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("NST_JAX_COMPILATION_CACHE", str(blocker / "xla"))
+    before = jax.config.jax_compilation_cache_dir
+    cli.use_compilation_cache(quiet)
+    assert jax.config.jax_compilation_cache_dir == before
+    err = capsys.readouterr().err
+    assert err == "" if quiet else (err.count("\n") == 1 and f"{blocker / 'xla'}" in err and "warning" in err)
