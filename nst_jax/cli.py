@@ -160,10 +160,16 @@ def run(args: argparse.Namespace, config: Config) -> None:
     for image, out in zip(result, outputs):
         images.save(image, out)
     if not args.quiet:
-        final = f", final loss {history['total'][-1].sum():.4g}" if total_steps else ""
+        final = f", final loss {_span(history['total'][-1])}" if total_steps else ""
         where = outputs[0] if len(all_jobs) == 1 else f"{len(jobs)} image{'s' * (len(jobs) > 1)} to {args.output}"
         print(f"wrote {where} ({whose}{total_steps} steps in {time.perf_counter() - start:.1f} s{final})",
               file=sys.stderr)
+
+
+def _span(losses) -> str:
+    """Final losses of a run's jobs, shape (jobs,), as text: the one value, or the range over the jobs."""
+    low, high = float(min(losses)), float(max(losses))
+    return f"{low:.4g}" if len(losses) == 1 else f"{low:.4g} to {high:.4g} over {len(losses)} jobs"
 
 
 def use_compilation_cache(quiet: bool) -> None:

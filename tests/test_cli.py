@@ -167,8 +167,9 @@ def test_layers_parse_and_unknown_layer_is_rejected(image_files, tmp_path, capsy
     assert "unknown VGG19 layer 'fc7'" in capsys.readouterr().err
 
 
-def test_several_contents_and_styles_make_one_batch(h5_files, image_files, tmp_path):
-    """Two contents x one style folder -> two jobs in one run; outputs CONTENT_STYLE.png, log lines per job."""
+def test_several_contents_and_styles_make_one_batch(h5_files, image_files, tmp_path, capsys):
+    """Two contents x one style folder -> two jobs in one run; outputs CONTENT_STYLE.png, log lines per job; the
+    closing message gives the range of the jobs' final losses."""
     second = tmp_path / "second.png"
     Image.open(image_files["content"]).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(second)
     styles = tmp_path / "styles"
@@ -178,12 +179,14 @@ def test_several_contents_and_styles_make_one_batch(h5_files, image_files, tmp_p
     out.mkdir()
     status = main(["--content", image_files["content"], second, "--style", styles, "--output", out,
                    "--weights", h5_files["legacy"], "--size", "32", "--steps", "2", "--optimizer", "adam",
-                   "--log", log, "--quiet"])
+                   "--log", log])
     assert status == 0
     assert sorted(p.name for p in out.iterdir()) == ["content_s.png", "second_s.png"]
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert sorted((r["job"], r["step"]) for r in records) == [(0, 0), (0, 1), (1, 0), (1, 1)]
     assert records[0]["total"] != records[1]["total"]
+    last = sorted(r["total"] for r in records if r["step"] == 1)
+    assert f"final loss {last[0]:.4g} to {last[1]:.4g} over 2 jobs)" in capsys.readouterr().err
 
 
 def test_several_jobs_need_an_output_folder(h5_files, image_files, tmp_path):
