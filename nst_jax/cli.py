@@ -151,7 +151,7 @@ def run(args: argparse.Namespace, config: Config) -> None:
             if args.save_every and p.step % args.save_every == 0 and p.step < p.total_steps:
                 for j in range(group):
                     images.save(p.image[j], _intermediate_path(outputs[p.first_job + j], p.step))
-            bar.set_postfix(loss=f"{float(p.losses['total'][-1].sum()):.4g}", refresh=False)
+            bar.set_postfix(loss=_span(p.losses['total'][-1]), refresh=False)
             bar.update(n * group)
 
         start = time.perf_counter()
