@@ -321,13 +321,30 @@ def chunk_length(steps: int, chunk_size: int, report_every: Optional[int] = None
 # Inputs
 
 
+IMAGE_RANGE_SLACK = 0.25  # how far outside [0, 1] an image array may stray (a resampling overshoot) and be clipped
+
+
 def _as_image(image: ImageLike, what: str) -> np.ndarray:
+    """A path (loaded), a float [H, W, 3] RGB array in [0, 1], or a uint8 one (divided by 255, as loading does) as
+    a float32 [H, W, 3] array in [0, 1]. Floats at most IMAGE_RANGE_SLACK outside [0, 1] are clipped, as resizing
+    clips them; anything else, such as floats in 0..255 or in [-1, 1], is a ValueError, not a silent run on a
+    different image."""
     if isinstance(image, (str, os.PathLike)):
         return images.load(image)
-    array = np.asarray(image, np.float32)
+    array = np.asarray(image)
     if array.ndim != 3 or array.shape[-1] != 3:
         raise ValueError(f"{what} image must be [H, W, 3] RGB, got shape {array.shape}")
-    return array
+    if array.dtype == np.uint8:
+        return array.astype(np.float32) / 255
+    if not jnp.issubdtype(array.dtype, jnp.floating):
+        raise ValueError(f"{what} image must be float RGB in [0, 1] or uint8, got dtype {array.dtype}")
+    array = array.astype(np.float32)
+    if not np.isfinite(array).all():
+        raise ValueError(f"{what} image has NaN or infinite values")
+    if array.min() < -IMAGE_RANGE_SLACK or array.max() > 1 + IMAGE_RANGE_SLACK:
+        raise ValueError(f"{what} image values lie in [{array.min():.4g}, {array.max():.4g}]; RGB must be in [0, 1] "
+                         f"(divide 0..255 values by 255)")
+    return np.clip(array, 0.0, 1.0)
 
 
 def prepare_images(content: ImageLike, style: ImageLike, config: Config) -> tuple[np.ndarray, np.ndarray]:
@@ -610,8 +627,8 @@ def stylize(
     """Gatys et al. style transfer: optimise an image to match `content`'s features and `style`'s Gram matrices.
 
     Args:
-      content, style: image paths or [H, W, 3] float arrays, RGB in [0, 1]; resized per `config.size` (or each
-        scale's size) and `config.style_scale` (no resampling when already at size).
+      content, style: image paths or [H, W, 3] RGB arrays, float in [0, 1] or uint8; resized per `config.size` (or
+        each scale's size) and `config.style_scale` (no resampling when already at size).
       weights: a `Weights`, a weights file path, or None for the default file (see `nst_jax.weights`).
       config: settings (default `Config()`: the paper's).
       callback: called with a `Progress` after every chunk of steps.

@@ -1,6 +1,8 @@
 """The optimisation loop on random (not pretrained) weights at tiny sizes: convergence, the box, chunking,
 compilation count, init modes."""
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -83,6 +85,30 @@ def test_zero_steps_returns_the_start_image(random_weights):
 def test_style_is_sized_relative_to_content():
     content, style = transfer.prepare_images(CONTENT, STYLE, Config(size=32, style_scale=1.5))
     assert content.shape == (24, 32, 3) and style.shape == (48, 48, 3)
+
+
+def test_uint8_arrays_are_read_as_loading_reads_them_and_out_of_range_floats_are_refused(tmp_path):
+    """A uint8 array (np.asarray of a Pillow image) means what the same image loaded from a file means; a small
+    overshoot of [0, 1] is clipped; floats in 0..255 or [-1, 1], non-finite floats and other dtypes are errors
+    rather than a run on a different image."""
+    from PIL import Image
+
+    from nst_jax import images
+
+    pixels = (CONTENT * 255).round().astype(np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "c.png")
+    from_array = transfer.prepare_images(pixels, STYLE, Config(size=64))[0]
+    np.testing.assert_array_equal(from_array, images.load(tmp_path / "c.png"))
+    np.testing.assert_allclose(from_array, pixels / 255.0, atol=1e-7)
+    overshoot = np.where(CONTENT > 0.5, CONTENT + 0.2, CONTENT - 0.2)
+    np.testing.assert_array_equal(transfer.prepare_images(overshoot, STYLE, Config(size=64))[0],
+                                  np.clip(overshoot, 0, 1).astype(np.float32))
+    for bad, message in [(pixels.astype(np.float32), "lie in [0, 255]"), (CONTENT * 2 - 1, "RGB must be in [0, 1]"),
+                         (np.where(CONTENT > 0.5, np.nan, CONTENT), "NaN"), (pixels.astype(np.int32), "dtype int32")]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            transfer.prepare_images(bad, STYLE, Config(size=64))
+    with pytest.raises(ValueError, match="style image"):
+        transfer.prepare_images(CONTENT, STYLE * 255, Config(size=64))
 
 
 def test_chunk_is_one_loop_whose_convolutions_all_have_hwio_kernels(random_weights):
