@@ -92,6 +92,16 @@ def _outputs(args: argparse.Namespace, jobs: list[tuple[Path, Path]]) -> list[Pa
     return [images.check_output_path(folder / f"{c.stem}_{s.stem}.png") for c, s in jobs]
 
 
+def check_inputs_kept(writes: Sequence[Path], inputs: dict[str, Sequence[Path]]) -> None:
+    """Refuse (InputError) a run that would write over one of its input files (`inputs`: paths by role), such as
+    --output naming the content image. (An --init image may be overwritten: refining an output in place.)"""
+    existing = {p.resolve(): (role, p) for role, paths in inputs.items() for p in paths if p.is_file()}
+    for path in writes:
+        if path.resolve() in existing:
+            role, given = existing[path.resolve()]
+            raise InputError(path, f"would overwrite the {role} {given}; choose another output")
+
+
 def check_shares(jobs: list[tuple[Path, Path]], loaded: dict, config: Config, count: int) -> list[range]:
     """`plan_scales` (sizes, one aspect ratio per program, the memory preflight) for the jobs each of `count`
     processes will run, batched as that process will batch them. Every process checks every share, so all hosts of
@@ -119,6 +129,9 @@ def run(args: argparse.Namespace, config: Config) -> None:
     all_outputs = _outputs(args, all_jobs)  # fail before any work
     index, count = jax.process_index(), jax.process_count()
     log_path = check_writable_target(_process_path(Path(args.log), index, count)) if args.log else None
+    inputs = {"content image": [c for c, _ in all_jobs], "style image": [s for _, s in all_jobs],
+              "weights file": [Path(args.weights)] if args.weights else []}
+    check_inputs_kept(all_outputs + ([log_path] if log_path else []), inputs)
     if args.save_every is not None and args.save_every < 1:
         raise InputError(None, f"--save-every must be >= 1, got {args.save_every}")
     loaded = {p: images.load(p) for p in dict.fromkeys(p for job in all_jobs for p in job)}

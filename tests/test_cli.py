@@ -315,3 +315,28 @@ def test_unusable_compilation_cache_folder_is_one_warning_and_no_cache(tmp_path,
     assert jax.config.jax_compilation_cache_dir == before
     err = capsys.readouterr().err
     assert err == "" if quiet else (err.count("\n") == 1 and f"{blocker / 'xla'}" in err and "warning" in err)
+
+
+def test_outputs_never_overwrite_inputs_but_may_refine_the_init(h5_files, image_files, tmp_path, capsys):
+    """--output or --log naming a content, style or weights file (by any spelling of its path) is refused before
+    any work, and the file is kept; an --init image may be overwritten, to refine an output in place."""
+    content, style = tmp_path / "c.png", tmp_path / "s.png"
+    content.write_bytes(image_files["content"].read_bytes())
+    style.write_bytes(image_files["style"].read_bytes())
+    (tmp_path / "link").symlink_to(tmp_path, target_is_directory=True)  # another spelling of the same folder
+    base = ["--content", content, "--style", style, "--weights", h5_files["legacy"], "--size", "32", "--steps", "2",
+            "--optimizer", "adam", "--quiet"]
+    for extra, role, kept in [
+        (["--output", tmp_path / "link" / "c.png"], "content image", content),
+        (["--output", tmp_path / "o.png", "--log", style], "style image", style),
+        (["--output", tmp_path / "o.png", "--log", h5_files["legacy"]], "weights file", h5_files["legacy"]),
+    ]:
+        before = kept.read_bytes()
+        assert main(base + extra) == 1
+        err = capsys.readouterr().err
+        assert f"would overwrite the {role} {kept}" in err and len(err.strip().splitlines()) == 1, err
+        assert kept.read_bytes() == before
+    refined = tmp_path / "r.png"
+    refined.write_bytes(image_files["content"].read_bytes())
+    assert main(base + ["--init", refined, "--output", refined]) == 0
+    assert refined.read_bytes() != image_files["content"].read_bytes()
