@@ -7,6 +7,7 @@ notebooks cannot drift apart. Each field's `help` metadata is the CLI's help tex
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -172,8 +173,8 @@ def check(config: Config) -> None:
     """Raise ValueError with a one-line message if a setting is out of range."""
     if config.size is not None and config.size < 16:
         raise ValueError(f"size must be at least 16 pixels, got {config.size}")
-    if not config.style_scale > 0:
-        raise ValueError(f"style_scale must be positive, got {config.style_scale}")
+    if not 0 < config.style_scale < math.inf:
+        raise ValueError(f"style_scale must be a positive number, got {config.style_scale}")
     if config.steps < 0:
         raise ValueError(f"steps must be >= 0, got {config.steps}")
     if config.batch_size is not None and config.batch_size < 1:
@@ -197,8 +198,8 @@ def check(config: Config) -> None:
     n_scales = len(config.scale_sizes) if config.scale_sizes is not None else config.scales
     if config.scale_steps is not None and (len(config.scale_steps) != n_scales or min(config.scale_steps) < 0):
         raise ValueError(f"scale_steps needs {n_scales} non-negative step counts, got {config.scale_steps}")
-    if config.lr is not None and not config.lr > 0:
-        raise ValueError(f"lr must be positive, got {config.lr}")
+    if config.lr is not None and not 0 < config.lr < math.inf:
+        raise ValueError(f"lr must be a positive number, got {config.lr}")
     if len(config.adam_betas) != 2 or not all(0 <= b < 1 for b in config.adam_betas):
         raise ValueError(f"adam_betas must be two numbers in [0, 1), got {config.adam_betas}")
     if config.optimizer == "lbfgs" and config.box not in ("auto", "none"):
@@ -209,8 +210,8 @@ def check(config: Config) -> None:
     if config.optimizer == "lbfgs-armijo" and config.box == "closure":
         raise ValueError("optimizer lbfgs-armijo keeps its box by projecting trial points: use --box clip or none")
     for name in ("content_weight", "style_weight", "tv_weight"):
-        if getattr(config, name) < 0:
-            raise ValueError(f"{name} must be >= 0, got {getattr(config, name)}")
+        if not 0 <= getattr(config, name) < math.inf:
+            raise ValueError(f"{name} must be a number >= 0, got {getattr(config, name)}")
     if not config.style_layers:
         raise ValueError("style_layers must name at least one layer")
     for layer in (*config.content_layers, *config.style_layers):
@@ -221,6 +222,8 @@ def check(config: Config) -> None:
             f"style_layer_weights has {len(config.style_layer_weights)} values "
             f"for {len(config.style_layers)} style layers"
         )
+    if config.style_layer_weights is not None and not all(0 <= w < math.inf for w in config.style_layer_weights):
+        raise ValueError(f"style_layer_weights must be numbers >= 0, got {config.style_layer_weights}")
 
 
 # ----------------------------------------------------------------------------------------------------------------

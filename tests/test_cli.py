@@ -147,6 +147,23 @@ def test_bad_setting_is_a_usage_error(image_files, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("extra, expected", [
+    (["--style-weight", "nan"], "style_weight must be a number >= 0, got nan"),
+    (["--content-weight", "inf"], "content_weight must be a number >= 0, got inf"),
+    (["--tv-weight", "-1"], "tv_weight must be a number >= 0, got -1.0"),
+    (["--lr", "inf"], "lr must be a positive number, got inf"),
+    (["--style-scale", "nan"], "style_scale must be a positive number, got nan"),
+    (["--style-layer-weights", "1,1,1,1,nan"], "style_layer_weights must be numbers >= 0"),
+    (["--style-layer-weights", "1,1,1,1,-2"], "style_layer_weights must be numbers >= 0"),
+])
+def test_weights_and_rates_must_be_finite_numbers_in_range(image_files, tmp_path, capsys, extra, expected):
+    """NaN passes every `x < 0` test; it (and inf) must still be refused, not run to a loss of inf or NaN."""
+    with pytest.raises(SystemExit) as info:
+        main(["--content", image_files["content"], "--style", image_files["style"], "--output", tmp_path / "o.png",
+              *extra])
+    assert info.value.code == 2 and expected in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra, expected", [
     (["--size", "48", "--scale-sizes", "32,64"], "--size 48 conflicts with --scale-sizes"),
     (["--scales", "3", "--scale-sizes", "32,64"], "--scales 3 conflicts with the 2 --scale-sizes"),
 ])
