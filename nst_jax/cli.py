@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
+import numpy as np
+
 from . import images
 from .config import Config
 from .errors import InputError, exit_status
@@ -170,8 +172,15 @@ def run(args: argparse.Namespace, config: Config) -> None:
         start = time.perf_counter()
         result, history = optimize([loaded[c] for c, _ in jobs], [loaded[s] for _, s in jobs], weights, config,
                                    callback=on_progress, report_every=args.save_every)
-    for image, out in zip(result, outputs):
-        images.save(image, out)
+    diverged = {j: step for j, step in enumerate(_divergence(result, history["total"])) if step is not None}
+    for j, (image, out) in enumerate(zip(result, outputs)):
+        if j not in diverged:
+            images.save(image, out)
+    if diverged:
+        j, step = next(iter(diverged.items()))
+        others = f" ({len(diverged)} of {len(jobs)} jobs; the others were written)" * (len(jobs) > 1)
+        raise InputError(outputs[j], f"not written: the optimisation diverged (loss not finite from step {step})"
+                                     f"{others}; try --box clip or a smaller --lr")
     if not args.quiet:
         final = f", final loss {_span(history['total'][-1])}" if total_steps else ""
         where = outputs[0] if len(all_jobs) == 1 else f"{len(jobs)} image{'s' * (len(jobs) > 1)} to {args.output}"
@@ -183,6 +192,16 @@ def _span(losses) -> str:
     """Final losses of a run's jobs, shape (jobs,), as text: the one value, or the range over the jobs."""
     low, high = float(min(losses)), float(max(losses))
     return f"{low:.4g}" if len(losses) == 1 else f"{low:.4g} to {high:.4g} over {len(losses)} jobs"
+
+
+def _divergence(result, totals) -> list[Optional[int]]:
+    """For each job: None if its final image (result[j], [H, W, 3]) and losses (totals[:, j], [steps]) are finite,
+    else the first step whose loss is not (the last step if only the image is not)."""
+    out = []
+    for j, image in enumerate(result):
+        bad = np.flatnonzero(~np.isfinite(np.asarray(totals)[:, j]))
+        out.append(int(bad[0]) if bad.size else (None if np.isfinite(image).all() else len(totals) - 1))
+    return out
 
 
 def use_compilation_cache(quiet: bool) -> None:

@@ -357,3 +357,27 @@ def test_outputs_never_overwrite_inputs_but_may_refine_the_init(h5_files, image_
     refined.write_bytes(image_files["content"].read_bytes())
     assert main(base + ["--init", refined, "--output", refined]) == 0
     assert refined.read_bytes() != image_files["content"].read_bytes()
+
+
+def test_a_diverged_run_writes_no_image_and_keeps_the_old_one(h5_files, image_files, tmp_path, capsys):
+    """Adam with lr 1e30 and no box overflows after its first update (random weights): the loss of step 1 is not
+    finite, so the output is not written (the previous one is kept), the log is, and the exit status is 1."""
+    out, log = tmp_path / "out.png", tmp_path / "log.jsonl"
+    out.write_bytes(b"previous good output")
+    status = main(["--content", image_files["content"], "--style", image_files["style"], "--output", out,
+                   "--weights", h5_files["legacy"], "--size", "32", "--steps", "2", "--optimizer", "adam",
+                   "--lr", "1e30", "--box", "none", "--log", log, "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 1 and len(err.strip().splitlines()) == 1
+    assert f"{out}: not written: the optimisation diverged (loss not finite from step 1)" in err
+    assert out.read_bytes() == b"previous good output"
+    totals = [json.loads(line)["total"] for line in log.read_text().splitlines()]
+    assert np.isfinite(totals[0]) and not np.isfinite(totals[1])
+
+
+def test_divergence_names_each_jobs_first_non_finite_step():
+    image, bad_image = np.zeros((2, 2, 3)), np.full((2, 2, 3), np.nan)
+    totals = np.array([[1.0, 1.0, 1.0, 1.0], [0.5, np.inf, 2.0, 2.0], [0.2, np.nan, 3.0, 3.0]])  # [steps, jobs]
+    # job 1's loss overflows at step 1; job 2's losses are finite but its image is not (counted at the last step)
+    assert cli._divergence([image, image, bad_image, image], totals) == [None, 1, 2, None]
+    assert cli._divergence([image], totals[:0, :1]) == [None]  # no steps
