@@ -76,22 +76,35 @@ def _default_weights(source: str, quiet: bool) -> Path:
 
 
 def _image_paths(values: Sequence[str]) -> list[Path]:
-    """Paths given on the command line; a folder stands for the images in it."""
+    """Paths given on the command line; a folder stands for the images in it. A file named twice (by any path to
+    it) counts once."""
     paths = []
     for value in values:
         path = Path(value)
         paths += images.list_images(path) if path.is_dir() else [path]
-    return paths
+    unique: dict[Path, Path] = {}
+    for p in paths:
+        unique.setdefault(p.resolve(), p)
+    return list(unique.values())
 
 
 def _outputs(args: argparse.Namespace, jobs: list[tuple[Path, Path]]) -> list[Path]:
-    """One output per job: --output itself for one job, else CONTENT_STYLE.png in the --output folder."""
-    if len(jobs) == 1:
-        return [images.check_output_path(args.output)]
+    """One output per job: CONTENT_STYLE.png in the --output folder, or for one job --output itself if it is not
+    a folder."""
     folder = Path(args.output)
+    if len(jobs) == 1 and not folder.is_dir():
+        return [images.check_output_path(folder)]
     if not folder.is_dir():
         raise InputError(folder, f"with {len(jobs)} jobs, --output must be an existing folder")
-    return [images.check_output_path(folder / f"{c.stem}_{s.stem}.png") for c, s in jobs]
+    outputs, made_by = [], {}
+    for c, s in jobs:
+        out = images.check_output_path(folder / f"{c.stem}_{s.stem}.png")
+        if out in made_by:
+            raise InputError(out, f"would be written by two jobs ({made_by[out]} and {c} + {s}); "
+                                  f"give the images distinct names")
+        outputs.append(out)
+        made_by[out] = f"{c} + {s}"
+    return outputs
 
 
 def check_inputs_kept(writes: Sequence[Path], inputs: dict[str, Sequence[Path]]) -> None:

@@ -71,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="content image(s) or folder(s); several make one batch with every style")
     files.add_argument("--style", required=True, nargs="+", metavar="PATH", help="style image(s) or folder(s)")
     files.add_argument("--output", required=True, metavar="PATH",
-                       help="output image (.png, .jpg); with several jobs, a folder for CONTENT_STYLE.png files")
+                       help="output image (.png, .jpg), or an existing folder for CONTENT_STYLE.png files (needed "
+                       "with several jobs)")
     files.add_argument(
         "--weights", metavar="PATH",
         help="VGG19 weights: Keras .h5 or converted .npz (default: the Keras file under the weights folder)",

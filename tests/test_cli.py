@@ -207,7 +207,7 @@ def test_several_contents_and_styles_make_one_batch(h5_files, image_files, tmp_p
 
 
 def test_several_jobs_need_an_output_folder(h5_files, image_files, tmp_path):
-    status, err = run_cli("--content", image_files["content"], image_files["content"], "--style",
+    status, err = run_cli("--content", image_files["content"], image_files["style"], "--style",
                           image_files["style"], "--output", tmp_path / "o.png", "--weights", h5_files["legacy"])
     assert status == 1 and "must be an existing folder" in err and "Traceback" not in err
 
@@ -381,3 +381,24 @@ def test_divergence_names_each_jobs_first_non_finite_step():
     # job 1's loss overflows at step 1; job 2's losses are finite but its image is not (counted at the last step)
     assert cli._divergence([image, image, bad_image, image], totals) == [None, 1, 2, None]
     assert cli._divergence([image], totals[:0, :1]) == [None]  # no steps
+
+
+def test_output_folder_naming_for_one_job_and_clashing_names(h5_files, image_files, tmp_path, capsys):
+    """--output an existing folder names a single job's image CONTENT_STYLE.png too, and a content named twice (two
+    spellings of one file) is one job; two different files that would make the same output name are refused
+    before any work."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "x.png").write_bytes(image_files["content"].read_bytes())
+    (tmp_path / "b" / "x.png").write_bytes(image_files["style"].read_bytes())
+    base = ["--style", image_files["style"], "--output", out, "--weights", h5_files["legacy"], "--size", "32",
+            "--steps", "2", "--optimizer", "adam", "--quiet"]
+    assert main(["--content", tmp_path / "a" / "x.png", tmp_path / "b" / ".." / "a" / "x.png", *base]) == 0
+    assert [p.name for p in out.iterdir()] == [f"x_{image_files['style'].stem}.png"]
+    (out / f"x_{image_files['style'].stem}.png").unlink()
+    assert main(["--content", tmp_path / "a", tmp_path / "b", *base]) == 1
+    err = capsys.readouterr().err
+    assert f"{out / ('x_' + image_files['style'].stem + '.png')}: would be written by two jobs" in err
+    assert list(out.iterdir()) == []
