@@ -92,9 +92,9 @@ def _outputs(args: argparse.Namespace, jobs: list[tuple[Path, Path]]) -> list[Pa
     """One output per job: CONTENT_STYLE.png in the --output folder, or for one job --output itself if it is not
     a folder."""
     folder = Path(args.output)
-    if len(jobs) == 1 and not folder.is_dir():
-        return [images.check_output_path(folder)]
     if not folder.is_dir():
+        if len(jobs) == 1:
+            return [images.check_output_path(folder)]
         raise InputError(folder, f"with {len(jobs)} jobs, --output must be an existing folder")
     outputs, made_by = [], {}
     for c, s in jobs:
