@@ -12,7 +12,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Iterator, Optional, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -162,10 +162,7 @@ def run(args: argparse.Namespace, config: Config) -> None:
     total_steps = sum(steps for _, steps in config.schedule)
 
     with contextlib.ExitStack() as stack:
-        # The log is written as the run goes, under a temporary name; it gets its real name only on success.
-        log = open(stack.enter_context(atomic_path(log_path)), "w") if log_path else None
-        if log:
-            stack.callback(log.close)  # runs before atomic_path renames the file
+        log = stack.enter_context(_json_lines(log_path)) if log_path else None
         bar = stack.enter_context(_progress_bar(total_steps * len(jobs), args.quiet))
 
         def on_progress(p):
@@ -175,7 +172,7 @@ def run(args: argparse.Namespace, config: Config) -> None:
                     for j in range(group):
                         job = {"job": mine.start + p.first_job + j} if len(all_jobs) > 1 else {}
                         record = {**job, "step": p.step - n + i, **{k: float(v[i, j]) for k, v in p.losses.items()}}
-                        log.write(json.dumps(record) + "\n")
+                        log(record)
             if args.save_every and p.step % args.save_every == 0 and p.step < p.total_steps:
                 for j in range(group):
                     images.save(p.image[j], _intermediate_path(outputs[p.first_job + j], p.step))
@@ -199,6 +196,24 @@ def run(args: argparse.Namespace, config: Config) -> None:
         where = outputs[0] if len(all_jobs) == 1 else f"{len(jobs)} image{'s' * (len(jobs) > 1)} to {args.output}"
         print(f"wrote {where} ({whose}{total_steps} steps in {time.perf_counter() - start:.1f} s{final})",
               file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _json_lines(path: Path) -> Iterator[Callable[[dict], None]]:
+    """Yield write(record), which appends one JSON line to a temporary file that gets `path`'s name only on success
+    (the log is written as the run goes). A failed write (a full disk) is an InputError naming `path`."""
+    def checked(operation: Callable[[], object]) -> None:
+        try:
+            operation()
+        except OSError as e:
+            raise InputError(path, f"cannot write the log ({e.strerror or e})") from None
+
+    with atomic_path(path) as tmp:
+        f = open(tmp, "w")
+        try:
+            yield lambda record: checked(lambda: f.write(json.dumps(record) + "\n"))
+        finally:
+            checked(f.close)  # before atomic_path renames the file
 
 
 def _span(losses) -> str:

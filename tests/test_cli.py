@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -402,3 +403,36 @@ def test_output_folder_naming_for_one_job_and_clashing_names(h5_files, image_fil
     err = capsys.readouterr().err
     assert f"{out / ('x_' + image_files['style'].stem + '.png')}: would be written by two jobs" in err
     assert list(out.iterdir()) == []
+
+
+def _disk_full(*args, **kwargs):
+    raise OSError(28, "No space left on device")
+
+
+def test_a_full_disk_is_one_line_naming_the_file_and_leaves_no_temporary(tmp_path, monkeypatch, capsys):
+    """Writes that fail (simulated: ENOSPC from Pillow's save, from the log's write) become one-line errors naming
+    the file, without a traceback, and leave neither the file nor its temporary behind; an OSError from anywhere
+    else still gets one line and says what was not written."""
+    image = np.zeros((4, 4, 3), np.float32)
+    out = tmp_path / "o.png"
+    with monkeypatch.context() as m:
+        m.setattr(Image.Image, "save", _disk_full)
+        with pytest.raises(InputError, match=re.escape(f"{out}: cannot write the image (No space left on device)")):
+            images.save(image, out)
+
+    class FullFile:
+        write, close = _disk_full, lambda self: None
+
+    log = tmp_path / "log.jsonl"
+    monkeypatch.setattr(cli, "open", lambda *a, **k: FullFile(), raising=False)
+    with pytest.raises(InputError, match=re.escape(f"{log}: cannot write the log (No space left on device)")):
+        with cli._json_lines(log) as write:
+            write({"step": 0})
+    assert list(tmp_path.iterdir()) == []
+
+    def action():
+        raise OSError(28, "No space left on device", str(tmp_path / "x"))
+
+    assert cli.exit_status("prog", action, "o.png was not written") == 1
+    err = capsys.readouterr().err
+    assert err == f"prog: error: {tmp_path / 'x'}: No space left on device; o.png was not written\n"
