@@ -1,5 +1,7 @@
 """Image loading (EXIF, alpha, grayscale, 16-bit), resizing rules and atomic saving."""
 
+import re
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -96,7 +98,7 @@ def test_failed_save_keeps_the_old_file_and_leaves_no_temp(tmp_path, monkeypatch
         raise OSError("disk full")
 
     monkeypatch.setattr(Image.Image, "save", broken_save)
-    with pytest.raises(OSError):
+    with pytest.raises(InputError, match=re.escape(f"{out}: cannot write the image (disk full)")):
         images.save(np.zeros((4, 4, 3)), out)
     assert out.read_bytes() == b"the old good output"
     assert [p.name for p in tmp_path.iterdir()] == ["o.png"]
