@@ -6,8 +6,11 @@ notebooks cannot drift apart. Each field's `help` metadata is the CLI's help tex
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import math
+import numbers
+import os
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -129,6 +132,8 @@ class Config:
     )
 
     def __post_init__(self):
+        for f in dataclasses.fields(self):  # the declared types, from notebooks too: lists, "a,b" strings, numpy ints
+            object.__setattr__(self, f.name, _as_declared(f.name, f.type, getattr(self, f.name)))
         check(self)
 
     def replace(self, **changes) -> "Config":
@@ -167,6 +172,39 @@ class Config:
         if self.style_layer_weights is not None:
             return tuple(float(w) for w in self.style_layer_weights)
         return tuple(1.0 / len(self.style_layers) for _ in self.style_layers)
+
+
+def _as_scalar(name: str, kind: str, value):
+    """`value` as the scalar type named `kind` ("int", "float" or "str"); a TypeError naming the setting if it is
+    not one (bools and floats are not ints, strings are not numbers; a path is a str)."""
+    if kind == "str" and isinstance(value, (str, os.PathLike)):
+        return os.fspath(value)
+    if kind == "int" and isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    if kind == "float" and isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    raise TypeError(f"{name} must be {'an' if kind == 'int' else 'a'} {kind}, got {value!r}")
+
+
+def _as_declared(name: str, declared: str, value):
+    """`value` as the field's declared type (its annotation, a string such as "Optional[tuple[float, ...]]"): a
+    tuple field takes any sequence or a comma-separated string, as the command line gives it."""
+    if declared.startswith("Optional["):
+        if value is None:
+            return None
+        declared = declared[len("Optional["):-1]
+    if not declared.startswith("tuple["):
+        return _as_scalar(name, declared, value)
+    kind = declared[len("tuple["):].split(",")[0]
+    if isinstance(value, str):
+        try:
+            return tuple({"str": str, "int": int, "float": float}[kind](v.strip()) for v in value.split(",")
+                         if v.strip())
+        except ValueError:
+            raise TypeError(f"{name} must be {kind}s separated by commas, got {value!r}") from None
+    if not isinstance(value, collections.abc.Iterable):
+        raise TypeError(f"{name} must be a sequence of {kind}s or a comma-separated string, got {value!r}")
+    return tuple(_as_scalar(name, kind, v) for v in value)
 
 
 def check(config: Config) -> None:
