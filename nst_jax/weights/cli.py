@@ -49,15 +49,15 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--url", help="fetch from this mirror instead (the published hash is still checked)")
 
     c = sub.add_parser("convert", help="convert any supported weights file to nst_jax .npz")
-    c.add_argument("src", type=Path)
-    c.add_argument("dst", type=Path)
+    c.add_argument("src", type=Path, help="weights file: Keras .h5, PyTorch .pth (either serialisation) or .npz")
+    c.add_argument("dst", type=Path, help="the .npz to write")
 
     i = sub.add_parser("info", help="print format, layers, parameter count, preprocessing and hashes")
-    i.add_argument("file", type=Path)
+    i.add_argument("file", type=Path, help="weights file: Keras .h5, PyTorch .pth or .npz")
 
     n = sub.add_parser("normalize", help="the paper's normalised VGG19: mean activation 1 for every filter")
-    n.add_argument("src", type=Path)
-    n.add_argument("dst", type=Path)
+    n.add_argument("src", type=Path, help="weights file to normalise (any format `convert` reads)")
+    n.add_argument("dst", type=Path, help="the .npz to write")
     n.add_argument("--images", type=Path, required=True, help="folder of images to take the means over")
     n.add_argument("--size", type=int, default=256, help="resize images to this longer side (default: 256)")
     n.add_argument("--pooling", choices=("avg", "max"), default="avg", help="pooling of the network (default: avg)")
