@@ -171,7 +171,9 @@ def run(args: argparse.Namespace, config: Config) -> None:
                 for i in range(n):
                     for j in range(group):
                         job = {"job": mine.start + p.first_job + j} if len(all_jobs) > 1 else {}
-                        record = {**job, "step": p.step - n + i, **{k: float(v[i, j]) for k, v in p.losses.items()}}
+                        scale = {"scale": p.scale, "size": list(p.size)} if len(config.schedule) > 1 else {}
+                        record = {**job, **scale, "step": p.step - n + i,
+                                  **{k: float(v[i, j]) for k, v in p.losses.items()}}
                         log(record)
             if args.save_every and p.step % args.save_every == 0 and p.step < p.total_steps:
                 for j in range(group):

@@ -430,3 +430,14 @@ def test_a_full_disk_is_one_line_naming_the_log_and_leaves_no_temporary(tmp_path
     assert cli.exit_status("prog", action, "o.png was not written") == 1
     err = capsys.readouterr().err
     assert err == f"prog: error: {tmp_path / 'x'}: No space left on device; o.png was not written\n"
+
+
+def test_log_of_a_multi_scale_run_names_each_records_scale_and_size(h5_files, image_files, tmp_path):
+    """With several scales the losses jump where the size changes; each log record says which scale it is from."""
+    log = tmp_path / "log.jsonl"
+    assert main(["--content", image_files["content"], "--style", image_files["style"], "--output", tmp_path / "o.png",
+                 "--weights", h5_files["legacy"], "--scale-sizes", "24,32", "--steps", "2", "--optimizer", "adam",
+                 "--log", log, "--quiet"]) == 0
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(r["step"], r["scale"], r["size"]) for r in records] == [
+        (0, 0, [18, 24]), (1, 0, [18, 24]), (2, 1, [24, 32]), (3, 1, [24, 32])]  # the content is 48x64
