@@ -9,7 +9,7 @@ import importlib
 
 _EXPORTS = {
     "Config": "config", "preset_config": "config", "Progress": "transfer", "Result": "transfer",
-    "stylize": "transfer", "Weights": "weights", "load_weights": ("weights", "load"),
+    "stylize": "transfer", "stylize_batch": "transfer", "Weights": "weights", "load_weights": ("weights", "load"),
     "enable_compilation_cache": "compile_cache",
 }
 

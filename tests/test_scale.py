@@ -13,10 +13,9 @@ import numpy as np
 import pytest
 from conftest import smooth_image
 
-from nst_jax import Config, stylize, transfer
+from nst_jax import Config, stylize, stylize_batch, transfer
 from nst_jax.errors import InputError
 from nst_jax.memory import estimate_bytes, preflight
-from nst_jax.transfer import stylize_batch
 
 CONTENTS = [smooth_image((24, 32), 20), smooth_image((24, 32), 21)]
 STYLES = [smooth_image((32, 32), 22), smooth_image((28, 36), 23)]  # styles may differ in shape
