@@ -165,16 +165,17 @@ def run(args: argparse.Namespace, config: Config) -> None:
         log = stack.enter_context(_json_lines(log_path)) if log_path else None
         bar = stack.enter_context(_progress_bar(total_steps * len(jobs), args.quiet))
 
+        several_scales = len(config.schedule) > 1
+
         def on_progress(p):
             n, group = p.losses["total"].shape[:2]
             if log:
+                scale = {"scale": p.scale, "size": list(p.size)} if several_scales else {}
                 for i in range(n):
                     for j in range(group):
                         job = {"job": mine.start + p.first_job + j} if len(all_jobs) > 1 else {}
-                        scale = {"scale": p.scale, "size": list(p.size)} if len(config.schedule) > 1 else {}
-                        record = {**job, **scale, "step": p.step - n + i,
-                                  **{k: float(v[i, j]) for k, v in p.losses.items()}}
-                        log(record)
+                        log({**job, **scale, "step": p.step - n + i,
+                             **{k: float(v[i, j]) for k, v in p.losses.items()}})
             if args.save_every and p.step % args.save_every == 0 and p.step < p.total_steps:
                 for j in range(group):
                     images.save(p.image[j], _intermediate_path(outputs[p.first_job + j], p.step))
@@ -203,19 +204,11 @@ def run(args: argparse.Namespace, config: Config) -> None:
 @contextlib.contextmanager
 def _json_lines(path: Path) -> Iterator[Callable[[dict], None]]:
     """Yield write(record), which appends one JSON line to a temporary file that gets `path`'s name only on success
-    (the log is written as the run goes). A failed write (a full disk) is an InputError naming `path`."""
-    def checked(operation: Callable[[], object]) -> None:
-        try:
-            operation()
-        except OSError as e:
-            raise InputError(path, f"cannot write the log ({e.strerror or e})") from None
-
-    with atomic_path(path) as tmp:
-        f = open(tmp, "w")
-        try:
-            yield lambda record: checked(lambda: f.write(json.dumps(record) + "\n"))
-        finally:
-            checked(f.close)  # before atomic_path renames the file
+    (the log is written as the run goes). A failed write (a full disk) is an InputError naming `path` (atomic_path);
+    so is any other OSError raised during the run, none of which the run's own code raises (it reads its files before
+    and reports failed image writes as InputErrors)."""
+    with atomic_path(path, "the log") as tmp, open(tmp, "w") as f:  # closed before atomic_path renames it
+        yield lambda record: f.write(json.dumps(record) + "\n")
 
 
 def _span(losses) -> str:
@@ -227,9 +220,9 @@ def _span(losses) -> str:
 def _divergence(result, totals) -> list[Optional[int]]:
     """For each job: None if its final image (result[j], [H, W, 3]) and losses (totals[:, j], [steps]) are finite,
     else the first step whose loss is not (the last step if only the image is not)."""
-    out = []
+    finite, out = np.isfinite(np.asarray(totals)), []
     for j, image in enumerate(result):
-        bad = np.flatnonzero(~np.isfinite(np.asarray(totals)[:, j]))
+        bad = np.flatnonzero(~finite[:, j])
         out.append(int(bad[0]) if bad.size else (None if np.isfinite(image).all() else len(totals) - 1))
     return out
 

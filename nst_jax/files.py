@@ -25,10 +25,12 @@ def check_writable_target(path: str | os.PathLike) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, what: str = "the file") -> Iterator[Path]:
     """Yield a temporary path in the same folder as `path`; on success rename it over `path`, else delete it.
 
-    The temporary name keeps `path`'s suffix, so writers that pick a format from the extension still work.
+    The temporary name keeps `path`'s suffix, so writers that pick a format from the extension still work. An
+    OSError inside the block or in the rename (a full disk) is an InputError naming `path`: "cannot write `what`";
+    so the block should hold the writing only.
     """
     path = check_writable_target(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{path.suffix}", dir=path.parent)
@@ -38,6 +40,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
+    except OSError as e:
+        raise InputError(path, f"cannot write {what} ({e.strerror or e})") from None
     finally:
         if tmp.exists():
             tmp.unlink()

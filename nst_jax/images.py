@@ -106,8 +106,5 @@ def save(image: np.ndarray, path: str | os.PathLike, quality: int = 95) -> None:
     path = check_output_path(path)
     fmt = SAVE_FORMATS[path.suffix.lower()]
     im = Image.fromarray(to_uint8(image))
-    try:
-        with atomic_path(path) as tmp:
-            im.save(tmp, format=fmt, **({"quality": quality} if fmt == "JPEG" else {}))
-    except OSError as e:  # a full disk, a folder made read-only meanwhile: the temporary file is gone
-        raise InputError(path, f"cannot write the image ({e.strerror or e})") from None
+    with atomic_path(path, "the image") as tmp:
+        im.save(tmp, format=fmt, **({"quality": quality} if fmt == "JPEG" else {}))

@@ -414,8 +414,9 @@ def test_a_full_disk_is_one_line_naming_the_log_and_leaves_no_temporary(tmp_path
     temporary behind (test_images has the same for an image); an OSError from anywhere else still gets one line
     and says what was not written."""
 
-    class FullFile:
+    class FullFile:  # an open file on a full disk
         write, close = _disk_full, lambda self: None
+        __enter__, __exit__ = lambda self: self, lambda self, *exc: self.close()
 
     log = tmp_path / "log.jsonl"
     monkeypatch.setattr(cli, "open", lambda *a, **k: FullFile(), raising=False)

@@ -49,6 +49,21 @@ def test_npz_round_trip_keeps_params_and_preprocessing_without_h5py(random_weigh
     assert [p.name for p in tmp_path.iterdir()] == ["w.npz"]  # no temporary file left behind
 
 
+def test_npz_write_that_fails_names_the_file_and_keeps_the_old_one(random_weights, tmp_path, monkeypatch):
+    """A full disk while saving (simulated ENOSPC from np.savez) is one InputError naming the file; the previous
+    file stays and no temporary is left."""
+    out = tmp_path / "w.npz"
+    out.write_bytes(b"previous")
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", disk_full)
+    with pytest.raises(InputError, match=f"{out}: cannot write the weights \\(No space left on device\\)"):
+        weights_lib.save_npz(random_weights, out)
+    assert out.read_bytes() == b"previous" and [p.name for p in tmp_path.iterdir()] == ["w.npz"]
+
+
 def test_format_is_detected_from_content_not_extension(h5_files, tmp_path):
     disguised = tmp_path / "weights.npz"
     disguised.write_bytes(h5_files["legacy"].read_bytes())

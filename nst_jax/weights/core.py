@@ -208,7 +208,7 @@ def save_npz(weights: Weights, path: str | os.PathLike) -> None:
     arrays = {f"{conv}/{k}": np.asarray(v, np.float32) for conv in CONV_NAMES for k, v in weights.params[conv].items()}
     arrays["meta/preprocess"] = np.asarray(weights.preprocess)
     arrays["meta/source"] = np.asarray(weights.source)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, "the weights") as tmp:
         with open(tmp, "wb") as f:  # a file object: np.savez would otherwise append ".npz" to the name
             np.savez(f, **arrays)
 

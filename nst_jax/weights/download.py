@@ -148,7 +148,7 @@ def download(
     except (urllib.error.URLError, OSError, ValueError) as e:
         reason = getattr(e, "reason", None) or e
         raise InputError(None, f"cannot download {url} ({reason}); {manual_instructions(src, dest)}") from None
-    with response, atomic_path(dest) as tmp:
+    with response, atomic_path(dest, "the weights") as tmp:
         if src.member:
             archive = tmp.with_name(tmp.name + ".zip")
             try:
