@@ -289,8 +289,11 @@ def run_chunk(z, opt_state, params, targets, weights, hyper, *, spec: LossSpec, 
       z: [J, 1, H, W, 3] current variables; opt_state: the jobs' optimiser states (leading axis J); both donated.
       targets: the jobs' targets (leading axis J); params, weights, hyper: shared.
     Returns:
-      (z, opt_state, terms) with terms {name: [length, J]}. Each job has its own optimiser (vmap), so a batch
-      gives what the jobs give one by one, L-BFGS included.
+      (z, opt_state, terms, lost) with terms {name: [length, J]} and lost [J]: whether job j's z holds a NaN. Each
+      job has its own optimiser (vmap), so a batch gives what the jobs give one by one, L-BFGS included.
+    A lost job's later steps cannot recover: every update of a NaN is NaN (a clip keeps it, and lbfgs-armijo never
+    accepts a trial point whose loss is not finite, so its z does not become NaN), and so is every loss term
+    evaluated at it.
     """
     # The input gradients' flipped kernels, made once here rather than in every step of the loop (vgg.conv3x3).
     flipped = vgg.flipped_kernels(params)
@@ -304,7 +307,7 @@ def run_chunk(z, opt_state, params, targets, weights, hyper, *, spec: LossSpec, 
         return (z_, s_), t_
 
     (z, opt_state), terms = jax.lax.scan(body, (z, opt_state), None, length=length)
-    return z, opt_state, terms
+    return z, opt_state, terms, jnp.isnan(z).any(axis=tuple(range(1, z.ndim)))
 
 
 def chunk_length(steps: int, chunk_size: int, report_every: Optional[int] = None) -> int:
@@ -525,7 +528,9 @@ def optimize(
     The content images of one batch must share a shape at every scale (one aspect ratio); batches and styles may
     differ. Sizes and memory are checked first (`plan_scales`). Returns the J images, each [H_j, W_j, 3]
     (clipped), and the history {term: [steps, J]}. `callback` gets `Progress` records whose losses are [k, G]
-    and whose image is [G, H, W, 3] for the G jobs of one batch (`Progress.first_job` says which).
+    and whose image is [G, H, W, 3] for the G jobs of one batch (`Progress.first_job` says which). A batch whose
+    every image has become NaN stops early (no more callbacks) and returns what its remaining steps would give:
+    NaN images at the output size and NaN losses (see `run_chunk`).
     """
     if config.precision == "float64" and not jax.config.jax_enable_x64:
         raise ValueError("precision float64 needs JAX's x64 mode: wrap the call in `with jax.enable_x64(True):`")
@@ -566,8 +571,10 @@ def _optimize_batch(
     total = sum(steps for _, steps in schedule)
     history = {k: [] for k in TERMS}
     z = opt_state = None
-    start, done = time.perf_counter(), 0
+    start, done, lost = time.perf_counter(), 0, False
     for scale, ((_, steps), plan) in enumerate(zip(schedule, plans)):
+        if lost:
+            break
         hw = plan[0][0]
         pairs = [(images.resize(c, cs), images.resize(s, ss)) for c, s, (cs, ss) in zip(contents, styles, plan)]
         # The targets first: their forward passes (seconds at 512 px on a CPU) run while the host makes the start
@@ -587,31 +594,37 @@ def _optimize_batch(
 
         length = chunk_length(steps, config.chunk_size, report_every)
 
-        def report(terms, image, done):
-            """Read one chunk's terms from the device (waiting for that chunk) and tell the callback."""
+        def report(terms, image, done, nan) -> bool:
+            """Read one chunk's terms from the device (waiting for that chunk) and tell the callback. Returns
+            whether every job's image has become NaN (`run_chunk`'s lost)."""
             chunk = {k: np.asarray(v) for k, v in terms.items()}
             for k in TERMS:
                 history[k].append(chunk[k])
             if callback is not None:
                 callback(Progress(done, total, chunk, image, time.perf_counter() - start, scale, hw))
+            return bool(np.all(np.asarray(nan)))
 
         # Pipelined: chunk k+1 is dispatched before chunk k's terms are read, so the device always has the next
         # chunk queued while the host waits, copies the losses and runs the callback.
         pending = None
         for _ in range(steps // length):
-            z, opt_state, terms = run_chunk(
+            z, opt_state, terms, nan = run_chunk(
                 z, opt_state, params, targets, loss_w, hyper, spec=spec, optimizer=config.optimizer,
                 box=config.box_mode, length=length,
             )
             done += length
             # the callback's image is taken now: the next chunk donates z
             image = to_image(z[:, 0], spec) if callback is not None else None
-            if pending is not None:
-                report(*pending)
-            pending = (terms, image, done)
-        if pending is not None:
-            report(*pending)
+            lost = pending is not None and report(*pending)
+            pending = None if lost else (terms, image, done, nan)
+            if lost:
+                break
+        lost = lost or (pending is not None and report(*pending))
     history = {k: np.concatenate(v) if v else np.zeros((0, n_jobs), np.float32) for k, v in history.items()}
+    if lost:  # every job diverged: stopped early, with what the remaining steps would give (see run_chunk)
+        history = {k: np.concatenate([v, np.full((total - len(v), n_jobs), np.nan, v.dtype)])
+                   for k, v in history.items()}
+        return np.full((n_jobs, *plans[-1][0][0], 3), np.nan, np.dtype(z.dtype)), history
     return np.clip(np.asarray(to_image(z[:, 0], spec)), 0.0, 1.0), history
 
 

@@ -154,6 +154,47 @@ def test_targets_are_dispatched_first_and_the_set_up_after_them_is_jitted(random
                      "compute_targets", "_next_scale", "_start_states", "run_chunk", "run_chunk"]  # L-BFGS restarts
 
 
+def _counting_chunks(monkeypatch, calls, force_lost=None):
+    """Wrap run_chunk to append "chunk" to `calls` per call; force_lost: replace its lost flags [J] by these."""
+    original = transfer.run_chunk
+
+    def wrapped(*a, **k):
+        calls.append("chunk")
+        z, state, terms, lost = original(*a, **k)
+        return z, state, terms, lost if force_lost is None else jnp.asarray(force_lost)
+
+    monkeypatch.setattr(transfer, "run_chunk", wrapped)
+
+
+@pytest.mark.parametrize("scales", [dict(steps=12), dict(scale_sizes=(32, 64), scale_steps=(6, 6))])
+def test_a_run_whose_image_became_nan_stops_with_what_the_full_run_gives(random_weights, monkeypatch, scales):
+    # Adam with lr 1e30 and no box (random weights): step 0's update overflows the image, step 1's loss is not
+    # finite and its update leaves NaN, which every later step keeps. The run stops after the chunk that showed it
+    # (and the one already queued behind it) instead of running all six chunks, and returns exactly what the run
+    # with the stop switched off (lost forced False) returns: a NaN image at the output size and NaN losses.
+    config = Config(size=64, optimizer="adam", lr=1e30, box="none", chunk_size=2, init="content", **scales)
+    calls = []
+    _counting_chunks(monkeypatch, calls)
+    early = stylize(CONTENT, STYLE, random_weights, config, callback=lambda p: calls.append(f"report {p.step}"))
+    assert calls == ["chunk", "chunk", "report 2"]
+    _counting_chunks(monkeypatch, calls := [], force_lost=[False])
+    full = stylize(CONTENT, STYLE, random_weights, config)
+    assert calls == ["chunk"] * 6
+    assert early.image.shape == full.image.shape == (48, 64, 3) and np.isnan(early.image).all()
+    np.testing.assert_array_equal(early.image, full.image)
+    for k in ("content", "style", "tv", "total"):
+        np.testing.assert_array_equal(early.history[k], full.history[k])  # NaN equals NaN here
+    assert np.isfinite(early.history["total"][0]) and np.isnan(early.history["total"][2:]).all()
+
+
+def test_a_batch_stops_early_only_when_every_job_is_lost(random_weights, monkeypatch):
+    calls = []
+    _counting_chunks(monkeypatch, calls, force_lost=[True, False])
+    config = Config(size=32, steps=6, chunk_size=2, init="content", batch_size=2)  # both jobs in one program
+    results = transfer.stylize_batch([CONTENT, CONTENT], [STYLE, CONTENT], random_weights, config)
+    assert calls == ["chunk"] * 3 and all(np.isfinite(r.history["total"]).all() for r in results)
+
+
 def test_next_chunk_is_dispatched_before_the_last_one_is_reported(random_weights, monkeypatch):
     # The host reads a chunk's losses (waiting for it) and runs the callback while the next chunk is already
     # queued on the device; each report still carries its own chunk's image.
