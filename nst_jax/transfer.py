@@ -616,9 +616,10 @@ def _optimize_batch(
             # the callback's image is taken now: the next chunk donates z
             image = to_image(z[:, 0], spec) if callback is not None else None
             lost = pending is not None and report(*pending)
-            pending = None if lost else (terms, image, done, nan)
-            if lost:
+            if lost:  # the chunk just dispatched is dropped: its terms are NaN too
+                pending = None
                 break
+            pending = (terms, image, done, nan)
         lost = lost or (pending is not None and report(*pending))
     history = {k: np.concatenate(v) if v else np.zeros((0, n_jobs), np.float32) for k, v in history.items()}
     if lost:  # every job diverged: stopped early, with what the remaining steps would give (see run_chunk)
