@@ -174,6 +174,9 @@ class Config:
         return tuple(1.0 / len(self.style_layers) for _ in self.style_layers)
 
 
+_FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(Config)}  # annotations, as strings
+
+
 def _as_scalar(name: str, kind: str, value):
     """`value` as the scalar type named `kind` ("int", "float" or "str"); a TypeError naming the setting if it is
     not one (bools and floats are not ints, strings are not numbers; a path is a str)."""
@@ -186,22 +189,43 @@ def _as_scalar(name: str, kind: str, value):
     raise TypeError(f"{name} must be {'an' if kind == 'int' else 'a'} {kind}, got {value!r}")
 
 
+_SCALARS = {"str": str, "int": int, "float": float}
+
+
+def field_kind(declared: str) -> tuple[str, bool]:
+    """(scalar kind, whether a tuple of them) of a field's declared type, a string such as
+    "Optional[tuple[float, ...]]": ("float", True)."""
+    if declared.startswith("Optional["):
+        declared = declared[len("Optional["):-1]
+    if declared.startswith("tuple["):
+        return declared[len("tuple["):].split(",")[0], True
+    return declared, False
+
+
+def parse_text(name: str, text: str):
+    """Setting `name` (a Config field) from text, as the command line gives it: one value of the field's type, or
+    a comma-separated list of them for a tuple field ("0.5, 0.9" -> (0.5, 0.9)). TypeError naming the setting if
+    the text is not one."""
+    kind, many = field_kind(_FIELD_TYPES[name])
+    try:
+        if many:
+            return tuple(_SCALARS[kind](v.strip()) for v in text.split(",") if v.strip())
+        return _SCALARS[kind](text)
+    except ValueError:
+        what = f"{kind}s separated by commas" if many else f"{'an' if kind == 'int' else 'a'} {kind}"
+        raise TypeError(f"{name} must be {what}, got {text!r}") from None
+
+
 def _as_declared(name: str, declared: str, value):
     """`value` as the field's declared type (its annotation, a string such as "Optional[tuple[float, ...]]"): a
     tuple field takes any sequence or a comma-separated string, as the command line gives it."""
-    if declared.startswith("Optional["):
-        if value is None:
-            return None
-        declared = declared[len("Optional["):-1]
-    if not declared.startswith("tuple["):
-        return _as_scalar(name, declared, value)
-    kind = declared[len("tuple["):].split(",")[0]
+    if declared.startswith("Optional[") and value is None:
+        return None
+    kind, many = field_kind(declared)
+    if not many:
+        return _as_scalar(name, kind, value)
     if isinstance(value, str):
-        try:
-            return tuple({"str": str, "int": int, "float": float}[kind](v.strip()) for v in value.split(",")
-                         if v.strip())
-        except ValueError:
-            raise TypeError(f"{name} must be {kind}s separated by commas, got {value!r}") from None
+        return parse_text(name, value)
     if not isinstance(value, collections.abc.Iterable):
         raise TypeError(f"{name} must be a sequence of {kind}s or a comma-separated string, got {value!r}")
     return tuple(_as_scalar(name, kind, v) for v in value)

@@ -9,35 +9,23 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from .config import PRESETS, Config, preset_config
+from .config import PRESETS, Config, field_kind, parse_text, preset_config
 
 PROG = "python -m nst_jax"
 
 
-def _str_list(text: str) -> tuple[str, ...]:
-    return tuple(item.strip() for item in text.split(",") if item.strip())
+def _text_parser(name: str):
+    """argparse's `type` for Config field `name`: `config.parse_text`, whose message argparse shows after the
+    option's name ("argument --size: must be an int, got 'x'")."""
+    def parse(text: str):
+        try:
+            return parse_text(name, text)
+        except TypeError as e:
+            raise argparse.ArgumentTypeError(str(e).removeprefix(f"{name} ")) from None
+
+    return parse
 
 
-def _float_list(text: str) -> tuple[float, ...]:
-    return tuple(float(item) for item in _str_list(text))
-
-
-def _int_list(text: str) -> tuple[int, ...]:
-    return tuple(int(item) for item in _str_list(text))
-
-
-# How to parse Config fields whose type is not the type of their default.
-_PARSERS = {
-    "size": int,
-    "batch_size": int,
-    "lr": float,
-    "adam_betas": _float_list,
-    "scale_sizes": _int_list,
-    "scale_steps": _int_list,
-    "content_layers": _str_list,
-    "style_layers": _str_list,
-    "style_layer_weights": _float_list,
-}
 _METAVARS = {
     "content_layers": "L[,L..]",
     "style_layers": "L[,L..]",
@@ -109,8 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
         if "choices" in f.metadata:
             kwargs["choices"] = f.metadata["choices"]
         else:
-            kwargs["type"] = _PARSERS.get(f.name, type(f.default))
-            kwargs["metavar"] = _METAVARS.get(f.name, {int: "N", float: "F"}.get(kwargs["type"]))
+            kwargs["type"] = _text_parser(f.name)
+            kwargs["metavar"] = _METAVARS.get(f.name, {"int": "N", "float": "F"}.get(field_kind(f.type)[0]))
         settings.add_argument("--" + f.name.replace("_", "-"), **kwargs)
     return parser
 

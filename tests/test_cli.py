@@ -165,6 +165,29 @@ def test_weights_and_rates_must_be_finite_numbers_in_range(image_files, tmp_path
 
 
 @pytest.mark.parametrize("extra, expected", [
+    (["--size", "x"], "argument --size: must be an int, got 'x'"),
+    (["--chunk-size", "1.5"], "argument --chunk-size: must be an int, got '1.5'"),
+    (["--lr", "1e"], "argument --lr: must be a float, got '1e'"),
+    (["--adam-betas", "a,0.9"], "argument --adam-betas: must be floats separated by commas, got 'a,0.9'"),
+    (["--scale-sizes", "64,128.5"], "argument --scale-sizes: must be ints separated by commas, got '64,128.5'"),
+])
+def test_malformed_values_are_a_usage_error_naming_the_option(capsys, extra, expected):
+    with pytest.raises(SystemExit) as info:
+        main(["--content", "c.png", "--style", "s.png", "--output", "o.png", *extra])
+    assert info.value.code == 2 and f"error: {expected}\n" in capsys.readouterr().err
+
+
+def test_values_parse_to_the_declared_types():
+    args = cli.build_parser().parse_args(
+        ["--content", "c", "--style", "s", "--output", "o", "--size", "64", "--lr", "0.5", "--adam-betas", "0.5, 0.9",
+         "--style-layers", "relu1_1,,relu3_1", "--style-layer-weights", "1,2e-1", "--scale-steps", "3,4",
+         "--scales", "2", "--init", "start.png"])
+    assert cli.config_from_args(args) == Config(
+        size=64, lr=0.5, adam_betas=(0.5, 0.9), style_layers=("relu1_1", "relu3_1"), style_layer_weights=(1.0, 0.2),
+        scale_steps=(3, 4), scales=2, init="start.png")
+
+
+@pytest.mark.parametrize("extra, expected", [
     (["--size", "48", "--scale-sizes", "32,64"], "--size 48 conflicts with --scale-sizes"),
     (["--scales", "3", "--scale-sizes", "32,64"], "--scales 3 conflicts with the 2 --scale-sizes"),
 ])
