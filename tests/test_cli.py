@@ -385,7 +385,8 @@ def test_outputs_never_overwrite_inputs_but_may_refine_the_init(h5_files, image_
 
 def test_a_diverged_run_writes_no_image_and_keeps_the_old_one(h5_files, image_files, tmp_path, capsys):
     """Adam with lr 1e30 and no box overflows after its first update (random weights): the loss of step 1 is not
-    finite, so the output is not written (the previous one is kept), the log is, and the exit status is 1."""
+    finite, so the output is not written (the previous one is kept), the log is (strict JSON: null for that loss),
+    and the exit status is 1."""
     out, log = tmp_path / "out.png", tmp_path / "log.jsonl"
     out.write_bytes(b"previous good output")
     status = main(["--content", image_files["content"], "--style", image_files["style"], "--output", out,
@@ -395,8 +396,11 @@ def test_a_diverged_run_writes_no_image_and_keeps_the_old_one(h5_files, image_fi
     assert status == 1 and len(err.strip().splitlines()) == 1
     assert f"{out}: not written: the optimisation diverged (loss not finite from step 1)" in err
     assert out.read_bytes() == b"previous good output"
-    totals = [json.loads(line)["total"] for line in log.read_text().splitlines()]
-    assert np.isfinite(totals[0]) and not np.isfinite(totals[1])
+    def strict(constant):  # what json.loads calls for NaN and Infinity, which strict JSON parsers refuse
+        raise AssertionError(f"not strict JSON: {constant}")
+
+    totals = [json.loads(line, parse_constant=strict)["total"] for line in log.read_text().splitlines()]
+    assert np.isfinite(totals[0]) and totals[1] is None
 
 
 def test_divergence_names_each_jobs_first_non_finite_step():
