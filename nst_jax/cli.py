@@ -9,6 +9,7 @@ import argparse
 import contextlib
 import itertools
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -175,7 +176,7 @@ def run(args: argparse.Namespace, config: Config) -> None:
                     for j in range(group):
                         job = {"job": mine.start + p.first_job + j} if len(all_jobs) > 1 else {}
                         log({**job, **scale, "step": p.step - n + i,
-                             **{k: _json_number(v[i, j]) for k, v in p.losses.items()}})
+                             **{k: float(v[i, j]) for k, v in p.losses.items()}})
             if args.save_every and p.step % args.save_every == 0 and p.step < p.total_steps:
                 for j in range(group):
                     images.save(p.image[j], _intermediate_path(outputs[p.first_job + j], p.step))
@@ -203,17 +204,17 @@ def run(args: argparse.Namespace, config: Config) -> None:
 
 @contextlib.contextmanager
 def _json_lines(path: Path) -> Iterator[Callable[[dict], None]]:
-    """Yield write(record), which appends one strict JSON line to a temporary file that gets `path`'s name only on success
-    (the log is written as the run goes). A failed write (a full disk) is an InputError naming `path` (atomic_path);
-    so is any other OSError raised during the run, none of which the run's own code raises (it reads its files before
-    and reports failed image writes as InputErrors)."""
+    """Yield write(record), which appends `record` (a flat dict) as one strict JSON line to a temporary file that
+    gets `path`'s name only on success (the log is written as the run goes). Floats that are NaN or infinite, which
+    JSON cannot write, become null. A failed write (a full disk) is an InputError naming `path` (atomic_path); so is
+    any other OSError raised during the run, none of which the run's own code raises (it reads its files before and
+    reports failed image writes as InputErrors)."""
     with atomic_path(path, "the log") as tmp, open(tmp, "w") as f:  # closed before atomic_path renames it
-        yield lambda record: f.write(json.dumps(record, allow_nan=False) + "\n")
+        def write(record: dict) -> None:
+            strict = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
+            f.write(json.dumps(strict, allow_nan=False) + "\n")
 
-
-def _json_number(x) -> Optional[float]:
-    """A loss as strict JSON has it: the float, or None (null) if it is NaN or infinite, which JSON cannot write."""
-    return float(x) if np.isfinite(x) else None
+        yield write
 
 
 def _span(losses) -> str:
