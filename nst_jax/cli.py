@@ -10,6 +10,7 @@ import contextlib
 import itertools
 import json
 import math
+import re
 import sys
 import time
 from pathlib import Path
@@ -58,7 +59,32 @@ def _progress_bar(total: int, quiet: bool):
 
 
 def _intermediate_path(output: Path, step: int) -> Path:
+    """The --save-every frame of `output` at `step`: OUTPUT_STEM.NNNNN.SUFFIX beside it."""
     return output.with_name(f"{output.stem}.{step:05d}{output.suffix}")
+
+
+def _frame_step(path: Path, output: Path) -> Optional[int]:
+    """The step N if `path` names the file that `_intermediate_path(output, N)` writes (same folder, by any
+    spelling of it), else None."""
+    match = re.fullmatch(re.escape(output.stem) + r"\.(\d{5,})" + re.escape(output.suffix), path.name)
+    if not match or path.absolute().parent.resolve() != output.absolute().parent.resolve():
+        return None
+    step = int(match.group(1))
+    return step if _intermediate_path(output, step).name == path.name else None
+
+
+def check_frames_kept(outputs: Sequence[Path], save_every: int, total_steps: int,
+                      files: dict[str, Sequence[Path]]) -> None:
+    """Refuse (InputError) a --save-every run whose frames (steps N = save_every, 2 save_every, ... below
+    `total_steps`) would be written over one of `files` (paths by role: the inputs, the log), e.g. a content image
+    named shot.00010.png beside --output shot.png."""
+    for role, paths in files.items():
+        for path in paths:
+            for out in outputs:
+                step = _frame_step(path, out)
+                if step is not None and 0 < step < total_steps and step % save_every == 0:
+                    raise InputError(path, f"the --save-every frame of step {step} of {out} would overwrite this "
+                                           f"{role}; choose another --output or --save-every")
 
 
 def _default_weights(source: str, quiet: bool) -> Path:
@@ -118,6 +144,11 @@ def check_inputs_kept(writes: Sequence[Path], inputs: dict[str, Sequence[Path]])
             raise InputError(path, f"would overwrite the {role} {given}; choose another output")
 
 
+def _is_file(value) -> bool:
+    """Whether a setting that may name a file (--init: a path or a keyword) names an existing one."""
+    return isinstance(value, str) and Path(value).is_file()
+
+
 def check_shares(jobs: list[tuple[Path, Path]], loaded: dict, config: Config, count: int) -> list[range]:
     """`plan_scales` (sizes, one aspect ratio per program, the memory preflight) for the jobs each of `count`
     processes will run, batched as that process will batch them. Every process checks every share, so all hosts of
@@ -150,6 +181,11 @@ def run(args: argparse.Namespace, config: Config) -> None:
     check_inputs_kept(all_outputs + ([log_path] if log_path else []), inputs)
     if args.save_every is not None and args.save_every < 1:
         raise InputError(None, f"--save-every must be >= 1, got {args.save_every}")
+    total_steps = sum(steps for _, steps in config.schedule)
+    if args.save_every:
+        inputs_and_log = {**inputs, "init image": [Path(config.init)] if _is_file(config.init) else [],
+                          "log": [log_path] if log_path else []}
+        check_frames_kept(all_outputs, args.save_every, total_steps, inputs_and_log)
     loaded = {p: images.load(p) for p in dict.fromkeys(p for job in all_jobs for p in job)}
     mine = check_shares(all_jobs, loaded, config, count)[index]
     jobs, outputs = all_jobs[mine.start:mine.stop], all_outputs[mine.start:mine.stop]
@@ -160,7 +196,6 @@ def run(args: argparse.Namespace, config: Config) -> None:
             print(f"{PROG}: process {index} of {count}: no jobs (there are {len(all_jobs)})", file=sys.stderr)
         return
     weights = as_weights(args.weights if args.weights else _default_weights(config.weights_source, args.quiet))
-    total_steps = sum(steps for _, steps in config.schedule)
 
     with contextlib.ExitStack() as stack:
         log = stack.enter_context(_json_lines(log_path)) if log_path else None

@@ -460,3 +460,36 @@ def test_log_of_a_multi_scale_run_names_each_records_scale_and_size(h5_files, im
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert [(r["step"], r["scale"], r["size"]) for r in records] == [
         (0, 0, [18, 24]), (1, 0, [18, 24]), (2, 1, [24, 32]), (3, 1, [24, 32])]  # the content is 48x64
+
+
+def test_save_every_frames_never_overwrite_inputs_or_the_log(h5_files, image_files, tmp_path, capsys):
+    """Frames are OUTPUT_STEM.NNNNN.SUFFIX; a content image, style image or log with the name of a frame the run
+    would write is refused before any work, and kept. (Before, --content x.00001.png --output x.png --save-every 1
+    replaced the content image with a frame, exit 0.)"""
+    frame1, frame2 = tmp_path / "x.00001.png", tmp_path / "x.00002.png"
+    for path, source in ((frame1, "content"), (frame2, "style")):
+        path.write_bytes(image_files[source].read_bytes())
+    (tmp_path / "link").symlink_to(tmp_path, target_is_directory=True)
+    base = ["--weights", h5_files["legacy"], "--size", "32", "--steps", "3", "--optimizer", "adam",
+            "--save-every", "1", "--quiet"]
+    for extra, role, kept in [
+        (["--content", frame1, "--style", image_files["style"], "--output", tmp_path / "x.png"], "content image",
+         frame1),
+        (["--content", image_files["content"], "--style", frame2, "--output", tmp_path / "link" / "x.png"],
+         "style image", frame2),
+        (["--content", image_files["content"], "--style", image_files["style"], "--output", tmp_path / "x.png",
+          "--log", frame2], "log", frame2),
+    ]:
+        before = kept.read_bytes()
+        assert main(base + extra) == 1
+        err = capsys.readouterr().err
+        assert f"{kept}: the --save-every frame of step" in err and f"overwrite this {role}" in err, err
+        assert len(err.strip().splitlines()) == 1
+        assert kept.read_bytes() == before
+    # frames only at steps 2, 4 of 5: x.00001.png as content is never written, so the run goes ahead
+    before = frame1.read_bytes()
+    assert main(["--content", frame1, "--style", image_files["style"], "--output", tmp_path / "x.png",
+                 "--weights", h5_files["legacy"], "--size", "32", "--steps", "5", "--optimizer", "adam",
+                 "--save-every", "2", "--quiet"]) == 0
+    assert frame1.read_bytes() == before
+    assert (tmp_path / "x.00002.png").read_bytes() != image_files["style"].read_bytes()
