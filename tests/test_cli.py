@@ -1,5 +1,6 @@
 """`python -m nst_jax` end to end on tiny images and random (not pretrained) weights, and its bad-input contract."""
 
+import hashlib
 import json
 import os
 import re
@@ -7,6 +8,7 @@ import socket
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 from PIL import Image
@@ -40,7 +42,21 @@ def test_tiny_run_writes_output_log_and_intermediates(h5_files, image_files, tmp
     assert all(set(r) == {"step", "content", "style", "tv", "total"} for r in records)
     for r in records:  # default weights: alpha 1, beta 1e3, tv 0
         assert r["total"] == pytest.approx(r["content"] + 1e3 * r["style"], rel=1e-5)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.00002.png", "out.00004.png", "out.png", "run.jsonl"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.00002.png", "out.00004.png", "out.json", "out.png",
+                                                          "run.jsonl"]
+    summary = json.loads((tmp_path / "out.json").read_text())  # the record of the run, next to the image
+    assert summary["output"] == str(out) and summary["content"] == str(image_files["content"])
+    settings = summary["settings"]
+    assert (settings["size"], settings["steps"], settings["optimizer"], settings["init"]) == (32, 5, "adam", "content")
+    assert settings["style_layers"] == ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+    weights_bytes = h5_files["nested"].read_bytes()
+    assert summary["weights"] == {"source": "keras-h5", "file": str(h5_files["nested"]),
+                                  "sha256": hashlib.sha256(weights_bytes).hexdigest()}
+    assert summary["final_losses"] == pytest.approx({k: records[-1][k] for k in ("content", "style", "tv", "total")})
+    assert summary["environment"]["backend"] == "cpu" and summary["environment"]["jax"] == jax.__version__
+    t = summary["time"]
+    assert t["total_s"] == pytest.approx(t["startup_s"] + t["steps_s"]) and 0 < t["first_chunk_s"] <= t["steps_s"]
+    assert t["steps_per_s"] > 0
 
 
 def test_module_entry_point_runs_end_to_end(h5_files, image_files, tmp_path):
@@ -493,3 +509,35 @@ def test_save_every_frames_never_overwrite_inputs_or_the_log(h5_files, image_fil
                  "--save-every", "2", "--quiet"]) == 0
     assert frame1.read_bytes() == before
     assert (tmp_path / "x.00002.png").read_bytes() != image_files["style"].read_bytes()
+
+
+def test_plot_writes_a_png_of_the_losses_and_needs_matplotlib(h5_files, image_files, tmp_path, monkeypatch, capsys):
+    """--plot PATH saves a PNG of the loss curves; without matplotlib the run is refused before any work, with
+    one line that says how to install it."""
+    pytest.importorskip("matplotlib")
+    base = ["--content", image_files["content"], "--style", image_files["style"], "--weights", h5_files["legacy"],
+            "--size", "32", "--steps", "4", "--optimizer", "adam", "--quiet"]
+    assert main(base + ["--output", tmp_path / "a.png", "--plot", tmp_path / "losses.png"]) == 0
+    with Image.open(tmp_path / "losses.png") as plot:
+        assert plot.format == "PNG" and plot.size == (700, 400)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now fails
+    assert main(base + ["--output", tmp_path / "b.png", "--plot", tmp_path / "b_losses.png"]) == 1
+    err = capsys.readouterr().err
+    assert "--plot needs matplotlib" in err and "nst_jax[plot]" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "b.png").exists() and not (tmp_path / "b_losses.png").exists()
+
+
+def test_two_outputs_of_one_run_that_are_one_file_are_refused(h5_files, image_files, tmp_path, capsys):
+    """--log, --plot or the summary (OUTPUT_STEM.json) naming the same file as another output of the run would
+    silently replace it (before, --log out.png --output out.png lost the log): refused before any work."""
+    base = ["--content", image_files["content"], "--style", image_files["style"], "--weights", h5_files["legacy"],
+            "--size", "32", "--steps", "2", "--optimizer", "adam", "--quiet"]
+    for extra, expected in [
+        (["--output", tmp_path / "o.png", "--log", tmp_path / "o.png"], "is both the output and the log"),
+        (["--output", tmp_path / "o.png", "--log", tmp_path / "o.json"], "is both the summary and the log"),
+        (["--output", tmp_path / "o.png", "--plot", tmp_path / "o.png"], "is both the output and the plot"),
+    ]:
+        assert main(base + extra) == 1
+        err = capsys.readouterr().err
+        assert expected in err and len(err.strip().splitlines()) == 1, err
+    assert list(tmp_path.iterdir()) == []

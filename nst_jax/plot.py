@@ -1,0 +1,59 @@
+"""`--plot`: the loss terms over the steps as a PNG (matplotlib, an optional extra: pip install 'nst_jax[plot]')."""
+
+from __future__ import annotations
+
+import os
+from typing import Mapping
+
+import numpy as np
+
+from .errors import InputError
+from .files import atomic_path
+
+PLOT_EXTRA = "pip install 'nst_jax[plot]' (or pip install matplotlib)"
+
+
+def check_matplotlib(path: str | os.PathLike) -> None:
+    """An InputError naming `path` if matplotlib cannot be imported (checked before a run, not after it)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise InputError(path, f"--plot needs matplotlib, which is not installed: {PLOT_EXTRA}") from None
+
+
+def plot_losses(history: Mapping[str, np.ndarray], weights: Mapping[str, float], path: str | os.PathLike,
+                title: str = "") -> None:
+    """Save the weighted loss terms over the steps, log scale, as an image at `path` (atomic write).
+
+    Args:
+      history: {"content", "style", "tv", "total": [steps, jobs]} (unweighted terms, weighted total), as the CLI
+        collects them.
+      weights: {"content", "style", "tv"}: the weights that multiply each term in the total.
+      title: the figure's title.
+    """
+    check_matplotlib(path)
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display needed
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    colours = {"total": "black", "content": "tab:blue", "style": "tab:red", "tv": "tab:green"}
+    for name in ("total", "content", "style", "tv"):
+        values = np.asarray(history[name], np.float64) * (weights.get(name, 1.0) if name != "total" else 1.0)
+        if values.size == 0 or (name != "total" and weights.get(name, 1.0) == 0):
+            continue
+        label = name if name == "total" else f"{name} x {weights[name]:g}"
+        for j in range(values.shape[1]):
+            ax.plot(np.arange(values.shape[0]), np.where(values > 0, values, np.nan), color=colours[name],
+                    linewidth=1.5 if name == "total" else 1.0, label=label if j == 0 else None, alpha=0.9)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (weighted)")
+    ax.set_title(title, fontsize=9)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path, "the plot") as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
