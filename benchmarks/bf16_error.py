@@ -11,7 +11,7 @@ import argparse
 from common import load_weights, machine, table, test_images
 
 from nst_jax import transfer
-from nst_jax.config import Config
+from nst_jax.config import preset_config
 
 
 def main() -> None:
@@ -25,7 +25,8 @@ def main() -> None:
     print(machine() + "\n")
     runs = {}
     for precision in ("float32", "bfloat16"):
-        config = Config(size=None, steps=args.steps, optimizer="adam", init="noise", precision=precision)
+        config = preset_config("gatys", size=None, steps=args.steps, optimizer="adam", init="noise",
+                               precision=precision)
         _, history = transfer.optimize([content], [style], w, config)
         runs[precision] = {k: v[:, 0] for k, v in history.items()}
     rows = []

@@ -37,7 +37,7 @@ import numpy as np
 
 from common import load_weights, machine, table, test_images
 from nst_jax import images, lbfgs_armijo, losses, transfer
-from nst_jax.config import Config
+from nst_jax.config import Config, preset_config
 
 COARSE_STEPS = 50
 BAND_STEPS = 50
@@ -150,7 +150,7 @@ def main() -> None:
     w, _ = load_weights(args.weights)
     size, half, quarter = args.size, args.size // 2, args.size // 4
     content, style = test_images(size)
-    base = Config(size=None, init=args.init, optimizer="lbfgs-armijo", chunk_size=10)
+    base = preset_config("gatys", size=None, init=args.init, optimizer="lbfgs-armijo", chunk_size=10)
     spec = transfer.loss_spec(base, w.preprocess)
     start = np.asarray(transfer.to_image(transfer.initial_variable(args.init, content, style, base.seed, spec), spec))
 

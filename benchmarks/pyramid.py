@@ -40,7 +40,7 @@ from jax.flatten_util import ravel_pytree
 from coarse_starts import first_below, minimise_over, problem
 from common import load_weights, machine, table, test_images
 from nst_jax import transfer
-from nst_jax.config import Config
+from nst_jax.config import preset_config
 
 CHECKPOINTS = (50, 100, 200)  # steps whose loss the table shows
 
@@ -105,7 +105,7 @@ def main() -> None:
 
     w, _ = load_weights(args.weights)
     content, style = test_images(args.size)
-    config = Config(size=None, init=args.init, optimizer="lbfgs-armijo")
+    config = preset_config("gatys", size=None, init=args.init, optimizer="lbfgs-armijo")
     prob = problem(content, style, args.size, w, config)
     box = lambda v: jnp.clip(v, 0.0, 1.0)  # noqa: E731
     target, rows = args.target, []

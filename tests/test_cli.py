@@ -232,7 +232,8 @@ def test_several_contents_and_styles_make_one_batch(h5_files, image_files, tmp_p
                    "--weights", h5_files["legacy"], "--size", "32", "--steps", "2", "--optimizer", "adam",
                    "--log", log])
     assert status == 0
-    assert sorted(p.name for p in out.iterdir()) == ["content_s.png", "second_s.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["content_s.json", "content_s.png", "second_s.json",
+                                                     "second_s.png"]  # each image with its run record
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert sorted((r["job"], r["step"]) for r in records) == [(0, 0), (0, 1), (1, 0), (1, 1)]
     assert records[0]["total"] != records[1]["total"]
@@ -287,7 +288,8 @@ def test_two_processes_split_the_jobs_and_equal_one_process(h5_files, image_file
 
     names = ["content_style.png", "content_style2.png", "second_style.png", "second_style2.png"]
     logs = ["log.process0.jsonl", "log.process1.jsonl"]
-    assert sorted(p.name for p in (tmp_path / "hosts").iterdir()) == sorted(names + logs)
+    summaries = [n.replace(".png", ".json") for n in names]
+    assert sorted(p.name for p in (tmp_path / "hosts").iterdir()) == sorted(names + summaries + logs)
     for name in names:
         hosts, one = (np.asarray(Image.open(tmp_path / d / name), np.int16) for d in ("hosts", "one"))
         assert np.abs(hosts - one).max() <= 1  # 8-bit rounding of images equal to 1e-4
@@ -431,8 +433,10 @@ def test_output_folder_naming_for_one_job_and_clashing_names(h5_files, image_fil
     base = ["--style", image_files["style"], "--output", out, "--weights", h5_files["legacy"], "--size", "32",
             "--steps", "2", "--optimizer", "adam", "--quiet"]
     assert main(["--content", tmp_path / "a" / "x.png", tmp_path / "b" / ".." / "a" / "x.png", *base]) == 0
-    assert [p.name for p in out.iterdir()] == [f"x_{image_files['style'].stem}.png"]
-    (out / f"x_{image_files['style'].stem}.png").unlink()
+    stem = f"x_{image_files['style'].stem}"
+    assert sorted(p.name for p in out.iterdir()) == [f"{stem}.json", f"{stem}.png"]  # one job: its image, record
+    for p in out.iterdir():
+        p.unlink()
     assert main(["--content", tmp_path / "a", tmp_path / "b", *base]) == 1
     err = capsys.readouterr().err
     assert f"{out / ('x_' + image_files['style'].stem + '.png')}: would be written by two jobs" in err

@@ -96,3 +96,35 @@ def test_losses_are_batched_per_image(fn):
     batched = fn(jnp.asarray(f), jnp.asarray(t))
     singles = [fn(jnp.asarray(f[i : i + 1]), jnp.asarray(t))[0] for i in range(3)]
     np.testing.assert_allclose(batched, singles, rtol=1e-6)
+
+
+def test_mean_normalisation_closed_form_and_size_invariance():
+    """"mean" (the default): E_l = mean_ij (G_ij / (N M) - A_ij / (N M_s))^2, each Gram matrix over its own image's
+    positions. Constant features c (generated, M positions) and s (style, M_s positions): G/(NM) = c^2/N and
+    A/(N M_s) = s^2/N everywhere, so E_l = (c^2 - s^2)^2 / N^2 whatever M and M_s. Content: the mean of (F - P)^2."""
+    n = 4
+    style_feats = jnp.full((1, 5, 9, n), 3.0)  # M_s = 45
+    target = losses.style_target(style_feats, "mean")
+    np.testing.assert_allclose(target, np.full((1, n, n), 9.0 / n), rtol=1e-6)
+    for h, w in ((2, 3), (6, 7), (16, 16)):
+        e = losses.style_layer_loss(jnp.full((1, h, w, n), 2.0), target, "mean")
+        np.testing.assert_allclose(e, [(4.0 - 9.0) ** 2 / n**2], rtol=1e-6)
+    # unnormalised targets (the other normalisations) are plain Gram matrices
+    np.testing.assert_allclose(losses.style_target(style_feats, "mse"), losses.gram(style_feats))
+    f, p = rng.standard_normal((2, 3, 4, 5)), rng.standard_normal((2, 3, 4, 5))
+    np.testing.assert_allclose(losses.content_loss(jnp.asarray(f), jnp.asarray(p), "mean"),
+                               ((f - p) ** 2).mean(axis=(1, 2, 3)), rtol=1e-5)
+
+
+def test_mean_normalisation_is_the_same_for_an_enlarged_copy():
+    """Features repeated 2x2 (the same image at twice the size, as far as the statistics go) give the same style
+    and content losses under "mean"; under "paper" the content term grows 4x and the style term does not."""
+    f, p = rng.standard_normal((1, 3, 4, 8)), rng.standard_normal((1, 3, 4, 8))
+    s = rng.standard_normal((1, 5, 3, 8))
+    big = lambda x: jnp.asarray(np.repeat(np.repeat(x, 2, axis=1), 2, axis=2))  # noqa: E731
+    for norm, content_ratio in (("mean", 1.0), ("paper", 4.0)):
+        small_e = losses.style_layer_loss(jnp.asarray(f), losses.style_target(jnp.asarray(s), norm), norm)
+        big_e = losses.style_layer_loss(big(f), losses.style_target(big(s), norm), norm)
+        np.testing.assert_allclose(big_e, small_e, rtol=1e-5)
+        small_c = losses.content_loss(jnp.asarray(f), jnp.asarray(p), norm)
+        np.testing.assert_allclose(losses.content_loss(big(f), big(p), norm), content_ratio * small_c, rtol=1e-5)

@@ -125,15 +125,17 @@ def gram(f: torch.Tensor) -> torch.Tensor:
 def content_term(f, p, normalization):
     if normalization == "paper":
         return 0.5 * ((f - p) ** 2).sum()
-    if normalization == "mse":  # tutorial / jcjohnson: F.mse_loss(input, target)
+    if normalization in ("mse", "mean"):  # tutorial / jcjohnson / pastiche: F.mse_loss(input, target)
         return F.mse_loss(f, p)
     return torch.mean((f - p) ** 2)  # yunjey
 
 
-def style_term(f, a_gram, normalization):
-    """a_gram: the unnormalised Gram matrix of the style features."""
+def style_term(f, a_gram, normalization, a_positions):
+    """a_gram: the unnormalised Gram matrix of the style features; a_positions: the style features' H_s W_s."""
     _, c, h, w = f.shape
     g = gram(f)
+    if normalization == "mean":  # pastiche: gram() divides by each image's own h*w, then F.mse_loss, times 1/N^2
+        return F.mse_loss(g / (h * w), a_gram / a_positions) / c**2
     if normalization == "paper":
         return ((g - a_gram) ** 2).sum() / (4.0 * c**2 * (h * w) ** 2)
     if normalization == "mse":  # tutorial: gram_matrix divides by a*b*c*d (a = 1), then F.mse_loss
@@ -181,6 +183,7 @@ class Objective:
             st = self.features(preprocess(to_tensor(style, dtype, device), s["preprocess"]))
         self.p = {l: c[l] for l in s["content_layers"]}
         self.a = {l: gram(st[l]) for l in s["style_layers"]}
+        self.a_positions = {l: st[l].shape[2] * st[l].shape[3] for l in s["style_layers"]}
 
     def features(self, net_in):
         return vgg_features(self.convs, net_in, self.layers, self.s["pooling"])
@@ -193,7 +196,7 @@ class Objective:
         feats = self.features(self.net_input(z))
         zero = torch.zeros((), dtype=z.dtype, device=z.device)
         content = sum((content_term(feats[l], self.p[l], s["normalization"]) for l in s["content_layers"]), zero)
-        style = sum((w * style_term(feats[l], self.a[l], s["normalization"])
+        style = sum((w * style_term(feats[l], self.a[l], s["normalization"], self.a_positions[l])
                      for l, w in zip(s["style_layers"], s["layer_weights"])), zero)
         tv = tv_term(z, s["tv_form"])
         total = s["alpha"] * content + s["beta"] * style + s["tv_weight"] * tv
@@ -279,6 +282,11 @@ PAPER = dict(content_layers=["relu4_2"], style_layers=["relu1_1", "relu2_1", "re
              layer_weights=[0.2] * 5, normalization="paper", alpha=1.0, beta=1e3, tv_weight=0.0, tv_form="sum",
              pooling="avg", pixel_space="rgb", preprocess="caffe", optimizer="adam", lr=0.02, betas=(0.9, 0.999),
              box="clip")
+
+# nst_jax's defaults: the paper's layers and pooling with pastiche's per-position losses (its content term is
+# 0.01 mse_loss, its style term 10/N^2 mse_loss of Gram matrices each divided by its own image's h*w: the same
+# terms up to the weights).
+DEFAULT = dict(PAPER, normalization="mean", alpha=1.0, beta=1e3)
 
 # The presets, transcribed from the implementations (not from nst_jax.config).
 TUTORIAL = dict(PAPER, content_layers=["conv2_2"],
