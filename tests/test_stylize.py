@@ -18,7 +18,7 @@ STYLE = smooth_image((64, 64), 2)
 
 
 def test_lbfgs_from_noise_lowers_total_loss_tenfold(random_weights):
-    result = stylize(CONTENT, STYLE, random_weights, Config(size=64, steps=30, optimizer="lbfgs"))
+    result = stylize(CONTENT, STYLE, random_weights, Config(size=64, steps=30, optimizer="lbfgs", init="noise"))
     history = result.history["total"]
     assert history.shape == (30,) and np.all(np.isfinite(history))
     assert history[0] / history[-1] >= 10.0, history
