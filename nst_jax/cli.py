@@ -24,7 +24,6 @@ from .errors import InputError, exit_status
 from .files import atomic_path, check_writable_target
 from .options import PROG, build_parser, check_hosts, config_from_args
 from .plot import check_matplotlib, plot_losses
-from .weights.download import file_digest
 
 
 @contextlib.contextmanager
@@ -183,14 +182,16 @@ def check_shares(jobs: list[tuple[Path, Path]], loaded: dict, config: Config, co
     return shares
 
 
-def run(args: argparse.Namespace, config: Config) -> None:
+def run(args: argparse.Namespace, config: Config, start: Optional[float] = None) -> None:
     """Check every input, run the style transfer(s) (in a multi-host run this process's share, `check_shares`),
-    write their outputs. Raises InputError on bad input."""
+    write their outputs. Raises InputError on bad input. `start`: the clock when the command began (for the run
+    record's start-up time; default now)."""
+    start = time.perf_counter() if start is None else start
     import jax
 
     from .transfer import as_weights, optimize
+    from .weights.download import file_digest
 
-    start = time.perf_counter()
     all_jobs = list(itertools.product(_image_paths(args.content), _image_paths(args.style)))
     all_outputs = _outputs(args, all_jobs)  # fail before any work
     index, count = jax.process_index(), jax.process_count()
@@ -205,8 +206,6 @@ def run(args: argparse.Namespace, config: Config) -> None:
     check_distinct({"output": all_outputs, "summary": summaries, "log": [log_path] if log_path else [],
                     "plot": [plot_path] if plot_path else []})
     check_inputs_kept(all_outputs + summaries + extra, inputs)
-    if args.save_every is not None and args.save_every < 1:
-        raise InputError(None, f"--save-every must be >= 1, got {args.save_every}")
     total_steps = sum(steps for _, steps in config.schedule)
     if args.save_every:
         inputs_and_log = {**inputs, "init image": [Path(config.init)] if _is_file(config.init) else [],
@@ -327,11 +326,14 @@ def use_compilation_cache(quiet: bool) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of `python -m nst_jax`. Returns the exit status."""
+    start = time.perf_counter()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         config = config_from_args(args)
         check_hosts(args)
+        if args.save_every is not None and args.save_every < 1:
+            raise ValueError(f"--save-every must be >= 1, got {args.save_every}")
     except ValueError as e:  # a setting out of range
         parser.error(" ".join(str(e).split()))
     if not args.no_compile_cache:
@@ -343,8 +345,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 import jax
 
                 with jax.enable_x64(True):  # only for this run: the caller's JAX mode is restored afterwards
-                    run(args, config)
+                    run(args, config, start)
             else:
-                run(args, config)
+                run(args, config, start)
 
     return exit_status(PROG, action, f"{args.output} was not written")

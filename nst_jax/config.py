@@ -20,7 +20,7 @@ PAPER_CONTENT_LAYERS = ("relu4_2",)
 PAPER_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 # The default beta with normalization="mean" (per-position losses), chosen by looking at pictures at 256, 512 and
 # 1024 px (docs/deviations.md).
-STYLE_WEIGHT = 1e3
+STYLE_WEIGHT = 5e2
 
 OPTIMIZERS = ("lbfgs-armijo", "lbfgs", "lbfgs-torch", "adam")
 # optax's lbfgs chooses its step by line search; lbfgs-armijo's lr is its first step (largest pixel change)
@@ -252,6 +252,8 @@ def check(config: Config) -> None:
         raise ValueError(f"style_scale must be a positive number, got {config.style_scale}")
     if config.steps < 0:
         raise ValueError(f"steps must be >= 0, got {config.steps}")
+    if not 0 <= config.seed < 2**63:  # jax.random.key takes a 64-bit integer
+        raise ValueError(f"seed must be in 0..2^63-1, got {config.seed}")
     if config.batch_size is not None and config.batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {config.batch_size}")
     if config.chunk_size < 1:

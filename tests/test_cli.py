@@ -176,6 +176,9 @@ def test_bad_setting_is_a_usage_error(image_files, tmp_path, capsys):
     (["--style-scale", "nan"], "style_scale must be a positive number, got nan"),
     (["--style-layer-weights", "1,1,1,1,nan"], "style_layer_weights must be numbers >= 0"),
     (["--style-layer-weights", "1,1,1,1,-2"], "style_layer_weights must be numbers >= 0"),
+    (["--seed", str(2**64)], f"seed must be in 0..2^63-1, got {2**64}"),  # was an OverflowError traceback
+    (["--seed", "-1"], "seed must be in 0..2^63-1, got -1"),
+    (["--save-every", "0"], "--save-every must be >= 1, got 0"),  # was exit status 1, unlike other settings
 ])
 def test_weights_and_rates_must_be_finite_numbers_in_range(image_files, tmp_path, capsys, extra, expected):
     """NaN passes every `x < 0` test; it (and inf) must still be refused, not run to a loss of inf or NaN."""
