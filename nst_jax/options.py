@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         "environment:\n  NST_JAX_HUGE_PAGES=auto|1|0  restart with glibc's transparent huge pages "
         "(GLIBC_TUNABLES=glibc.malloc.hugetlb=1)\n                               from 1024 px on (auto, the default), "
         "at every size, or never; needs glibc >= 2.35\n                               and a kernel that offers them "
-        "on request (see README)",
+        "on request (see docs/performance.md)",
     )
     files = parser.add_argument_group("files")
     files.add_argument("--content", required=True, nargs="+", metavar="PATH",
@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     files.add_argument(
         "--preset", choices=sorted(PRESETS),
-        help="settings that reproduce a known implementation (see README); other options override them",
+        help="settings that reproduce a known implementation (see docs/cli.md); other options override them",
     )
 
     hosts = parser.add_argument_group(

@@ -260,7 +260,7 @@ def _step(z, opt_state, params, targets, weights, hyper, spec: LossSpec, optimiz
 
     if optimizer == "lbfgs":
         # optax L-BFGS: value and gradient at z come from the line search of the previous step (stored in the
-        # state); the unweighted terms need one extra forward pass. No box: see README.
+        # state); the unweighted terms need one extra forward pass. No box: see docs/design.md.
         def value_fn(v):
             return terms_fn(v)["total"]
 

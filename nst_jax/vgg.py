@@ -71,8 +71,8 @@ def conv3x3(x: jax.Array, kernel: jax.Array, flipped: Optional[jax.Array] = None
 
     The input gradient is a 3x3 convolution of the output gradient with `flip_kernel(kernel)` (or `flipped`, the
     same array computed beforehand). JAX's own rule leaves the channel swap to the convolution's dimension numbers,
-    and inside a loop body XLA:CPU then runs that convolution outside its fast library, 6x slower (README,
-    "Speed and scale"); with the flipped kernel written out every convolution has an HWIO kernel. The values are
+    and inside a loop body XLA:CPU then runs that convolution outside its fast library, 6x slower
+    (docs/performance.md); with the flipped kernel written out every convolution has an HWIO kernel. The values are
     the same: the gradients equal JAX's own (tests). Being a `jax.custom_vjp`, it has no forward-mode derivative
     (`jax.jvp`, `jax.jacfwd`); nothing in nst_jax takes one."""
     return _conv(x, kernel, precision)
