@@ -286,7 +286,7 @@ PAPER = dict(content_layers=["relu4_2"], style_layers=["relu1_1", "relu2_1", "re
 # nst_jax's defaults: the paper's layers and pooling with pastiche's per-position losses (its content term is
 # 0.01 mse_loss, its style term 10/N^2 mse_loss of Gram matrices each divided by its own image's h*w: the same
 # terms up to the weights).
-DEFAULT = dict(PAPER, normalization="mean", alpha=1.0, beta=1e3)
+DEFAULT = dict(PAPER, normalization="mean", alpha=1.0, beta=5e2)
 
 # The presets, transcribed from the implementations (not from nst_jax.config).
 TUTORIAL = dict(PAPER, content_layers=["conv2_2"],
