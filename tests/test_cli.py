@@ -40,8 +40,8 @@ def test_tiny_run_writes_output_log_and_intermediates(h5_files, image_files, tmp
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert [r["step"] for r in records] == [0, 1, 2, 3, 4]
     assert all(set(r) == {"step", "content", "style", "tv", "total"} for r in records)
-    for r in records:  # default weights: alpha 1, beta 1e3, tv 0
-        assert r["total"] == pytest.approx(r["content"] + 1e3 * r["style"], rel=1e-5)
+    for r in records:  # the default weights: alpha 1, beta 500, tv 0
+        assert r["total"] == pytest.approx(r["content"] + 500 * r["style"], rel=1e-5)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.00002.png", "out.00004.png", "out.json", "out.png",
                                                           "run.jsonl"]
     summary = json.loads((tmp_path / "out.json").read_text())  # the record of the run, next to the image
