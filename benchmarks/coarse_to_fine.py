@@ -8,8 +8,8 @@ takes half an hour or more (the question of coarse to fine is whether it pays as
 
 Objective: the defaults' (per-position "mean" losses, under which a coarse scale optimises the same balance as
 the full-size one), or --preset gatys (the paper's sums, as time_to_quality.py); square test images, chunks of 10
-steps, JAX's persistent compilation cache on. The single-scale run goes --steps steps; its best loss is the target, and its
-time is the time until it first reached it (start-up and compilation included). A --schedule D1,D2,..:S1,S2,..
+steps, JAX's persistent compilation cache on. The single-scale run goes --steps steps; its best loss is the target,
+and its time is the time until it first reached it (start-up and compilation included). A --schedule D1,D2,..:S1,S2,..
 runs `--scale-sizes size/D1,size/D2,..,size` with S1, S2, .. steps at the coarse scales and at most 2 x --steps at
 full size, from the same --init (noise is drawn at the first scale's size, as the CLI does), stopped when it
 reaches the target or after --give-up times the single-scale time. Its "steps" count every scale's (and, in

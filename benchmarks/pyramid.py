@@ -6,7 +6,8 @@ loss.
                                  [--max-steps 400] [--seeds 0 1 2] [--pyramid LEVELS:GAIN|none ...]
                                  [--precondition LEVELS:GAIN|none ...] [--memory 10] [--weights FILE]
 
-Coarse to fine (`--scales`) hands the last scale an image made for another objective (docs/experiments.md, coarse_starts.py).
+Coarse to fine (`--scales`) hands the last scale an image made for another objective (docs/experiments.md,
+coarse_starts.py).
 Here every step is a step of the full-size objective (the paper's, as in time_to_quality.py; square test images),
 and the coarse scales only shape the steps: the image is
 

@@ -11,7 +11,8 @@ input.
 Each row: GFLOP of the direct convolution (forward + input gradient), milliseconds of the jitted forward + input
 gradient for direct / F(2x2) / F(4x4), the milliseconds of F(4x4)'s batched matrix products alone (forward and
 gradient: the least any F(4x4) implementation here could take), and F(4x4)'s largest error relative to the largest
-output. Random inputs and weights (the timings do not depend on the values). Not used by nst_jax: see docs/experiments.md.
+output. Random inputs and weights (the timings do not depend on the values). Not used by nst_jax: see
+docs/experiments.md.
 """
 
 from __future__ import annotations

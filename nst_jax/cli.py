@@ -63,11 +63,17 @@ def _intermediate_path(output: Path, step: int) -> Path:
     return output.with_name(f"{output.stem}.{step:05d}{output.suffix}")
 
 
+def _location(path: Path) -> Path:
+    """The file `path` names, by any spelling of its folder (the folder resolved, the name kept: a write replaces
+    a link of that name, not its target)."""
+    return path.absolute().parent.resolve() / path.name
+
+
 def _frame_step(path: Path, output: Path) -> Optional[int]:
     """The step N if `path` names the file that `_intermediate_path(output, N)` writes (same folder, by any
     spelling of it), else None."""
     match = re.fullmatch(re.escape(output.stem) + r"\.(\d{5,})" + re.escape(output.suffix), path.name)
-    if not match or path.absolute().parent.resolve() != output.absolute().parent.resolve():
+    if not match or _location(path).parent != _location(output).parent:
         return None
     step = int(match.group(1))
     return step if _intermediate_path(output, step).name == path.name else None
@@ -98,17 +104,10 @@ def check_distinct(writes: dict[str, Sequence[Path]]) -> None:
     seen: dict[Path, str] = {}
     for what, paths in writes.items():
         for path in paths:
-            key = path.absolute().parent.resolve() / path.name
+            key = _location(path)
             if key in seen:
                 raise InputError(path, f"is both the {seen[key]} and the {what}; give them distinct names")
             seen[key] = what
-
-
-def default_weights_paths(source: str) -> list[Path]:
-    """Every file a run without --weights may read as its weights (`default_weights`), present or not."""
-    from .weights.download import AUTO_ORDER, SOURCES, weights_dir
-
-    return [weights_dir() / SOURCES[name].filename for name in (AUTO_ORDER if source == "auto" else (source,))]
 
 
 def _default_weights(source: str, quiet: bool) -> Path:
@@ -197,7 +196,7 @@ def run(args: argparse.Namespace, config: Config, start: Optional[float] = None)
     import jax
 
     from .transfer import as_weights, optimize
-    from .weights.download import file_digest
+    from .weights.download import candidate_paths, file_digest
 
     all_jobs = list(itertools.product(_image_paths(args.content), _image_paths(args.style)))
     all_outputs = _outputs(args, all_jobs)  # fail before any work
@@ -210,7 +209,7 @@ def run(args: argparse.Namespace, config: Config, start: Optional[float] = None)
         check_matplotlib(plot_path)
     summaries = [summary_path(out) for out in all_outputs]
     extra = [p for p in (log_path, plot_path) if p]
-    check_distinct({"weights file": [] if args.weights else default_weights_paths(config.weights_source),
+    check_distinct({"weights file": [] if args.weights else candidate_paths(config.weights_source),
                     "output": all_outputs, "summary": summaries, "log": [log_path] if log_path else [],
                     "plot": [plot_path] if plot_path else []})
     check_inputs_kept(all_outputs + summaries + extra, inputs)

@@ -90,8 +90,8 @@ class Config:
         "mean",
         "loss normalisation: mean (content: mean of (F - P)^2; style: mean of (G/(N M) - A/(N M_s))^2, each Gram "
         "matrix over its own image's positions, so the balance is the same at every --size and --style-scale), "
-        "paper (1/2 sum; E_l = sum/(4 N^2 M^2): alpha/beta shifts 4x with each doubling of --size), mse (mean; Gram/(N M) then mean: PyTorch "
-        "tutorial, jcjohnson) or yunjey (mean; mean((G-A)^2)/(N M))",
+        "paper (1/2 sum; E_l = sum/(4 N^2 M^2): alpha/beta shifts 4x with each doubling of --size), mse (mean; "
+        "Gram/(N M) then mean: PyTorch tutorial, jcjohnson) or yunjey (mean; mean((G-A)^2)/(N M))",
         choices=NORMALIZATIONS,
     )
     pooling: str = _opt("avg", "VGG pooling: avg (the paper's) or max (VGG's own)", choices=POOLINGS)

