@@ -14,7 +14,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "images"
-sys.path.insert(0, str(REPO / "tests"))  # torch_reference.py and weightfiles.py live with the tests
+sys.path.insert(0, str(REPO / "tests"))  # weightfiles.py lives with the tests
 
 from nst_jax import vgg  # noqa: E402
 from nst_jax import weights as weights_lib  # noqa: E402

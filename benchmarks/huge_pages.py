@@ -29,7 +29,7 @@ TORCH_CHILD = """
 import json, resource, sys, time
 sys.path.insert(0, {bench!r})
 from common import load_weights, test_images
-import torch_reference as ref
+from nst_jax import torch_reference as ref
 size, steps, weights = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 faults = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 w, path = load_weights(weights or None)

@@ -39,7 +39,7 @@ def jax_step_time(w, content, style, steps: int, precision: str = "float32", job
 def torch_step_time(weights_path, w, content, style, steps: int, tf32: bool = True) -> float:
     """Seconds per Adam step of the PyTorch reference; on CUDA, `tf32` sets cuDNN's allow_tf32 (its default: True)."""
     import torch
-    import torch_reference as ref
+    from nst_jax import torch_reference as ref
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     torch.backends.cudnn.allow_tf32 = tf32

@@ -58,7 +58,7 @@ class TorchRun(NamedTuple):
 
 def torch_reference(convs, setting, content, style, start_image, evals: int) -> TorchRun:
     """Tutorial-style torch.optim.LBFGS (`setting`) from `start_image` for `evals` evaluations."""
-    import torch_reference as ref
+    from nst_jax import torch_reference as ref
 
     ref.run(convs, content, style, start_image, setting, 2, device=torch_device())  # warm-up (CUDA, kernels)
     t, start = time.perf_counter(), []
@@ -78,7 +78,7 @@ def torch_line_search(convs, setting, content, style, start_image, target: float
     search (`setting`'s loss, lr 1, no box: a clamp would change the points its line search measured), stopped at
     the target or after `max_evals` evaluations (then inf seconds). Its time counts its set-up, as the reference's
     does."""
-    import torch_reference as ref
+    from nst_jax import torch_reference as ref
 
     setting = dict(setting, box="none", line_search="strong_wolfe")
     t = time.perf_counter()
@@ -150,7 +150,7 @@ def main() -> None:
     start_image = np.asarray(transfer.to_image(transfer.initial_variable(args.init, content, style, base.seed, spec),
                                                spec))
     import torch
-    import torch_reference as ref
+    from nst_jax import torch_reference as ref
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     convs = ref.read_weights(path)

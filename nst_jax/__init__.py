@@ -10,7 +10,7 @@ import importlib
 _EXPORTS = {
     "Config": "config", "preset_config": "config", "Progress": "transfer", "Result": "transfer",
     "stylize": "transfer", "stylize_batch": "transfer", "Weights": "weights", "load_weights": ("weights", "load"),
-    "enable_compilation_cache": "compile_cache",
+    "enable_compilation_cache": "compile_cache", "default_weights": ("weights.download", "default_weights"),
 }
 
 __all__ = sorted(_EXPORTS)

@@ -23,7 +23,7 @@ from .config import Config
 from .errors import InputError, exit_status
 from .files import atomic_path, check_writable_target
 from .options import PROG, build_parser, check_hosts, config_from_args
-from .plot import check_matplotlib, plot_losses
+from .plot import check_matplotlib, plot_losses, term_weights
 
 
 @contextlib.contextmanager
@@ -268,8 +268,7 @@ def run(args: argparse.Namespace, config: Config, start: Optional[float] = None)
                 config, content=str(c), style=str(s), output=str(out), final=record.final_losses(history, j),
                 job=mine.start + j if len(all_jobs) > 1 else None, preset=args.preset, **shared))
     if plot_path:
-        plot_losses(history, {"content": config.content_weight, "style": config.style_weight,
-                              "tv": config.tv_weight}, plot_path, title=f"{PROG}: {outputs[0].name}"
+        plot_losses(history, term_weights(config), plot_path, title=f"{PROG}: {outputs[0].name}"
                     + (f" and {len(outputs) - 1} more" if len(outputs) > 1 else ""))
     if diverged:
         j, step = next(iter(diverged.items()))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 from .errors import InputError
 from .files import atomic_path, check_writable_target
@@ -35,8 +36,7 @@ def load(path: str | os.PathLike) -> np.ndarray:
     try:
         with Image.open(path) as im:
             im.load()
-            im = ImageOps.exif_transpose(im)
-            return to_array(im)
+            return from_pil(im)
     except FileNotFoundError:
         raise InputError(path, "image file not found") from None
     except IsADirectoryError:
@@ -45,6 +45,11 @@ def load(path: str | os.PathLike) -> np.ndarray:
         raise InputError(path, "not an image file (Pillow cannot identify it)") from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         raise InputError(path, f"cannot read image ({e})") from None
+
+
+def from_pil(im: Image.Image) -> np.ndarray:
+    """A Pillow image as `load` reads a file: EXIF orientation applied, then `to_array`."""
+    return to_array(ImageOps.exif_transpose(im))
 
 
 def to_array(im: Image.Image) -> np.ndarray:
@@ -108,3 +113,39 @@ def save(image: np.ndarray, path: str | os.PathLike, quality: int = 95) -> None:
     im = Image.fromarray(to_uint8(image))
     with atomic_path(path, "the image") as tmp:
         im.save(tmp, format=fmt, **({"quality": quality} if fmt == "JPEG" else {}))
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """[H, W, 3] float RGB in [0, 1] (clipped) as the bytes of a PNG file (for notebooks' displays)."""
+    buffer = io.BytesIO()
+    Image.fromarray(to_uint8(image)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def side_by_side(rows: Sequence[Sequence[np.ndarray]], titles: Optional[Sequence[Sequence[str]]] = None,
+                 height: int = 192, gap: int = 4) -> Image.Image:
+    """A grid picture: each row's [H, W, 3] float RGB images in [0, 1], scaled to `height` px (aspect kept), side
+    by side with `gap` px of white between them; `titles[r][c]`, if given, written above each image.
+
+    E.g. side_by_side([[content, style, result]], [["content", "style", "result"]]). Returns an RGB Pillow image
+    (a notebook shows it as it is)."""
+    text_size = max(10, height // 14)
+    font = ImageFont.load_default(size=text_size)
+    caption = (text_size + 2 * gap) if titles else 0
+
+    def cell(image: np.ndarray) -> Image.Image:
+        h, w = np.shape(image)[:2]
+        return Image.fromarray(to_uint8(resize(image, (height, max(1, round(w * height / h))))))
+
+    cells = [[cell(np.asarray(image, np.float32)) for image in row] for row in rows]
+    width = max(sum(c.width for c in row) + gap * (len(row) - 1) for row in cells)
+    sheet = Image.new("RGB", (width, len(cells) * (height + caption) + gap * (len(cells) - 1)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for r, row in enumerate(cells):
+        x, y = 0, r * (height + caption + gap)
+        for c, picture in enumerate(row):
+            if titles:
+                draw.text((x + gap, y + gap), str(titles[r][c]), fill="black", font=font)
+            sheet.paste(picture, (x, y + caption))
+            x += picture.width + gap
+    return sheet

@@ -21,32 +21,32 @@ def check_matplotlib(path: str | os.PathLike) -> None:
         raise InputError(path, f"--plot needs matplotlib, which is not installed: {PLOT_EXTRA}") from None
 
 
-def plot_losses(history: Mapping[str, np.ndarray], weights: Mapping[str, float], path: str | os.PathLike,
-                title: str = "") -> None:
-    """Save the weighted loss terms over the steps, log scale, as an image at `path` (atomic write).
+def term_weights(config) -> dict[str, float]:
+    """{"content", "style", "tv"}: the weights that multiply each loss term of `config` (a `Config`) in the total."""
+    return {"content": config.content_weight, "style": config.style_weight, "tv": config.tv_weight}
+
+
+def draw_losses(ax, history: Mapping[str, np.ndarray], weights: Mapping[str, float], title: str = "") -> None:
+    """Draw the weighted loss terms over the steps on the matplotlib axes `ax`, log scale.
 
     Args:
       history: {"content", "style", "tv", "total": [steps, jobs]} (unweighted terms, weighted total), as the CLI
         collects them.
-      weights: {"content", "style", "tv"}: the weights that multiply each term in the total.
-      title: the figure's title.
+      weights: {"content", "style", "tv"}: the weights that multiply each term in the total (`term_weights`).
+      title: the axes' title.
     """
-    check_matplotlib(path)
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display needed
-    import matplotlib.pyplot as plt
     import matplotlib.ticker
 
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     colours = {"total": "black", "content": "tab:blue", "style": "tab:red", "tv": "tab:green"}
     for name in ("total", "content", "style", "tv"):
         values = np.asarray(history[name], np.float64) * (weights.get(name, 1.0) if name != "total" else 1.0)
         if values.size == 0 or (name != "total" and weights.get(name, 1.0) == 0):
             continue
+        values = values.reshape(values.shape[0], -1)
         label = name if name == "total" else f"{name} x {weights[name]:g}"
         for j in range(values.shape[1]):
-            ax.plot(np.arange(values.shape[0]), np.where(values > 0, values, np.nan), color=colours[name],
+            job = values[:, j]
+            ax.plot(np.arange(len(job)), np.where(job > 0, job, np.nan), color=colours[name],
                     linewidth=1.5 if name == "total" else 1.0, label=label if j == 0 else None, alpha=0.9)
     ax.set_yscale("log")
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # steps are whole numbers
@@ -55,7 +55,16 @@ def plot_losses(history: Mapping[str, np.ndarray], weights: Mapping[str, float],
     ax.set_title(title, fontsize=9)
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=8)
+
+
+def plot_losses(history: Mapping[str, np.ndarray], weights: Mapping[str, float], path: str | os.PathLike,
+                title: str = "") -> None:
+    """Save `draw_losses`'s picture of `history` as a PNG image at `path` (atomic write)."""
+    check_matplotlib(path)
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4), dpi=100)  # no pyplot: no display and no global figure state
+    draw_losses(fig.subplots(), history, weights, title)
     fig.tight_layout()
     with atomic_path(path, "the plot") as tmp:
         fig.savefig(tmp, format="png")
-    plt.close(fig)

@@ -27,6 +27,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from PIL import Image
+
 from . import images, lbfgs_armijo, losses, vgg
 from . import weights as weights_lib
 from .config import INIT_KEYWORDS, Config
@@ -34,7 +36,7 @@ from .errors import InputError
 from .lbfgs_torch import scale_by_torch_lbfgs
 from .memory import preflight
 
-ImageLike = Union[str, os.PathLike, np.ndarray, jax.Array]
+ImageLike = Union[str, os.PathLike, np.ndarray, jax.Array, Image.Image]
 TERMS = ("content", "style", "tv", "total")
 
 
@@ -139,10 +141,23 @@ class Progress:
 
 @dataclass(frozen=True)
 class Result:
-    """Attributes: image: [H, W, 3] float32 in [0, 1]; history: {"content", "style", "tv", "total": [steps]}."""
+    """Attributes: image: [H, W, 3] float32 in [0, 1]; history: {"content", "style", "tv", "total": [steps]}.
+
+    In a notebook a `Result` shows as its image (`_repr_png_`)."""
 
     image: np.ndarray
     history: Mapping[str, np.ndarray]
+
+    def to_pil(self) -> Image.Image:
+        """The image as an 8-bit RGB Pillow image (rounded to nearest)."""
+        return Image.fromarray(images.to_uint8(self.image))
+
+    def save(self, path: Union[str, os.PathLike], quality: int = 95) -> None:
+        """Write the image as PNG or JPEG (by suffix), atomically; see `nst_jax.images.save`."""
+        images.save(self.image, path, quality)
+
+    def _repr_png_(self) -> bytes:
+        return images.png_bytes(self.image)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -329,12 +344,14 @@ IMAGE_RANGE_SLACK = 0.25  # how far outside [0, 1] an image array may stray (a r
 
 
 def _as_image(image: ImageLike, what: str) -> np.ndarray:
-    """A path (loaded), a float [H, W, 3] RGB array in [0, 1], or a uint8 one (divided by 255, as loading does) as
-    a float32 [H, W, 3] array in [0, 1]. Floats at most IMAGE_RANGE_SLACK outside [0, 1] are clipped, as resizing
-    clips them; anything else, such as floats in 0..255 or in [-1, 1], is a ValueError, not a silent run on a
-    different image."""
+    """A path (loaded), a Pillow image (converted as loading converts a file), a float [H, W, 3] RGB array in
+    [0, 1], or a uint8 one (divided by 255, as loading does) as a float32 [H, W, 3] array in [0, 1]. Floats at
+    most IMAGE_RANGE_SLACK outside [0, 1] are clipped, as resizing clips them; anything else, such as floats in
+    0..255 or in [-1, 1], is a ValueError, not a silent run on a different image."""
     if isinstance(image, (str, os.PathLike)):
         return images.load(image)
+    if isinstance(image, Image.Image):
+        return images.from_pil(image)
     array = np.asarray(image)
     if array.ndim != 3 or array.shape[-1] != 3:
         raise ValueError(f"{what} image must be [H, W, 3] RGB, got shape {array.shape}")
@@ -493,6 +510,15 @@ def _shard_jobs(tree, n_jobs: int):
     return jax.tree.map(lambda a: jax.device_put(a, sharded) if a.ndim and a.shape[0] == n_jobs else a, tree)
 
 
+def padded_jobs(n_jobs: int, n_devices: int) -> int:
+    """How many jobs a batch of `n_jobs` runs as, so that it is laid across all `n_devices` local devices: rounded
+    up to a multiple of them (e.g. 4 jobs on 8 devices run as 8: 1 per device, as fast as 4 on 4), unchanged for
+    one job or one device. The padding repeats the batch's last job; its results are dropped."""
+    if n_jobs < 2 or n_devices < 2:
+        return n_jobs
+    return -(-n_jobs // n_devices) * n_devices
+
+
 def jobs_per_program(config: Config, n_jobs: int) -> int:
     """How many jobs one compiled program runs: `config.batch_size`, or by default all of them, except on a
     lone CPU device, where a batch measured no faster per image than one by one (and 16 jobs 11-18% slower)."""
@@ -570,7 +596,10 @@ def _optimize_batch(
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """`optimize` for jobs that run as one batch in one compiled program (vmapped, sharded across devices);
     plans: `plan_scales`'s checked shapes of these jobs; params: the VGG params already cast by `cast_params`."""
-    n_jobs = len(contents)
+    n_jobs, pad = len(contents), padded_jobs(len(contents), jax.local_device_count()) - len(contents)
+    if pad:  # run as a multiple of the devices (see padded_jobs); the callback, history and output drop the copies
+        contents, styles = contents + contents[-1:] * pad, styles + styles[-1:] * pad
+        plans = [plan + plan[-1:] * pad for plan in plans]
     init = config.init if init is None else init
     schedule = config.schedule
     total = sum(steps for _, steps in schedule)
@@ -595,19 +624,19 @@ def _optimize_batch(
         loss_w, hyper = loss_weights(config, spec.variable_dtype), hyperparams(config, spec.variable_dtype)
         if opt_state is None:
             opt_state = _start_states(z, hyper, config.optimizer, config.lbfgs_memory)
-        z, opt_state, targets = _shard_jobs((z, opt_state, targets), n_jobs)
+        z, opt_state, targets = _shard_jobs((z, opt_state, targets), n_jobs + pad)
 
         length = chunk_length(steps, config.chunk_size, report_every)
 
         def report(terms, image, done, nan) -> bool:
             """Read one chunk's terms from the device (waiting for that chunk) and tell the callback. Returns
             whether every job's image has become NaN (`run_chunk`'s lost)."""
-            chunk = {k: np.asarray(v) for k, v in terms.items()}
+            chunk = {k: np.asarray(v)[:, :n_jobs] for k, v in terms.items()}
             for k in TERMS:
                 history[k].append(chunk[k])
             if callback is not None:
-                callback(Progress(done, total, chunk, image, time.perf_counter() - start, scale, hw))
-            return bool(np.all(np.asarray(nan)))
+                callback(Progress(done, total, chunk, image[:n_jobs], time.perf_counter() - start, scale, hw))
+            return bool(np.all(np.asarray(nan)[:n_jobs]))
 
         # Pipelined: chunk k+1 is dispatched before chunk k's terms are read, so the device always has the next
         # chunk queued while the host waits, copies the losses and runs the callback.
@@ -631,7 +660,7 @@ def _optimize_batch(
         history = {k: np.concatenate([v, np.full((total - len(v), n_jobs), np.nan, v.dtype)])
                    for k, v in history.items()}
         return np.full((n_jobs, *plans[-1][0][0], 3), np.nan, np.dtype(z.dtype)), history
-    return np.clip(np.asarray(to_image(z[:, 0], spec)), 0.0, 1.0), history
+    return np.clip(np.asarray(to_image(z[:n_jobs, 0], spec)), 0.0, 1.0), history
 
 
 def stylize(

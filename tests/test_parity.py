@@ -1,4 +1,4 @@
-"""Parity with an independent PyTorch implementation (tests/torch_reference.py), float32 on CPU.
+"""Parity with an independent PyTorch implementation (nst_jax/torch_reference.py), float32 on CPU.
 
 Weights are random values (never pretrained) in the real file formats; images are already at --size, so nothing
 is resampled on either side. Select with `pytest -k parity`.
@@ -42,7 +42,7 @@ pytestmark = pytest.mark.parity
 
 @pytest.fixture(scope="module")
 def ref(torch):
-    import torch_reference
+    from nst_jax import torch_reference
 
     torch.set_num_threads(2)
     return torch_reference

@@ -2,7 +2,8 @@
 
 Written from the papers' and the implementations' own definitions (FACTS.md), not from nst_jax's code: it reads
 the Keras .h5 file itself with h5py and the torchvision .pth with torch.load(weights_only=True), builds VGG19 from
-torch.nn.functional, and optimises with torch.optim.Adam / torch.optim.LBFGS.
+torch.nn.functional, and optimises with torch.optim.Adam / torch.optim.LBFGS. It imports nothing from nst_jax (a test
+checks) and needs torch, which nst_jax itself does not: only `nst_jax.parity` and the parity tests import it.
 
 Loss definitions, per implementation:
   paper:    content 1/2 sum (F - P)^2;  E_l = sum (G - A)^2 / (4 N^2 M^2), G = F F^T.

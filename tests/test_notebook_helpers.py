@@ -1,0 +1,105 @@
+"""The package's helpers for notebooks and for the loss plots: the live view's pieces, `Result`'s display and
+saving, Pillow images as inputs, the side-by-side picture, the padding of a batch to the devices."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nst_jax import images, plot, transfer
+from nst_jax.config import Config
+
+
+def test_loss_plot_draws_one_line_per_term_and_job_and_one_legend_entry_per_term():
+    """Two jobs: 4 terms x 2 jobs = 8 lines, each the weighted values of its own job, and 4 legend entries (before
+    the fix every job's line drew all jobs' columns, with one legend entry per column)."""
+    from matplotlib.figure import Figure
+
+    steps = 5
+    history = {k: np.stack([np.arange(1, steps + 1) * (j + 1.0) * (i + 1) for j in range(2)], axis=1)
+               for i, k in enumerate(("content", "style", "tv", "total"))}
+    weights = {"content": 2.0, "style": 10.0, "tv": 3.0}
+    ax = Figure().subplots()
+    plot.draw_losses(ax, history, weights)
+    assert len(ax.lines) == 8
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["total", "content x 2", "style x 10", "tv x 3"]
+    style_job_2 = ax.lines[2 * 2 + 1].get_ydata()  # order: total (2 jobs), content (2), style (2), tv (2)
+    np.testing.assert_allclose(style_job_2, 10.0 * np.arange(1, steps + 1) * 2 * 2)
+
+
+def test_result_saves_shows_and_converts_its_image(tmp_path):
+    image = np.zeros((4, 6, 3), np.float32)
+    image[:, :3] = 1.0  # left half white
+    result = transfer.Result(image, {})
+    pil = result.to_pil()
+    assert pil.size == (6, 4) and pil.mode == "RGB" and pil.getpixel((0, 0)) == (255, 255, 255)
+    shown = Image.open(io.BytesIO(result._repr_png_()))
+    assert np.array_equal(np.asarray(shown), np.asarray(pil))
+    result.save(tmp_path / "r.png")
+    with Image.open(tmp_path / "r.png") as saved:
+        assert np.array_equal(np.asarray(saved), np.asarray(pil))
+    with pytest.raises(Exception, match="unsupported output format"):
+        result.save(tmp_path / "r.gif")
+
+
+def test_pillow_images_are_inputs_read_as_files_are(tmp_path):
+    """A Pillow image gives the array its file gives: EXIF orientation applied, grayscale to RGB, alpha over white."""
+    rgba = Image.new("RGBA", (3, 2), (255, 0, 0, 0))  # fully transparent red: white over white
+    rgba.putpixel((0, 0), (0, 0, 255, 255))
+    rgba.save(tmp_path / "a.png")
+    np.testing.assert_array_equal(transfer._as_image(rgba, "content"), images.load(tmp_path / "a.png"))
+    assert transfer._as_image(rgba, "content")[0, 1].tolist() == [1.0, 1.0, 1.0]
+    rotated = Image.new("RGB", (3, 2), (0, 255, 0))
+    exif = rotated.getexif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to view
+    rotated.save(tmp_path / "r.jpg", exif=exif)
+    with Image.open(tmp_path / "r.jpg") as im:
+        assert transfer._as_image(im, "style").shape == (3, 2, 3)  # turned upright, as loading the file does
+    gray = Image.new("L", (2, 2), 51)
+    np.testing.assert_allclose(transfer._as_image(gray, "style"), np.full((2, 2, 3), 0.2), atol=1e-7)
+
+
+def test_side_by_side_scales_each_picture_to_the_height_and_keeps_its_aspect():
+    red = np.zeros((10, 20, 3), np.float32)
+    red[..., 0] = 1.0
+    blue = np.zeros((40, 20, 3), np.float32)
+    blue[..., 2] = 1.0
+    sheet = images.side_by_side([[red, blue]], height=20, gap=4)
+    assert sheet.size == (40 + 4 + 10, 20)
+    assert sheet.getpixel((5, 10)) == (255, 0, 0) and sheet.getpixel((42, 10)) == (255, 255, 255)
+    assert sheet.getpixel((48, 10)) == (0, 0, 255)
+    titled = images.side_by_side([[red], [blue, red]], [["a"], ["b", "c"]], height=20, gap=4)
+    caption = max(10, 20 // 14) + 8
+    assert titled.size == (10 + 4 + 40, 2 * (20 + caption) + 4)
+
+
+@pytest.mark.parametrize("jobs, devices, expected", [(1, 8, 1), (4, 1, 4), (4, 8, 8), (6, 4, 8), (8, 4, 8),
+                                                     (9, 8, 16), (2, 2, 2)])
+def test_a_batch_is_padded_to_a_multiple_of_the_devices(jobs, devices, expected):
+    assert transfer.padded_jobs(jobs, devices) == expected
+
+
+def test_runtime_names_the_cpu_and_exact_float32_here():
+    from nst_jax import notebook
+
+    runtime = notebook.runtime()
+    assert runtime.backend == "cpu" and runtime.precision == "float32"
+    assert "JAX backend cpu" in str(runtime) and not notebook.in_colab()
+    Config(precision=notebook.PRECISIONS["gpu"][0])  # the suggested precisions are valid settings
+    Config(precision=notebook.PRECISIONS["tpu"][0])
+
+
+def test_the_torch_reference_imports_nothing_from_nst_jax():
+    """It ships inside the package but stays an independent implementation: no import of nst_jax's code."""
+    import ast
+    from pathlib import Path
+
+    import nst_jax
+
+    tree = ast.parse((Path(nst_jax.__file__).parent / "torch_reference.py").read_text())
+    imported = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+    imported += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    assert imported and not any(m.startswith(("nst_jax", ".")) or m == "" for m in imported), imported
