@@ -30,7 +30,7 @@ from jax import lax
 
 from common import best_seconds, machine, matmul_tflops, table
 
-from nst_jax import vgg
+from nst_jax import layers, vgg
 
 BF16, F32 = jnp.bfloat16, jnp.float32
 
@@ -73,7 +73,7 @@ def main() -> None:
     args = parser.parse_args()
 
     maps = vgg.conv_maps(args.size, args.size, "conv5_1")
-    shapes = Counter((h, w, *vgg.CONV_SHAPES[conv][2:]) for conv, h, w in maps)
+    shapes = Counter((h, w, *layers.CONV_SHAPES[conv][2:]) for conv, h, w in maps)
     ways = {
         "float32 conv": jax.jit(lambda x, k: xla_conv(x, k, F32)),
         "bfloat16 conv": jax.jit(lambda x, k: xla_conv(x, k, BF16)),

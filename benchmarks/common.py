@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "images"
 sys.path.insert(0, str(REPO / "tests"))  # weightfiles.py lives with the tests
 
-from nst_jax import vgg  # noqa: E402
+from nst_jax import layers, vgg  # noqa: E402
 from nst_jax import weights as weights_lib  # noqa: E402
 
 
@@ -52,7 +52,7 @@ def step_gflop(h: int, w: int, deepest: str = "relu5_1") -> float:
 
 def conv_gflop(conv: str, h: int, w: int) -> float:
     """GFLOP of layer `conv` on an [h, w] map in a step: its forward pass plus its input gradient (2 x 2 h w 9 C O)."""
-    kh, kw, cin, cout = vgg.CONV_SHAPES[conv]
+    kh, kw, cin, cout = layers.CONV_SHAPES[conv]
     return 2.0 * 2.0 * h * w * kh * kw * cin * cout / 1e9
 
 

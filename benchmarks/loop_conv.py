@@ -22,10 +22,10 @@ import jax.numpy as jnp
 
 from common import load_weights, machine, table
 
-from nst_jax import vgg
+from nst_jax import layers, vgg
 
 HI = jax.lax.Precision.HIGHEST
-CONVS = vgg.CONV_NAMES[:13]  # conv1_1 .. conv5_1
+CONVS = layers.CONV_NAMES[:13]  # conv1_1 .. conv5_1
 
 
 def jax_conv(x, p, flipped):

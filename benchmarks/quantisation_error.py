@@ -20,7 +20,7 @@ import numpy as np
 
 from common import machine, table, test_images
 
-from nst_jax import transfer, vgg
+from nst_jax import layers, transfer, vgg
 from nst_jax import weights as weights_lib
 from nst_jax.config import preset_config
 
@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=4)
     args = parser.parse_args()
     w = weights_lib.load(args.weights)
-    levels = {conv: np.unique(w.params[conv]["kernel"]).size for conv in vgg.CONV_NAMES}
+    levels = {conv: np.unique(w.params[conv]["kernel"]).size for conv in layers.CONV_NAMES}
     if max(levels.values()) > 256:
         raise SystemExit(f"{args.weights}: up to {max(levels.values())} distinct kernel values; not a quantised file")
     content, style = test_images(args.size)
@@ -71,7 +71,7 @@ def main() -> None:
     rows = []
     for draw in range(args.draws):
         params = {conv: {"kernel": cell_draw(p["kernel"], rng), "bias": p["bias"]} for conv, p in w.params.items()}
-        kernel_error = max(rel(w.params[c]["kernel"], params[c]["kernel"]) for c in vgg.CONV_NAMES)
+        kernel_error = max(rel(w.params[c]["kernel"], params[c]["kernel"]) for c in layers.CONV_NAMES)
         at_noise, style_at_content, feats = evaluate(jax.device_put(params))
         rows.append([draw, f"{kernel_error:.1e}"]
                     + [f"{rel(at_noise[k], base[0][k]):.1e}" for k in ("content", "style", "total")]

@@ -25,7 +25,7 @@ import numpy as np
 
 from common import best_seconds, conv_gflop, machine, table
 
-from nst_jax import vgg
+from nst_jax import layers, vgg
 
 # Lavin & Gray's matrices: output tile m = 2 and m = 4 for a 3-tap filter (input tile a = m + 2).
 WINOGRAD = {
@@ -115,7 +115,7 @@ def main() -> None:
     transforms = {m: winograd_transforms(m) for m in WINOGRAD}
     to_tiles, _, product, _ = transforms[4]
     for name, h, _ in vgg.conv_maps(args.size, args.size, "conv5_1"):
-        _, _, c, o = vgg.CONV_SHAPES[name]
+        _, _, c, o = layers.CONV_SHAPES[name]
         kx, kw, kr = jax.random.split(jax.random.fold_in(key, h * c + o), 3)
         x = jax.random.normal(kx, (1, h, h, c))
         w = jax.random.normal(kw, (3, 3, c, o)) / np.sqrt(9 * c)

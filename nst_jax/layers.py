@@ -6,6 +6,8 @@ Flax or JAX, so the command line can read its options before JAX starts (see `ns
 
 from __future__ import annotations
 
+from typing import Mapping
+
 # (block, number of convs in the block, output channels) of VGG19's 16 conv layers.
 BLOCKS = ((1, 2, 64), (2, 2, 128), (3, 4, 256), (4, 4, 512), (5, 4, 512))
 
@@ -25,3 +27,16 @@ LAYER_NAMES: tuple[str, ...] = tuple(
     name for conv in CONV_NAMES for name in (conv, conv.replace("conv", "relu"))
 )
 """Every activation the module can return, in forward order: conv1_1, relu1_1, conv1_2, relu1_2, ..."""
+
+
+def check_params(params: Mapping[str, Mapping[str, object]]) -> None:
+    """Raise ValueError naming the first conv layer that is missing or has the wrong kernel/bias shape."""
+    for conv in CONV_NAMES:
+        if conv not in params:
+            raise ValueError(f"missing layer {conv}")
+        kernel_shape = tuple(getattr(params[conv].get("kernel"), "shape", ()))
+        bias_shape = tuple(getattr(params[conv].get("bias"), "shape", ()))
+        if kernel_shape != CONV_SHAPES[conv]:
+            raise ValueError(f"layer {conv} kernel has shape {kernel_shape}, expected {CONV_SHAPES[conv]}")
+        if bias_shape != (CONV_SHAPES[conv][3],):
+            raise ValueError(f"layer {conv} bias has shape {bias_shape}, expected {(CONV_SHAPES[conv][3],)}")

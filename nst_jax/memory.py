@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-from . import vgg
+from . import layers, vgg
 from .config import Config
 from .errors import InputError
 
@@ -28,7 +28,7 @@ HISTORY = {"lbfgs": 10, "lbfgs-torch": 100, "adam": 1}
 
 def activation_elements(h: int, w: int, deepest: str) -> int:
     """Elements (per image) of every conv output up to `deepest`."""
-    return sum(hh * ww * vgg.CONV_SHAPES[conv][3] for conv, hh, ww in vgg.conv_maps(h, w, deepest))
+    return sum(hh * ww * layers.CONV_SHAPES[conv][3] for conv, hh, ww in vgg.conv_maps(h, w, deepest))
 
 
 def estimate_bytes(h: int, w: int, config: Config, jobs: int = 1) -> int:

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import losses, transfer, vgg
+from . import layers, losses, transfer, vgg
 from . import torch_reference as ref
 from . import weights as weights_lib
 from .config import Config, preset_config
@@ -80,10 +80,10 @@ def layer_errors(weights_path: PathLike, image: np.ndarray, poolings=("avg", "ma
     params = jax.device_put(w.params)
     rows = []
     for pooling in poolings:
-        ours = vgg.features(params, weights_lib.preprocess(jnp.asarray(image)[None], w.preprocess), vgg.LAYER_NAMES,
+        ours = vgg.features(params, weights_lib.preprocess(jnp.asarray(image)[None], w.preprocess), layers.LAYER_NAMES,
                             pooling)
-        theirs = ref.vgg_features(convs, ref.preprocess(ref.to_tensor(image), w.preprocess), vgg.LAYER_NAMES, pooling)
-        for layer in vgg.LAYER_NAMES:
+        theirs = ref.vgg_features(convs, ref.preprocess(ref.to_tensor(image), w.preprocess), layers.LAYER_NAMES, pooling)
+        for layer in layers.LAYER_NAMES:
             t = theirs[layer].numpy()[0].transpose(1, 2, 0)
             rows.append({"pooling": pooling, "layer": layer, "activation": rel_max(ours[layer][0], t),
                          "gram": rel_max(losses.gram(ours[layer])[0], ref.gram(theirs[layer]).numpy())})

@@ -14,7 +14,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from .layers import BLOCKS, CONV_NAMES, CONV_SHAPES, LAYER_NAMES  # the architecture; also imported from here
+from .layers import BLOCKS, CONV_NAMES, CONV_SHAPES, LAYER_NAMES  # the architecture (defined there, used here)
 
 
 def _depth(layer: str) -> int:
@@ -199,19 +199,6 @@ def features(
         if block_last in result:
             x = result[block_last]
     return out
-
-
-def check_params(params: Mapping[str, Mapping[str, object]]) -> None:
-    """Raise ValueError naming the first conv layer that is missing or has the wrong kernel/bias shape."""
-    for conv in CONV_NAMES:
-        if conv not in params:
-            raise ValueError(f"missing layer {conv}")
-        kernel_shape = tuple(getattr(params[conv].get("kernel"), "shape", ()))
-        bias_shape = tuple(getattr(params[conv].get("bias"), "shape", ()))
-        if kernel_shape != CONV_SHAPES[conv]:
-            raise ValueError(f"layer {conv} kernel has shape {kernel_shape}, expected {CONV_SHAPES[conv]}")
-        if bias_shape != (CONV_SHAPES[conv][3],):
-            raise ValueError(f"layer {conv} bias has shape {bias_shape}, expected {(CONV_SHAPES[conv][3],)}")
 
 
 def random_params(key: jax.Array) -> dict[str, dict[str, jax.Array]]:

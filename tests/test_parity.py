@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nst_jax import cli, losses, transfer, vgg
+from nst_jax import cli, layers, losses, transfer, vgg
 from nst_jax import weights as weights_lib
 from nst_jax.config import PRESETS, Config, preset_config
 
@@ -94,18 +94,18 @@ def test_parity_every_activation(ref, files, image_files, kind, pooling):
     w = weights_lib.load(files[kind])
     image = load_rgb(image_files["content"])
     ours = vgg.features(jax.device_put(w.params), weights_lib.preprocess(jnp.asarray(image)[None], w.preprocess),
-                        vgg.LAYER_NAMES, pooling)
+                        layers.LAYER_NAMES, pooling)
     theirs = ref.vgg_features(torch_convs(ref, files[kind]), ref.preprocess(to_torch(ref, image), w.preprocess),
-                              vgg.LAYER_NAMES, pooling)
-    assert set(ours) == set(theirs) == set(vgg.LAYER_NAMES)
-    for layer in vgg.LAYER_NAMES:
+                              layers.LAYER_NAMES, pooling)
+    assert set(ours) == set(theirs) == set(layers.LAYER_NAMES)
+    for layer in layers.LAYER_NAMES:
         assert rel_max(ours[layer][0], from_torch(theirs[layer])) <= ACTIVATION_RTOL, layer
 
 
 def test_parity_every_gram_matrix(ref, files, image_files):
     w = weights_lib.load(files["h5-nested-wrapped"])
     image = load_rgb(image_files["style"])
-    relus = [l for l in vgg.LAYER_NAMES if l.startswith("relu")]
+    relus = [l for l in layers.LAYER_NAMES if l.startswith("relu")]
     ours = vgg.features(jax.device_put(w.params), weights_lib.preprocess(jnp.asarray(image)[None], "caffe"), relus)
     theirs = ref.vgg_features(torch_convs(ref, files["h5-nested-wrapped"]),
                               ref.preprocess(to_torch(ref, image), "caffe"), relus)

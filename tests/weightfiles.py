@@ -15,7 +15,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from nst_jax.vgg import BLOCKS, CONV_NAMES
+from nst_jax.layers import BLOCKS, CONV_NAMES
 
 
 def keras_layer_names() -> list[str]:

@@ -16,14 +16,13 @@ from .core import (
     Weights,
     default_path,
     deprocess,
-    detect_format,
-    load,
     load_npz,
-    missing_weights_message,
     preprocess,
     save_npz,
     weights_dir,
 )
+from .download import missing_weights_message
+from .reader import detect_format, load
 
 __all__ = [
     "CAFFE_BGR_MEAN", "KERAS_FILENAME", "KERAS_MD5", "KERAS_URL", "PREPROCESSINGS", "TORCHVISION_MEAN",

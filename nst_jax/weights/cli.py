@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from ..errors import InputError, exit_status
-from ..vgg import CONV_NAMES
-from .core import detect_format, load, save_npz, weights_dir
+from ..layers import CONV_NAMES
+from .core import save_npz, weights_dir
 from .download import SOURCES, download, file_digest
+from .reader import detect_format, load
 
 PROG = "python -m nst_jax.weights"
 FORMAT_NAMES = {"h5": "Keras HDF5", "npz": "nst_jax npz", "pth-zip": "PyTorch zip", "pth-legacy": "PyTorch legacy"}

