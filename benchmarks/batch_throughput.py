@@ -19,11 +19,10 @@ from __future__ import annotations
 import argparse
 
 import jax
-
 from common import load_weights, machine, table, test_images, timed_optimize
 from step_time import jax_step_time
 
-from nst_jax import losses, transfer
+from nst_jax import losses, planning
 from nst_jax.config import Config
 
 
@@ -50,7 +49,7 @@ def main() -> None:
     w, _ = load_weights(args.weights)
     content, style = test_images(args.size)
     print(f"{machine()}; precision {args.precision}; Gram products at {losses._GRAM_PRECISION}\n")
-    print(f"default jobs per program here: {transfer.jobs_per_program(Config(), 16)} (of 16)\n")
+    print(f"default jobs per program here: {planning.jobs_per_program(Config(), 16)} (of 16)\n")
     run_steps = args.run_steps or 2 * args.steps
     rows, base, base_run = [], None, None
     for jobs in args.jobs:

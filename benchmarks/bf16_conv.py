@@ -26,9 +26,8 @@ from collections import Counter
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
-
 from common import best_seconds, machine, matmul_tflops, table
+from jax import lax
 
 from nst_jax import layers, vgg
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 
-
 from common import load_weights, machine, table, test_images
 
 from nst_jax import transfer

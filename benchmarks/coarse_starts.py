@@ -34,9 +34,9 @@ from typing import Callable, NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 import numpy as np
-
 from common import load_weights, machine, table, test_images
-from nst_jax import images, lbfgs_armijo, losses, transfer
+
+from nst_jax import images, lbfgs_armijo, losses, objective, transfer
 from nst_jax.config import Config, preset_config
 
 COARSE_STEPS = 50
@@ -47,7 +47,7 @@ class Problem(NamedTuple):
     """The size-px objective's pieces: `variable` maps an image [H, W, 3] (resized to size x size) to the network's
     variable [1, size, size, 3]; `targets` come from content and style resized so, computed once."""
 
-    spec: transfer.LossSpec
+    spec: objective.LossSpec
     params: dict
     variable: Callable[[np.ndarray], jax.Array]
     targets: dict
@@ -55,19 +55,19 @@ class Problem(NamedTuple):
 
 def problem(content, style, size: int, w, config: Config) -> Problem:
     """The size-px objective's pieces for content and style [H, W, 3] and weights w."""
-    spec = transfer.loss_spec(config, w.preprocess)
-    params = transfer.cast_params(w.params, spec)
-    variable = lambda a: transfer.to_variable(jnp.asarray(images.resize(a, (size, size)))[None], spec)  # noqa: E731
-    return Problem(spec, params, variable, transfer.compute_targets(params, variable(content), variable(style), spec))
+    spec = objective.loss_spec(config, w.preprocess)
+    params = objective.cast_params(w.params, spec)
+    variable = lambda a: objective.to_variable(jnp.asarray(images.resize(a, (size, size)))[None], spec)  # noqa: E731
+    return Problem(spec, params, variable, objective.compute_targets(params, variable(content), variable(style), spec))
 
 
-def objective(prob: Problem, config: Config):
+def objective_of(prob: Problem, config: Config):
     """The objective as a function of an image [H, W, 3] (resized to the problem's size) -> its weighted terms
     (alpha * content loss per content layer, beta * w_l * E_l per style layer) and their total."""
     spec, params, variable, targets = prob
 
     def terms(image) -> dict[str, float]:
-        feats = transfer._features(params, variable(image), spec)
+        feats = objective.features(params, variable(image), spec)
         out = {l: config.content_weight * float(losses.content_loss(feats[l], targets["content"][l])[0])
                for l in spec.content_layers}
         for w_l, l in zip(config.layer_weights, spec.style_layers):
@@ -80,7 +80,7 @@ def objective(prob: Problem, config: Config):
 
 def minimise_over(prob: Problem, image_of: Callable, w0: jax.Array, config: Config, steps: int,
                   project: Optional[Callable] = None, stop_below: Optional[float] = None,
-                  memory: int = lbfgs_armijo.HISTORY, precondition: Optional[Callable] = None):
+                  memory: int = 10, precondition: Optional[Callable] = None):
     """Up to `steps` lbfgs-armijo steps of the objective `prob` over a variable w (any shape, in image units: the
     first step moves no element by more than the config's learning rate), the image being image_of(w) [1, H, W, 3]
     in [0, 1] at the problem's size; trial points of w are projected by `project`; `memory` curvature pairs;
@@ -88,11 +88,11 @@ def minimise_over(prob: Problem, image_of: Callable, w0: jax.Array, config: Conf
     `stop_below`. Returns (w, losses [n]: the loss after each step, as the CLI's history counts it: losses[i] is
     evaluated in step i + 1; seconds per step after the first, which compiles)."""
     spec, params, _, targets = prob
-    weights = transfer.loss_weights(config)
+    weights = objective.loss_weights(config)
 
     def value_and_terms(w):
-        terms = {k: jnp.sum(t) for k, t in transfer.loss_terms(
-            transfer.to_variable(image_of(w), spec), params, targets, weights, spec).items()}
+        terms = {k: jnp.sum(t) for k, t in objective.loss_terms(
+            objective.to_variable(image_of(w), spec), params, targets, weights, spec).items()}
         return terms["total"], terms
 
     @jax.jit
@@ -102,7 +102,7 @@ def minimise_over(prob: Problem, image_of: Callable, w0: jax.Array, config: Conf
         return lbfgs_armijo.update(w, trial, value, grad, state, terms, first_step=config.learning_rate,
                                    precondition=precondition)
 
-    w, state, losses = w0, lbfgs_armijo.init(w0, {k: jnp.zeros(()) for k in transfer.TERMS}, memory), []
+    w, state, losses = w0, lbfgs_armijo.init(w0, {k: jnp.zeros(()) for k in objective.TERMS}, memory), []
     for _ in range(steps):
         w, state = step(w, state)
         losses.append(float(state.f))  # waits for the step
@@ -151,8 +151,8 @@ def main() -> None:
     size, half, quarter = args.size, args.size // 2, args.size // 4
     content, style = test_images(size)
     base = preset_config("gatys", size=None, init=args.init, optimizer="lbfgs-armijo", chunk_size=10)
-    spec = transfer.loss_spec(base, w.preprocess)
-    start = np.asarray(transfer.to_image(transfer.initial_variable(args.init, content, style, base.seed, spec), spec))
+    spec = objective.loss_spec(base, w.preprocess)
+    start = np.asarray(objective.to_image(transfer.initial_variable(args.init, content, style, base.seed, spec), spec))
 
     def run(steps, init=None, **kw):
         r = transfer.stylize(content, style, w, base.replace(steps=steps, **kw), init_image=init)
@@ -169,7 +169,7 @@ def main() -> None:
                                 callback=keep, report_every=args.single_steps).history["total"]
     finished = np.clip(kept["image"], 0.0, 1.0)
     full_problem = problem(content, style, size, w, base)
-    full, at_half = objective(full_problem, base), objective(problem(content, style, half, w, base), base)
+    full, at_half = objective_of(full_problem, base), objective_of(problem(content, style, half, w, base), base)
     finished_terms = full(finished)
     target = args.target if args.target is not None else finished_terms["total"]
     coarse, _ = run(0, scale_sizes=(quarter, half, size), scale_steps=(COARSE_STEPS, COARSE_STEPS, 0))

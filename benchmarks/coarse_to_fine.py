@@ -25,7 +25,6 @@ import argparse
 import time
 
 import jax
-
 from common import load_weights, machine, table, test_images
 from time_to_quality import first_below, nst_time
 

@@ -29,7 +29,7 @@ import json, sys, time
 sys.path.insert(0, {bench!r})
 import jax
 from common import load_weights, test_images, timed_optimize
-from nst_jax import enable_compilation_cache, transfer
+from nst_jax import enable_compilation_cache, objective, transfer
 from nst_jax.config import Config
 enable_compilation_cache(sys.argv[2])
 w, _ = load_weights(sys.argv[3] or None)
@@ -45,11 +45,11 @@ first = []
 run(1, first)  # the process's first call: first[0] = seconds until its one chunk was done
 one = run(1)
 chunk = (run(3) - one) / 2
-spec = transfer.loss_spec(config, w.preprocess)
-params = transfer.cast_params(w.params, spec)
-variable = lambda im: transfer.to_variable(jax.numpy.asarray(im)[None], spec)
+spec = objective.loss_spec(config, w.preprocess)
+params = objective.cast_params(w.params, spec)
+variable = lambda im: objective.to_variable(jax.numpy.asarray(im)[None], spec)
 t = time.perf_counter()
-jax.block_until_ready(transfer.compute_targets(params, variable(c), variable(s), spec))
+jax.block_until_ready(objective.compute_targets(params, variable(c), variable(s), spec))
 print(json.dumps({{"startup": first[0] - chunk, "step": chunk / chunk_size, "targets": time.perf_counter() - t}}))
 """
 
@@ -77,7 +77,7 @@ def main() -> None:
                 print(size, run, results[-1], flush=True)
             startups = [r["startup"] for r in results]
             spread = f" ({min(startups):.1f}-{max(startups):.1f})" if repeats > 1 else ""
-            mid = lambda key: statistics.median(r[key] for r in results)  # noqa: E731
+            mid = lambda key, results=results: statistics.median(r[key] for r in results)  # noqa: E731
             rows.append([size, run if repeats == 1 else f"{run} x{repeats}", f"{mid('startup'):.1f}{spread}",
                          f"{mid('targets'):.2f}", f"{mid('step'):.2f}", f"{mid('wall'):.1f}"])
     print(table(["size", "cache", "startup s (before first step)", "of which targets s", "s/step", "process wall s"],

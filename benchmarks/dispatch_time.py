@@ -16,7 +16,6 @@ import time
 
 import jax
 import jax.numpy as jnp
-
 from common import load_weights, machine, on_gpu, table, test_images, timed_optimize
 
 from nst_jax import transfer

@@ -19,7 +19,6 @@ from collections import Counter
 
 import jax
 import jax.numpy as jnp
-
 from common import load_weights, machine, table
 
 from nst_jax import layers, vgg

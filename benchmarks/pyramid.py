@@ -36,10 +36,10 @@ import argparse
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.flatten_util import ravel_pytree
-
 from coarse_starts import first_below, minimise_over, problem
 from common import load_weights, machine, table, test_images
+from jax.flatten_util import ravel_pytree
+
 from nst_jax import transfer
 from nst_jax.config import preset_config
 

@@ -17,10 +17,9 @@ import argparse
 import jax
 import jax.numpy as jnp
 import numpy as np
-
 from common import machine, table, test_images
 
-from nst_jax import layers, transfer, vgg
+from nst_jax import layers, objective, vgg
 from nst_jax import weights as weights_lib
 from nst_jax.config import preset_config
 
@@ -53,17 +52,17 @@ def main() -> None:
         raise SystemExit(f"{args.weights}: up to {max(levels.values())} distinct kernel values; not a quantised file")
     content, style = test_images(args.size)
     config = preset_config("gatys")
-    spec = transfer.loss_spec(config, w.preprocess)
+    spec = objective.loss_spec(config, w.preprocess)
     noise = np.random.default_rng(0).uniform(0, 1, content.shape).astype(np.float32)
-    images = {name: transfer.to_variable(jnp.asarray(i)[None], spec) for name, i in
+    images = {name: objective.to_variable(jnp.asarray(i)[None], spec) for name, i in
               (("content", content), ("style", style), ("noise", noise))}
 
     @jax.jit
     def evaluate(params):
-        targets = transfer.compute_targets(params, images["content"], images["style"], spec)
-        at_noise = transfer.loss_terms(images["noise"], params, targets, transfer.loss_weights(config), spec)
-        at_content = transfer.loss_terms(images["content"], params, targets, transfer.loss_weights(config), spec)
-        feats = vgg.features(params, transfer.net_input(images["content"], spec), spec.layers, spec.pooling)
+        targets = objective.compute_targets(params, images["content"], images["style"], spec)
+        at_noise = objective.loss_terms(images["noise"], params, targets, objective.loss_weights(config), spec)
+        at_content = objective.loss_terms(images["content"], params, targets, objective.loss_weights(config), spec)
+        feats = vgg.features(params, objective.net_input(images["content"], spec), spec.layers, spec.pooling)
         return at_noise, at_content["style"], feats
 
     base = evaluate(jax.device_put(w.params))

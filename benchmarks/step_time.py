@@ -15,8 +15,18 @@ from __future__ import annotations
 import argparse
 import time
 
-from common import (gemm_gflops, load_weights, machine, matmul_tflops, on_gpu, step_gflop, table, test_images,
-                    timed_optimize, torch_device)
+from common import (
+    gemm_gflops,
+    load_weights,
+    machine,
+    matmul_tflops,
+    on_gpu,
+    step_gflop,
+    table,
+    test_images,
+    timed_optimize,
+    torch_device,
+)
 
 from nst_jax.config import Config
 
@@ -39,6 +49,7 @@ def jax_step_time(w, content, style, steps: int, precision: str = "float32", job
 def torch_step_time(weights_path, w, content, style, steps: int, tf32: bool = True) -> float:
     """Seconds per Adam step of the PyTorch reference; on CUDA, `tf32` sets cuDNN's allow_tf32 (its default: True)."""
     import torch
+
     from nst_jax import torch_reference as ref
 
     torch.set_num_threads(max(1, torch.get_num_threads()))

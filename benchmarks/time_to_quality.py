@@ -36,10 +36,9 @@ from typing import NamedTuple
 
 import jax
 import numpy as np
-
 from common import load_weights, machine, table, test_images, torch_device
 
-from nst_jax import enable_compilation_cache, transfer
+from nst_jax import enable_compilation_cache, objective, transfer
 from nst_jax.config import Config, preset_config
 
 
@@ -146,10 +145,11 @@ def main() -> None:
     content, style = test_images(args.size)
     print(machine() + "\n", flush=True)
     base = preset_config("gatys", size=None, steps=args.max_steps, init=args.init, chunk_size=10)
-    spec = transfer.loss_spec(base, w.preprocess)  # nst_jax's own start image, handed to torch as an RGB image
-    start_image = np.asarray(transfer.to_image(transfer.initial_variable(args.init, content, style, base.seed, spec),
+    spec = objective.loss_spec(base, w.preprocess)  # nst_jax's own start image, handed to torch as an RGB image
+    start_image = np.asarray(objective.to_image(transfer.initial_variable(args.init, content, style, base.seed, spec),
                                                spec))
     import torch
+
     from nst_jax import torch_reference as ref
 
     torch.set_num_threads(max(1, torch.get_num_threads()))

@@ -22,7 +22,6 @@ import argparse
 import jax
 import jax.numpy as jnp
 import numpy as np
-
 from common import best_seconds, conv_gflop, machine, table
 
 from nst_jax import layers, vgg

@@ -177,7 +177,7 @@ def check_shares(jobs: list[tuple[Path, Path]], loaded: dict, config: Config, co
     processes will run, batched as that process will batch them. Every process checks every share, so all hosts of
     a multi-host run agree on bad input before any work. Returns the shares (`process_share` of each process);
     raises InputError."""
-    from .transfer import jobs_per_program, plan_scales, process_share
+    from .planning import jobs_per_program, plan_scales, process_share
 
     shares = [process_share(len(jobs), index, count) for index in range(count)]
     for share in shares:
@@ -195,7 +195,8 @@ def run(args: argparse.Namespace, config: Config, start: Optional[float] = None)
     start = time.perf_counter() if start is None else start
     import jax
 
-    from .transfer import as_weights, optimize
+    from .transfer import optimize
+    from .weights import as_weights
     from .weights.download import candidate_paths, file_digest
 
     all_jobs = list(itertools.product(_image_paths(args.content), _image_paths(args.style)))

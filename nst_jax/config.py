@@ -65,8 +65,8 @@ class Config:
     )
     adam_betas: tuple[float, ...] = _opt((0.9, 0.999), "Adam's beta1,beta2")
     lbfgs_memory: int = _opt(
-        10, "curvature pairs kept by lbfgs-armijo (torch.optim.LBFGS and jcjohnson keep 100: fewer steps from noise, "
-        "2 x N image copies of memory; see docs/experiments.md)",
+        10, "curvature pairs kept by lbfgs-armijo and lbfgs (torch.optim.LBFGS and jcjohnson keep 100: fewer steps "
+        "from noise, 2 x N image copies of memory; see docs/experiments.md)",
     )
     init: str = _opt(
         "content",
@@ -306,8 +306,6 @@ def check(config: Config) -> None:
 # ----------------------------------------------------------------------------------------------------------------
 # Presets: settings that reproduce known implementations. Each is tested against its own PyTorch reference.
 
-_RELU_X_1 = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-
 PRESETS: dict[str, dict] = {
     # Gatys, Ecker & Bethge (arXiv 1508.06576; CVPR 2016): their objective exactly (sums over positions,
     # alpha/beta = 1e-3), white noise, L-BFGS. The defaults differ in normalisation, weights, start and steps.
@@ -331,7 +329,8 @@ PRESETS: dict[str, dict] = {
     # preprocessed BGR image), torch7 optim.lbfgs (torch.optim.LBFGS is its port) for 1000 iterations from
     # randn * 0.001, no clamping.
     "jcjohnson": dict(
-        content_layers=("relu4_2",), style_layers=_RELU_X_1, style_layer_weights=(1.0,) * 5, normalization="mse",
+        content_layers=("relu4_2",), style_layers=PAPER_STYLE_LAYERS, style_layer_weights=(1.0,) * 5,
+        normalization="mse",
         content_weight=5.0, style_weight=100.0, tv_weight=1e-3, tv_form="jcjohnson", pooling="max",
         optimizer="lbfgs-torch", box="none", init="randn", pixel_space="network", steps=1000,
         weights_source="keras",
@@ -341,7 +340,8 @@ PRESETS: dict[str, dict] = {
     # summed over all five; mean((G - A)^2) / (N M) with G unnormalised; style weight 100; Adam lr 0.003,
     # betas (0.5, 0.999), 2000 steps from the content image, in the normalised (network) pixel space, no clamping.
     "yunjey": dict(
-        content_layers=_RELU_X_1, style_layers=_RELU_X_1, style_layer_weights=(1.0,) * 5, normalization="yunjey",
+        content_layers=PAPER_STYLE_LAYERS, style_layers=PAPER_STYLE_LAYERS, style_layer_weights=(1.0,) * 5,
+        normalization="yunjey",
         content_weight=1.0, style_weight=100.0, tv_weight=0.0, pooling="max", optimizer="adam", lr=0.003,
         adam_betas=(0.5, 0.999), box="none", init="content", pixel_space="network", steps=2000,
         weights_source="torchvision",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
@@ -14,6 +14,8 @@ from .errors import InputError
 from .files import atomic_path, check_writable_target
 
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
+IMAGE_RANGE_SLACK = 0.25  # how far outside [0, 1] an image array may stray (a resampling overshoot) and be clipped
+ImageLike = Union[str, os.PathLike, np.ndarray, Image.Image]  # and anything np.asarray takes, e.g. a jax.Array
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
@@ -45,6 +47,31 @@ def load(path: str | os.PathLike) -> np.ndarray:
         raise InputError(path, "not an image file (Pillow cannot identify it)") from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         raise InputError(path, f"cannot read image ({e})") from None
+
+
+def as_image(image: ImageLike, what: str = "the") -> np.ndarray:
+    """A path (loaded), a Pillow image (converted as loading converts a file), a float [H, W, 3] RGB array in
+    [0, 1], or a uint8 one (divided by 255, as loading does) as a float32 [H, W, 3] array in [0, 1]. Floats at
+    most IMAGE_RANGE_SLACK outside [0, 1] are clipped, as resizing clips them; anything else, such as floats in
+    0..255 or in [-1, 1], is a ValueError, not a silent run on a different image."""
+    if isinstance(image, (str, os.PathLike)):
+        return load(image)
+    if isinstance(image, Image.Image):
+        return from_pil(image)
+    array = np.asarray(image)
+    if array.ndim != 3 or array.shape[-1] != 3:
+        raise ValueError(f"{what} image must be [H, W, 3] RGB, got shape {array.shape}")
+    if array.dtype == np.uint8:
+        return array.astype(np.float32) / 255
+    if not np.issubdtype(array.dtype, np.floating):
+        raise ValueError(f"{what} image must be float RGB in [0, 1] or uint8, got dtype {array.dtype}")
+    array = array.astype(np.float32)
+    if not np.isfinite(array).all():
+        raise ValueError(f"{what} image has NaN or infinite values")
+    if array.min() < -IMAGE_RANGE_SLACK or array.max() > 1 + IMAGE_RANGE_SLACK:
+        raise ValueError(f"{what} image values lie in [{array.min():.4g}, {array.max():.4g}]; RGB must be in [0, 1] "
+                         f"(divide 0..255 values by 255)")
+    return np.clip(array, 0.0, 1.0)
 
 
 def from_pil(im: Image.Image) -> np.ndarray:

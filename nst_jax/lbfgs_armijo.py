@@ -29,7 +29,6 @@ import jax.numpy as jnp
 from .lbfgs_torch import Memory, empty_memory, remember, two_loop
 
 C1 = 1e-4  # Armijo's sufficient-decrease constant (Nocedal & Wright's usual value)
-HISTORY = 10  # stored pairs, as optax's lbfgs and SciPy's L-BFGS-B
 
 
 class ArmijoLBFGSState(NamedTuple):
@@ -46,7 +45,7 @@ class ArmijoLBFGSState(NamedTuple):
     accepted: jax.Array
 
 
-def init(x: jax.Array, aux_template: Any, history: int = HISTORY) -> ArmijoLBFGSState:
+def init(x: jax.Array, aux_template: Any, history: int) -> ArmijoLBFGSState:
     """The state before the first step. x: the variable (any shape); aux_template: a pytree shaped like the aux
     that `update` will get (its values are replaced by inf)."""
     n, dtype = x.size, x.dtype

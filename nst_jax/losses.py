@@ -95,7 +95,7 @@ def style_target(features: jax.Array, normalization: str = "paper") -> jax.Array
     return g / (float(n) * float(h * w))
 
 
-def style_scale(n: int, m: int, normalization: str = "paper") -> float:
+def style_factor(n: int, m: int, normalization: str = "paper") -> float:
     """The factor c in E_l = c * sum_ij (G_ij - A_ij)^2 (G, A unnormalised Gram matrices; N filters, M positions).
 
     paper: 1 / (4 N^2 M^2). mse (Gram / (N M), then the mean over N^2 entries): 1 / (N^4 M^2).
@@ -114,7 +114,7 @@ def style_scale(n: int, m: int, normalization: str = "paper") -> float:
 
 def style_layer_loss(features: jax.Array, target_gram: jax.Array, normalization: str = "paper") -> jax.Array:
     """E_l = 1 / (4 N_l^2 M_l^2) sum_ij (G_ij - A_ij)^2, with G the Gram matrix of `features` (other
-    normalisations: see `style_scale`).
+    normalisations: see `style_factor`).
 
     Args:
       features: [B, H, W, N] features of the generated image (M = H * W).
@@ -129,7 +129,7 @@ def style_layer_loss(features: jax.Array, target_gram: jax.Array, normalization:
         diff = g / (float(n) * float(h * w)) - target_gram
         return jnp.sum(diff * diff, axis=(1, 2)) / float(n) ** 2
     diff = g - target_gram
-    return style_scale(n, h * w, normalization) * jnp.sum(diff * diff, axis=(1, 2))
+    return style_factor(n, h * w, normalization) * jnp.sum(diff * diff, axis=(1, 2))
 
 
 def style_loss(

@@ -12,6 +12,7 @@ from typing import Optional
 from . import layers, vgg
 from .config import Config
 from .errors import InputError
+from .lbfgs_torch import TORCH_HISTORY
 
 # Calibrated on benchmarks/memory.py (2-core CPU, float32, the paper's layers, Adam, one step): peak resident
 # memory 1.19 GiB at 512 px, 2.65 at 1024, 8.07 at 2048, 15.63 at 2927 and 18.84 at 3231 px, i.e. 0.65 GiB + 1.89,
@@ -22,8 +23,8 @@ from .errors import InputError
 # 4096 px, exact float32, remat raised it: 22.3 -> 29.3 GiB, estimate 33.6).
 BASE_BYTES = int(0.65 * 2**30)
 ACTIVATION_FACTOR = 1.8
-# image-sized pairs kept by each optimiser (Adam: its two moments; lbfgs-armijo: config.lbfgs_memory)
-HISTORY = {"lbfgs": 10, "lbfgs-torch": 100, "adam": 1}
+# image-sized pairs kept by each optimiser (Adam: its two moments; lbfgs-armijo and lbfgs: config.lbfgs_memory)
+HISTORY = {"lbfgs-torch": TORCH_HISTORY, "adam": 1}
 
 
 def activation_elements(h: int, w: int, deepest: str) -> int:
@@ -37,7 +38,7 @@ def estimate_bytes(h: int, w: int, config: Config, jobs: int = 1) -> int:
     deepest = vgg.deepest(tuple(config.content_layers) + tuple(config.style_layers))
     itemsize = {"float64": 8, "bfloat16": 2}.get(config.precision, 4)
     activations = ACTIVATION_FACTOR * activation_elements(h, w, deepest) * itemsize
-    pairs = config.lbfgs_memory if config.optimizer == "lbfgs-armijo" else HISTORY[config.optimizer]
+    pairs = config.lbfgs_memory if config.optimizer in ("lbfgs-armijo", "lbfgs") else HISTORY[config.optimizer]
     state = 2 * pairs * h * w * 3 * (8 if config.precision == "float64" else 4)
     return int(BASE_BYTES + jobs * (activations + state))
 

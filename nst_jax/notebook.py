@@ -18,8 +18,9 @@ import numpy as np
 
 from . import images
 from .config import Config
+from .objective import TERMS
 from .plot import PLOT_EXTRA, draw_losses, term_weights
-from .transfer import TERMS, Progress
+from .transfer import Progress
 
 # The precision a backend runs best at, and what it costs: (Config.precision, one line for the notebook).
 PRECISIONS = {

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import layers, losses, transfer, vgg
+from . import layers, losses, objective, transfer, vgg
 from . import torch_reference as ref
 from . import weights as weights_lib
 from .config import Config, preset_config
@@ -80,9 +80,10 @@ def layer_errors(weights_path: PathLike, image: np.ndarray, poolings=("avg", "ma
     params = jax.device_put(w.params)
     rows = []
     for pooling in poolings:
-        ours = vgg.features(params, weights_lib.preprocess(jnp.asarray(image)[None], w.preprocess), layers.LAYER_NAMES,
-                            pooling)
-        theirs = ref.vgg_features(convs, ref.preprocess(ref.to_tensor(image), w.preprocess), layers.LAYER_NAMES, pooling)
+        network_input = weights_lib.preprocess(jnp.asarray(image)[None], w.preprocess)
+        ours = vgg.features(params, network_input, layers.LAYER_NAMES, pooling)
+        theirs = ref.vgg_features(convs, ref.preprocess(ref.to_tensor(image), w.preprocess), layers.LAYER_NAMES,
+                                  pooling)
         for layer in layers.LAYER_NAMES:
             t = theirs[layer].numpy()[0].transpose(1, 2, 0)
             rows.append({"pooling": pooling, "layer": layer, "activation": rel_max(ours[layer][0], t),
@@ -101,13 +102,13 @@ def loss_term_errors(weights_path: PathLike, content: np.ndarray, style: np.ndar
     rows = []
     for name, setting in SETTINGS.items():
         config = config_of(name)
-        spec = transfer.loss_spec(config, w.preprocess)
-        variables = [transfer.to_variable(jnp.asarray(i)[None], spec) for i in (content, style)]
-        targets = transfer.compute_targets(params, *variables, spec)
-        z = transfer.to_variable(jnp.asarray(noise)[None], spec)
+        spec = objective.loss_spec(config, w.preprocess)
+        variables = [objective.to_variable(jnp.asarray(i)[None], spec) for i in (content, style)]
+        targets = objective.compute_targets(params, *variables, spec)
+        z = objective.to_variable(jnp.asarray(noise)[None], spec)
 
         def total(v, targets=targets, spec=spec, config=config):
-            terms = transfer.loss_terms(v, params, targets, transfer.loss_weights(config), spec)
+            terms = objective.loss_terms(v, params, targets, objective.loss_weights(config), spec)
             return terms["total"][0], terms
 
         (_, ours), grad = jax.value_and_grad(total, has_aux=True)(z)

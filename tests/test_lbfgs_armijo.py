@@ -18,7 +18,7 @@ from nst_jax.lbfgs_torch import empty_memory, remember, two_loop
 
 def _minimise(f, x, steps, first_step=0.05, project=None, precondition=None):
     """Run `steps` steps; returns (x, the accepted values after each step, the trial points evaluated)."""
-    state = lbfgs_armijo.init(x, {"f": jnp.zeros((), x.dtype)})
+    state = lbfgs_armijo.init(x, {"f": jnp.zeros((), x.dtype)}, history=10)
 
     @jax.jit
     def step(x, state):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nst_jax import images, plot, transfer
+from nst_jax import images, planning, plot, transfer
 from nst_jax.config import Config
 
 
@@ -50,16 +50,16 @@ def test_pillow_images_are_inputs_read_as_files_are(tmp_path):
     rgba = Image.new("RGBA", (3, 2), (255, 0, 0, 0))  # fully transparent red: white over white
     rgba.putpixel((0, 0), (0, 0, 255, 255))
     rgba.save(tmp_path / "a.png")
-    np.testing.assert_array_equal(transfer._as_image(rgba, "content"), images.load(tmp_path / "a.png"))
-    assert transfer._as_image(rgba, "content")[0, 1].tolist() == [1.0, 1.0, 1.0]
+    np.testing.assert_array_equal(images.as_image(rgba, "content"), images.load(tmp_path / "a.png"))
+    assert images.as_image(rgba, "content")[0, 1].tolist() == [1.0, 1.0, 1.0]
     rotated = Image.new("RGB", (3, 2), (0, 255, 0))
     exif = rotated.getexif()
     exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to view
     rotated.save(tmp_path / "r.jpg", exif=exif)
     with Image.open(tmp_path / "r.jpg") as im:
-        assert transfer._as_image(im, "style").shape == (3, 2, 3)  # turned upright, as loading the file does
+        assert images.as_image(im, "style").shape == (3, 2, 3)  # turned upright, as loading the file does
     gray = Image.new("L", (2, 2), 51)
-    np.testing.assert_allclose(transfer._as_image(gray, "style"), np.full((2, 2, 3), 0.2), atol=1e-7)
+    np.testing.assert_allclose(images.as_image(gray, "style"), np.full((2, 2, 3), 0.2), atol=1e-7)
 
 
 def test_side_by_side_scales_each_picture_to_the_height_and_keeps_its_aspect():
@@ -79,7 +79,7 @@ def test_side_by_side_scales_each_picture_to_the_height_and_keeps_its_aspect():
 @pytest.mark.parametrize("jobs, devices, expected", [(1, 8, 1), (4, 1, 4), (4, 8, 8), (6, 4, 8), (8, 4, 8),
                                                      (9, 8, 16), (2, 2, 2)])
 def test_a_batch_is_padded_to_a_multiple_of_the_devices(jobs, devices, expected):
-    assert transfer.padded_jobs(jobs, devices) == expected
+    assert planning.padded_jobs(jobs, devices) == expected
 
 
 def test_runtime_names_the_cpu_and_exact_float32_here():

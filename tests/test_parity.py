@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nst_jax import cli, layers, losses, transfer, vgg
+from nst_jax import cli, layers, losses, objective, vgg
 from nst_jax import weights as weights_lib
 from nst_jax.config import PRESETS, Config, preset_config
 
@@ -129,15 +129,15 @@ def _terms_both(ref, files, image_files, name, variable_image):
     s = getattr(ref, SETTINGS[name])
     w = weights_lib.load(files[WEIGHTS_FOR[name]])
     config = _config(name)
-    spec = transfer.loss_spec(config, w.preprocess)
+    spec = objective.loss_spec(config, w.preprocess)
     content, style = load_rgb(image_files["content"]), load_rgb(image_files["style"])
     params = jax.device_put(w.params)
-    targets = transfer.compute_targets(params, *[transfer.to_variable(jnp.asarray(i)[None], spec)
+    targets = objective.compute_targets(params, *[objective.to_variable(jnp.asarray(i)[None], spec)
                                                  for i in (content, style)], spec)
-    z = transfer.to_variable(jnp.asarray(variable_image)[None], spec)
+    z = objective.to_variable(jnp.asarray(variable_image)[None], spec)
 
     def total(v):
-        terms = transfer.loss_terms(v, params, targets, transfer.loss_weights(config), spec)
+        terms = objective.loss_terms(v, params, targets, objective.loss_weights(config), spec)
         return terms["total"][0], terms
 
     (_, ours), grad = jax.value_and_grad(total, has_aux=True)(z)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from conftest import smooth_image
 
-from nst_jax import Config, stylize, stylize_batch, transfer
+from nst_jax import Config, objective, planning, steps, stylize, stylize_batch
 from nst_jax.errors import InputError
 from nst_jax.memory import estimate_bytes, preflight
 
@@ -47,8 +47,8 @@ def test_jobs_run_in_batches_of_batch_size(random_weights):
     for g, t in zip(grouped, together):
         np.testing.assert_allclose(g.history["total"], t.history["total"], rtol=1e-4)
         np.testing.assert_allclose(g.image, t.image, atol=1e-4)
-    assert transfer.jobs_per_program(config, 16) == 1  # default on this lone CPU device
-    assert transfer.jobs_per_program(config.replace(batch_size=4), 3) == 3
+    assert planning.jobs_per_program(config, 16) == 1  # default on this lone CPU device
+    assert planning.jobs_per_program(config.replace(batch_size=4), 3) == 3
 
 
 def test_sharded_over_four_devices_equals_one_by_one(random_weights, tmp_path):
@@ -78,13 +78,13 @@ def test_sharded_over_four_devices_equals_one_by_one(random_weights, tmp_path):
 @pytest.mark.parametrize("count", [1, 2, 3, 4])
 def test_process_shares_cover_the_jobs_in_order_and_balance(count):
     for n_jobs in range(10):
-        shares = [transfer.process_share(n_jobs, index, count) for index in range(count)]
+        shares = [planning.process_share(n_jobs, index, count) for index in range(count)]
         assert [job for share in shares for job in share] == list(range(n_jobs))  # each job once, in order
         assert max(map(len, shares)) - min(map(len, shares)) <= 1
-    assert [list(transfer.process_share(5, i, 2)) for i in range(2)] == [[0, 1, 2], [3, 4]]
-    assert transfer.process_share(3) == range(3)  # one process (this one) runs everything
+    assert [list(planning.process_share(5, i, 2)) for i in range(2)] == [[0, 1, 2], [3, 4]]
+    assert planning.process_share(3) == range(3)  # one process (this one) runs everything
     with pytest.raises(ValueError, match="not in"):
-        transfer.process_share(3, count, count)
+        planning.process_share(3, count, count)
 
 
 def test_multiscale_schedule_and_run(random_weights):
@@ -104,10 +104,10 @@ def test_multiscale_schedule_and_run(random_weights):
 def test_adam_state_is_carried_across_scales_and_lbfgs_restarts():
     z_shape, new = (1, 1, 8, 8, 3), (1, 1, 16, 16, 3)
     adam = jax.vmap(__import__("optax").adam(0.1).init)(jnp.ones(z_shape))
-    carried = transfer._carry_state(adam, z_shape, new)
+    carried = steps.carry_state(adam, z_shape, new)
     assert carried is not None and carried[0].mu.shape == new
-    lbfgs = jax.vmap(transfer.make_optimizer("lbfgs-torch", {"lr": 1.0}).init)(jnp.ones(z_shape))
-    assert transfer._carry_state(lbfgs, z_shape, new) is None
+    lbfgs = jax.vmap(steps.make_optimizer("lbfgs-torch", {"lr": 1.0}, memory=10).init)(jnp.ones(z_shape))
+    assert steps.carry_state(lbfgs, z_shape, new) is None
 
 
 def test_remat_gives_the_same_run(random_weights):
@@ -120,12 +120,15 @@ def test_remat_gives_the_same_run(random_weights):
 def loss_gradient_hlo(precision: str, random_weights) -> str:
     """The lowered (StableHLO) program of the gradient of the paper's total loss, --precision `precision`, 16x16."""
     config = Config(precision=precision)
-    spec = transfer.loss_spec(config, "caffe")
-    params = transfer.cast_params(random_weights.params, spec)
+    spec = objective.loss_spec(config, "caffe")
+    params = objective.cast_params(random_weights.params, spec)
     z = jnp.full((1, 16, 16, 3), 0.5)
-    targets = transfer.compute_targets(params, z, z, spec)
-    weights = transfer.loss_weights(config)
-    loss = lambda z_: jnp.sum(transfer.loss_terms(z_, params, targets, weights, spec)["total"])
+    targets = objective.compute_targets(params, z, z, spec)
+    weights = objective.loss_weights(config)
+
+    def loss(z_):
+        return jnp.sum(objective.loss_terms(z_, params, targets, weights, spec)["total"])
+
     return jax.jit(jax.grad(loss)).lower(z).as_text()
 
 

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 from conftest import convolution_labels, smooth_image
 
-from nst_jax import Config, stylize
-from nst_jax import transfer as transfer
+from nst_jax import Config, objective, steps, stylize, transfer
 from nst_jax.errors import InputError
 
 CONTENT = smooth_image((48, 64), 1)
@@ -27,13 +26,13 @@ def test_lbfgs_from_noise_lowers_total_loss_tenfold(random_weights):
 
 def test_adam_stays_in_box_reports_every_chunk_and_compiles_once(random_weights):
     seen = []
-    before = transfer.run_chunk._cache_size()
+    before = steps.run_chunk._cache_size()
     # size 60: an image shape no other test compiles, so the count below starts from zero programs for it
     config = Config(size=60, steps=25, optimizer="adam", lr=0.05, init="content", chunk_size=10)
     result = stylize(CONTENT, STYLE, random_weights, config, callback=seen.append)
     assert [p.step for p in seen] == [5, 10, 15, 20, 25]  # equal chunks: 5 divides 25
     assert all(float(p.image.min()) >= 0.0 and float(p.image.max()) <= 1.0 for p in seen)
-    assert transfer.run_chunk._cache_size() == before + 1  # one program for all five chunks
+    assert steps.run_chunk._cache_size() == before + 1  # one program for all five chunks
     # Terms are evaluated before each update: at step 0 the image is the content image itself.
     assert result.history["content"][0] == 0.0 and result.history["content"][1] > 0.0
     assert result.history["total"][-1] < result.history["total"][0]
@@ -42,20 +41,20 @@ def test_adam_stays_in_box_reports_every_chunk_and_compiles_once(random_weights)
                                + config.style_weight * result.history["style"], rtol=1e-5)
     # Other loss weights and learning rate are traced, not compiled in: no new program.
     stylize(CONTENT, STYLE, random_weights, config.replace(style_weight=10.0, lr=0.01, steps=15))
-    assert transfer.run_chunk._cache_size() == before + 1
+    assert steps.run_chunk._cache_size() == before + 1
 
 
 def test_chunk_length_divides_steps_and_report_points():
-    assert transfer.chunk_length(25, 10) == 5
-    assert transfer.chunk_length(500, 10) == 10
-    assert transfer.chunk_length(24, 10, report_every=9) == 3
-    assert transfer.chunk_length(37, 10) == 1
-    assert transfer.chunk_length(0, 10) == 1
+    assert steps.chunk_length(25, 10) == 5
+    assert steps.chunk_length(500, 10) == 10
+    assert steps.chunk_length(24, 10, report_every=9) == 3
+    assert steps.chunk_length(37, 10) == 1
+    assert steps.chunk_length(0, 10) == 1
 
 
 def test_init_modes(tmp_path):
     content, style = CONTENT, STYLE
-    rgb = transfer.LossSpec((), ("relu1_1",), "avg", "caffe")
+    rgb = objective.loss_spec(Config(content_layers=(), style_layers=("relu1_1",), pixel_space="rgb"), "caffe")
     net = rgb._replace(pixel_space="network")
 
     def init(name, seed=0, spec=rgb):
@@ -118,18 +117,18 @@ def test_chunk_is_one_loop_whose_convolutions_all_have_hwio_kernels(random_weigh
     (..._01oi, JAX's own gradient) outside its fast library (README, "Speed and scale"; test_vgg shows the
     detection on JAX's own gradient)."""
     config = Config(size=16, steps=3, optimizer="adam", init="content")
-    spec = transfer.loss_spec(config, random_weights.preprocess)
-    params = transfer.cast_params(random_weights.params, spec)
-    image = transfer.to_variable(jnp.asarray(CONTENT[:16, :16])[None], spec)
-    targets = jax.tree.map(lambda a: a[None], transfer.compute_targets(params, image, image, spec))
-    hyper = transfer.hyperparams(config)
+    spec = objective.loss_spec(config, random_weights.preprocess)
+    params = objective.cast_params(random_weights.params, spec)
+    image = objective.to_variable(jnp.asarray(CONTENT[:16, :16])[None], spec)
+    targets = jax.tree.map(lambda a: a[None], objective.compute_targets(params, image, image, spec))
+    hyper = steps.hyperparams(config)
     z = image[None]
-    state = jax.vmap(lambda v: transfer.init_state(config.optimizer, hyper, v))(z)
+    state = jax.vmap(lambda v: steps.init_state(config.optimizer, hyper, v, config.lbfgs_memory))(z)
 
     def compiled(length):
-        return transfer.run_chunk.lower(z, state, params, targets, transfer.loss_weights(config), hyper, spec=spec,
-                                        optimizer=config.optimizer, box=config.box_mode,
-                                        length=length).compile().as_text()
+        return steps.run_chunk.lower(z, state, params, targets, objective.loss_weights(config), hyper, spec=spec,
+                                     optimizer=config.optimizer, box=config.box_mode, memory=config.lbfgs_memory,
+                                     length=length).compile().as_text()
 
     one, three = compiled(1), compiled(3)
     assert " while(" in three
@@ -143,20 +142,20 @@ def test_targets_are_dispatched_first_and_the_set_up_after_them_is_jitted(random
     # CPU), so each scale dispatches them first and makes its start variable and optimiser state while they run.
     # Set-up dispatched behind them must not wait for them: as eager ops, vmapping the optimiser's init did (the
     # host was held 1.9 s at 512 px, measured); as one jitted program each, it is dispatched at once.
-    assert all(hasattr(f, "lower") for f in (transfer._start_states, transfer._next_scale))  # jitted
+    assert all(hasattr(f, "lower") for f in (steps.start_states, steps.next_scale))  # jitted
     calls = []
-    for name in ("initial_variable", "compute_targets", "_start_states", "_next_scale", "run_chunk"):
+    for name in ("initial_variable", "compute_targets", "start_states", "next_scale", "run_chunk"):
         original = getattr(transfer, name)
         monkeypatch.setattr(transfer, name, lambda *a, _f=original, _n=name, **k: (calls.append(_n), _f(*a, **k))[1])
     config = Config(size=64, scale_sizes=(32, 64), scale_steps=(2, 4), chunk_size=2, init="content")
     stylize(CONTENT, STYLE, random_weights, config)
-    assert calls == ["compute_targets", "initial_variable", "_start_states", "run_chunk",  # scale 1: fresh
-                     "compute_targets", "_next_scale", "_start_states", "run_chunk", "run_chunk"]  # L-BFGS restarts
+    assert calls == ["compute_targets", "initial_variable", "start_states", "run_chunk",  # scale 1: fresh
+                     "compute_targets", "next_scale", "start_states", "run_chunk", "run_chunk"]  # L-BFGS restarts
 
 
 def _counting_chunks(monkeypatch, calls, force_lost=None):
     """Wrap run_chunk to append "chunk" to `calls` per call; force_lost: replace its lost flags [J] by these."""
-    original = transfer.run_chunk
+    original = steps.run_chunk
 
     def wrapped(*a, **k):
         calls.append("chunk")
@@ -199,7 +198,7 @@ def test_next_chunk_is_dispatched_before_the_last_one_is_reported(random_weights
     # The host reads a chunk's losses (waiting for it) and runs the callback while the next chunk is already
     # queued on the device; each report still carries its own chunk's image.
     calls, seen = [], []
-    original = transfer.run_chunk
+    original = steps.run_chunk
     monkeypatch.setattr(transfer, "run_chunk", lambda *a, **k: (calls.append("chunk"), original(*a, **k))[1])
     config = Config(size=64, steps=6, chunk_size=2, init="content")
     stylize(CONTENT, STYLE, random_weights, config,

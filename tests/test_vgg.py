@@ -1,5 +1,6 @@
 """The Flax VGG19 against a NumPy hand implementation of conv (SAME, 3x3), ReLU and 2x2 pooling."""
 
+import flax.errors
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -58,7 +59,7 @@ def test_stops_at_deepest_requested_layer(random_weights):
     only_block1 = {k: random_weights.params[k] for k in ("conv1_1", "conv1_2")}  # nothing deeper exists
     out = vgg.features(only_block1, jnp.zeros((1, 8, 8, 3)), ["relu1_2"])
     assert set(out) == {"relu1_2"}
-    with pytest.raises(Exception):
+    with pytest.raises(flax.errors.ScopeParamNotFoundError, match="conv2_1"):
         vgg.features(only_block1, jnp.zeros((1, 8, 8, 3)), ["relu2_1"])
 
 

@@ -22,10 +22,10 @@ from .core import (
     weights_dir,
 )
 from .download import missing_weights_message
-from .reader import detect_format, load
+from .reader import as_weights, detect_format, load
 
 __all__ = [
     "CAFFE_BGR_MEAN", "KERAS_FILENAME", "KERAS_MD5", "KERAS_URL", "PREPROCESSINGS", "TORCHVISION_MEAN",
-    "TORCHVISION_STD", "WEIGHTS_DIR_ENV", "Weights", "default_path", "deprocess", "detect_format", "load", "load_npz",
-    "missing_weights_message", "preprocess", "save_npz", "weights_dir",
+    "TORCHVISION_STD", "WEIGHTS_DIR_ENV", "Weights", "as_weights", "default_path", "deprocess", "detect_format",
+    "load", "load_npz", "missing_weights_message", "preprocess", "save_npz", "weights_dir",
 ]

