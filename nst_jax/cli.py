@@ -13,6 +13,7 @@ import math
 import re
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Sequence
 
@@ -20,7 +21,7 @@ import numpy as np
 
 from . import images, record
 from .config import Config
-from .errors import InputError, exit_status
+from .errors import InputError, Interrupted, exit_status, stop_on_signals
 from .files import atomic_path, check_writable_target
 from .options import PROG, build_parser, check_hosts, config_from_args
 from .plot import check_matplotlib, plot_losses, term_weights
@@ -188,20 +189,29 @@ def check_shares(jobs: list[tuple[Path, Path]], loaded: dict, config: Config, co
     return shares
 
 
-def run(args: argparse.Namespace, config: Config, start: Optional[float] = None) -> None:
-    """Check every input, run the style transfer(s) (in a multi-host run this process's share, `check_shares`),
-    write their outputs. Raises InputError on bad input. `start`: the clock when the command began (for the run
-    record's start-up time; default now)."""
-    start = time.perf_counter() if start is None else start
-    import jax
+@dataclass
+class _Plan:
+    """What this process runs, every input and output checked: jobs[j] = (content, style) writes outputs[j];
+    `first` is jobs[0]'s index among all `n_all` jobs of the command (several hosts split them)."""
 
-    from .transfer import optimize
-    from .weights import as_weights
-    from .weights.download import candidate_paths, file_digest
+    jobs: list[tuple[Path, Path]]
+    outputs: list[Path]
+    loaded: dict[Path, np.ndarray]
+    first: int
+    n_all: int
+    log_path: Optional[Path]
+    plot_path: Optional[Path]
+    whose: str  # "process I of N, jobs A-B of M; " on several hosts, else ""
+
+
+def _plan(args: argparse.Namespace, config: Config, index: int, count: int) -> Optional[_Plan]:
+    """Every check before any work: the jobs and their outputs, the log and plot, that no output overwrites an
+    input or another output, the images (read), sizes and memory of every process's share (`check_shares`). None
+    when this process has no jobs. Raises InputError."""
+    from .weights.download import candidate_paths
 
     all_jobs = list(itertools.product(_image_paths(args.content), _image_paths(args.style)))
-    all_outputs = _outputs(args, all_jobs)  # fail before any work
-    index, count = jax.process_index(), jax.process_count()
+    all_outputs = _outputs(args, all_jobs)
     log_path = check_writable_target(_process_path(Path(args.log), index, count)) if args.log else None
     inputs = {"content image": [c for c, _ in all_jobs], "style image": [s for _, s in all_jobs],
               "weights file": [Path(args.weights)] if args.weights else []}
@@ -214,73 +224,145 @@ def run(args: argparse.Namespace, config: Config, start: Optional[float] = None)
                     "output": all_outputs, "summary": summaries, "log": [log_path] if log_path else [],
                     "plot": [plot_path] if plot_path else []})
     check_inputs_kept(all_outputs + summaries + extra, inputs)
-    total_steps = sum(steps for _, steps in config.schedule)
     if args.save_every:
         inputs_and_log = {**inputs, "init image": [Path(config.init)] if _is_file(config.init) else [],
                           "log": [log_path] if log_path else []}
-        check_frames_kept(all_outputs, args.save_every, total_steps, inputs_and_log)
+        check_frames_kept(all_outputs, args.save_every, sum(steps for _, steps in config.schedule), inputs_and_log)
     loaded = {p: images.load(p) for p in dict.fromkeys(p for job in all_jobs for p in job)}
     mine = check_shares(all_jobs, loaded, config, count)[index]
-    jobs, outputs = all_jobs[mine.start:mine.stop], all_outputs[mine.start:mine.stop]
-    share = f"job {mine.start}" if len(mine) == 1 else f"jobs {mine.start}-{mine.stop - 1}"
-    whose = f"process {index} of {count}, {share} of {len(all_jobs)}; " * (count > 1)
-    if not jobs:
+    if not len(mine):
         if not args.quiet:
             print(f"{PROG}: process {index} of {count}: no jobs (there are {len(all_jobs)})", file=sys.stderr)
-        return
-    weights_path = Path(args.weights) if args.weights else _default_weights(config.weights_source, args.quiet)
-    weights = as_weights(weights_path)
+        return None
+    share = f"job {mine.start}" if len(mine) == 1 else f"jobs {mine.start}-{mine.stop - 1}"
+    return _Plan(all_jobs[mine.start:mine.stop], all_outputs[mine.start:mine.stop], loaded, mine.start,
+                 len(all_jobs), log_path, plot_path, f"process {index} of {count}, {share} of {len(all_jobs)}; "
+                 * (count > 1))
 
-    with contextlib.ExitStack() as stack:
-        log = stack.enter_context(_json_lines(log_path)) if log_path else None
-        bar = stack.enter_context(_progress_bar(total_steps * len(jobs), args.quiet))
 
-        several_scales = len(config.schedule) > 1
-        reports: list[tuple[int, float]] = []
+class Reporter:
+    """What a run shows and writes besides computing: the progress bar, the log, the --save-every frames, each
+    job's image and run record as soon as its batch ends (an interrupted run keeps the jobs already done and the
+    log so far), the plot, and the closing line or error. A context manager around the batches."""
 
-        def on_progress(p):
-            reports.append((p.step, p.elapsed))
+    def __init__(self, args: argparse.Namespace, config: Config, plan: _Plan, weights: dict, start: float):
+        self.args, self.config, self.plan, self.weights, self.start = args, config, plan, weights, start
+        self.total_steps = sum(steps for _, steps in config.schedule)
+        self.reports: list[tuple[int, float]] = []  # (steps of the job timeline done, seconds since loop_start)
+        self.histories: list[dict[str, np.ndarray]] = []
+        self.written: list[Path] = []
+        self.diverged: dict[int, int] = {}  # job -> its first non-finite step
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self) -> "Reporter":
+        self.log = self._stack.enter_context(_json_lines(self.plan.log_path)) if self.plan.log_path else None
+        self.bar = self._stack.enter_context(_progress_bar(self.total_steps * len(self.plan.jobs), self.args.quiet))
+        self.loop_start = time.perf_counter()
+        return self
+
+    def __exit__(self, kind, error, trace) -> None:
+        self._stack.__exit__(kind, error, trace)  # the log is kept on an interrupt (see _json_lines)
+        self.end = time.perf_counter()
+        if kind is not None and issubclass(kind, KeyboardInterrupt):
+            raise Interrupted(self._interrupted(), getattr(error, "status", Interrupted.CTRL_C)) from None
+
+    def _interrupted(self) -> str:
+        """The closing line of an interrupted run: what was written, what was not."""
+        missing = [o for j, o in enumerate(self.plan.outputs) if o not in self.written and j not in self.diverged]
+        done = f"wrote {len(self.written)} of {len(self.plan.outputs)} images; " if self.written else ""
+        log = f"the log {self.plan.log_path} holds the steps so far; " if self.plan.log_path else ""
+        rest = missing[0] if len(missing) == 1 else f"{len(missing)} images, from {missing[0]},"
+        return f"{done}{log}{rest} not written"
+
+    def progress(self, first: int) -> Callable:
+        """The `optimize` callback of the batch whose first job is plan job `first`."""
+        several_scales = len(self.config.schedule) > 1
+
+        def on_progress(p) -> None:
             n, group = p.losses["total"].shape[:2]
-            if log:
+            batches_done = len(self.histories)  # the job timeline: batches run one after another
+            self.reports.append((batches_done * self.total_steps + p.step, time.perf_counter() - self.loop_start))
+            if self.log:
                 scale = {"scale": p.scale, "size": list(p.size)} if several_scales else {}
                 for i in range(n):
                     for j in range(group):
-                        job = {"job": mine.start + p.first_job + j} if len(all_jobs) > 1 else {}
-                        log({**job, **scale, "step": p.step - n + i,
-                             **{k: float(v[i, j]) for k, v in p.losses.items()}})
-            if args.save_every and p.step % args.save_every == 0 and p.step < p.total_steps:
+                        job = {"job": self.plan.first + first + p.first_job + j} if self.plan.n_all > 1 else {}
+                        self.log({**job, **scale, "step": p.step - n + i,
+                                  **{k: float(v[i, j]) for k, v in p.losses.items()}})
+            if self.args.save_every and p.step % self.args.save_every == 0 and p.step < p.total_steps:
                 for j in range(group):
-                    images.save(p.image[j], _intermediate_path(outputs[p.first_job + j], p.step))
-            bar.set_postfix(loss=_span(p.losses['total'][-1]), refresh=False)
-            bar.update(n * group)
+                    images.save(p.image[j], _intermediate_path(self.plan.outputs[first + p.first_job + j], p.step))
+            self.bar.set_postfix(loss=_span(p.losses["total"][-1]), refresh=False)
+            self.bar.update(n * group)
 
-        loop_start = time.perf_counter()
-        result, history = optimize([loaded[c] for c, _ in jobs], [loaded[s] for _, s in jobs], weights, config,
-                                   callback=on_progress, report_every=args.save_every)
-    end = time.perf_counter()
-    diverged = {j: step for j, step in enumerate(_divergence(result, history["total"])) if step is not None}
-    shared = {"weights": {"source": weights.source, "file": str(weights_path),
-                          "sha256": file_digest(weights_path, "sha256")},
-              "env": record.environment(), "time": record.timing(start, loop_start, end, reports)}
-    for j, (image, out, (c, s)) in enumerate(zip(result, outputs, jobs)):
-        if j not in diverged:
-            images.save(image, out)
+        return on_progress
+
+    def batch_done(self, first: int, result: list[np.ndarray], history: dict[str, np.ndarray]) -> None:
+        """Write the images and run records of the batch's jobs (plan jobs first, first + 1, ...), except those
+        whose run diverged."""
+        self.histories.append(history)
+        timing = record.timing(self.start, self.loop_start, time.perf_counter(), self.reports)
+        env = record.environment()
+        for j, step in enumerate(_divergence(result, history["total"])):
+            if step is not None:
+                self.diverged[first + j] = step
+                continue
+            (c, s), out = self.plan.jobs[first + j], self.plan.outputs[first + j]
+            images.save(result[j], out)
             _write_json(summary_path(out), record.run_record(
-                config, content=str(c), style=str(s), output=str(out), final=record.final_losses(history, j),
-                job=mine.start + j if len(all_jobs) > 1 else None, preset=args.preset, **shared))
-    if plot_path:
-        plot_losses(history, term_weights(config), plot_path, title=f"{PROG}: {outputs[0].name}"
-                    + (f" and {len(outputs) - 1} more" if len(outputs) > 1 else ""))
-    if diverged:
-        j, step = next(iter(diverged.items()))
-        others = f" ({len(diverged)} of {len(jobs)} jobs; the others were written)" * (len(jobs) > 1)
-        raise InputError(outputs[j], f"not written: the optimisation diverged (loss not finite from step {step})"
-                                     f"{others}; try --box clip or a smaller --lr")
-    if not args.quiet:
-        final = f", final loss {_span(history['total'][-1])}" if total_steps else ""
-        where = outputs[0] if len(all_jobs) == 1 else f"{len(jobs)} image{'s' * (len(jobs) > 1)} to {args.output}"
-        print(f"wrote {where} ({whose}{total_steps} steps in {end - loop_start:.1f} s{final})",
-              file=sys.stderr)
+                self.config, content=str(c), style=str(s), output=str(out), final=record.final_losses(history, j),
+                job=self.plan.first + first + j if self.plan.n_all > 1 else None, preset=self.args.preset,
+                weights=self.weights, env=env, time=timing))
+            self.written.append(out)
+
+    def finish(self) -> None:
+        """After every batch: the plot, then the divergence error or the closing line."""
+        history = {k: np.concatenate([h[k] for h in self.histories], axis=1) for k in self.histories[0]}
+        outputs = self.plan.outputs
+        if self.plan.plot_path:
+            plot_losses(history, term_weights(self.config), self.plan.plot_path, title=f"{PROG}: {outputs[0].name}"
+                        + (f" and {len(outputs) - 1} more" if len(outputs) > 1 else ""))
+        if self.diverged:
+            j, step = next(iter(self.diverged.items()))
+            others = f" ({len(self.diverged)} of {len(outputs)} jobs; the others were written)" * (len(outputs) > 1)
+            raise InputError(outputs[j], f"not written: the optimisation diverged (loss not finite from step "
+                                         f"{step}){others}; try --box clip or a smaller --lr")
+        if not self.args.quiet:
+            final = f", final loss {_span(history['total'][-1])}" if self.total_steps else ""
+            where = outputs[0] if self.plan.n_all == 1 else (
+                f"{len(outputs)} image{'s' * (len(outputs) > 1)} to {self.args.output}")
+            print(f"wrote {where} ({self.plan.whose}{self.total_steps} steps in {self.end - self.loop_start:.1f} s"
+                  f"{final})", file=sys.stderr)
+
+
+def run(args: argparse.Namespace, config: Config, start: Optional[float] = None) -> None:
+    """Check every input (`_plan`), load the weights, run the jobs batch by batch (in a multi-host run this
+    process's share) and write each batch's outputs as it ends (`Reporter`). Raises InputError on bad input.
+    `start`: the clock when the command began (for the run record's start-up time; default now)."""
+    start = time.perf_counter() if start is None else start
+    import jax
+
+    from .planning import jobs_per_program
+    from .transfer import optimize
+    from .weights import as_weights
+    from .weights.download import file_digest
+
+    plan = _plan(args, config, jax.process_index(), jax.process_count())
+    if plan is None:
+        return
+    weights_path = Path(args.weights) if args.weights else _default_weights(config.weights_source, args.quiet)
+    weights = as_weights(weights_path)
+    weights_record = {"source": weights.source, "file": str(weights_path), "sha256": file_digest(weights_path,
+                                                                                                 "sha256")}
+    group = jobs_per_program(config, len(plan.jobs))
+    with Reporter(args, config, plan, weights_record, start) as reporter:
+        for first in range(0, len(plan.jobs), group):
+            batch = plan.jobs[first:first + group]
+            result, history = optimize([plan.loaded[c] for c, _ in batch], [plan.loaded[s] for _, s in batch],
+                                       weights, config, callback=reporter.progress(first),
+                                       report_every=args.save_every)
+            reporter.batch_done(first, result, history)
+    reporter.finish()
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -296,7 +378,7 @@ def _json_lines(path: Path) -> Iterator[Callable[[dict], None]]:
     JSON cannot write, become null. A failed write (a full disk) is an InputError naming `path` (atomic_path); so is
     any other OSError raised during the run, none of which the run's own code raises (it reads its files before and
     reports failed image writes as InputErrors)."""
-    with atomic_path(path, "the log") as tmp, open(tmp, "w") as f:  # closed before atomic_path renames it
+    with atomic_path(path, "the log", keep_on=(KeyboardInterrupt,)) as tmp, open(tmp, "w") as f:  # closed first
         def write(record: dict) -> None:
             strict = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
             f.write(json.dumps(strict, allow_nan=False) + "\n")
@@ -356,4 +438,5 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             else:
                 run(args, config, start)
 
-    return exit_status(PROG, action, f"{args.output} was not written")
+    with stop_on_signals():
+        return exit_status(PROG, action, f"{args.output} was not written")

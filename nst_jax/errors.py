@@ -5,8 +5,11 @@ non-zero. Anything else that escapes is a bug.
 """
 
 
+import contextlib
+import signal
 import sys
-from typing import Callable
+import threading
+from typing import Callable, Iterator
 
 
 class InputError(Exception):
@@ -18,10 +21,43 @@ class InputError(Exception):
         super().__init__(f"{self.path}: {self.problem}" if self.path else self.problem)
 
 
+class Interrupted(KeyboardInterrupt):
+    """A run stopped from outside: Ctrl-C, or SIGTERM / SIGHUP (`kill`, `timeout`, Slurm, a closed terminal) turned
+    into the same clean stop, so that temporary files are removed and finished outputs kept. `status`: the exit
+    status, 128 + the signal's number (130 for Ctrl-C)."""
+
+    CTRL_C = 128 + signal.SIGINT
+
+    def __init__(self, message: str = "", status: int = CTRL_C):
+        super().__init__(message)
+        self.status = status
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Within the block, SIGTERM and SIGHUP raise `Interrupted` in the main thread, as Ctrl-C raises
+    KeyboardInterrupt (Python's default for them is to die at once, leaving temporary files behind). The previous
+    handlers come back afterwards. Elsewhere than the main thread: no change."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    wanted = [s for s in ("SIGTERM", "SIGHUP") if hasattr(signal, s)]
+
+    def stop(number, frame):
+        raise Interrupted("", 128 + number)
+
+    previous = {name: signal.signal(getattr(signal, name), stop) for name in wanted}
+    try:
+        yield
+    finally:
+        for name, handler in previous.items():
+            signal.signal(getattr(signal, name), handler)
+
+
 def exit_status(prog: str, action: Callable[[], None], not_written: str) -> int:
     """Run a command line's `action`: 0 on success; on bad input a one-line error and 1; on a failed read or write
-    (OSError) a one-line error, `not_written` (what was not written) and 1; on Ctrl-C, 130 and `not_written`. No
-    traceback for any of them."""
+    (OSError) a one-line error, `not_written` (what was not written) and 1; on Ctrl-C 130 (on `Interrupted`, its
+    status) and what was not written. No traceback for any of them."""
     try:
         action()
     except InputError as e:
@@ -31,7 +67,9 @@ def exit_status(prog: str, action: Callable[[], None], not_written: str) -> int:
         where = f"{e.filename}: " if e.filename else ""
         print(f"{prog}: error: {where}{e.strerror or e}; {not_written}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted; {not_written}", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:  # Ctrl-C, or Interrupted (which may say what was and was not written)
+        status = getattr(e, "status", Interrupted.CTRL_C)
+        by = f" by {signal.Signals(status - 128).name}" if status != Interrupted.CTRL_C else ""
+        print(f"{prog}: interrupted{by}; {str(e) or not_written}", file=sys.stderr)
+        return status
     return 0

@@ -25,12 +25,14 @@ def check_writable_target(path: str | os.PathLike) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, what: str = "the file") -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, what: str = "the file",
+                keep_on: tuple[type[BaseException], ...] = ()) -> Iterator[Path]:
     """Yield a temporary path in the same folder as `path`; on success rename it over `path`, else delete it.
 
     The temporary name keeps `path`'s suffix, so writers that pick a format from the extension still work. An
     OSError inside the block or in the rename (a full disk) is an InputError naming `path`: "cannot write `what`";
-    so the block should hold the writing only.
+    so the block should hold the writing only. `keep_on`: exceptions on which what was written so far still gets
+    `path`'s name before the exception goes on (a log of whole lines, interrupted).
     """
     path = check_writable_target(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{path.suffix}", dir=path.parent)
@@ -38,13 +40,20 @@ def atomic_path(path: str | os.PathLike, what: str = "the file") -> Iterator[Pat
     tmp = Path(tmp)
     try:
         yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
+        _commit(tmp, path)
     except OSError as e:
         raise InputError(path, f"cannot write {what} ({e.strerror or e})") from None
+    except keep_on:
+        _commit(tmp, path)
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _commit(tmp: Path, path: Path) -> None:
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
+    os.replace(tmp, path)
 
 
 def _umask() -> int:

@@ -570,3 +570,53 @@ def test_log_or_plot_naming_the_default_weights_file_is_refused(h5_files, image_
         assert "is both the weights file and the" in err and len(err.strip().splitlines()) == 1, err
     assert present.read_bytes() == before and sorted(p.name for p in folder.iterdir()) == [present.name]
     assert not (tmp_path / "o.png").exists()
+
+
+def _stop_at_second_batch(monkeypatch, stop):
+    """Run the real optimisation for the first batch; `stop()` (raise, or send a signal) at the start of the second."""
+    from nst_jax import transfer
+
+    real, calls = transfer.optimize, []
+
+    def optimize(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            stop()
+        return real(*a, **k)
+
+    monkeypatch.setattr(transfer, "optimize", optimize)
+    return calls
+
+
+@pytest.mark.parametrize("how, status, said", [
+    ("ctrl-c", 130, "interrupted; "),
+    ("sigterm", 143, "interrupted by SIGTERM; "),
+    ("sighup", 129, "interrupted by SIGHUP; "),
+])
+def test_an_interrupted_batch_keeps_the_jobs_done_and_the_log(h5_files, image_files, tmp_path, monkeypatch, capsys,
+                                                               how, status, said):
+    """Two jobs run one after another (a lone CPU device): stopped after the first, its image and run record are
+    written, the log keeps its steps, nothing temporary is left, and the message says what was not written.
+    Before: nothing was written and the log was deleted (Ctrl-C), or the process died leaving .part files
+    (SIGTERM, SIGHUP)."""
+    import signal
+
+    def stop():
+        if how == "ctrl-c":
+            raise KeyboardInterrupt
+        os.kill(os.getpid(), signal.SIGTERM if how == "sigterm" else signal.SIGHUP)
+
+    calls = _stop_at_second_batch(monkeypatch, stop)
+    out, log = tmp_path / "out", tmp_path / "run.jsonl"
+    out.mkdir()
+    code = main(["--content", image_files["content"], "--style", image_files["style"], image_files["content"],
+                 "--output", out, "--weights", h5_files["legacy"], "--size", 32, "--steps", 4, "--optimizer", "adam",
+                 "--log", log, "--quiet"])
+    assert (code, len(calls)) == (status, 2)
+    assert sorted(p.name for p in out.iterdir()) == ["content_style.json", "content_style.png"]
+    assert [json.loads(line)["step"] for line in log.read_text().splitlines()] == [0, 1, 2, 3]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "run.jsonl"]  # no .part file
+    err = capsys.readouterr().err.strip()
+    assert err == (f"python -m nst_jax: {said}wrote 1 of 2 images; the log {log} holds the steps so far; "
+                   f"{out / 'content_content.png'} not written")
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handlers are put back

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Optional, Sequence
 
-from ..errors import InputError, exit_status
+from ..errors import InputError, exit_status, stop_on_signals
 from ..layers import CONV_NAMES
 from .core import save_npz, weights_dir
 from .download import SOURCES, download, file_digest
@@ -94,5 +94,6 @@ def run(args: argparse.Namespace) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    return exit_status(PROG, lambda: run(args), "nothing was written")
+    with stop_on_signals():
+        return exit_status(PROG, lambda: run(args), "nothing was written")
 
