@@ -82,10 +82,16 @@ def from_pil(im: Image.Image) -> np.ndarray:
 def to_array(im: Image.Image) -> np.ndarray:
     """A Pillow image as float32 RGB [H, W, 3] in [0, 1] (see `load` for the mode rules)."""
     if im.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):  # 16-bit grayscale (PNG loads as "I")
-        gray = np.asarray(im, np.float64) / 65535.0
-        return np.repeat(np.clip(gray, 0.0, 1.0)[..., None], 3, axis=-1).astype(np.float32)
-    if im.mode == "F":
-        return np.repeat(np.clip(np.asarray(im, np.float32), 0.0, 1.0)[..., None], 3, axis=-1)
+        gray = np.asarray(im, np.float64)
+        # "I" also holds 8-bit values (Image.convert("I") of an 8-bit image): 0..255 only means 8-bit there
+        top = 255.0 if im.mode == "I" and gray.size and gray.max() <= 255 else 65535.0
+        return np.repeat(np.clip(gray / top, 0.0, 1.0)[..., None], 3, axis=-1).astype(np.float32)
+    if im.mode == "F":  # floats: in [0, 1] as arrays are (`as_image`), or refused
+        gray = np.asarray(im, np.float32)
+        if gray.size and (gray.min() < -IMAGE_RANGE_SLACK or gray.max() > 1 + IMAGE_RANGE_SLACK):
+            raise ValueError(f"float image values lie in [{gray.min():.4g}, {gray.max():.4g}]; they must be in "
+                             "[0, 1] (convert it to mode 'L', or divide by 255)")
+        return np.repeat(np.clip(gray, 0.0, 1.0)[..., None], 3, axis=-1)
     if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
         rgba = np.asarray(im.convert("RGBA"), np.float32) / 255.0
         alpha = rgba[..., 3:]
@@ -149,30 +155,51 @@ def png_bytes(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def side_by_side(rows: Sequence[Sequence[np.ndarray]], titles: Optional[Sequence[Sequence[str]]] = None,
-                 height: int = 192, gap: int = 4) -> Image.Image:
-    """A grid picture: each row's [H, W, 3] float RGB images in [0, 1], scaled to `height` px (aspect kept), side
-    by side with `gap` px of white between them; `titles[r][c]`, if given, written above each image.
+def side_by_side(rows: Sequence[Sequence], titles: Optional[Sequence[Sequence[str]]] = None, height: int = 192,
+                 gap: int = 4, width: Optional[int] = None) -> Image.Image:
+    """A grid picture: each row's images (anything `as_image` takes, or an object with an `.image` such as a
+    `Result`) scaled to `height` px (aspect kept), side by side with `gap` px of white between them; `titles[r][c]`,
+    if given, written above each image. With `width`, every image is fitted into a height x width cell (centred),
+    so that the columns of the rows line up, and titles are cut to the cell.
 
     E.g. side_by_side([[content, style, result]], [["content", "style", "result"]]). Returns an RGB Pillow image
     (a notebook shows it as it is)."""
+    if not rows or not all(len(row) for row in rows):
+        raise ValueError("side_by_side needs at least one image in every row")
+    if titles is not None and [len(t) for t in titles] != [len(row) for row in rows]:
+        raise ValueError(f"titles must match the images row by row: {[len(row) for row in rows]} images, "
+                         f"{[len(t) for t in titles]} titles")
+    if height < 1 or (width is not None and width < 1) or gap < 0:
+        raise ValueError(f"height and width must be positive and gap not negative, got {height}, {width}, {gap}")
     text_size = max(10, height // 14)
     font = ImageFont.load_default(size=text_size)
     caption = (text_size + 2 * gap) if titles else 0
 
-    def cell(image: np.ndarray) -> Image.Image:
-        h, w = np.shape(image)[:2]
-        return Image.fromarray(to_uint8(resize(image, (height, max(1, round(w * height / h))))))
+    def cell(image) -> Image.Image:
+        image = as_image(getattr(image, "image", image), "a side_by_side")
+        h, w = image.shape[:2]
+        scale = min(height / h, width / w) if width else height / h
+        picture = Image.fromarray(to_uint8(resize(image, (max(1, round(h * scale)), max(1, round(w * scale))))))
+        if not width:
+            return picture
+        box = Image.new("RGB", (width, height), "white")
+        box.paste(picture, ((width - picture.width) // 2, (height - picture.height) // 2))
+        return box
 
-    cells = [[cell(np.asarray(image, np.float32)) for image in row] for row in rows]
-    width = max(sum(c.width for c in row) + gap * (len(row) - 1) for row in cells)
-    sheet = Image.new("RGB", (width, len(cells) * (height + caption) + gap * (len(cells) - 1)), "white")
+    def fit(text: str, room: int) -> str:
+        while text and draw.textlength(text, font=font) > room:
+            text = text[:-1]
+        return text
+
+    cells = [[cell(image) for image in row] for row in rows]
+    sheet_width = max(sum(c.width for c in row) + gap * (len(row) - 1) for row in cells)
+    sheet = Image.new("RGB", (sheet_width, len(cells) * (height + caption) + gap * (len(cells) - 1)), "white")
     draw = ImageDraw.Draw(sheet)
     for r, row in enumerate(cells):
         x, y = 0, r * (height + caption + gap)
         for c, picture in enumerate(row):
             if titles:
-                draw.text((x + gap, y + gap), str(titles[r][c]), fill="black", font=font)
+                draw.text((x + gap, y + gap), fit(str(titles[r][c]), picture.width - gap), fill="black", font=font)
             sheet.paste(picture, (x, y + caption))
             x += picture.width + gap
     return sheet

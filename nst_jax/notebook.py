@@ -68,6 +68,9 @@ def runtime() -> Runtime:
     return Runtime(backend, tuple(d.device_kind for d in jax.local_devices()), precision, note)
 
 
+SHOWN = 6  # pictures a live view shows side by side (the first of a batch)
+
+
 class LiveView:
     """A `stylize` / `stylize_batch` callback that shows, updated in place under the notebook cell, the current
     image(s) and the weighted loss curves so far.
@@ -80,11 +83,18 @@ class LiveView:
     """
 
     def __init__(self, config: Optional[Config] = None, every: float = 1.0, height: int = 256):
+        if config is not None and not isinstance(config, Config):
+            raise TypeError(f"LiveView(config): config must be the run's nst_jax.Config or None, got "
+                            f"{type(config).__name__} (pass callback=LiveView(config), an instance, not the class)")
         try:
             import matplotlib  # noqa: F401
+            from IPython import get_ipython
             from IPython.display import display
         except ImportError as e:
             raise ImportError(f"LiveView needs IPython and matplotlib ({e.name} is missing): {PLOT_EXTRA}") from None
+        if not hasattr(get_ipython(), "kernel"):  # plain Python or a terminal IPython: nowhere to show a picture
+            raise RuntimeError("LiveView shows pictures in a notebook (Jupyter, Colab); here pass a callback that "
+                               "prints, e.g. callback=lambda p: print(p.step, p.losses['total'][-1])")
         self.weights = term_weights(config or Config())
         self.every, self.height = every, height
         self.history: dict[str, np.ndarray] = {}
@@ -109,8 +119,13 @@ class LiveView:
 
         pictures = np.clip(np.asarray(p.image, np.float32), 0.0, 1.0)
         pictures = pictures if pictures.ndim == 4 else pictures[None]
-        sheet = images.side_by_side([list(pictures[:4])], height=self.height)
-        jobs = f"jobs {p.first_job + 1}-{p.first_job + len(pictures)}, " if len(pictures) > 1 else ""
+        shown = pictures[:SHOWN]
+        sheet = images.side_by_side([list(shown)], height=self.height)
+        first = p.first_job + 1
+        jobs = ""
+        if len(pictures) > 1 or p.first_job:
+            jobs = f"jobs {first}-{first + len(pictures) - 1}" if len(pictures) > 1 else f"job {first}"
+            jobs += f" (the first {len(shown)} shown), " if len(shown) < len(pictures) else ", "
         title = (f"{jobs}step {p.step} of {p.total_steps}, {p.size[1]}x{p.size[0]} px, {p.elapsed:.1f} s"
                  + (f", scale {p.scale + 1}" if p.scale else ""))
         fig = Figure(figsize=(max(6.0, sheet.width / 100), sheet.height / 100 + 3.2), dpi=100)

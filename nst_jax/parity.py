@@ -125,16 +125,17 @@ def loss_term_errors(weights_path: PathLike, content: np.ndarray, style: np.ndar
 
 
 def adam_curves(weights_path: PathLike, content: np.ndarray, style: np.ndarray, steps: int,
-                setting: str = "default") -> dict[str, dict[str, np.ndarray]]:
+                setting: str = "default", precision: str = "float32") -> dict[str, dict[str, np.ndarray]]:
     """The loss terms of `steps` Adam steps from the content image under `setting` (a name of SETTINGS; the
     setting's objective with Adam at lr 0.02, clipped to [0, 1] after each step), run by each framework:
-    {"nst_jax": {term: [steps]}, "torch": {term: [steps]}}. content and style as `prepare` gives them."""
+    {"nst_jax": {term: [steps]}, "torch": {term: [steps]}}. content and style as `prepare` gives them; `precision`:
+    nst_jax's (`Config.precision`; torch runs float32 on the CPU)."""
     w = weights_lib.load(weights_path)
     theirs = dict(SETTINGS[setting], optimizer="adam", lr=0.02, betas=(0.9, 0.999), box="clip",
                   preprocess=w.preprocess)
     config = config_of(setting).replace(optimizer="adam", lr=0.02, adam_betas=(0.9, 0.999), box="clip",
                                         init="content", steps=steps, size=max(content.shape[:2]), scales=1,
-                                        scale_sizes=None, scale_steps=None)
+                                        scale_sizes=None, scale_steps=None, precision=precision)
     start = content
     if theirs["pixel_space"] == "network":
         start = ref.preprocess(ref.to_tensor(content), w.preprocess).numpy()[0].transpose(1, 2, 0)

@@ -27,7 +27,7 @@ def plan_scales(contents: Sequence[tuple[int, int]], styles: Sequence[tuple[int,
     scale, every image keeps non-empty maps down to the deepest layer it goes through, and a batch of
     `jobs_per_batch` jobs passes the memory preflight. `names`: (content, style) file names per job for the
     messages. Raises InputError."""
-    names = names or [(f"content image {j + 1}", f"style image {j + 1}") for j in range(len(contents))]
+    names = names or [(f"job {j + 1}'s content image", f"job {j + 1}'s style image") for j in range(len(contents))]
     plans = [[scaled_shapes(c, s, size, config.style_scale) for c, s in zip(contents, styles)]
              for size, _ in config.schedule]
     deepest = {"content": vgg.deepest(tuple(config.content_layers) + tuple(config.style_layers)),

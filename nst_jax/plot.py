@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Mapping
 
 import numpy as np
@@ -11,6 +12,8 @@ from .errors import InputError
 from .files import atomic_path
 
 PLOT_EXTRA = "pip install 'nst_jax[plot]' (or pip install matplotlib)"
+EACH_JOB_UP_TO = 4  # a line per job up to this many jobs; beyond, each term's median over the jobs and its range
+TERMS_DRAWN = ("total", "content", "style", "tv")  # in this order
 
 
 def check_matplotlib(path: str | os.PathLike) -> None:
@@ -27,7 +30,8 @@ def term_weights(config) -> dict[str, float]:
 
 
 def draw_losses(ax, history: Mapping[str, np.ndarray], weights: Mapping[str, float], title: str = "") -> None:
-    """Draw the weighted loss terms over the steps on the matplotlib axes `ax`, log scale.
+    """Draw the weighted loss terms over the steps on the matplotlib axes `ax`, log scale: a line per term and job,
+    or for more than EACH_JOB_UP_TO jobs each term's median over the jobs with its range shaded.
 
     Args:
       history: {"content", "style", "tv", "total": [steps, jobs]} (unweighted terms, weighted total), as the CLI
@@ -38,16 +42,23 @@ def draw_losses(ax, history: Mapping[str, np.ndarray], weights: Mapping[str, flo
     import matplotlib.ticker
 
     colours = {"total": "black", "content": "tab:blue", "style": "tab:red", "tv": "tab:green"}
-    for name in ("total", "content", "style", "tv"):
+    for name in TERMS_DRAWN:
         values = np.asarray(history[name], np.float64) * (weights.get(name, 1.0) if name != "total" else 1.0)
         if values.size == 0 or (name != "total" and weights.get(name, 1.0) == 0):
             continue
-        values = values.reshape(values.shape[0], -1)
+        values = np.where(values > 0, values, np.nan).reshape(values.shape[0], -1)  # log scale: no zeros
         label = name if name == "total" else f"{name} x {weights[name]:g}"
+        steps, width = np.arange(values.shape[0]), 1.5 if name == "total" else 1.0
+        if values.shape[1] > EACH_JOB_UP_TO:  # many jobs: the median and the range
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN steps of diverged jobs
+                low, mid, high = (f(values, axis=1) for f in (np.nanmin, np.nanmedian, np.nanmax))
+            ax.plot(steps, mid, color=colours[name], linewidth=width, label=f"{label} (median of {values.shape[1]})")
+            ax.fill_between(steps, low, high, color=colours[name], alpha=0.15, linewidth=0)
+            continue
         for j in range(values.shape[1]):
-            job = values[:, j]
-            ax.plot(np.arange(len(job)), np.where(job > 0, job, np.nan), color=colours[name],
-                    linewidth=1.5 if name == "total" else 1.0, label=label if j == 0 else None, alpha=0.9)
+            ax.plot(steps, values[:, j], color=colours[name], linewidth=width, label=label if j == 0 else None,
+                    alpha=0.9)
     ax.set_yscale("log")
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # steps are whole numbers
     ax.set_xlabel("step")

@@ -103,3 +103,51 @@ def test_the_torch_reference_imports_nothing_from_nst_jax():
     imported = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
     imported += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
     assert imported and not any(m.startswith(("nst_jax", ".")) or m == "" for m in imported), imported
+
+
+def test_many_jobs_are_plotted_as_each_terms_median_and_range():
+    from matplotlib.figure import Figure
+
+    history = {k: np.tile(np.arange(1.0, 4.0)[:, None], (1, 6)) * np.arange(1.0, 7.0) for k in plot.TERMS_DRAWN}
+    ax = Figure().subplots()
+    plot.draw_losses(ax, history, {"content": 1.0, "style": 1.0, "tv": 1.0})
+    assert len(ax.lines) == 4 and len(ax.collections) == 4  # a median line and a shaded range per term
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), np.arange(1.0, 4.0) * 3.5)  # median of 1..6 times the step
+
+
+def test_pillow_32_bit_and_float_images_are_read_by_their_values():
+    """Mode "I" with 8-bit values (Image.convert("I") of an 8-bit image) is divided by 255, not 65535 (before: a
+    nearly black image); mode "F" outside [0, 1] is refused like an array (before: clipped to a white image)."""
+    eight_bit = Image.new("L", (2, 2), 204)
+    np.testing.assert_allclose(images.as_image(eight_bit.convert("I")), np.full((2, 2, 3), 0.8), atol=1e-6)
+    sixteen = Image.fromarray(np.full((2, 2), 52428, np.int32), "I")
+    np.testing.assert_allclose(images.as_image(sixteen), np.full((2, 2, 3), 0.8), atol=1e-6)
+    with pytest.raises(ValueError, match=r"values lie in \[204, 204\]"):
+        images.as_image(eight_bit.convert("F"))
+    np.testing.assert_allclose(images.as_image(Image.fromarray(np.full((2, 2), 0.25, np.float32), "F")),
+                               np.full((2, 2, 3), 0.25))
+
+
+def test_side_by_side_cells_of_a_width_line_up_and_bad_calls_say_what_is_wrong():
+    tall, wide = np.ones((40, 20, 3), np.float32), np.zeros((10, 40, 3), np.float32)
+    sheet = images.side_by_side([[tall, wide], [wide, tall]], height=20, width=30, gap=2)
+    assert sheet.size == (30 + 2 + 30, 20 + 2 + 20)
+    assert sheet.getpixel((15, 10)) == (255, 255, 255) and sheet.getpixel((2, 10)) == (255, 255, 255)
+    assert sheet.getpixel((32 + 15, 10)) == (0, 0, 0)  # the wide picture, letterboxed in its cell
+    result = transfer.Result(np.full((8, 8, 3), 0.5, np.float32), {})
+    assert images.side_by_side([[result]], height=8).getpixel((4, 4)) == (128, 128, 128)
+    for rows, titles, match in (([], None, "at least one image"), ([[tall]], [["a", "b"]], "row by row"),
+                                ([[np.zeros((4, 4))]], None, r"\[H, W, 3\]")):
+        with pytest.raises(ValueError, match=match):
+            images.side_by_side(rows, titles)
+    with pytest.raises(ValueError, match="positive"):
+        images.side_by_side([[tall]], height=0)
+
+
+def test_live_view_outside_a_notebook_and_with_a_wrong_config_is_one_clear_error():
+    from nst_jax import notebook
+
+    with pytest.raises(RuntimeError, match="in a notebook"):
+        notebook.LiveView(Config())
+    with pytest.raises(TypeError, match="an instance, not the class"):
+        notebook.LiveView("size=64")
