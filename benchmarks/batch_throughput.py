@@ -2,27 +2,25 @@
 default (`jobs_per_program`: one program per job on a lone CPU device), against one job at a time.
 
     python benchmarks/batch_throughput.py [--size 256] [--jobs 1 4 16] [--steps 3] [--run-steps N] [--precision P]
-                                          [--weights FILE] [--gram-precision default]
+                                          [--weights FILE]
 
 Each job is an independent style transfer (its own Adam state). "One program": the steady seconds per step of
 the compiled chunks of `--steps` steps (`step_time.jax_step_time`: compilation, set-up and targets excluded);
 "whole runs": the wall time of `optimize` on the jobs, `--run-steps` steps each (default 2 x --steps), with the
 default batching, targets and per-program overheads included and compilation excluded by a warm-up call; its
 images/min are measured. Each column's 1-job row is its baseline. Whole runs weigh the per-run overheads by
-1 / --run-steps: a short run favours batching more than a long one. `--gram-precision default` is a probe, not an
-nst_jax option: it lets the Gram products (which nst_jax runs at Precision.HIGHEST, exact float32 for float32
-features) take the backend's default passes, TF32 on NVIDIA GPUs, to measure what that would gain.
+1 / --run-steps: a short run favours batching more than a long one. (Its probe of Gram products in TF32, which
+patched a private setting, was removed on 2026-12-02; the result is in docs/experiments.md.)
 """
 
 from __future__ import annotations
 
 import argparse
 
-import jax
 from common import load_weights, machine, table, test_images, timed_optimize
 from step_time import jax_step_time
 
-from nst_jax import losses, planning
+from nst_jax import planning
 from nst_jax.config import Config
 
 
@@ -42,13 +40,10 @@ def main() -> None:
     parser.add_argument("--precision", default=Config.precision, help="as nst_jax's --precision (on a GPU: tf32 "
                         "is the fast float32 path)")
     parser.add_argument("--weights")
-    parser.add_argument("--gram-precision", choices=["highest", "default"], default="highest",
-                        help="probe: the precision of the Gram products (nst_jax: highest)")
     args = parser.parse_args()
-    losses._GRAM_PRECISION = jax.lax.Precision[args.gram_precision.upper()]  # read when a program is traced
     w, _ = load_weights(args.weights)
     content, style = test_images(args.size)
-    print(f"{machine()}; precision {args.precision}; Gram products at {losses._GRAM_PRECISION}\n")
+    print(f"{machine()}; precision {args.precision}\n")
     print(f"default jobs per program here: {planning.jobs_per_program(Config(), 16)} (of 16)\n")
     run_steps = args.run_steps or 2 * args.steps
     rows, base, base_run = [], None, None

@@ -13,8 +13,6 @@ import jax
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared" / "images"
-sys.path.insert(0, str(REPO / "tests"))  # weightfiles.py lives with the tests
 
 from nst_jax import layers, vgg  # noqa: E402
 from nst_jax import weights as weights_lib  # noqa: E402
@@ -25,7 +23,7 @@ def load_weights(path: str | None) -> tuple[weights_lib.Weights, Path]:
     values; a table made this way says nothing about image quality)."""
     if path:
         return weights_lib.load(path), Path(path)
-    from weightfiles import write_keras_h5
+    from nst_jax.weights.writers import write_keras_h5
 
     params = jax.tree.map(np.asarray, vgg.random_params(jax.random.key(0)))
     file = Path(tempfile.mkdtemp()) / "random_vgg19.h5"
@@ -34,13 +32,13 @@ def load_weights(path: str | None) -> tuple[weights_lib.Weights, Path]:
 
 
 def test_images(size: int) -> tuple[np.ndarray, np.ndarray]:
-    """tubingen.jpg and starry_night.jpg from ../shared/images (else the repo's examples), resized once here."""
+    """The repository's examples/chelsea.jpg and examples/starry_night.jpg, each resized once here to size x size.
+    (The tables in docs/performance.md dated up to 2026-11-30 used ../shared/images/tubingen.jpg instead: a step's
+    time does not depend on the picture; time to quality does.)"""
     from nst_jax import images
 
-    content = SHARED / "tubingen.jpg" if (SHARED / "tubingen.jpg").exists() else REPO / "examples" / "content.png"
-    style = SHARED / "starry_night.jpg" if (SHARED / "starry_night.jpg").exists() else REPO / "examples" / "style.png"
-    c = images.resize(images.load(content), (size, size))
-    s = images.resize(images.load(style), (size, size))
+    c = images.resize(images.load(REPO / "examples" / "chelsea.jpg"), (size, size))
+    s = images.resize(images.load(REPO / "examples" / "starry_night.jpg"), (size, size))
     return c, s
 
 

@@ -8,7 +8,7 @@
 #
 # Usage, from the repository root: bash benchmarks/gpu_check.sh [OUTDIR [NAME...]]
 #   OUTDIR defaults to $OUT, else /tmp/gpu_check. NAMEs pick steps (see the list below); without them the first
-#   round runs (batch_tf32 batch_bf16 step_time chunk_size loop_conv gram_tf32, about 400 s on an H200). The second
+#   round runs (batch_tf32 batch_bf16 step_time chunk_size loop_conv). The second
 #   round, for a session whose GPU already gave the first: memory compile_time bf16_error (about 330 s at most).
 # It runs on a CPU too (as a check of this script), where the limits cut the long tables short.
 set -u
@@ -53,14 +53,13 @@ declare -A steps=(
     [batch_bf16]="120 python benchmarks/batch_throughput.py --steps 20 --jobs 1 16 64 --precision bfloat16"
     [step_time]="120 python benchmarks/step_time.py --sizes 256 512 --steps 20 --bf16"
     [chunk_size]="60 python benchmarks/chunk_size.py --sizes 256 --chunks 5 20 100 --steps 200 --precision tf32"
-    [loop_conv]="45 python benchmarks/loop_conv.py --size 256 --steps 20"
-    [gram_tf32]="60 python benchmarks/batch_throughput.py --steps 20 --jobs 1 16 --precision tf32 --gram-precision default"
+    [loop_conv]="45 python experiments/loop_conv.py --size 256 --steps 20"
     [memory]="150 python benchmarks/memory.py --sizes 2048 4096 --steps 2"
     [compile_time]="120 python benchmarks/compile_time.py --sizes 256 --repeats 3"
-    [bf16_error]="60 python benchmarks/bf16_error.py --size 512 --steps 50"
+    [bf16_error]="60 python experiments/bf16_error.py --size 512 --steps 50"
 )
 picked=("${@:2}")
-[ ${#picked[@]} -gt 0 ] || picked=(batch_tf32 batch_bf16 step_time chunk_size loop_conv gram_tf32)
+[ ${#picked[@]} -gt 0 ] || picked=(batch_tf32 batch_bf16 step_time chunk_size loop_conv)
 for name in "${picked[@]}"; do  # every name known before anything runs
     [ -n "${steps[$name]:-}" ] || { echo "gpu_check.sh: unknown step '$name' (known: ${!steps[*]})" >&2; exit 2; }
 done

@@ -7,11 +7,11 @@ huge pages (`madvise(MADV_HUGEPAGE)`), and a 2 MiB page is one fault. glibc read
 starts, so the command line re-executes itself once, before importing JAX, with the tunable added. Nothing numeric
 changes. It pays from 1024 px on (6% less time per step there, 17-21% at 2048 px, for 2-9 s more start-up on the
 development machine, a VM whose host takes back freed memory, so that the huge pages a process touches first cost
-extra kernel time: `benchmarks/first_touch.py`); below that the gain is within a few percent and the start-up cost
+extra kernel time: `experiments/first_touch.py`); below that the gain is within a few percent and the start-up cost
 is not worth it, so by default (`NST_JAX_HUGE_PAGES` unset or `auto`) the restart happens only when the output's
 longer side is at least `AUTO_FROM`; `NST_JAX_HUGE_PAGES=1` restarts at every size, `0` never. The Python API cannot
 do this for its own process: start Python (or Jupyter) with `GLIBC_TUNABLES=glibc.malloc.hugetlb=1` instead. See
-docs/experiments.md, "Huge pages" (`benchmarks/huge_pages.py`).
+docs/experiments.md, "Huge pages" (`experiments/huge_pages.py`).
 
 Standard library only (and `nst_jax.options`, which is too): this runs before JAX is imported.
 """

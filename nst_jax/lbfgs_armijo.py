@@ -67,7 +67,7 @@ def update(x: jax.Array, trial: jax.Array, value: jax.Array, grad: jax.Array, st
            aux: Any = None, first_step: float = 0.05, precondition: Optional[Callable[[jax.Array], jax.Array]] = None
            ) -> tuple[jax.Array, ArmijoLBFGSState]:
     """Accept or reject `trial` given f(trial) = value and its gradient; returns (new x, new state).
-    `precondition`: v -> M v for flat v [x.size], symmetric positive definite (e.g. benchmarks/pyramid.py's image
+    `precondition`: v -> M v for flat v [x.size], symmetric positive definite (e.g. experiments/pyramid.py's image
     pyramid); None: the identity (plain L-BFGS)."""
     g_new = grad.reshape(-1)
     s = (trial - x).reshape(-1)

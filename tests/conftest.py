@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 import tempfile
 from pathlib import Path
 
@@ -13,12 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # for the helper modules beside the tests
-
-from weightfiles import write_keras_h5  # noqa: E402
-
-from nst_jax import weights as weights_lib  # noqa: E402
-from nst_jax.vgg import random_params  # noqa: E402
+from nst_jax import weights as weights_lib
+from nst_jax.vgg import random_params
+from nst_jax.weights.writers import write_keras_h5
 
 jax.config.update("jax_numpy_rank_promotion", "raise")  # no silent broadcasting in the library
 

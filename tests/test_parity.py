@@ -51,7 +51,7 @@ def ref(torch):
 @pytest.fixture(scope="module")
 def files(torch, h5_files, random_weights, tmp_path_factory):
     """Every real format: Keras .h5 (two layouts) and torchvision .pth (both torch.save serialisations)."""
-    from weightfiles import torchvision_state_dict, write_pth
+    from nst_jax.weights.writers import torchvision_state_dict, write_pth
 
     folder = tmp_path_factory.mktemp("parity_pth")
     state = torchvision_state_dict(random_weights.params, torch)

@@ -7,11 +7,11 @@ import h5py
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from weightfiles import keras_name, write_keras_h5
 
 from nst_jax import weights as weights_lib
 from nst_jax.errors import InputError
 from nst_jax.layers import CONV_NAMES
+from nst_jax.weights.writers import keras_name, write_keras_h5
 
 
 def assert_same_params(a, b):

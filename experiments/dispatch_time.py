@@ -1,6 +1,10 @@
 """Host time to hand one compiled chunk to the device: how long the Python thread spends in `run_chunk`'s call.
 
-    python benchmarks/dispatch_time.py [--size 256] [--precisions float32] [--steps 60] [--chunk-size 20]
+A probe, kept for the record (experiments/, not one of the benchmarks that reproduce the current tables): the
+question is the paragraph above, its answer and the date of its measurement are in docs/performance.md. Run it as
+`python experiments/dispatch_time.py` (it imports benchmarks/common.py).
+
+    python experiments/dispatch_time.py [--size 256] [--precisions float32] [--steps 60] [--chunk-size 20]
 
 JAX dispatches asynchronously: a call should return long before its program has run. For each precision,
 `optimize` runs one job (after a warm-up run that compiles), with a progress callback and without, and the table
@@ -12,10 +16,15 @@ shorter than its dispatch leaves the device idle between chunks.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # common.py, the benchmarks
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the other probes
 from common import load_weights, machine, on_gpu, table, test_images, timed_optimize
 
 from nst_jax import transfer

@@ -1,6 +1,10 @@
 """Why a process's first chunk takes longer with transparent huge pages: user and kernel time per phase.
 
-    python benchmarks/first_touch.py [--size 1024] [--steps 5] [--pretouch-gib 5] [--weights FILE]
+A probe, kept for the record (experiments/, not one of the benchmarks that reproduce the current tables): the
+question is the paragraph above, its answer and the date of its measurement are in docs/experiments.md. Run it as
+`python experiments/first_touch.py` (it imports benchmarks/common.py).
+
+    python experiments/first_touch.py [--size 1024] [--steps 5] [--pretouch-gib 5] [--weights FILE]
 
 Three fresh processes after an untimed one that fills the persistent compilation cache: glibc's default 4 KiB pages,
 huge pages (`GLIBC_TUNABLES=glibc.malloc.hugetlb=1`, what `python -m nst_jax` restarts with from 1024 px), and huge
@@ -16,9 +20,12 @@ the process has not yet touched, not of the program: on a virtual machine that h
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # common.py, the benchmarks
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the other probes
 from common import json_child, machine, table
 from huge_pages import environment
 

@@ -2,7 +2,11 @@
 by L-BFGS preconditioned with the same pyramid, against single scale, in full-size lbfgs-armijo steps to a given
 loss.
 
-    python benchmarks/pyramid.py [--size 256] [--init noise|content] [--target LOSS] [--single-steps 300]
+A probe, kept for the record (experiments/, not one of the benchmarks that reproduce the current tables): the
+question is the paragraph above, its answer and the date of its measurement are in docs/experiments.md. Run it as
+`python experiments/pyramid.py` (it imports benchmarks/common.py).
+
+    python experiments/pyramid.py [--size 256] [--init noise|content] [--target LOSS] [--single-steps 300]
                                  [--max-steps 400] [--seeds 0 1 2] [--pyramid LEVELS:GAIN|none ...]
                                  [--precondition LEVELS:GAIN|none ...] [--memory 10] [--weights FILE]
 
@@ -32,13 +36,18 @@ Each route runs until its loss is at most the target: --target, or by default th
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.flatten_util import ravel_pytree
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # common.py, the benchmarks
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the other probes
 from coarse_starts import first_below, minimise_over, problem
 from common import load_weights, machine, table, test_images
-from jax.flatten_util import ravel_pytree
 
 from nst_jax import transfer
 from nst_jax.config import preset_config

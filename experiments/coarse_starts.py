@@ -1,7 +1,11 @@
 """Why coarse to fine is not the fastest route to the full-size loss: what a coarse stage can hand to the last
 scale, measured by the full-size objective, layer by layer, and by the full-size L-BFGS steps still needed.
 
-    python benchmarks/coarse_starts.py [--size 256] [--init content|noise] [--target LOSS] [--single-steps 30]
+A probe, kept for the record (experiments/, not one of the benchmarks that reproduce the current tables): the
+question is the paragraph above, its answer and the date of its measurement are in docs/experiments.md. Run it as
+`python experiments/coarse_starts.py` (it imports benchmarks/common.py).
+
+    python experiments/coarse_starts.py [--size 256] [--init content|noise] [--target LOSS] [--single-steps 30]
                                        [--max-steps 100] [--weights FILE]
 
 Starts of a full-size `lbfgs-armijo` run (the paper's objective, as in time_to_quality.py; square test images):
@@ -28,12 +32,17 @@ by the size/2 objective (content and style images at size/2): a scale's optimum 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 from typing import Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # common.py, the benchmarks
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the other probes
 from common import load_weights, machine, table, test_images
 
 from nst_jax import images, lbfgs_armijo, losses, objective, transfer

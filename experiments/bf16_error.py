@@ -1,12 +1,20 @@
 """Loss error of --precision bfloat16 against float32: the loss terms at the same images, and after N Adam steps.
 
-    python benchmarks/bf16_error.py [--size 256] [--steps 20] [--weights FILE]
+A probe, kept for the record (experiments/, not one of the benchmarks that reproduce the current tables): the
+question is the paragraph above, its answer and the date of its measurement are in docs/performance.md. Run it as
+`python experiments/bf16_error.py` (it imports benchmarks/common.py).
+
+    python experiments/bf16_error.py [--size 256] [--steps 20] [--weights FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # common.py, the benchmarks
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the other probes
 from common import load_weights, machine, table, test_images
 
 from nst_jax import transfer

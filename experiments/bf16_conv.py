@@ -3,6 +3,10 @@ fast as float32 ones on a processor with AVX512-BF16 dot products, but runs bflo
 float32 ones. This script times every 3x3 layer of VGG19 up to conv5_1, forward, as XLA's convolution in float32 and
 in bfloat16, and as bfloat16 matrix products written out in plain JAX (bfloat16 operands, float32 accumulation):
 
+A probe, kept for the record (experiments/, not one of the benchmarks that reproduce the current tables): the
+question is the paragraph above, its answer and the date of its measurement are in docs/experiments.md. Run it as
+`python experiments/bf16_conv.py` (it imports benchmarks/common.py).
+
 * "3 products": the three column shifts of the padded map side by side ([H + 2, W, 3 C_in]), then one product per
   kernel row ([H W, 3 C_in] x [3 C_in, C_out]) on a row-shifted view, summed;
 * "9 products": the padded map flattened to [(H + 4) (W + 2), C_in], so that each of the nine taps is a contiguous
@@ -10,7 +14,7 @@ in bfloat16, and as bfloat16 matrix products written out in plain JAX (bfloat16 
 * "product alone": the single [H W, 9 C_in] x [9 C_in, C_out] product of the patches, given them ready-made: the
   least any convolution written as a matrix product could take here.
 
-    python benchmarks/bf16_conv.py [--size 512] [--repeats 4]
+    python experiments/bf16_conv.py [--size 512] [--repeats 4]
 
 Each row: a layer shape (and how many of VGG19's layers have it), its forward GFLOP, and GFLOP/s of each way (best
 of `--repeats`), with the largest error of the written-out ways relative to the largest float32 output; the last
@@ -21,13 +25,18 @@ used by nst_jax: see docs/experiments.md.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections import Counter
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from common import best_seconds, machine, matmul_tflops, table
 from jax import lax
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # common.py, the benchmarks
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the other probes
+from common import best_seconds, machine, matmul_tflops, table
 
 from nst_jax import layers, vgg
 

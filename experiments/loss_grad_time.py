@@ -1,7 +1,11 @@
 """VGG19's forward pass to relu5_1 and the gradient with respect to the input, alone, for a batch of images:
 a probe of the network's own rate, without nst_jax's losses, optimiser or loop.
 
-    python benchmarks/loss_grad_time.py [--size 256] [--jobs 1 16] [--precisions tf32 float32] [--calls 20]
+A probe, kept for the record (experiments/, not one of the benchmarks that reproduce the current tables): the
+question is the paragraph above, its answer and the date of its measurement are in docs/experiments.md. Run it as
+`python experiments/loss_grad_time.py` (it imports benchmarks/common.py).
+
+    python experiments/loss_grad_time.py [--size 256] [--jobs 1 16] [--precisions tf32 float32] [--calls 20]
 
 The scalar differentiated is the sum of the Gram matrices of the paper's style layers and relu4_2 (einsum at the
 same precision as the convolutions, unlike nst_jax's Gram products, which are exact float32 in every mode). Each
@@ -15,10 +19,15 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import sys
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # common.py, the benchmarks
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the other probes
 from common import load_weights, machine, table
 
 from nst_jax import vgg

@@ -1,7 +1,11 @@
 """Gradient steps through VGG19 inside a loop (`lax.scan`) against the same steps unrolled, with JAX's own
 convolution gradient and with nst_jax's `vgg.conv3x3` (input gradient through kernels flipped beforehand).
 
-    python benchmarks/loop_conv.py [--size 256] [--steps 5] [--calls 3] [--weights FILE]
+A probe, kept for the record (experiments/, not one of the benchmarks that reproduce the current tables): the
+question is the paragraph above, its answer and the date of its measurement are in docs/performance.md. Run it as
+`python experiments/loop_conv.py` (it imports benchmarks/common.py).
+
+    python experiments/loop_conv.py [--size 256] [--steps 5] [--calls 3] [--weights FILE]
 
 One step: x <- x - 1e-3 grad(sum of the squared relu1_1 .. relu5_1 maps)(x), VGG19 to relu5_1, float32 exact
 (Precision.HIGHEST), one image. Each row: seconds per step (the mean of --calls calls of a compiled program of
@@ -14,11 +18,16 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 import time
 from collections import Counter
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # common.py, the benchmarks
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the other probes
 from common import load_weights, machine, table
 
 from nst_jax import layers, vgg

