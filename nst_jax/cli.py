@@ -326,7 +326,7 @@ class Reporter:
             j, step = next(iter(self.diverged.items()))
             others = f" ({len(self.diverged)} of {len(outputs)} jobs; the others were written)" * (len(outputs) > 1)
             raise InputError(outputs[j], f"not written: the optimisation diverged (loss not finite from step "
-                                         f"{step}){others}; try --box clip or a smaller --lr")
+                                         f"{step}){others}; try --box clip, a smaller --lr, or smaller loss weights")
         if not self.args.quiet:
             final = f", final loss {_span(history['total'][-1])}" if self.total_steps else ""
             where = outputs[0] if self.plan.n_all == 1 else (

@@ -60,6 +60,9 @@ def exit_status(prog: str, action: Callable[[], None], not_written: str) -> int:
     status) and what was not written. No traceback for any of them."""
     try:
         action()
+    except BrokenPipeError:  # the reader of our output went away (`... | head`): nothing is wrong, stop quietly
+        _silence_stdout()
+        return 0
     except InputError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 1
@@ -73,3 +76,14 @@ def exit_status(prog: str, action: Callable[[], None], not_written: str) -> int:
         print(f"{prog}: interrupted{by}; {str(e) or not_written}", file=sys.stderr)
         return status
     return 0
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush does not fail on the closed pipe again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass

@@ -59,8 +59,8 @@ def as_image(image: ImageLike, what: str = "the") -> np.ndarray:
     if isinstance(image, Image.Image):
         return from_pil(image)
     array = np.asarray(image)
-    if array.ndim != 3 or array.shape[-1] != 3:
-        raise ValueError(f"{what} image must be [H, W, 3] RGB, got shape {array.shape}")
+    if array.ndim != 3 or array.shape[-1] != 3 or not array.size:
+        raise ValueError(f"{what} image must be a non-empty [H, W, 3] RGB array, got shape {array.shape}")
     if array.dtype == np.uint8:
         return array.astype(np.float32) / 255
     if not np.issubdtype(array.dtype, np.floating):

@@ -73,3 +73,22 @@ def preflight(config: Config, shape: tuple[int, int], jobs: int, limit: Optional
         fits = largest_size(shape, config, jobs, limit)
         raise InputError(None, f"a {shape[0]}x{shape[1]} run ({jobs} job(s)) needs about {need / 2**30:.1f} GiB, "
                                f"more than the {limit / 2**30:.1f} GiB available; the largest size that fits is {fits}")
+
+
+def style_bytes(h: int, w: int, config: Config) -> int:
+    """Estimated peak memory of the style image's forward pass at (h, w) (its Gram targets): the activations up to
+    the deepest style layer, with the same factor as a run (no gradient, no optimiser state: an upper bound)."""
+    itemsize = {"float64": 8, "bfloat16": 2}.get(config.precision, 4)
+    deepest = vgg.deepest(tuple(config.style_layers))
+    return int(BASE_BYTES + ACTIVATION_FACTOR * activation_elements(h, w, deepest) * itemsize)
+
+
+def preflight_style(config: Config, shape: tuple[int, int], name: str, limit: Optional[int] = None) -> None:
+    """Raise InputError naming the style image `name` when its forward pass at `shape` cannot fit in memory (a
+    large --style-scale makes the style image larger than the output)."""
+    limit = limit if limit is not None else int(0.9 * available_bytes())
+    need = style_bytes(*shape, config)
+    if need > limit:
+        raise InputError(name, f"resized to {shape[1]}x{shape[0]} (width x height), its features need about "
+                               f"{need / 2**30:.1f} GiB, more than the {limit / 2**30:.1f} GiB available; lower "
+                               f"the style scale (--style-scale) or the size")

@@ -11,7 +11,7 @@ import jax
 from . import images, vgg
 from .config import Config
 from .errors import InputError
-from .memory import preflight
+from .memory import preflight, preflight_style
 
 
 def scaled_shapes(content: tuple[int, int], style: tuple[int, int], size: Optional[int], style_scale: float):
@@ -49,6 +49,8 @@ def plan_scales(contents: Sequence[tuple[int, int]], styles: Sequence[tuple[int,
                                            f"{least} px on each side; raise {hint}")
         for shape in dict.fromkeys(c for c, _ in plan[::jobs_per_batch]):
             preflight(config, shape, min(jobs_per_batch, len(plan)))
+        for j, (_, style_shape) in enumerate(plan):
+            preflight_style(config, style_shape, names[j][1])
     return plans
 
 

@@ -620,3 +620,16 @@ def test_an_interrupted_batch_keeps_the_jobs_done_and_the_log(h5_files, image_fi
     assert err == (f"python -m nst_jax: {said}wrote 1 of 2 images; the log {log} holds the steps so far; "
                    f"{out / 'content_content.png'} not written")
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handlers are put back
+
+
+def test_a_style_image_too_large_for_memory_is_refused_before_any_work(h5_files, image_files, tmp_path, capsys):
+    """--style-scale 100 at --size 64 makes the style 6400 px square: its forward pass alone needs far more than
+    this machine has. Before: the preflight checked only the output's size, and the run died in a JAX
+    out-of-memory traceback (a 31 GB allocation)."""
+    out = tmp_path / "o.png"
+    code = main(["--content", image_files["content"], "--style", image_files["style"], "--output", out,
+                 "--weights", h5_files["legacy"], "--size", 64, "--style-scale", 100, "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and not out.exists() and "\n" not in err
+    assert err.startswith(f"python -m nst_jax: error: {image_files['style']}: resized to 6400x6400")
+    assert "lower the style scale (--style-scale)" in err

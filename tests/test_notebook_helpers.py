@@ -151,3 +151,14 @@ def test_live_view_outside_a_notebook_and_with_a_wrong_config_is_one_clear_error
         notebook.LiveView(Config())
     with pytest.raises(TypeError, match="an instance, not the class"):
         notebook.LiveView("size=64")
+
+
+def test_api_inputs_of_the_wrong_kind_say_what_is_expected():
+    from nst_jax.weights import as_weights
+
+    with pytest.raises(TypeError, match="weights must be an nst_jax.Weights, a weights file path or None"):
+        as_weights(123)
+    with pytest.raises(ValueError, match=r"non-empty \[H, W, 3\] RGB array, got shape \(0, 0, 3\)"):
+        images.as_image(np.zeros((0, 0, 3), np.float32), "content")
+    with pytest.raises(TypeError, match="config must be an nst_jax.Config"):
+        transfer.stylize(np.zeros((16, 16, 3)), np.zeros((16, 16, 3)), None, {"size": 16})

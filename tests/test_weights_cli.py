@@ -79,3 +79,23 @@ def test_normalize_gives_unit_mean_activations_and_keeps_relu_pattern(h5_files, 
         strong = np.abs(a) > 1e-3 * np.abs(a).max()  # away from float32 ties at the ReLU's kink
         assert np.array_equal(a[strong] > 0, b[strong] > 0), conv
         np.testing.assert_allclose(b, a / scale, rtol=2e-3, atol=1e-4 * np.abs(b).max())
+
+
+def test_normalize_refuses_images_too_small_for_the_last_block(h5_files, image_folder, tmp_path, capsys):
+    """Before: --size 8 (or 0) wrote a half-normalised file (conv5 filters saw no positions) with exit 0."""
+    dst = tmp_path / "n.npz"
+    for size in ("8", "0"):
+        with pytest.raises(SystemExit) as info:
+            main(["normalize", str(h5_files["legacy"]), str(dst), "--images", str(image_folder), "--size", size])
+        assert info.value.code == 2 and "--size must be at least 16" in capsys.readouterr().err
+    assert main(["normalize", str(h5_files["legacy"]), str(dst), "--images", str(image_folder), "--size", "20"]) == 1
+    err = capsys.readouterr().err
+    assert "too small: every filter up to conv5_4 needs at least 16 px" in err and not dst.exists()
+
+
+def test_info_into_a_closed_pipe_stops_quietly(h5_files):
+    """`weights info FILE | head`, where the reader has gone before the report is printed (here `true`, which
+    reads nothing): before, exit status 1 and "Broken pipe" on stderr; now a quiet exit 0."""
+    command = f"{sys.executable} -m nst_jax.weights info {h5_files['legacy']} | true; echo ${{PIPESTATUS[0]}}"
+    proc = subprocess.run(["bash", "-c", command], capture_output=True, text=True)
+    assert (proc.stdout.strip(), proc.stderr) == ("0", "")

@@ -78,6 +78,7 @@ def run(args: argparse.Namespace) -> None:
         print("\n".join(info_lines(args.file)))
     elif args.command == "normalize":
         from .. import images
+        from ..vgg import smallest_side
         from .normalize import normalize
 
         if args.dst.suffix != ".npz":
@@ -85,7 +86,14 @@ def run(args: argparse.Namespace) -> None:
         w = load(args.src)
         if not args.images.is_dir():
             raise InputError(args.images, "--images must be a folder of images")
-        pics = [images.resize_longer_side(images.load(p), args.size) for p in images.list_images(args.images)]
+        least = smallest_side(CONV_NAMES[-1].replace("conv", "relu"))
+        pics = []
+        for path in images.list_images(args.images):
+            pic = images.resize_longer_side(images.load(path), args.size)
+            if min(pic.shape[:2]) < least:  # conv5_x would see no positions: its means would be undefined
+                raise InputError(path, f"resized to {pic.shape[1]}x{pic.shape[0]}, too small: every filter up to "
+                                       f"conv5_4 needs at least {least} px on each side; raise --size")
+            pics.append(pic)
         normalised, report = normalize(w, pics, args.pooling)
         save_npz(normalised, args.dst)
         dead = sum(report["dead"].values())
@@ -93,7 +101,10 @@ def run(args: argparse.Namespace) -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "normalize" and args.size < 16:
+        parser.error(f"--size must be at least 16 (relu5_x needs 16 px on each side), got {args.size}")
     with stop_on_signals():
         return exit_status(PROG, lambda: run(args), "nothing was written")
 

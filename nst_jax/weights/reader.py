@@ -66,6 +66,9 @@ def as_weights(weights: Union[Weights, str, os.PathLike, None], source: str = "a
     be had, with a warning saying so)."""
     if isinstance(weights, Weights):
         return weights
+    if weights is not None and not isinstance(weights, (str, os.PathLike)):
+        raise TypeError(f"weights must be an nst_jax.Weights, a weights file path or None (the default file), got "
+                        f"{type(weights).__name__}")
     if weights is None:
         chosen = default_weights(source, progress=False)
         if chosen.note:
