@@ -43,7 +43,8 @@ def plan_scales(contents: Sequence[tuple[int, int]], styles: Sequence[tuple[int,
             for role, (h, w), name in zip(("content", "style"), shapes, names[j]):
                 least = vgg.smallest_side(deepest[role])
                 if min(h, w) < least:
-                    hint = "--size" + (" or --style-scale" if role == "style" else "") + (
+                    hint = "the size (--size, Config.size)" + (
+                        " or the style scale (--style-scale)" if role == "style" else "") + (
                         " (or use fewer or larger scales)" if len(plans) > 1 else "")
                     raise InputError(name, f"resized to {h}x{w}{at}, too small: {deepest[role]} needs at least "
                                            f"{least} px on each side; raise {hint}")

@@ -124,7 +124,8 @@ def initial_variable(init: Union[str, ImageLike], content: np.ndarray, style: np
         image = images.resize(style, shape)
     else:
         if isinstance(init, str) and not os.path.exists(init):
-            raise InputError(init, f"--init is neither {', '.join(INIT_KEYWORDS)} nor an existing image file")
+            raise InputError(init, f"the start image (--init, Config.init) is neither {', '.join(INIT_KEYWORDS)} "
+                                   "nor an existing image file")
         image = images.resize(as_image(init, "init"), shape)
     return np.asarray(to_variable(jnp.asarray(image, spec.variable_dtype), spec))
 
