@@ -2,14 +2,23 @@
 
 import sys
 
+from .errors import Interrupted, stop_on_signals
 from .hugepages import reexec_with_huge_pages
+from .options import PROG
 
 
 def main() -> int:
     reexec_with_huge_pages(sys.argv[1:])
-    from .cli import main as cli_main
+    # Stop signals are handled from here on, before the imports of numpy and JAX (a second or more), which a
+    # Ctrl-C would otherwise end with a traceback and SIGTERM without a word.
+    with stop_on_signals():
+        try:
+            from .cli import main as cli_main
 
-    return cli_main()
+            return cli_main()  # a stop during a run is reported there; one before it (imports, set-up) here
+        except KeyboardInterrupt as e:
+            print(f"{PROG}: interrupted while starting; nothing was written", file=sys.stderr)
+            return getattr(e, "status", Interrupted.CTRL_C)
 
 
 if __name__ == "__main__":

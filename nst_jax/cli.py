@@ -21,7 +21,7 @@ import numpy as np
 
 from . import images, record
 from .config import Config
-from .errors import InputError, Interrupted, exit_status, stop_on_signals
+from .errors import InputError, Interrupted, check_stop, exit_status, stop_on_signals
 from .files import atomic_path, check_writable_target
 from .options import PROG, build_parser, check_hosts, config_from_args
 from .plot import check_matplotlib, plot_losses, term_weights
@@ -67,7 +67,16 @@ def _intermediate_path(output: Path, step: int) -> Path:
 def _location(path: Path) -> Path:
     """The file `path` names, by any spelling of its folder (the folder resolved, the name kept: a write replaces
     a link of that name, not its target)."""
-    return path.absolute().parent.resolve() / path.name
+    return _resolved(path.absolute().parent) / path.name
+
+
+def _resolved(path: Path) -> Path:
+    """`path.resolve()`, with a symlink loop (pathlib's RuntimeError, or ELOOP) as a one-line InputError."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError) as e:
+        why = e.strerror if isinstance(e, OSError) else "a symlink loop"
+        raise InputError(path, f"cannot follow this path ({why})") from None
 
 
 def _frame_step(path: Path, output: Path) -> Optional[int]:
@@ -135,7 +144,7 @@ def _image_paths(values: Sequence[str]) -> list[Path]:
         paths += images.list_images(path) if path.is_dir() else [path]
     unique: dict[Path, Path] = {}
     for p in paths:
-        unique.setdefault(p.resolve(), p)
+        unique.setdefault(_resolved(p), p)
     return list(unique.values())
 
 
@@ -161,10 +170,10 @@ def _outputs(args: argparse.Namespace, jobs: list[tuple[Path, Path]]) -> list[Pa
 def check_inputs_kept(writes: Sequence[Path], inputs: dict[str, Sequence[Path]]) -> None:
     """Refuse (InputError) a run that would write over one of its input files (`inputs`: paths by role), such as
     --output naming the content image. (An --init image may be overwritten: refining an output in place.)"""
-    existing = {p.resolve(): (role, p) for role, paths in inputs.items() for p in paths if p.is_file()}
+    existing = {_resolved(p): (role, p) for role, paths in inputs.items() for p in paths if p.is_file()}
     for path in writes:
-        if path.resolve() in existing:
-            role, given = existing[path.resolve()]
+        if _resolved(path) in existing:
+            role, given = existing[_resolved(path)]
             raise InputError(path, f"would overwrite the {role} {given}; choose another output")
 
 
@@ -270,15 +279,19 @@ class Reporter:
         """The closing line of an interrupted run: what was written, what was not."""
         missing = [o for j, o in enumerate(self.plan.outputs) if o not in self.written and j not in self.diverged]
         done = f"wrote {len(self.written)} of {len(self.plan.outputs)} images; " if self.written else ""
-        log = f"the log {self.plan.log_path} holds the steps so far; " if self.plan.log_path else ""
+        log = ""
+        if self.plan.log_path:
+            log = (f"the log {self.plan.log_path} holds the steps so far; " if self.reports else
+                   f"the log {self.plan.log_path} is empty (no step had finished); ")
         rest = missing[0] if len(missing) == 1 else f"{len(missing)} images, from {missing[0]},"
-        return f"{done}{log}{rest} not written"
+        return f"{done}{log}{rest} not written by this run"
 
     def progress(self, first: int) -> Callable:
         """The `optimize` callback of the batch whose first job is plan job `first`."""
         several_scales = len(self.config.schedule) > 1
 
         def on_progress(p) -> None:
+            check_stop()
             n, group = p.losses["total"].shape[:2]
             batches_done = len(self.histories)  # the job timeline: batches run one after another
             self.reports.append((batches_done * self.total_steps + p.step, time.perf_counter() - self.loop_start))
@@ -300,6 +313,7 @@ class Reporter:
     def batch_done(self, first: int, result: list[np.ndarray], history: dict[str, np.ndarray]) -> None:
         """Write the images and run records of the batch's jobs (plan jobs first, first + 1, ...), except those
         whose run diverged."""
+        check_stop()  # a stop that came during the batch's last chunk: its images are not written
         self.histories.append(history)
         timing = record.timing(self.start, self.loop_start, time.perf_counter(), self.reports)
         env = record.environment()
@@ -357,6 +371,7 @@ def run(args: argparse.Namespace, config: Config, start: Optional[float] = None)
     group = jobs_per_program(config, len(plan.jobs))
     with Reporter(args, config, plan, weights_record, start) as reporter:
         for first in range(0, len(plan.jobs), group):
+            check_stop()
             batch = plan.jobs[first:first + group]
             result, history = optimize([plan.loaded[c] for c, _ in batch], [plan.loaded[s] for _, s in batch],
                                        weights, config, callback=reporter.progress(first),
@@ -378,7 +393,8 @@ def _json_lines(path: Path) -> Iterator[Callable[[dict], None]]:
     JSON cannot write, become null. A failed write (a full disk) is an InputError naming `path` (atomic_path); so is
     any other OSError raised during the run, none of which the run's own code raises (it reads its files before and
     reports failed image writes as InputErrors)."""
-    with atomic_path(path, "the log", keep_on=(KeyboardInterrupt,)) as tmp, open(tmp, "w") as f:  # closed first
+    # line-buffered: each record reaches the temporary file at once (it is renamed into place at the end)
+    with atomic_path(path, "the log", keep_on=(KeyboardInterrupt,)) as tmp, open(tmp, "w", buffering=1) as f:
         def write(record: dict) -> None:
             strict = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
             f.write(json.dumps(strict, allow_nan=False) + "\n")

@@ -33,18 +33,25 @@ class Interrupted(KeyboardInterrupt):
         self.status = status
 
 
+_PENDING: list[int] = []  # the exit status of a stop signal received and not yet acted on (see check_stop)
+
+
 @contextlib.contextmanager
 def stop_on_signals() -> Iterator[None]:
-    """Within the block, SIGTERM and SIGHUP raise `Interrupted` in the main thread, as Ctrl-C raises
-    KeyboardInterrupt (Python's default for them is to die at once, leaving temporary files behind). The previous
-    handlers come back afterwards. Elsewhere than the main thread: no change."""
+    """Within the block, SIGINT (Ctrl-C), SIGTERM and SIGHUP raise `Interrupted` in the main thread (Python's
+    default for the last two is to die at once, leaving temporary files behind), and are remembered: a handler's
+    exception raised inside a callback that swallows exceptions (JAX's garbage-collection callback does, printing
+    "Exception ignored") would otherwise be lost and the run would go on, so `check_stop` raises it again at the next
+    safe point. The previous handlers come back afterwards. Elsewhere than the main thread: no change."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    wanted = [s for s in ("SIGTERM", "SIGHUP") if hasattr(signal, s)]
+    wanted = [s for s in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, s)]
 
     def stop(number, frame):
-        raise Interrupted("", 128 + number)
+        _PENDING.append(128 + number)
+        if not _inside_gc_callback(frame):  # there, an exception would be printed and dropped: check_stop acts
+            raise Interrupted("", 128 + number)
 
     previous = {name: signal.signal(getattr(signal, name), stop) for name in wanted}
     try:
@@ -52,6 +59,24 @@ def stop_on_signals() -> Iterator[None]:
     finally:
         for name, handler in previous.items():
             signal.signal(getattr(signal, name), handler)
+        _PENDING.clear()
+
+
+def _inside_gc_callback(frame) -> bool:
+    """Whether `frame` runs inside a garbage-collector callback (such as JAX's `_xla_gc_callback`), where Python
+    prints and drops any exception."""
+    while frame is not None:
+        if frame.f_code.co_name.endswith("gc_callback"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def check_stop() -> None:
+    """Raise `Interrupted` if a stop signal came (see `stop_on_signals`) and its exception may have been lost. Call
+    it where stopping is safe: between chunks, before writing outputs."""
+    if _PENDING:
+        raise Interrupted("", _PENDING[0])
 
 
 def exit_status(prog: str, action: Callable[[], None], not_written: str) -> int:
@@ -60,22 +85,28 @@ def exit_status(prog: str, action: Callable[[], None], not_written: str) -> int:
     status) and what was not written. No traceback for any of them."""
     try:
         action()
+        check_stop()  # a stop signal whose exception was swallowed after the last safe point
     except BrokenPipeError:  # the reader of our output went away (`... | head`): nothing is wrong, stop quietly
         _silence_stdout()
         return 0
-    except InputError as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        return 1
-    except OSError as e:  # writing failed in a way no check beforehand can see (a full disk)
-        where = f"{e.filename}: " if e.filename else ""
-        print(f"{prog}: error: {where}{e.strerror or e}; {not_written}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt as e:  # Ctrl-C, or Interrupted (which may say what was and was not written)
-        status = getattr(e, "status", Interrupted.CTRL_C)
-        by = f" by {signal.Signals(status - 128).name}" if status != Interrupted.CTRL_C else ""
-        print(f"{prog}: interrupted{by}; {str(e) or not_written}", file=sys.stderr)
-        return status
+        return _interrupted(prog, getattr(e, "status", Interrupted.CTRL_C), str(e) or not_written)
+    except (InputError, OSError) as e:
+        if _PENDING:  # the user stopped the run, and what failed since may be its consequence: say the stop
+            return _interrupted(prog, _PENDING[0], not_written)
+        if isinstance(e, InputError):
+            print(f"{prog}: error: {e}", file=sys.stderr)
+        else:  # writing failed in a way no check beforehand can see (a full disk)
+            where = f"{e.filename}: " if e.filename else ""
+            print(f"{prog}: error: {where}{e.strerror or e}; {not_written}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _interrupted(prog: str, status: int, what: str) -> int:
+    by = f" by {signal.Signals(status - 128).name}" if status != Interrupted.CTRL_C else ""
+    print(f"{prog}: interrupted{by}; {what}", file=sys.stderr)
+    return status
 
 
 def _silence_stdout() -> None:

@@ -10,6 +10,8 @@ from typing import Iterator
 
 from .errors import InputError
 
+NAME_MAX = 255  # bytes in a file name on Linux and macOS file systems
+
 
 def check_writable_target(path: str | os.PathLike) -> Path:
     """Fail early (before any work) if `path`'s folder does not exist or is not a writable folder."""
@@ -21,6 +23,14 @@ def check_writable_target(path: str | os.PathLike) -> Path:
         raise InputError(path, f"output folder {str(folder)!r} is not writable")
     if path.is_dir():
         raise InputError(path, "output path is a folder")
+    if len(path.name.encode()) > NAME_MAX:
+        raise InputError(path, f"file name too long ({len(path.name.encode())} bytes; at most {NAME_MAX})")
+    try:  # a folder that takes no new file (/proc, /sys, a read-only mount) is refused now, not after the run
+        fd, probe = tempfile.mkstemp(prefix=".nst_jax_probe.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise InputError(path, f"cannot write in {str(folder)!r} ({e.strerror or e})") from None
     return path
 
 
@@ -35,7 +45,8 @@ def atomic_path(path: str | os.PathLike, what: str = "the file",
     `path`'s name before the exception goes on (a log of whole lines, interrupted).
     """
     path = check_writable_target(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{path.suffix}", dir=path.parent)
+    # a short temporary name: one as long as any legal output name would pass NAME_MAX with the random part added
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem[:40]}.", suffix=f".part{path.suffix}", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
     try:

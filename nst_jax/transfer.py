@@ -331,7 +331,9 @@ def stylize_batch(
 
     Content images must have the same shape after resizing (the same aspect ratio); styles may differ.
     """
-    if len(contents) != len(styles) or not contents:
+    if not contents:
+        raise ValueError("stylize_batch needs at least one job: pass lists of content and style images")
+    if len(contents) != len(styles):
         raise ValueError(f"need as many styles as contents (one job each), got {len(contents)} and {len(styles)}")
     config = _as_config(config)
     w = as_weights(weights, config.weights_source)

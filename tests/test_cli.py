@@ -618,7 +618,7 @@ def test_an_interrupted_batch_keeps_the_jobs_done_and_the_log(h5_files, image_fi
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "run.jsonl"]  # no .part file
     err = capsys.readouterr().err.strip()
     assert err == (f"python -m nst_jax: {said}wrote 1 of 2 images; the log {log} holds the steps so far; "
-                   f"{out / 'content_content.png'} not written")
+                   f"{out / 'content_content.png'} not written by this run")
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handlers are put back
 
 
@@ -633,3 +633,78 @@ def test_a_style_image_too_large_for_memory_is_refused_before_any_work(h5_files,
     assert code == 1 and not out.exists() and "\n" not in err
     assert err.startswith(f"python -m nst_jax: error: {image_files['style']}: resized to 6400x6400")
     assert "lower the style scale (--style-scale)" in err
+
+
+def test_a_stop_signal_whose_exception_was_swallowed_still_stops_the_run(h5_files, image_files, tmp_path,
+                                                                          monkeypatch, capsys):
+    """A signal's exception raised inside a callback that swallows exceptions (JAX's garbage-collection callback
+    prints "Exception ignored" and goes on) used to be lost: the run finished and exited 0. The signal is
+    remembered and acted on at the next safe point: exit 143, no image written."""
+    import signal
+    import time
+
+    from nst_jax import transfer
+    from nst_jax.errors import Interrupted
+
+    real = transfer.optimize
+
+    def optimize(*a, **k):
+        try:  # as a callback that swallows the handler's exception
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.5)
+        except Interrupted:
+            pass
+        return real(*a, **k)
+
+    monkeypatch.setattr(transfer, "optimize", optimize)
+    out = tmp_path / "o.png"
+    code = main(["--content", image_files["content"], "--style", image_files["style"], "--output", out,
+                 "--weights", h5_files["legacy"], "--size", 32, "--steps", 4, "--optimizer", "adam", "--quiet"])
+    assert code == 143 and not out.exists()
+    said = capsys.readouterr().err.strip()
+    assert said == f"python -m nst_jax: interrupted by SIGTERM; {out} not written by this run"
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("after", [0.5, 1.2])
+def test_ctrl_c_while_starting_is_one_line(h5_files, image_files, tmp_path, after):
+    """SIGINT during the imports and set-up: one line and exit status 130, no traceback, whenever it comes. Before:
+    a KeyboardInterrupt traceback from inside numpy's or JAX's import, or (inside JAX's garbage-collection
+    callback) "Exception ignored" and a run that went on."""
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "nst_jax", "--content", image_files["content"], "--style",
+                             image_files["style"], "--output", tmp_path / "o.png", "--weights", h5_files["legacy"],
+                             "--size", "64", "--steps", "200", "--quiet"], stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "NST_JAX_HUGE_PAGES": "0"})
+    time.sleep(after)  # python is starting or importing (the CLI's imports take a second or more)
+    proc.send_signal(signal.SIGINT)
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1 and "interrupted" in err
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_outputs_that_cannot_be_written_are_refused_before_the_run(h5_files, image_files, tmp_path, capsys):
+    """A legal 240-character output name (its temporary name used to pass the 255-byte limit), an output under
+    /proc, a name over 255 bytes, and a symlink loop as content or output: one line each, before any work. Before:
+    the long name and /proc failed after the whole run naming the temporary file; the loops gave tracebacks."""
+    long_name = tmp_path / ("y" * 236 + ".png")
+    base = ["--content", image_files["content"], "--style", image_files["style"], "--weights", h5_files["legacy"],
+            "--size", 32, "--steps", 2, "--optimizer", "adam", "--quiet"]
+    assert main([*base, "--output", long_name]) == 0 and long_name.exists()
+    (tmp_path / "loop1").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop1")
+    (tmp_path / "loopa.png").symlink_to(tmp_path / "loopb.png")
+    (tmp_path / "loopb.png").symlink_to(tmp_path / "loopa.png")
+    for args, said in (
+        (["--output", "/proc/nst_jax_test.png"], "/proc/nst_jax_test.png: cannot write in '/proc'"),
+        (["--output", tmp_path / ("z" * 256 + ".png")], "File name too long"),
+        (["--content", tmp_path / "loop1", "--output", tmp_path / "o.png"], "cannot follow this path"),
+        (["--output", tmp_path / "loopa.png"], "cannot follow this path"),
+    ):
+        code = main([*base, *args])
+        err = capsys.readouterr().err.strip()
+        assert code == 1 and said in err and "\n" not in err and "Traceback" not in err, (args, err)
+    assert not list(tmp_path.glob(".*part*"))
