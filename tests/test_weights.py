@@ -229,3 +229,33 @@ def test_the_package_has_no_import_cycles():
     for module in graph:
         if module not in state:
             visit(module, [module])
+
+
+def test_files_that_claim_huge_arrays_are_refused_before_reading_them(tmp_path):
+    """A 600-byte .npz and a few-KB .h5 whose headers declare 10^10-element arrays: before, the readers tried to
+    allocate them (a MemoryError traceback); now a one-line InputError from the header alone."""
+    import io
+    import zipfile
+
+    import h5py
+
+    npz = tmp_path / "huge.npz"
+    with zipfile.ZipFile(npz, "w") as archive:
+        for name, shape, descr in (("meta/preprocess.npy", (), "<U5"), ("conv1_1/kernel.npy", (10**5, 10**5), "<f4")):
+            buffer = io.BytesIO()
+            np.lib.format.write_array_header_1_0(buffer, {"descr": descr, "fortran_order": False, "shape": shape})
+            archive.writestr(name, buffer.getvalue() + b"\0" * 20)
+    assert npz.stat().st_size < 1000
+    with pytest.raises(InputError, match=r"conv1_1/kernel claims shape \(100000, 100000\), more elements than any"):
+        weights_lib.load(npz)
+
+    h5 = tmp_path / "huge.h5"
+    with h5py.File(h5, "w") as f:
+        f.attrs["layer_names"] = [b"block1_conv1"]
+        group = f.create_group("block1_conv1")
+        group.attrs["weight_names"] = [b"kernel:0", b"bias:0"]
+        group.create_dataset("kernel:0", shape=(10**5, 10**5), dtype="f4", chunks=(100, 100), compression="gzip")
+        group.create_dataset("bias:0", data=np.zeros(64, np.float32))
+    assert h5.stat().st_size < 20_000
+    with pytest.raises(InputError, match=r"block1_conv1/kernel:0 claims shape \(100000, 100000\)"):
+        weights_lib.load(h5)

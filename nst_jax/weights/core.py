@@ -11,6 +11,7 @@ Sources:
 
 from __future__ import annotations
 
+import math
 import os
 import zipfile
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..files import atomic_path
-from ..layers import CONV_NAMES, check_params
+from ..layers import CONV_NAMES, CONV_SHAPES, check_params
 
 KERAS_FILENAME = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 TORCHVISION_FILENAME = "vgg19-dcbb9e9d.pth"
@@ -131,6 +132,17 @@ def reason(e: BaseException) -> str:
     return str(e).splitlines()[0] if str(e) else type(e).__name__
 
 
+LARGEST_WEIGHT = max(math.prod(shape) for shape in CONV_SHAPES.values())  # elements: conv5's 3x3x512x512 kernels
+
+
+def check_claimed_size(path: Path, where: str, shape) -> None:
+    """An InputError when an array a file declares (`shape`, read from its header, before any data) has more
+    elements than any VGG19 weight: a hostile or foreign file could otherwise make the reader allocate gigabytes."""
+    if math.prod(shape) > LARGEST_WEIGHT:
+        raise InputError(path, f"{where} claims shape {tuple(shape)}, more elements than any VGG19 weight "
+                               f"({LARGEST_WEIGHT}): not VGG19 weights")
+
+
 def as_float32(path: Path, where: str, array: np.ndarray) -> np.ndarray:
     if not np.issubdtype(array.dtype, np.floating):
         raise InputError(path, f"{where} has dtype {array.dtype}, expected floating point")
@@ -161,6 +173,14 @@ def load_npz(path: str | os.PathLike) -> Weights:
     """Load params saved by `save_npz` (no pickle: object arrays are refused)."""
     path = Path(path)
     try:
+        with zipfile.ZipFile(path) as archive:  # every array's declared shape first, before any is read
+            for member in archive.namelist():
+                with archive.open(member) as f:
+                    version = np.lib.format.read_magic(f)
+                    header = {(1, 0): np.lib.format.read_array_header_1_0}.get(
+                        version, np.lib.format.read_array_header_2_0)
+                    shape = header(f)[0]
+                check_claimed_size(path, member.removesuffix(".npy"), shape)
         with np.load(path, allow_pickle=False) as z:
             keys = set(z.files)
             if "meta/preprocess" not in keys:

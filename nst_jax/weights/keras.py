@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .core import Weights, as_float32, checked, reason
+from .core import Weights, as_float32, check_claimed_size, checked, reason
 
 _KERAS_LAYER = re.compile(r"^block(\d)_conv(\d)$")
 
@@ -44,6 +44,7 @@ def load_keras_h5(path: str | os.PathLike) -> Weights:
                 for name in _attr_strings(group.attrs.get("weight_names", [])):
                     if name not in group:
                         raise InputError(path, f"layer {layer} lists weight {name!r} that is not in the file")
+                    check_claimed_size(path, f"{layer}/{name}", getattr(group[name], "shape", ()))
                     arrays.append(as_float32(path, f"{layer}/{name}", group[name][()]))
                 kernels = [a for a in arrays if a.ndim == 4]
                 biases = [a for a in arrays if a.ndim == 1]
