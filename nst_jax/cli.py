@@ -172,8 +172,8 @@ def check_inputs_kept(writes: Sequence[Path], inputs: dict[str, Sequence[Path]])
     --output naming the content image. (An --init image may be overwritten: refining an output in place.)"""
     existing = {_resolved(p): (role, p) for role, paths in inputs.items() for p in paths if p.is_file()}
     for path in writes:
-        if _resolved(path) in existing:
-            role, given = existing[_resolved(path)]
+        if (where := _resolved(path)) in existing:
+            role, given = existing[where]
             raise InputError(path, f"would overwrite the {role} {given}; choose another output")
 
 
@@ -266,6 +266,7 @@ class Reporter:
     def __enter__(self) -> "Reporter":
         self.log = self._stack.enter_context(_json_lines(self.plan.log_path)) if self.plan.log_path else None
         self.bar = self._stack.enter_context(_progress_bar(self.total_steps * len(self.plan.jobs), self.args.quiet))
+        self.environment = record.environment()  # the same for every batch
         self.loop_start = time.perf_counter()
         return self
 
@@ -286,29 +287,25 @@ class Reporter:
         rest = missing[0] if len(missing) == 1 else f"{len(missing)} images, from {missing[0]},"
         return f"{done}{log}{rest} not written by this run"
 
-    def progress(self, first: int) -> Callable:
-        """The `optimize` callback of the batch whose first job is plan job `first`."""
-        several_scales = len(self.config.schedule) > 1
-
-        def on_progress(p) -> None:
-            check_stop()
-            n, group = p.losses["total"].shape[:2]
-            batches_done = len(self.histories)  # the job timeline: batches run one after another
-            self.reports.append((batches_done * self.total_steps + p.step, time.perf_counter() - self.loop_start))
-            if self.log:
-                scale = {"scale": p.scale, "size": list(p.size)} if several_scales else {}
-                for i in range(n):
-                    for j in range(group):
-                        job = {"job": self.plan.first + first + p.first_job + j} if self.plan.n_all > 1 else {}
-                        self.log({**job, **scale, "step": p.step - n + i,
-                                  **{k: float(v[i, j]) for k, v in p.losses.items()}})
-            if self.args.save_every and p.step % self.args.save_every == 0 and p.step < p.total_steps:
+    def progress(self, p) -> None:
+        """The `optimize_batches` callback: the log, the frames, the bar, for the G jobs of `p` (plan jobs
+        p.first_job, p.first_job + 1, ...)."""
+        check_stop()
+        n, group = p.losses["total"].shape[:2]
+        batches_done = len(self.histories)  # the job timeline: batches run one after another
+        self.reports.append((batches_done * self.total_steps + p.step, time.perf_counter() - self.loop_start))
+        if self.log:
+            scale = {"scale": p.scale, "size": list(p.size)} if len(self.config.schedule) > 1 else {}
+            for i in range(n):
                 for j in range(group):
-                    images.save(p.image[j], _intermediate_path(self.plan.outputs[first + p.first_job + j], p.step))
-            self.bar.set_postfix(loss=_span(p.losses["total"][-1]), refresh=False)
-            self.bar.update(n * group)
-
-        return on_progress
+                    job = {"job": self.plan.first + p.first_job + j} if self.plan.n_all > 1 else {}
+                    self.log({**job, **scale, "step": p.step - n + i,
+                              **{k: float(v[i, j]) for k, v in p.losses.items()}})
+        if self.args.save_every and p.step % self.args.save_every == 0 and p.step < p.total_steps:
+            for j in range(group):
+                images.save(p.image[j], _intermediate_path(self.plan.outputs[p.first_job + j], p.step))
+        self.bar.set_postfix(loss=_span(p.losses["total"][-1]), refresh=False)
+        self.bar.update(n * group)
 
     def batch_done(self, first: int, result: list[np.ndarray], history: dict[str, np.ndarray]) -> None:
         """Write the images and run records of the batch's jobs (plan jobs first, first + 1, ...), except those
@@ -316,7 +313,6 @@ class Reporter:
         check_stop()  # a stop that came during the batch's last chunk: its images are not written
         self.histories.append(history)
         timing = record.timing(self.start, self.loop_start, time.perf_counter(), self.reports)
-        env = record.environment()
         for j, step in enumerate(_divergence(result, history["total"])):
             if step is not None:
                 self.diverged[first + j] = step
@@ -326,7 +322,7 @@ class Reporter:
             _write_json(summary_path(out), record.run_record(
                 self.config, content=str(c), style=str(s), output=str(out), final=record.final_losses(history, j),
                 job=self.plan.first + first + j if self.plan.n_all > 1 else None, preset=self.args.preset,
-                weights=self.weights, env=env, time=timing))
+                weights=self.weights, env=self.environment, time=timing))
             self.written.append(out)
 
     def finish(self) -> None:
@@ -356,8 +352,7 @@ def run(args: argparse.Namespace, config: Config, start: Optional[float] = None)
     start = time.perf_counter() if start is None else start
     import jax
 
-    from .planning import jobs_per_program
-    from .transfer import optimize
+    from .transfer import optimize_batches
     from .weights import as_weights
     from .weights.download import file_digest
 
@@ -368,15 +363,11 @@ def run(args: argparse.Namespace, config: Config, start: Optional[float] = None)
     weights = as_weights(weights_path)
     weights_record = {"source": weights.source, "file": str(weights_path), "sha256": file_digest(weights_path,
                                                                                                  "sha256")}
-    group = jobs_per_program(config, len(plan.jobs))
     with Reporter(args, config, plan, weights_record, start) as reporter:
-        for first in range(0, len(plan.jobs), group):
-            check_stop()
-            batch = plan.jobs[first:first + group]
-            result, history = optimize([plan.loaded[c] for c, _ in batch], [plan.loaded[s] for _, s in batch],
-                                       weights, config, callback=reporter.progress(first),
-                                       report_every=args.save_every)
-            reporter.batch_done(first, result, history)
+        for first, result, history in optimize_batches(
+                [plan.loaded[c] for c, _ in plan.jobs], [plan.loaded[s] for _, s in plan.jobs], weights, config,
+                callback=reporter.progress, report_every=args.save_every):
+            reporter.batch_done(first, result, history)  # written as each batch ends
     reporter.finish()
 
 

@@ -68,9 +68,14 @@ def as_image(image: ImageLike, what: str = "the") -> np.ndarray:
     array = array.astype(np.float32)
     if not np.isfinite(array).all():
         raise ValueError(f"{what} image has NaN or infinite values")
-    if array.min() < -IMAGE_RANGE_SLACK or array.max() > 1 + IMAGE_RANGE_SLACK:
-        raise ValueError(f"{what} image values lie in [{array.min():.4g}, {array.max():.4g}]; RGB must be in [0, 1] "
-                         f"(divide 0..255 values by 255)")
+    return _unit_range(array, f"{what} image", "RGB must be in [0, 1] (divide 0..255 values by 255)")
+
+
+def _unit_range(array: np.ndarray, what: str, hint: str) -> np.ndarray:
+    """`array` clipped to [0, 1] if it lies at most IMAGE_RANGE_SLACK outside, else a ValueError: "`what` values lie
+    in [lo, hi]; `hint`"."""
+    if array.size and (array.min() < -IMAGE_RANGE_SLACK or array.max() > 1 + IMAGE_RANGE_SLACK):
+        raise ValueError(f"{what} values lie in [{array.min():.4g}, {array.max():.4g}]; {hint}")
     return np.clip(array, 0.0, 1.0)
 
 
@@ -87,11 +92,9 @@ def to_array(im: Image.Image) -> np.ndarray:
         top = 255.0 if im.mode == "I" and gray.size and gray.max() <= 255 else 65535.0
         return np.repeat(np.clip(gray / top, 0.0, 1.0)[..., None], 3, axis=-1).astype(np.float32)
     if im.mode == "F":  # floats: in [0, 1] as arrays are (`as_image`), or refused
-        gray = np.asarray(im, np.float32)
-        if gray.size and (gray.min() < -IMAGE_RANGE_SLACK or gray.max() > 1 + IMAGE_RANGE_SLACK):
-            raise ValueError(f"float image values lie in [{gray.min():.4g}, {gray.max():.4g}]; they must be in "
-                             "[0, 1] (convert it to mode 'L', or divide by 255)")
-        return np.repeat(np.clip(gray, 0.0, 1.0)[..., None], 3, axis=-1)
+        gray = _unit_range(np.asarray(im, np.float32), "float image",
+                           "they must be in [0, 1] (convert it to mode 'L', or divide by 255)")
+        return np.repeat(gray[..., None], 3, axis=-1)
     if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
         rgba = np.asarray(im.convert("RGBA"), np.float32) / 255.0
         alpha = rgba[..., 3:]

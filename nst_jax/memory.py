@@ -32,12 +32,17 @@ def activation_elements(h: int, w: int, deepest: str) -> int:
     return sum(hh * ww * layers.CONV_SHAPES[conv][3] for conv, hh, ww in vgg.conv_maps(h, w, deepest))
 
 
+def activation_bytes(h: int, w: int, layer_names, config: Config) -> float:
+    """The activations' share of the estimate (per image): ACTIVATION_FACTOR x the bytes of every conv output up
+    to the deepest of `layer_names`, in the precision's itemsize."""
+    itemsize = {"float64": 8, "bfloat16": 2}.get(config.precision, 4)
+    return ACTIVATION_FACTOR * activation_elements(h, w, vgg.deepest(layer_names)) * itemsize
+
+
 def estimate_bytes(h: int, w: int, config: Config, jobs: int = 1) -> int:
     """Estimated peak memory of a run at (h, w) with `jobs` images in the batch (within ~20% on the benchmark;
     remat does not change it, see above)."""
-    deepest = vgg.deepest(tuple(config.content_layers) + tuple(config.style_layers))
-    itemsize = {"float64": 8, "bfloat16": 2}.get(config.precision, 4)
-    activations = ACTIVATION_FACTOR * activation_elements(h, w, deepest) * itemsize
+    activations = activation_bytes(h, w, tuple(config.content_layers) + tuple(config.style_layers), config)
     pairs = config.lbfgs_memory if config.optimizer in ("lbfgs-armijo", "lbfgs") else HISTORY[config.optimizer]
     state = 2 * pairs * h * w * 3 * (8 if config.precision == "float64" else 4)
     return int(BASE_BYTES + jobs * (activations + state))
@@ -78,9 +83,7 @@ def preflight(config: Config, shape: tuple[int, int], jobs: int, limit: Optional
 def style_bytes(h: int, w: int, config: Config) -> int:
     """Estimated peak memory of the style image's forward pass at (h, w) (its Gram targets): the activations up to
     the deepest style layer, with the same factor as a run (no gradient, no optimiser state: an upper bound)."""
-    itemsize = {"float64": 8, "bfloat16": 2}.get(config.precision, 4)
-    deepest = vgg.deepest(tuple(config.style_layers))
-    return int(BASE_BYTES + ACTIVATION_FACTOR * activation_elements(h, w, deepest) * itemsize)
+    return int(BASE_BYTES + activation_bytes(h, w, tuple(config.style_layers), config))
 
 
 def preflight_style(config: Config, shape: tuple[int, int], name: str, limit: Optional[int] = None) -> None:

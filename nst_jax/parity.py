@@ -20,13 +20,13 @@ from . import layers, losses, objective, transfer, vgg
 from . import torch_reference as ref
 from . import weights as weights_lib
 from .config import Config, preset_config
+from .objective import TERMS
 
 PathLike = Union[str, os.PathLike]
 
 # The settings compared, by name: the defaults and each preset, as torch_reference transcribes them.
 SETTINGS = {"default": ref.DEFAULT, "gatys": ref.PAPER, "pytorch-tutorial": ref.TUTORIAL,
             "jcjohnson": ref.JCJOHNSON, "yunjey": ref.YUNJEY}
-TERMS = ("content", "style", "tv", "total")
 
 
 def config_of(name: str) -> Config:
@@ -78,12 +78,12 @@ def layer_errors(weights_path: PathLike, image: np.ndarray, poolings=("avg", "ma
     w = weights_lib.load(weights_path)
     convs = ref.read_weights(weights_path)
     params = jax.device_put(w.params)
+    network_input = weights_lib.preprocess(jnp.asarray(image)[None], w.preprocess)
+    torch_input = ref.preprocess(ref.to_tensor(image), w.preprocess)
     rows = []
     for pooling in poolings:
-        network_input = weights_lib.preprocess(jnp.asarray(image)[None], w.preprocess)
         ours = vgg.features(params, network_input, layers.LAYER_NAMES, pooling)
-        theirs = ref.vgg_features(convs, ref.preprocess(ref.to_tensor(image), w.preprocess), layers.LAYER_NAMES,
-                                  pooling)
+        theirs = ref.vgg_features(convs, torch_input, layers.LAYER_NAMES, pooling)
         for layer in layers.LAYER_NAMES:
             t = theirs[layer].numpy()[0].transpose(1, 2, 0)
             rows.append({"pooling": pooling, "layer": layer, "activation": rel_max(ours[layer][0], t),

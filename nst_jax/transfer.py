@@ -18,7 +18,7 @@ import dataclasses
 import os
 import time
 from dataclasses import dataclass
-from typing import Callable, Mapping, NamedTuple, Optional, Sequence, Union
+from typing import Callable, Iterator, Mapping, NamedTuple, Optional, Sequence, Union
 
 import jax
 import jax.numpy as jnp
@@ -144,6 +144,42 @@ def shard_jobs(tree, n_jobs: int):
     return jax.tree.map(lambda a: jax.device_put(a, sharded) if a.ndim and a.shape[0] == n_jobs else a, tree)
 
 
+def optimize_batches(
+    contents: list[np.ndarray],
+    styles: list[np.ndarray],
+    w: weights_lib.Weights,
+    config: Config,
+    callback: Optional[Callable[[Progress], None]] = None,
+    init: Union[str, ImageLike, None] = None,
+    report_every: Optional[int] = None,
+) -> Iterator[tuple[int, np.ndarray, dict[str, np.ndarray]]]:
+    """Run J jobs (contents[j] with styles[j], original sizes, RGB in [0, 1]), scale by scale, in batches of
+    `jobs_per_program` jobs, one batch after another, yielding each batch as it ends: (first, images, history),
+    the batch being jobs first, first + 1, ..., images [G, H, W, 3] (clipped) and history {term: [steps, G]}.
+
+    The content images of one batch must share a shape at every scale (one aspect ratio); batches and styles may
+    differ. Sizes and memory are checked first, for every batch (`plan_scales`), and the VGG params go to the
+    device once. `callback` gets `Progress` records whose losses are [k, G] and whose image is [G, H, W, 3] for
+    the G jobs of one batch (`Progress.first_job` says which). A batch whose every image has become NaN stops early
+    (no more callbacks) and gives what its remaining steps would give: NaN images at the output size and NaN
+    losses (see `run_chunk`).
+    """
+    if config.precision == "float64" and not jax.config.jax_enable_x64:
+        raise ValueError("precision float64 needs JAX's x64 mode: wrap the call in `with jax.enable_x64(True):`")
+    spec = loss_spec(config, w.preprocess, config.remat == "on")
+    params = cast_params(w.params, spec)  # on the device once, for every batch and scale
+    group = jobs_per_program(config, len(contents))
+    plans = plan_scales([c.shape[:2] for c in contents], [s.shape[:2] for s in styles], config, group)
+    for first in range(0, len(contents), group):
+        report = callback
+        if callback is not None and first:
+            report = lambda p, first=first: callback(dataclasses.replace(p, first_job=first))  # noqa: E731
+        out, history = _optimize_batch(contents[first:first + group], styles[first:first + group],
+                                       [plan[first:first + group] for plan in plans], spec, params, config, report,
+                                       init, report_every)
+        yield first, out, history
+
+
 def optimize(
     contents: list[np.ndarray],
     styles: list[np.ndarray],
@@ -153,34 +189,11 @@ def optimize(
     init: Union[str, ImageLike, None] = None,
     report_every: Optional[int] = None,
 ) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
-    """Run J jobs (contents[j] with styles[j], original sizes, RGB in [0, 1]), scale by scale, in batches of
-    `jobs_per_program` jobs, one batch after another.
-
-    The content images of one batch must share a shape at every scale (one aspect ratio); batches and styles may
-    differ. Sizes and memory are checked first (`plan_scales`). Returns the J images, each [H_j, W_j, 3]
-    (clipped), and the history {term: [steps, J]}. `callback` gets `Progress` records whose losses are [k, G]
-    and whose image is [G, H, W, 3] for the G jobs of one batch (`Progress.first_job` says which). A batch whose
-    every image has become NaN stops early (no more callbacks) and returns what its remaining steps would give:
-    NaN images at the output size and NaN losses (see `run_chunk`).
-    """
-    if config.precision == "float64" and not jax.config.jax_enable_x64:
-        raise ValueError("precision float64 needs JAX's x64 mode: wrap the call in `with jax.enable_x64(True):`")
-    spec = loss_spec(config, w.preprocess, config.remat == "on")
-    params = cast_params(w.params, spec)  # on the device once, for every batch and scale
-    group = jobs_per_program(config, len(contents))
-    plans = plan_scales([c.shape[:2] for c in contents], [s.shape[:2] for s in styles], config, group)
-    outs, histories = [], []
-    for first in range(0, len(contents), group):
-        report = callback
-        if callback is not None and first:
-            report = lambda p, first=first: callback(dataclasses.replace(p, first_job=first))  # noqa: E731
-        out, history = _optimize_batch(contents[first:first + group], styles[first:first + group],
-                                       [plan[first:first + group] for plan in plans], spec, params, config, report,
-                                       init, report_every)
-        outs.append(out)
-        histories.append(history)
-    return [image for out in outs for image in out], {k: np.concatenate([h[k] for h in histories], axis=1)
-                                                      for k in TERMS}
+    """`optimize_batches`, all batches at once: the J images, each [H_j, W_j, 3] (clipped), and the history
+    {term: [steps, J]}."""
+    batches = list(optimize_batches(contents, styles, w, config, callback, init, report_every))
+    return ([image for _, out, _ in batches for image in out],
+            {k: np.concatenate([history[k] for _, _, history in batches], axis=1) for k in TERMS})
 
 
 class _Chunk(NamedTuple):

@@ -576,15 +576,15 @@ def _stop_at_second_batch(monkeypatch, stop):
     """Run the real optimisation for the first batch; `stop()` (raise, or send a signal) at the start of the second."""
     from nst_jax import transfer
 
-    real, calls = transfer.optimize, []
+    real, calls = transfer._optimize_batch, []
 
-    def optimize(*a, **k):
+    def optimize_batch(*a, **k):
         calls.append(1)
         if len(calls) == 2:
             stop()
         return real(*a, **k)
 
-    monkeypatch.setattr(transfer, "optimize", optimize)
+    monkeypatch.setattr(transfer, "_optimize_batch", optimize_batch)
     return calls
 
 
@@ -646,9 +646,9 @@ def test_a_stop_signal_whose_exception_was_swallowed_still_stops_the_run(h5_file
     from nst_jax import transfer
     from nst_jax.errors import Interrupted
 
-    real = transfer.optimize
+    real = transfer._optimize_batch
 
-    def optimize(*a, **k):
+    def optimize_batch(*a, **k):
         try:  # as a callback that swallows the handler's exception
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(0.5)
@@ -656,7 +656,7 @@ def test_a_stop_signal_whose_exception_was_swallowed_still_stops_the_run(h5_file
             pass
         return real(*a, **k)
 
-    monkeypatch.setattr(transfer, "optimize", optimize)
+    monkeypatch.setattr(transfer, "_optimize_batch", optimize_batch)
     out = tmp_path / "o.png"
     code = main(["--content", image_files["content"], "--style", image_files["style"], "--output", out,
                  "--weights", h5_files["legacy"], "--size", 32, "--steps", 4, "--optimizer", "adam", "--quiet"])
