@@ -97,11 +97,11 @@ def minimise_over(prob: Problem, image_of: Callable, w0: jax.Array, config: Conf
     `stop_below`. Returns (w, losses [n]: the loss after each step, as the CLI's history counts it: losses[i] is
     evaluated in step i + 1; seconds per step after the first, which compiles)."""
     spec, params, _, targets = prob
-    weights = objective.loss_weights(config)
+    coefficients = objective.loss_weights(config)
 
     def value_and_terms(w):
         terms = {k: jnp.sum(t) for k, t in objective.loss_terms(
-            objective.to_variable(image_of(w), spec), params, targets, weights, spec).items()}
+            objective.to_variable(image_of(w), spec), params, targets, coefficients, spec).items()}
         return terms["total"], terms
 
     @jax.jit

@@ -21,7 +21,7 @@ import numpy as np
 
 from . import images, record
 from .config import Config
-from .errors import InputError, Interrupted, check_stop, exit_status, stop_on_signals
+from .errors import InputError, Interrupted, UsageError, check_stop, exit_status, stop_on_signals
 from .files import atomic_path, check_writable_target
 from .options import PROG, build_parser, check_hosts, config_from_args
 from .plot import check_matplotlib, plot_losses, term_weights
@@ -109,14 +109,14 @@ def summary_path(output: Path) -> Path:
 
 
 def check_distinct(writes: dict[str, Sequence[Path]]) -> None:
-    """Refuse (InputError) a run two of whose files (paths by what they are: output, summary, log, plot) are one
+    """Refuse (UsageError) a run two of whose files (paths by what they are: output, summary, log, plot) are one
     file, e.g. --log out.png with --output out.png, where one write would silently replace the other."""
     seen: dict[Path, str] = {}
     for what, paths in writes.items():
         for path in paths:
             key = _location(path)
             if key in seen:
-                raise InputError(path, f"is both the {seen[key]} and the {what}; give them distinct names")
+                raise UsageError(path, f"is both the {seen[key]} and the {what}; give them distinct names")
             seen[key] = what
 
 
@@ -155,7 +155,7 @@ def _outputs(args: argparse.Namespace, jobs: list[tuple[Path, Path]]) -> list[Pa
     if not folder.is_dir():
         if len(jobs) == 1:
             return [images.check_output_path(folder)]
-        raise InputError(folder, f"with {len(jobs)} jobs, --output must be an existing folder")
+        raise UsageError(folder, f"with {len(jobs)} jobs, --output must be an existing folder")
     outputs, made_by = [], {}
     for c, s in jobs:
         out = images.check_output_path(folder / f"{c.stem}_{s.stem}.png")

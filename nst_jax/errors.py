@@ -20,6 +20,15 @@ class InputError(Exception):
         self.problem = " ".join(str(problem).split())  # always one line
         super().__init__(f"{self.path}: {self.problem}" if self.path else self.problem)
 
+    status = 1  # the command lines' exit status
+
+
+class UsageError(InputError):
+    """Options that contradict each other, each fine alone (several jobs with --output naming a file, --log equal to
+    --output): a usage error, exit status 2 like the parser's own."""
+
+    status = 2
+
 
 class Interrupted(KeyboardInterrupt):
     """A run stopped from outside: Ctrl-C, or SIGTERM / SIGHUP (`kill`, `timeout`, Slurm, a closed terminal) turned
@@ -80,7 +89,8 @@ def check_stop() -> None:
 
 
 def exit_status(prog: str, action: Callable[[], None], not_written: str) -> int:
-    """Run a command line's `action`: 0 on success; on bad input a one-line error and 1; on a failed read or write
+    """Run a command line's `action`: 0 on success; on bad input a one-line error and its status (1; a
+    `UsageError` 2); on a failed read or write
     (OSError) a one-line error, `not_written` (what was not written) and 1; on Ctrl-C 130 (on `Interrupted`, its
     status) and what was not written. No traceback for any of them."""
     try:
@@ -96,6 +106,7 @@ def exit_status(prog: str, action: Callable[[], None], not_written: str) -> int:
             return _interrupted(prog, _PENDING[0], not_written)
         if isinstance(e, InputError):
             print(f"{prog}: error: {e}", file=sys.stderr)
+            return e.status
         else:  # writing failed in a way no check beforehand can see (a full disk)
             where = f"{e.filename}: " if e.filename else ""
             print(f"{prog}: error: {where}{e.strerror or e}; {not_written}", file=sys.stderr)

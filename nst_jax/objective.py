@@ -121,17 +121,19 @@ def compute_targets(params, content: jax.Array, style: jax.Array, spec: LossSpec
     }
 
 
-def loss_terms(z: jax.Array, params, targets, weights, spec: LossSpec, flipped=None) -> dict[str, jax.Array]:
+def loss_terms(z: jax.Array, params, targets, coefficients, spec: LossSpec, flipped=None) -> dict[str, jax.Array]:
     """The loss terms at the variable z [B, H, W, 3] (see `to_variable`), each [B]: unweighted content, style, tv
-    (on z), and total. flipped: `vgg.flipped_kernels(params)`, made once outside a loop of steps (same values)."""
+    (on z), and total, the sum weighted by `coefficients` (`loss_weights`: alpha, beta, tv weight and the style
+    layers' w_l; the VGG19 parameters are `params`). flipped: `vgg.flipped_kernels(params)`, made once outside a
+    loop of steps (same values)."""
     feats = features(params, z, spec, flipped)
     zeros = jnp.zeros((z.shape[0],), losses.accumulation_dtype(spec.compute_dtype))
     content = sum(
         (losses.content_loss(feats[l], targets["content"][l], spec.normalization) for l in spec.content_layers),
         zeros,
     )
-    style = zeros + losses.style_loss(feats, targets["style"], spec.style_layers, weights["layers"],
+    style = zeros + losses.style_loss(feats, targets["style"], spec.style_layers, coefficients["layers"],
                                       spec.normalization)
     tv = losses.total_variation(z, spec.tv_form)
-    total = losses.total_loss(content, style, tv, weights["content"], weights["style"], weights["tv"])
+    total = losses.total_loss(content, style, tv, coefficients["content"], coefficients["style"], coefficients["tv"])
     return {"content": content, "style": style, "tv": tv, "total": total}

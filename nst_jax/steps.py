@@ -53,13 +53,13 @@ def first_step_size(spec: LossSpec, lr) -> jax.Array:
     return lr * unit
 
 
-def _step(z, opt_state, params, targets, weights, hyper, spec: LossSpec, optimizer: str, box: str, memory: int,
+def _step(z, opt_state, params, targets, coefficients, hyper, spec: LossSpec, optimizer: str, box: str, memory: int,
           flipped=None):
     """One optimisation step. Returns (new z, new state, loss terms summed over the batch: at the evaluated z, or
     for lbfgs-armijo at the new z)."""
 
     def terms_fn(v):
-        return {k: jnp.sum(t) for k, t in loss_terms(v, params, targets, weights, spec, flipped).items()}
+        return {k: jnp.sum(t) for k, t in loss_terms(v, params, targets, coefficients, spec, flipped).items()}
 
     def value_and_terms(v):
         terms = terms_fn(v)
@@ -97,14 +97,15 @@ def _step(z, opt_state, params, targets, weights, hyper, spec: LossSpec, optimiz
 
 
 @functools.partial(jax.jit, static_argnames=("spec", "optimizer", "box", "memory", "length"), donate_argnums=(0, 1))
-def run_chunk(z, opt_state, params, targets, weights, hyper, *, spec: LossSpec, optimizer: str, box: str,
+def run_chunk(z, opt_state, params, targets, coefficients, hyper, *, spec: LossSpec, optimizer: str, box: str,
               memory: int, length: int):
     """Run `length` optimisation steps of J independent jobs in one compiled program: a loop (`lax.scan`) over
     one step, so the program's size does not grow with `length`.
 
     Args:
       z: [J, 1, H, W, 3] current variables; opt_state: the jobs' optimiser states (leading axis J); both donated.
-      targets: the jobs' targets (leading axis J); params, weights, hyper: shared.
+      targets: the jobs' targets (leading axis J); params (VGG19), coefficients (the loss weights,
+        `objective.loss_weights`), hyper: shared.
     Returns:
       (z, opt_state, terms, lost) with terms {name: [length, J]} and lost [J]: whether job j's z holds a NaN. Each
       job has its own optimiser (vmap), so a batch gives what the jobs give one by one, L-BFGS included.
@@ -115,7 +116,7 @@ def run_chunk(z, opt_state, params, targets, weights, hyper, *, spec: LossSpec, 
     # The input gradients' flipped kernels, made once here rather than in every step of the loop (vgg.conv3x3).
     flipped = vgg.flipped_kernels(params)
     step = jax.vmap(
-        lambda z_, s_, t_: _step(z_, s_, params, t_, weights, hyper, spec, optimizer, box, memory, flipped),
+        lambda z_, s_, t_: _step(z_, s_, params, t_, coefficients, hyper, spec, optimizer, box, memory, flipped),
         in_axes=(0, 0, 0),
     )
 

@@ -247,7 +247,7 @@ def test_several_contents_and_styles_make_one_batch(h5_files, image_files, tmp_p
 def test_several_jobs_need_an_output_folder(h5_files, image_files, tmp_path):
     status, err = run_cli("--content", image_files["content"], image_files["style"], "--style",
                           image_files["style"], "--output", tmp_path / "o.png", "--weights", h5_files["legacy"])
-    assert status == 1 and "must be an existing folder" in err and "Traceback" not in err
+    assert status == 2 and "must be an existing folder" in err and "Traceback" not in err  # a usage error (was 1)
 
 
 def _free_port(candidates=(0,)) -> int:
@@ -544,7 +544,7 @@ def test_two_outputs_of_one_run_that_are_one_file_are_refused(h5_files, image_fi
         (["--output", tmp_path / "o.png", "--log", tmp_path / "o.json"], "is both the summary and the log"),
         (["--output", tmp_path / "o.png", "--plot", tmp_path / "o.png"], "is both the output and the plot"),
     ]:
-        assert main(base + extra) == 1
+        assert main(base + extra) == 2  # a usage error, as the parser's (was 1)
         err = capsys.readouterr().err
         assert expected in err and len(err.strip().splitlines()) == 1, err
     assert list(tmp_path.iterdir()) == []
@@ -565,7 +565,7 @@ def test_log_or_plot_naming_the_default_weights_file_is_refused(h5_files, image_
             "--size", "32", "--steps", "2", "--optimizer", "adam", "--quiet"]
     for extra in (["--log", present], ["--plot", present],
                   ["--log", folder / "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"]):  # not there yet
-        assert main(base + extra) == 1
+        assert main(base + extra) == 2
         err = capsys.readouterr().err
         assert "is both the weights file and the" in err and len(err.strip().splitlines()) == 1, err
     assert present.read_bytes() == before and sorted(p.name for p in folder.iterdir()) == [present.name]

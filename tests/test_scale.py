@@ -124,10 +124,10 @@ def loss_gradient_hlo(precision: str, random_weights) -> str:
     params = objective.cast_params(random_weights.params, spec)
     z = jnp.full((1, 16, 16, 3), 0.5)
     targets = objective.compute_targets(params, z, z, spec)
-    weights = objective.loss_weights(config)
+    coefficients = objective.loss_weights(config)
 
     def loss(z_):
-        return jnp.sum(objective.loss_terms(z_, params, targets, weights, spec)["total"])
+        return jnp.sum(objective.loss_terms(z_, params, targets, coefficients, spec)["total"])
 
     return jax.jit(jax.grad(loss)).lower(z).as_text()
 
