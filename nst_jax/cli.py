@@ -21,7 +21,7 @@ import numpy as np
 
 from . import images, record
 from .config import Config
-from .errors import InputError, Interrupted, UsageError, check_stop, exit_status, stop_on_signals
+from .errors import InputError, Interrupted, UsageError, check_stop, deferred_stops, exit_status, stop_on_signals
 from .files import atomic_path, check_writable_target
 from .options import PROG, build_parser, check_hosts, config_from_args
 from .plot import check_matplotlib, plot_losses, term_weights
@@ -101,6 +101,20 @@ def check_frames_kept(outputs: Sequence[Path], save_every: int, total_steps: int
                 if step is not None and 0 < step < total_steps and step % save_every == 0:
                     raise InputError(path, f"the --save-every frame of step {step} of {out} would overwrite this "
                                            f"{role}; choose another --output or --save-every")
+
+
+def partial_path(output: Path) -> Path:
+    """Where a stopped run leaves a job's current image: OUTPUT_STEM.partial.SUFFIX beside the output."""
+    return output.with_name(f"{output.stem}.partial{output.suffix}")
+
+
+def checkpoint_path(output: str, n_jobs: int) -> Path:
+    """Where a stopped run leaves its checkpoint: OUTPUT_STEM.checkpoint.npz beside a one-job output, or
+    nst_jax.checkpoint.npz in the --output folder."""
+    output_path = Path(output)
+    if n_jobs == 1 and not output_path.is_dir():
+        return output_path.with_name(f"{output_path.stem}.checkpoint.npz")
+    return output_path / "nst_jax.checkpoint.npz"
 
 
 def summary_path(output: Path) -> Path:
@@ -211,6 +225,7 @@ class _Plan:
     log_path: Optional[Path]
     plot_path: Optional[Path]
     whose: str  # "process I of N, jobs A-B of M; " on several hosts, else ""
+    checkpoint: Optional[Path]  # where a stop writes the checkpoint (None: a multi-process run writes none)
 
 
 def _plan(args: argparse.Namespace, config: Config, index: int, count: int) -> Optional[_Plan]:
@@ -228,10 +243,13 @@ def _plan(args: argparse.Namespace, config: Config, index: int, count: int) -> O
     if plot_path:
         check_matplotlib(plot_path)
     summaries = [summary_path(out) for out in all_outputs]
-    extra = [p for p in (log_path, plot_path) if p]
+    partials = [partial_path(out) for out in all_outputs]
+    ckpt = check_writable_target(checkpoint_path(args.output, len(all_jobs))) if count == 1 else None
+    extra = [p for p in (log_path, plot_path, ckpt) if p] + partials
     check_distinct({"weights file": [] if args.weights else candidate_paths(config.weights_source),
                     "output": all_outputs, "summary": summaries, "log": [log_path] if log_path else [],
-                    "plot": [plot_path] if plot_path else []})
+                    "plot": [plot_path] if plot_path else [], "partial image": partials,
+                    "checkpoint": [ckpt] if ckpt else []})
     check_inputs_kept(all_outputs + summaries + extra, inputs)
     if args.save_every:
         inputs_and_log = {**inputs, "init image": [Path(config.init)] if _is_file(config.init) else [],
@@ -246,35 +264,70 @@ def _plan(args: argparse.Namespace, config: Config, index: int, count: int) -> O
     share = f"job {mine.start}" if len(mine) == 1 else f"jobs {mine.start}-{mine.stop - 1}"
     return _Plan(all_jobs[mine.start:mine.stop], all_outputs[mine.start:mine.stop], loaded, mine.start,
                  len(all_jobs), log_path, plot_path, f"process {index} of {count}, {share} of {len(all_jobs)}; "
-                 * (count > 1))
+                 * (count > 1), ckpt)
 
 
 class Reporter:
-    """What a run shows and writes besides computing: the progress bar, the log, the --save-every frames, each
-    job's image and run record as soon as its batch ends (an interrupted run keeps the jobs already done and the
-    log so far), the plot, and the closing line or error. A context manager around the batches."""
+    """What a run shows and writes besides computing: the progress bar, the log (streamed), the --save-every frames,
+    each job's image and run record as soon as its batch ends, the plot, and the closing line or error. A context
+    manager around the batches: on a stop it keeps the jobs already done and the log, writes the current images of
+    the batch that was running and a checkpoint, and says how to resume."""
 
-    def __init__(self, args: argparse.Namespace, config: Config, plan: _Plan, weights: dict, start: float):
+    def __init__(self, args: argparse.Namespace, config: Config, plan: _Plan, weights: dict, start: float,
+                 resumed: Optional[dict] = None):
         self.args, self.config, self.plan, self.weights, self.start = args, config, plan, weights, start
+        self.resumed = resumed  # the checkpoint's meta when this run continues a stopped one
         self.total_steps = sum(steps for _, steps in config.schedule)
         self.reports: list[tuple[int, float]] = []  # (steps of the job timeline done, seconds since loop_start)
         self.histories: list[dict[str, np.ndarray]] = []
         self.written: list[Path] = []
-        self.diverged: dict[int, int] = {}  # job -> its first non-finite step
+        self.diverged: dict[int, tuple[int, int]] = {}  # job -> (its first non-finite step, its image's step)
+        self.stopped_note = ""
         self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> "Reporter":
-        self.log = self._stack.enter_context(_json_lines(self.plan.log_path)) if self.plan.log_path else None
+        path = self.plan.log_path
+        self.log = self._stack.enter_context(_json_lines(path, bool(self.resumed))) if path else None
+        if self.log and self.resumed:
+            self.log({"event": "resumed", "step": self.resumed["step"], "job": self.resumed["first"]})
         self.bar = self._stack.enter_context(_progress_bar(self.total_steps * len(self.plan.jobs), self.args.quiet))
         self.environment = record.environment()  # the same for every batch
         self.loop_start = time.perf_counter()
         return self
 
     def __exit__(self, kind, error, trace) -> None:
-        self._stack.__exit__(kind, error, trace)  # the log is kept on an interrupt (see _json_lines)
+        if kind is not None and issubclass(kind, KeyboardInterrupt):
+            state = getattr(error, "state", None)
+            if self.log:
+                self.log({"event": "interrupted", "status": getattr(error, "status", Interrupted.CTRL_C),
+                          **({"step": state.step, "job": self.plan.first + state.first} if state else {})})
+            if state is not None and self.plan.checkpoint is not None:
+                with deferred_stops():  # a second Ctrl-C does not cut the checkpoint short
+                    self.stopped_note = self._save_checkpoint(state)
+        self._stack.__exit__(kind, error, trace)
         self.end = time.perf_counter()
         if kind is not None and issubclass(kind, KeyboardInterrupt):
             raise Interrupted(self._interrupted(), getattr(error, "status", Interrupted.CTRL_C)) from None
+
+    def _save_checkpoint(self, state) -> str:
+        """Write the stopped batch's current images (OUTPUT_STEM.partial.png) and the checkpoint; returns what the
+        closing line says about them."""
+        from . import checkpoint
+        from .weights.download import file_digest
+
+        partials = [partial_path(self.plan.outputs[state.first + j]) for j in range(len(state.images))]
+        for image, path in zip(state.images, partials):
+            images.save(image, path)
+        inputs = sorted({str(p) for job in self.plan.jobs for p in job} | ({self.config.init}
+                                                                           if _is_file(self.config.init) else set()))
+        checkpoint.save(self.plan.checkpoint, state, {
+            "argv": self.args.argv, "cwd": str(Path.cwd()), "weights_sha256": self.weights["sha256"],
+            "inputs": {p: file_digest(p, "sha256") for p in inputs}, "partials": [str(p) for p in partials],
+            "first": state.first, "step": state.step})
+        where = (f"the current image {partials[0]}" if len(partials) == 1 else
+                 f"the current images of {len(partials)} jobs (OUTPUT_STEM.partial.png)")
+        return (f"{where} (step {state.step}) and the checkpoint {self.plan.checkpoint} were written; continue "
+                f"with: {PROG} --resume {self.plan.checkpoint}; ")
 
     def _interrupted(self) -> str:
         """The closing line of an interrupted run: what was written, what was not."""
@@ -283,14 +336,13 @@ class Reporter:
         log = ""
         if self.plan.log_path:
             log = (f"the log {self.plan.log_path} holds the steps so far; " if self.reports else
-                   f"the log {self.plan.log_path} is empty (no step had finished); ")
+                   f"the log {self.plan.log_path} holds no step (none had finished); ")
         rest = missing[0] if len(missing) == 1 else f"{len(missing)} images, from {missing[0]},"
-        return f"{done}{log}{rest} not written by this run"
+        return f"{done}{log}{self.stopped_note}{rest} not written by this run"
 
     def progress(self, p) -> None:
         """The `optimize_batches` callback: the log, the frames, the bar, for the G jobs of `p` (plan jobs
-        p.first_job, p.first_job + 1, ...)."""
-        check_stop()
+        p.first_job, p.first_job + 1, ...). (A stop signal ends the loop between chunks: see `optimize_batches`.)"""
         n, group = p.losses["total"].shape[:2]
         batches_done = len(self.histories)  # the job timeline: batches run one after another
         self.reports.append((batches_done * self.total_steps + p.step, time.perf_counter() - self.loop_start))
@@ -307,48 +359,70 @@ class Reporter:
         self.bar.set_postfix(loss=_span(p.losses["total"][-1]), refresh=False)
         self.bar.update(n * group)
 
-    def batch_done(self, first: int, result: list[np.ndarray], history: dict[str, np.ndarray]) -> None:
-        """Write the images and run records of the batch's jobs (plan jobs first, first + 1, ...), except those
-        whose run diverged."""
+    def batch_done(self, batch) -> None:
+        """Write the images and run records of the batch's jobs (a `transfer.Batch`: plan jobs batch.first,
+        batch.first + 1, ...); a job whose loss stopped being finite gets its last image with a finite loss, and
+        none if it never had one."""
         check_stop()  # a stop that came during the batch's last chunk: its images are not written
+        first, history = batch.first, batch.history
         self.histories.append(history)
         timing = record.timing(self.start, self.loop_start, time.perf_counter(), self.reports)
-        for j, step in enumerate(_divergence(result, history["total"])):
-            if step is not None:
-                self.diverged[first + j] = step
-                continue
+        for j, bad in enumerate(_divergence(batch.images, history["total"])):
+            image_step = int(batch.image_steps[j])
+            if bad is not None:
+                self.diverged[first + j] = (bad, image_step)
+                if image_step < 0:
+                    continue
             (c, s), out = self.plan.jobs[first + j], self.plan.outputs[first + j]
-            images.save(result[j], out)
-            _write_json(summary_path(out), record.run_record(
+            images.save(batch.images[j], out)
+            diverged = {"diverged_at_step": bad, "image_step": image_step} if bad is not None else {}
+            _write_json(summary_path(out), {**record.run_record(
                 self.config, content=str(c), style=str(s), output=str(out), final=record.final_losses(history, j),
                 job=self.plan.first + first + j if self.plan.n_all > 1 else None, preset=self.args.preset,
-                weights=self.weights, env=self.environment, time=timing))
-            self.written.append(out)
+                weights=self.weights, env=self.environment, time=timing), **diverged})
+            if bad is None:
+                self.written.append(out)
 
     def finish(self) -> None:
-        """After every batch: the plot, then the divergence error or the closing line."""
-        history = {k: np.concatenate([h[k] for h in self.histories], axis=1) for k in self.histories[0]}
+        """After every batch: the plot, then the divergence error or the closing line. A resumed run's checkpoint
+        and partial images, no longer needed, are removed."""
+        from . import checkpoint
+
+        if self.resumed:
+            checkpoint.remove([self.resumed["path"], *self.resumed["partials"]])
+        history = _joined(self.histories) if self.histories else None
         outputs = self.plan.outputs
-        if self.plan.plot_path:
+        if self.plan.plot_path and history is not None:
             plot_losses(history, term_weights(self.config), self.plan.plot_path, title=f"{PROG}: {outputs[0].name}"
                         + (f" and {len(outputs) - 1} more" if len(outputs) > 1 else ""))
         if self.diverged:
-            j, step = next(iter(self.diverged.items()))
+            j, (step, image_step) = next(iter(self.diverged.items()))
             others = f" ({len(self.diverged)} of {len(outputs)} jobs; the others were written)" * (len(outputs) > 1)
-            raise InputError(outputs[j], f"not written: the optimisation diverged (loss not finite from step "
+            what = ("not written" if image_step < 0 else
+                    f"written from step {image_step}, the last image whose loss was finite")
+            raise InputError(outputs[j], f"{what}: the optimisation diverged (loss not finite from step "
                                          f"{step}){others}; try --box clip, a smaller --lr, or smaller loss weights")
         if not self.args.quiet:
-            final = f", final loss {_span(history['total'][-1])}" if self.total_steps else ""
+            final = f", final loss {_span(history['total'][-1])}" if self.total_steps and history else ""
             where = outputs[0] if self.plan.n_all == 1 else (
                 f"{len(outputs)} image{'s' * (len(outputs) > 1)} to {self.args.output}")
             print(f"wrote {where} ({self.plan.whose}{self.total_steps} steps in {self.end - self.loop_start:.1f} s"
                   f"{final})", file=sys.stderr)
 
 
-def run(args: argparse.Namespace, config: Config, start: Optional[float] = None) -> None:
+def _joined(histories: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Batches' histories {term: [steps, G_b]} side by side, {term: [steps, sum G_b]}; a batch that stopped early
+    (fewer steps) padded with NaN."""
+    rows = max(len(h["total"]) for h in histories)
+    pad = lambda a: np.concatenate([a, np.full((rows - len(a), *a.shape[1:]), np.nan)])  # noqa: E731
+    return {k: np.concatenate([pad(h[k]) for h in histories], axis=1) for k in histories[0]}
+
+
+def run(args: argparse.Namespace, config: Config, start: Optional[float] = None, resume=None) -> None:
     """Check every input (`_plan`), load the weights, run the jobs batch by batch (in a multi-host run this
     process's share) and write each batch's outputs as it ends (`Reporter`). Raises InputError on bad input.
-    `start`: the clock when the command began (for the run record's start-up time; default now)."""
+    `start`: the clock when the command began (for the run record's start-up time; default now). `resume`: a
+    checkpoint's (BatchState, meta) to continue (see `main`)."""
     start = time.perf_counter() if start is None else start
     import jax
 
@@ -363,12 +437,27 @@ def run(args: argparse.Namespace, config: Config, start: Optional[float] = None)
     weights = as_weights(weights_path)
     weights_record = {"source": weights.source, "file": str(weights_path), "sha256": file_digest(weights_path,
                                                                                                  "sha256")}
-    with Reporter(args, config, plan, weights_record, start) as reporter:
-        for first, result, history in optimize_batches(
+    state, meta = resume if resume is not None else (None, None)
+    if meta is not None:
+        check_unchanged(meta, weights_record["sha256"])
+    with Reporter(args, config, plan, weights_record, start, meta) as reporter:
+        for batch in optimize_batches(
                 [plan.loaded[c] for c, _ in plan.jobs], [plan.loaded[s] for _, s in plan.jobs], weights, config,
-                callback=reporter.progress, report_every=args.save_every):
-            reporter.batch_done(first, result, history)  # written as each batch ends
+                callback=reporter.progress, report_every=args.save_every, resume=state):
+            reporter.batch_done(batch)  # written as each batch ends
     reporter.finish()
+
+
+def check_unchanged(meta: dict, weights_sha256: str) -> None:
+    """Refuse (InputError) to resume when the weights or an input image differ from those the checkpoint
+    (meta["path"]) was made with: the result would match neither run."""
+    from .weights.download import file_digest
+
+    if meta["weights_sha256"] != weights_sha256:
+        raise InputError(meta["path"], "the weights file differs from the one this checkpoint was made with")
+    for path, digest in meta["inputs"].items():
+        if not Path(path).is_file() or file_digest(path, "sha256") != digest:
+            raise InputError(meta["path"], f"the input {path} is missing or changed since the checkpoint was made")
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -378,19 +467,24 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 @contextlib.contextmanager
-def _json_lines(path: Path) -> Iterator[Callable[[dict], None]]:
-    """Yield write(record), which appends `record` (a flat dict) as one strict JSON line to a temporary file that
-    gets `path`'s name only on success (the log is written as the run goes). Floats that are NaN or infinite, which
-    JSON cannot write, become null. A failed write (a full disk) is an InputError naming `path` (atomic_path); so is
-    any other OSError raised during the run, none of which the run's own code raises (it reads its files before and
-    reports failed image writes as InputErrors)."""
-    # line-buffered: each record reaches the temporary file at once (it is renamed into place at the end)
-    with atomic_path(path, "the log", keep_on=(KeyboardInterrupt,)) as tmp, open(tmp, "w", buffering=1) as f:
-        def write(record: dict) -> None:
-            strict = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
-            f.write(json.dumps(strict, allow_nan=False) + "\n")
+def _json_lines(path: Path, append: bool = False) -> Iterator[Callable[[dict], None]]:
+    """Yield write(record), which adds `record` (a flat dict) as one strict JSON line to `path` and flushes it: the
+    log is streamed (`tail -f` follows it) and an interrupted run keeps every line written. The file is started
+    afresh when the loop starts (`append`: a resumed run continues it). Floats that are NaN or infinite, which JSON
+    cannot write, become null. A failed write (a full disk) is an InputError naming `path`, and a log this run
+    started is removed; so is any other OSError raised during the run, none of which the run's own code raises
+    (it reads its files before and reports failed image writes as InputErrors)."""
+    try:
+        with open(path, "a" if append else "w", buffering=1) as f:  # line-buffered: each record at once
+            def write(record: dict) -> None:
+                strict = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
+                f.write(json.dumps(strict, allow_nan=False) + "\n")
 
-        yield write
+            yield write
+    except OSError as e:
+        if not append:
+            path.unlink(missing_ok=True)
+        raise InputError(path, f"cannot write the log ({e.strerror or e})") from None
 
 
 def _span(losses) -> str:
@@ -420,11 +514,54 @@ def use_compilation_cache(quiet: bool) -> None:
               f"(set NST_JAX_COMPILATION_CACHE to another folder, or 0)", file=sys.stderr)
 
 
+PATH_OPTIONS = ("content", "style", "output", "log", "plot", "weights", "init")
+
+
+def _resumed_args(argv: list[str], parser: argparse.ArgumentParser):
+    """For `--resume CHECKPOINT [--quiet]`: the stopped run's arguments (paths made absolute from the folder it
+    ran in) and the checkpoint's (state, meta); None without --resume. Other options with --resume: a usage error
+    (exit 2); an unreadable checkpoint: InputError."""
+    if not any(a == "--resume" or a.startswith("--resume=") for a in argv):
+        return None
+    only = argparse.ArgumentParser(prog=PROG, add_help=False)
+    only.add_argument("--resume", required=True)
+    only.add_argument("--quiet", action="store_true")
+    known, extra = only.parse_known_args(argv)
+    if extra:
+        parser.error(f"--resume is given alone (or with --quiet): the run's options are in the checkpoint, got "
+                     f"{' '.join(extra)}")
+    from . import checkpoint
+
+    state, meta = checkpoint.load(known.resume)
+    meta["path"] = known.resume
+    args = parser.parse_args(meta["argv"])
+    def rebase(name: str, value):  # a relative path, from the folder the stopped run ran in
+        if not isinstance(value, str) or (name == "init" and not Path(meta["cwd"], value).is_file()):
+            return value  # not a path (--init content), or not given
+        return str(Path(meta["cwd"], value))
+
+    for name in (n for n in PATH_OPTIONS if hasattr(args, n)):  # settings not given are not attributes
+        value = getattr(args, name)
+        setattr(args, name, [rebase(name, v) for v in value] if isinstance(value, list) else rebase(name, value))
+    args.argv, args.cwd, args.quiet = meta["argv"], meta["cwd"], args.quiet or known.quiet
+    return args, (state, meta)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of `python -m nst_jax`. Returns the exit status."""
     start = time.perf_counter()
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        resumed = _resumed_args(argv, parser)
+    except InputError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return e.status
+    if resumed is None:
+        args, resume = parser.parse_args(argv), None
+        args.argv, args.cwd = argv, str(Path.cwd())
+    else:
+        args, resume = resumed
     try:
         config = config_from_args(args)
         check_hosts(args)
@@ -441,9 +578,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 import jax
 
                 with jax.enable_x64(True):  # only for this run: the caller's JAX mode is restored afterwards
-                    run(args, config, start)
+                    run(args, config, start, resume)
             else:
-                run(args, config, start)
+                run(args, config, start, resume)
 
     with stop_on_signals():
         return exit_status(PROG, action, f"{args.output} was not written")

@@ -43,6 +43,7 @@ class Interrupted(KeyboardInterrupt):
 
 
 _PENDING: list[int] = []  # the exit status of a stop signal received and not yet acted on (see check_stop)
+_DEFERRED: list[bool] = []  # non-empty inside `deferred_stops`
 
 
 @contextlib.contextmanager
@@ -59,7 +60,7 @@ def stop_on_signals() -> Iterator[None]:
 
     def stop(number, frame):
         _PENDING.append(128 + number)
-        if not _inside_gc_callback(frame):  # there, an exception would be printed and dropped: check_stop acts
+        if not _DEFERRED and not _inside_gc_callback(frame):  # there, an exception would be dropped: check_stop acts
             raise Interrupted("", 128 + number)
 
     previous = {name: signal.signal(getattr(signal, name), stop) for name in wanted}
@@ -79,6 +80,19 @@ def _inside_gc_callback(frame) -> bool:
             return True
         frame = frame.f_back
     return False
+
+
+@contextlib.contextmanager
+def deferred_stops() -> Iterator[None]:
+    """Within the block a stop signal (under `stop_on_signals`) raises nothing where it lands; the block's own
+    `check_stop` calls raise it, so that a loop stops only between its steps, with its state consistent (a chunk's
+    inputs donated and its outputs not yet assigned is not such a state). Without `stop_on_signals` (a notebook's
+    Ctrl-C): no change."""
+    _DEFERRED.append(True)
+    try:
+        yield
+    finally:
+        _DEFERRED.pop()
 
 
 def check_stop() -> None:

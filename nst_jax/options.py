@@ -76,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
                        "needs matplotlib: pip install 'nst_jax[plot]')")
     files.add_argument("--quiet", action="store_true", help="no progress bar or messages")
     files.add_argument(
+        "--resume", metavar="CHECKPOINT",
+        help="continue a stopped run (Ctrl-C, SIGTERM, SIGHUP) from the checkpoint it wrote beside its output; "
+        "given alone (or with --quiet): the run's own options are in the checkpoint",
+    )
+    files.add_argument(
         "--no-compile-cache", action="store_true",
         help="do not use JAX's persistent compilation cache (default: on, in ~/.cache/nst_jax/xla or "
         "$NST_JAX_COMPILATION_CACHE; NST_JAX_COMPILATION_CACHE=0 also turns it off)",

@@ -28,7 +28,7 @@ from PIL import Image
 from . import images
 from . import weights as weights_lib
 from .config import INIT_KEYWORDS, Config
-from .errors import InputError
+from .errors import InputError, Interrupted, check_stop, deferred_stops
 from .images import ImageLike, as_image
 from .objective import TERMS, LossSpec, cast_params, compute_targets, loss_spec, loss_weights, to_image, to_variable
 from .planning import jobs_per_program, padded_jobs, plan_scales, scaled_shapes
@@ -68,12 +68,15 @@ class Progress:
 
 @dataclass(frozen=True)
 class Result:
-    """Attributes: image: [H, W, 3] float32 in [0, 1]; history: {"content", "style", "tv", "total": [steps]}.
+    """Attributes: image: [H, W, 3] float32 in [0, 1]; history: {"content", "style", "tv", "total": [steps]};
+    image_step: the step the image is from: all the steps, or where the loss stopped being finite the last step
+    whose image had a finite loss (history then shows where it diverged; -1: there was none and the image is NaN).
 
     In a notebook a `Result` shows as its image (`_repr_png_`)."""
 
     image: np.ndarray
     history: Mapping[str, np.ndarray]
+    image_step: int = -1
 
     def to_pil(self) -> Image.Image:
         """The image as an 8-bit RGB Pillow image (rounded to nearest)."""
@@ -144,6 +147,45 @@ def shard_jobs(tree, n_jobs: int):
     return jax.tree.map(lambda a: jax.device_put(a, sharded) if a.ndim and a.shape[0] == n_jobs else a, tree)
 
 
+class Batch(NamedTuple):
+    """A batch of jobs as it ends (`optimize_batches`): jobs first, first + 1, ..., first + G - 1.
+
+    images: [G, H, W, 3] in [0, 1]: each job's final image, or for a job whose loss stopped being finite its last
+      image with a finite loss (resized to the output size), or NaN where it never had one.
+    history: {term: [steps run, G]} (a batch whose every job was lost stops early: fewer rows than the schedule's
+      steps).
+    image_steps: [G] the step each image is from: the schedule's steps, less for a diverged job (-1: NaN image).
+    """
+
+    first: int
+    images: np.ndarray
+    history: dict[str, np.ndarray]
+    image_steps: np.ndarray
+
+
+@dataclass
+class BatchState:
+    """Where a batch stands between two chunks, on the host: everything that continues it exactly
+    (`optimize_batches`' `resume`; the command line saves it as a checkpoint when a run is stopped).
+
+    first: the batch's first job; scale: the scale it is in; step: steps done over all scales (a multiple of the
+    chunk length within `scale`); z: [G', 1, H, W, 3] the variables (G': the jobs padded to the devices);
+    opt_state: the optimiser state's leaves (`jax.tree.leaves` order, leading axis G'); history: {term: [step, G]};
+    finite_steps: [G] the step of each job's last image with a finite loss (-1: none), finite_images: those images;
+    images: [G, H, W, 3] the current images (clipped; not needed to resume).
+    """
+
+    first: int
+    scale: int
+    step: int
+    z: np.ndarray
+    opt_state: list[np.ndarray]
+    history: dict[str, np.ndarray]
+    finite_steps: np.ndarray
+    finite_images: list[Optional[np.ndarray]]
+    images: Optional[np.ndarray] = None
+
+
 def optimize_batches(
     contents: list[np.ndarray],
     styles: list[np.ndarray],
@@ -152,17 +194,21 @@ def optimize_batches(
     callback: Optional[Callable[[Progress], None]] = None,
     init: Union[str, ImageLike, None] = None,
     report_every: Optional[int] = None,
-) -> Iterator[tuple[int, np.ndarray, dict[str, np.ndarray]]]:
+    resume: Optional[BatchState] = None,
+) -> Iterator[Batch]:
     """Run J jobs (contents[j] with styles[j], original sizes, RGB in [0, 1]), scale by scale, in batches of
-    `jobs_per_program` jobs, one batch after another, yielding each batch as it ends: (first, images, history),
-    the batch being jobs first, first + 1, ..., images [G, H, W, 3] (clipped) and history {term: [steps, G]}.
+    `jobs_per_program` jobs, one batch after another, yielding each `Batch` as it ends.
 
     The content images of one batch must share a shape at every scale (one aspect ratio); batches and styles may
     differ. Sizes and memory are checked first, for every batch (`plan_scales`), and the VGG params go to the
     device once. `callback` gets `Progress` records whose losses are [k, G] and whose image is [G, H, W, 3] for
-    the G jobs of one batch (`Progress.first_job` says which). A batch whose every image has become NaN stops early
-    (no more callbacks) and gives what its remaining steps would give: NaN images at the output size and NaN
-    losses (see `run_chunk`).
+    the G jobs of one batch (`Progress.first_job` says which). A batch whose every job's image has become NaN stops
+    early (see `run_chunk`: its remaining steps could only give NaN).
+
+    Stopping: under `errors.stop_on_signals` a stop signal ends the loop between chunks only, raising
+    `errors.Interrupted` with a `state` attribute (a `BatchState`; the finished batches were yielded before).
+    `resume`: such a state; the batches before it are skipped and its batch continues where it stopped, giving
+    on the same machine what the uninterrupted run gives, bit for bit (the same programs on the same values).
     """
     if config.precision == "float64" and not jax.config.jax_enable_x64:
         raise ValueError("precision float64 needs JAX's x64 mode: wrap the call in `with jax.enable_x64(True):`")
@@ -170,14 +216,22 @@ def optimize_batches(
     params = cast_params(w.params, spec)  # on the device once, for every batch and scale
     group = jobs_per_program(config, len(contents))
     plans = plan_scales([c.shape[:2] for c in contents], [s.shape[:2] for s in styles], config, group)
-    for first in range(0, len(contents), group):
+    if resume is not None and (resume.first % group or not 0 <= resume.first < len(contents)):
+        raise ValueError(f"cannot resume at job {resume.first}: batches of {group} jobs start at multiples of it")
+    for first in range(resume.first if resume else 0, len(contents), group):
         report = callback
         if callback is not None and first:
             report = lambda p, first=first: callback(dataclasses.replace(p, first_job=first))  # noqa: E731
-        out, history = _optimize_batch(contents[first:first + group], styles[first:first + group],
-                                       [plan[first:first + group] for plan in plans], spec, params, config, report,
-                                       init, report_every)
-        yield first, out, history
+        try:
+            out, history, steps = _optimize_batch(
+                contents[first:first + group], styles[first:first + group],
+                [plan[first:first + group] for plan in plans], spec, params, config, report, init, report_every,
+                resume if resume is not None and resume.first == first else None)
+        except Interrupted as e:
+            if isinstance(getattr(e, "state", None), BatchState):
+                e.state.first = first
+            raise
+        yield Batch(first, out, history, steps)
 
 
 def optimize(
@@ -189,11 +243,20 @@ def optimize(
     init: Union[str, ImageLike, None] = None,
     report_every: Optional[int] = None,
 ) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
-    """`optimize_batches`, all batches at once: the J images, each [H_j, W_j, 3] (clipped), and the history
-    {term: [steps, J]}."""
-    batches = list(optimize_batches(contents, styles, w, config, callback, init, report_every))
-    return ([image for _, out, _ in batches for image in out],
-            {k: np.concatenate([history[k] for _, _, history in batches], axis=1) for k in TERMS})
+    """`optimize_batches`, all batches at once: the J images, each [H_j, W_j, 3] (see `Batch`), and the history
+    {term: [steps, J]} (the rows of a batch that stopped early padded with NaN to the longest batch's)."""
+    images_, history, _ = _joined(list(optimize_batches(contents, styles, w, config, callback, init, report_every)))
+    return images_, history
+
+
+def _joined(batches: list[Batch]) -> tuple[list[np.ndarray], dict[str, np.ndarray], np.ndarray]:
+    """Batches as one: the images, the history {term: [steps, J]} (a batch that stopped early padded with NaN to
+    the longest batch's rows) and the image steps [J]."""
+    rows = max(len(b.history["total"]) for b in batches)
+    pad = lambda a: np.concatenate([a, np.full((rows - len(a), *a.shape[1:]), np.nan, a.dtype)])  # noqa: E731
+    return ([image for b in batches for image in b.images],
+            {k: np.concatenate([pad(b.history[k]) for b in batches], axis=1) for k in TERMS},
+            np.concatenate([b.image_steps for b in batches]))
 
 
 class _Chunk(NamedTuple):
@@ -201,21 +264,22 @@ class _Chunk(NamedTuple):
 
     terms: Mapping[str, jax.Array]  # {name: [k, J]}
     lost: jax.Array  # [J]: whether job j's variable holds a NaN
-    image: Optional[jax.Array]  # [J, H, W, 3], taken at dispatch (the next chunk donates the variable)
+    image: jax.Array  # [J, H, W, 3], taken at dispatch (the next chunk donates the variable)
     step: int  # steps done when it ends
     scale: int
     size: tuple[int, int]
 
 
-def _scale_start(pairs, z, opt_state, spec: LossSpec, params, config: Config, init, n_jobs: int):
-    """The targets, variables and optimiser states of one scale's jobs, laid across the devices.
-
-    pairs: the jobs' (content, style) at this scale; z, opt_state: the previous scale's (None at the first).
-    The targets' forward passes are dispatched first: they run (seconds at 512 px on a CPU) while the host makes
-    the start variables and states and traces and loads the chunk's program."""
+def _targets(pairs, spec: LossSpec, params):
+    """The stacked targets of one scale's jobs (pairs: their (content, style) images at this scale)."""
     variable = lambda image: to_variable(jnp.asarray(image, spec.variable_dtype)[None], spec)  # noqa: E731
-    targets = jax.tree.map(lambda *t: jnp.stack(t),
-                           *[compute_targets(params, variable(c), variable(s), spec) for c, s in pairs])
+    return jax.tree.map(lambda *t: jnp.stack(t),
+                        *[compute_targets(params, variable(c), variable(s), spec) for c, s in pairs])
+
+
+def _scale_start(pairs, z, opt_state, spec: LossSpec, config: Config, init):
+    """The variables and optimiser states of one scale's jobs: z, opt_state the previous scale's (None at the
+    first scale), upsampled and carried over, or fresh."""
     if z is None:
         z = jnp.stack([jnp.asarray(initial_variable(init, c, s, config.seed, spec), spec.variable_dtype)[None]
                        for c, s in pairs])
@@ -223,7 +287,18 @@ def _scale_start(pairs, z, opt_state, spec: LossSpec, params, config: Config, in
         z, opt_state = next_scale(z, opt_state, pairs[0][0].shape[:2], spec, config.box_mode != "none")
     if opt_state is None:  # the first scale, or a state that cannot be carried to a new size
         opt_state = start_states(z, hyperparams(config, spec.variable_dtype), config.optimizer, config.lbfgs_memory)
-    return shard_jobs((z, opt_state, targets), n_jobs)
+    return z, opt_state
+
+
+def _restored(state: BatchState, spec: LossSpec, config: Config):
+    """A `BatchState`'s variables and optimiser state as device arrays, the state's structure that of a fresh one."""
+    z = jnp.asarray(state.z, spec.variable_dtype)
+    fresh = start_states(z, hyperparams(config, spec.variable_dtype), config.optimizer, config.lbfgs_memory)
+    leaves = jax.tree.leaves(fresh)
+    if len(leaves) != len(state.opt_state) or any(a.shape != b.shape for a, b in zip(leaves, state.opt_state)):
+        raise ValueError("the saved optimiser state does not fit this optimiser and image size")
+    return z, jax.tree.unflatten(jax.tree.structure(fresh),
+                                 [jnp.asarray(b, a.dtype) for a, b in zip(leaves, state.opt_state)])
 
 
 def _optimize_batch(
@@ -236,9 +311,13 @@ def _optimize_batch(
     callback: Optional[Callable[[Progress], None]],
     init: Union[str, ImageLike, None],
     report_every: Optional[int],
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    resume: Optional[BatchState] = None,
+) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
     """`optimize` for jobs that run as one batch in one compiled program (vmapped, sharded across devices);
-    plans: `plan_scales`'s checked shapes of these jobs; params: the VGG params already cast by `cast_params`."""
+    plans: `plan_scales`'s checked shapes of these jobs; params: the VGG params already cast by `cast_params`.
+    Returns `Batch`'s images, history and image_steps.
+
+    Chunks are pipelined: chunk k + 1 is dispatched before chunk k is read, so `unread` holds at most two."""
     n_jobs, pad = len(contents), padded_jobs(len(contents), jax.local_device_count()) - len(contents)
     if pad:  # run as a multiple of the devices (see padded_jobs); the callback, history and output drop the copies
         contents, styles = contents + contents[-1:] * pad, styles + styles[-1:] * pad
@@ -246,50 +325,93 @@ def _optimize_batch(
     init = config.init if init is None else init
     total = sum(steps for _, steps in config.schedule)
     loss_w, hyper = loss_weights(config, spec.variable_dtype), hyperparams(config, spec.variable_dtype)
-    history: list[dict[str, np.ndarray]] = []  # each read chunk's terms {name: [k, n_jobs]}
+    history = [resume.history] if resume else []  # each read chunk's terms {name: [k, n_jobs]}
+    finite_steps = resume.finite_steps.copy() if resume else np.full(n_jobs, -1)
+    finite_images = list(resume.finite_images) if resume else [None] * n_jobs
+    unread: list[_Chunk] = []
     start = time.perf_counter()
 
     def read(chunk: _Chunk) -> bool:
-        """Wait for `chunk`, keep its terms and tell the callback. Returns whether every job has become NaN."""
+        """Wait for `chunk`, keep its terms and each job's image if its losses are finite, tell the callback.
+        Returns whether every job has become NaN."""
         terms = {k: np.asarray(v)[:, :n_jobs] for k, v in chunk.terms.items()}
         history.append(terms)
+        lost = np.asarray(chunk.lost)[:n_jobs]
+        for j in np.flatnonzero(~lost & np.isfinite(terms["total"]).all(axis=0)):
+            finite_steps[j], finite_images[j] = chunk.step, chunk.image[j]
         if callback is not None:
             callback(Progress(chunk.step, total, terms, chunk.image[:n_jobs], time.perf_counter() - start,
                               chunk.scale, chunk.size))
-        return bool(np.all(np.asarray(chunk.lost)[:n_jobs]))
+        return bool(np.all(lost))
 
-    def stacked(steps: int) -> dict[str, np.ndarray]:
-        """The history so far, padded with NaN to `steps` rows (a run stopped early, all jobs lost)."""
-        done = {k: np.concatenate([h[k] for h in history]) if history else np.zeros((0, n_jobs), np.float32)
+    def so_far() -> dict[str, np.ndarray]:
+        """The history of the steps run, {term: [steps, n_jobs]}."""
+        return {k: np.concatenate([h[k] for h in history]) if history else np.zeros((0, n_jobs), np.float32)
                 for k in TERMS}
-        return {k: np.concatenate([v, np.full((steps - len(v), n_jobs), np.nan, v.dtype)]) for k, v in done.items()}
+
+    def outcome(z) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+        """The images, history and image steps; z: the final variables, None when the batch stopped early."""
+        final = np.asarray(to_image(z[:n_jobs, 0], spec)) if z is not None else None
+        out, steps = _last_finite(final, plans[-1][0][0], total, finite_steps, finite_images)
+        return out, so_far(), steps
 
     z = opt_state = None
-    step = 0
-    for scale, ((_, steps), plan) in enumerate(zip(config.schedule, plans)):
-        size = plan[0][0]
-        pairs = [(images.resize(c, cs), images.resize(s, ss)) for c, s, (cs, ss) in zip(contents, styles, plan)]
-        z, opt_state, targets = _scale_start(pairs, z, opt_state, spec, params, config, init, n_jobs + pad)
-        length = chunk_length(steps, config.chunk_size, report_every)
-        waiting: Optional[_Chunk] = None  # dispatched, not yet read: it runs while the host reads the one before
-        for _ in range(steps // length):
-            z, opt_state, terms, lost = run_chunk(z, opt_state, params, targets, loss_w, hyper, spec=spec,
-                                                  optimizer=config.optimizer, box=config.box_mode,
-                                                  memory=config.lbfgs_memory, length=length)
-            step += length
-            image = to_image(z[:, 0], spec) if callback is not None else None
-            if waiting is not None and read(waiting):
-                return _lost(stacked(total), plans[-1][0][0], z.dtype)  # the chunk just dispatched is dropped
-            waiting = _Chunk(terms, lost, image, step, scale, size)
-        if waiting is not None and read(waiting):
-            return _lost(stacked(total), plans[-1][0][0], z.dtype)
-    return np.clip(np.asarray(to_image(z[:n_jobs, 0], spec)), 0.0, 1.0), stacked(total)
+    step = resume.step if resume else 0
+    with deferred_stops():  # stops raise at check_stop only (a second Ctrl-C while saving waits too)
+        try:
+            for scale in range(resume.scale if resume else 0, len(config.schedule)):
+                steps, plan = config.schedule[scale][1], plans[scale]
+                size = plan[0][0]
+                pairs = [(images.resize(c, cs), images.resize(s, ss))
+                         for c, s, (cs, ss) in zip(contents, styles, plan)]
+                targets = _targets(pairs, spec, params)  # dispatched first: it runs while the host goes on
+                if resume is not None and scale == resume.scale:
+                    z, opt_state = _restored(resume, spec, config)
+                else:
+                    z, opt_state = _scale_start(pairs, z, opt_state, spec, config, init)
+                z, opt_state, targets = shard_jobs((z, opt_state, targets), n_jobs + pad)
+                length = chunk_length(steps, config.chunk_size, report_every)
+                done = step - sum(s for _, s in config.schedule[:scale])  # steps of this scale already run
+                for _ in range((steps - done) // length):
+                    z, opt_state, terms, lost = run_chunk(z, opt_state, params, targets, loss_w, hyper, spec=spec,
+                                                          optimizer=config.optimizer, box=config.box_mode,
+                                                          memory=config.lbfgs_memory, length=length)
+                    step += length
+                    unread.append(_Chunk(terms, lost, to_image(z[:, 0], spec), step, scale, size))
+                    if len(unread) == 2 and read(unread.pop(0)):
+                        return outcome(None)  # the chunk just dispatched is dropped
+                    check_stop()
+                while unread:
+                    if read(unread.pop(0)):
+                        return outcome(None)
+                check_stop()
+        except Interrupted as e:  # raised by check_stop, between chunks: the state is consistent
+            while unread:
+                read(unread.pop(0))
+            e.state = BatchState(0, scale, step, np.asarray(z), [np.asarray(a) for a in jax.tree.leaves(opt_state)],
+                                 so_far(), finite_steps, [None if i is None else np.asarray(i) for i in finite_images],
+                                 np.clip(np.asarray(to_image(z[:n_jobs, 0], spec)), 0.0, 1.0))
+            raise
+    return outcome(z)
 
 
-def _lost(history: dict[str, np.ndarray], shape: tuple[int, int], dtype) -> tuple[np.ndarray, dict]:
-    """What a batch whose every job has become NaN returns: NaN images [J, *shape, 3] and its history (see
-    `run_chunk`: a lost job's remaining steps could only give NaN)."""
-    return np.full((history["total"].shape[1], *shape, 3), np.nan, np.dtype(dtype)), history
+def _last_finite(final: Optional[np.ndarray], shape: tuple[int, int], total: int, finite_steps: np.ndarray,
+                 finite_images: list) -> tuple[np.ndarray, np.ndarray]:
+    """Each job's image [J, *shape, 3] in [0, 1] and the step it is from: the final image (final: [J, *shape, 3],
+    None when the batch stopped early) where it is finite and its last loss was, else the last image with a finite
+    loss (finite_images[j], from step finite_steps[j], resized), else NaN (step -1)."""
+    out, steps = [], []
+    for j, step in enumerate(finite_steps):
+        if final is not None and step in (total, -1 if total == 0 else total) and np.isfinite(final[j]).all():
+            out.append(final[j])
+            steps.append(total)
+        elif step >= 0:
+            out.append(images.resize(np.asarray(finite_images[j], np.float32), shape))
+            steps.append(int(step))
+        else:
+            out.append(np.full((*shape, 3), np.nan, np.float32))
+            steps.append(-1)
+    return np.clip(np.stack(out), 0.0, 1.0), np.asarray(steps)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -326,8 +448,9 @@ def stylize(
         callback(Progress(p.step, p.total_steps, {k: v[:, 0] for k, v in p.losses.items()}, p.image[0], p.elapsed,
                           p.scale, p.size))
 
-    out, history = optimize([content], [style], w, config, single if callback else None, init_image, report_every)
-    return Result(out[0], {k: v[:, 0] for k, v in history.items()})
+    out, history, image_steps = _joined(list(optimize_batches(
+        [content], [style], w, config, single if callback else None, init_image, report_every)))
+    return Result(out[0], {k: v[:, 0] for k, v in history.items()}, int(image_steps[0]))
 
 
 def stylize_batch(
@@ -350,9 +473,10 @@ def stylize_batch(
         raise ValueError(f"need as many styles as contents (one job each), got {len(contents)} and {len(styles)}")
     config = _as_config(config)
     w = as_weights(weights, config.weights_source)
-    out, history = optimize([as_image(c, "content") for c in contents], [as_image(s, "style") for s in styles],
-                            w, config, callback)
-    return [Result(out[j], {k: v[:, j] for k, v in history.items()}) for j in range(len(contents))]
+    out, history, image_steps = _joined(list(optimize_batches(
+        [as_image(c, "content") for c in contents], [as_image(s, "style") for s in styles], w, config, callback)))
+    return [Result(out[j], {k: v[:, j] for k, v in history.items()}, int(image_steps[j]))
+            for j in range(len(contents))]
 
 
 def _as_config(config) -> Config:

@@ -415,6 +415,20 @@ def test_a_diverged_run_writes_no_image_and_keeps_the_old_one(h5_files, image_fi
     assert np.isfinite(totals[0]) and totals[1] is None
 
 
+def test_a_diverged_run_with_a_huge_step_count_stops_in_bounded_memory(h5_files, image_files, tmp_path, capsys):
+    """Issue 37 defect 7: the history of a run stopped by divergence is the steps it ran, not --steps rows padded
+    with NaN (before: 3.6 GB at --steps 1e8, a MemoryError traceback at 1e9)."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB
+    status = main(["--content", image_files["content"], "--style", image_files["style"], "--output",
+                   tmp_path / "o.png", "--weights", h5_files["legacy"], "--size", "32", "--steps", "1000000000",
+                   "--optimizer", "adam", "--lr", "1e30", "--box", "none", "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 1 and "diverged (loss not finite from step 1)" in err and "Traceback" not in err
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 500_000  # under 0.5 GB more
+
+
 def test_divergence_names_each_jobs_first_non_finite_step():
     image, bad_image = np.zeros((2, 2, 3)), np.full((2, 2, 3), np.nan)
     totals = np.array([[1.0, 1.0, 1.0, 1.0], [0.5, np.inf, 2.0, 2.0], [0.2, np.nan, 3.0, 3.0]])  # [steps, jobs]
@@ -614,7 +628,9 @@ def test_an_interrupted_batch_keeps_the_jobs_done_and_the_log(h5_files, image_fi
                  "--log", log, "--quiet"])
     assert (code, len(calls)) == (status, 2)
     assert sorted(p.name for p in out.iterdir()) == ["content_style.json", "content_style.png"]
-    assert [json.loads(line)["step"] for line in log.read_text().splitlines()] == [0, 1, 2, 3]
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [line["step"] for line in lines[:-1]] == [0, 1, 2, 3]
+    assert lines[-1] == {"event": "interrupted", "status": status}  # marked as such
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "run.jsonl"]  # no .part file
     err = capsys.readouterr().err.strip()
     assert err == (f"python -m nst_jax: {said}wrote 1 of 2 images; the log {log} holds the steps so far; "
@@ -662,8 +678,11 @@ def test_a_stop_signal_whose_exception_was_swallowed_still_stops_the_run(h5_file
                  "--weights", h5_files["legacy"], "--size", 32, "--steps", 4, "--optimizer", "adam", "--quiet"])
     assert code == 143 and not out.exists()
     said = capsys.readouterr().err.strip()
-    assert said == f"python -m nst_jax: interrupted by SIGTERM; {out} not written by this run"
-    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    ckpt, partial = tmp_path / "o.checkpoint.npz", tmp_path / "o.partial.png"
+    assert said == (f"python -m nst_jax: interrupted by SIGTERM; the current image {partial} (step 4) and the "
+                    f"checkpoint {ckpt} were written; continue with: python -m nst_jax --resume {ckpt}; {out} not "
+                    "written by this run")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [ckpt.name, partial.name]
 
 
 @pytest.mark.parametrize("after", [0.5, 1.2])
@@ -708,3 +727,113 @@ def test_outputs_that_cannot_be_written_are_refused_before_the_run(h5_files, ima
         err = capsys.readouterr().err.strip()
         assert code == 1 and said in err and "\n" not in err and "Traceback" not in err, (args, err)
     assert not list(tmp_path.glob(".*part*"))
+
+
+def test_a_stopped_batch_resumes_from_its_checkpoint_to_the_uninterrupted_images(h5_files, image_files, tmp_path,
+                                                                                 monkeypatch, capsys):
+    """Issue 37: two jobs in two batches, stopped by SIGINT in the second (step 2 of 6). The first job's image is
+    on disk, the second's current image and a checkpoint beside the outputs, the log marked; `--resume CHECKPOINT`
+    alone finishes the run: both images equal the uninterrupted run's pixel for pixel, the log holds every step
+    and both marks, and the checkpoint and partial image are gone. Before: nothing could be resumed."""
+    import signal
+
+    def command(out, log):
+        return ["--content", image_files["content"], "--style", image_files["style"], image_files["content"],
+                "--output", out, "--weights", h5_files["legacy"], "--size", 32, "--steps", 6, "--chunk-size", 2,
+                "--optimizer", "adam", "--batch-size", 1, "--log", log, "--quiet"]
+
+    (whole := tmp_path / "whole").mkdir()
+    assert main(command(whole, tmp_path / "whole.jsonl")) == 0
+    out, log = tmp_path / "out", tmp_path / "run.jsonl"
+    out.mkdir()
+    real = cli.Reporter.progress
+
+    def progress(self, p):
+        real(self, p)
+        if p.first_job == 1 and p.step == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(cli.Reporter, "progress", progress)
+    assert main(command(out, log)) == 130
+    ckpt = out / "nst_jax.checkpoint.npz"
+    assert sorted(p.name for p in out.iterdir()) == ["content_content.partial.png", "content_style.json",
+                                                     "content_style.png", ckpt.name]
+    assert f"continue with: python -m nst_jax --resume {ckpt}" in capsys.readouterr().err
+    monkeypatch.setattr(cli.Reporter, "progress", real)
+    assert main(["--resume", ckpt, "--quiet"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in whole.iterdir())
+    for name in ("content_style.png", "content_content.png"):
+        np.testing.assert_array_equal(np.asarray(Image.open(out / name)), np.asarray(Image.open(whole / name)))
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    marks = [line for line in lines if "event" in line]
+    assert marks == [{"event": "interrupted", "status": 130, "step": 4, "job": 1},
+                     {"event": "resumed", "step": 4, "job": 1}]
+    steps = [(line["job"], line["step"]) for line in lines if "event" not in line]
+    assert steps == [(0, s) for s in range(6)] + [(1, s) for s in range(6)]
+
+
+def test_resume_refuses_other_options_a_bad_file_and_changed_inputs(h5_files, image_files, tmp_path, capsys):
+    """--resume with other options is a usage error (exit 2); a file that is not a checkpoint, or a checkpoint
+    whose content image has changed since, one line and exit 1, nothing written."""
+    import signal
+
+    with pytest.raises(SystemExit) as info:
+        main(["--resume", tmp_path / "c.npz", "--size", 64])
+    assert info.value.code == 2 and "--resume is given alone" in capsys.readouterr().err
+    (tmp_path / "c.npz").write_bytes(b"not a checkpoint")
+    assert main(["--resume", tmp_path / "c.npz"]) == 1
+    assert "c.npz: not a readable nst_jax checkpoint" in capsys.readouterr().err
+    content = tmp_path / "content.png"
+    content.write_bytes(image_files["content"].read_bytes())
+    out = tmp_path / "o.png"
+    real = cli.Reporter.progress
+
+    def progress(self, p):
+        real(self, p)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    cli.Reporter.progress = progress
+    try:
+        assert main(["--content", content, "--style", image_files["style"], "--output", out, "--weights",
+                     h5_files["legacy"], "--size", 32, "--steps", 4, "--chunk-size", 2, "--optimizer", "adam",
+                     "--quiet"]) == 130
+    finally:
+        cli.Reporter.progress = real
+    capsys.readouterr()
+    images.save(np.zeros((8, 8, 3)), content)  # changed after the stop
+    assert main(["--resume", tmp_path / "o.checkpoint.npz"]) == 1
+    err = capsys.readouterr().err
+    assert f"the input {content} is missing or changed since the checkpoint was made" in err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_a_run_that_diverges_later_writes_its_last_image_with_a_finite_loss(h5_files, image_files, tmp_path,
+                                                                            monkeypatch, capsys):
+    """Issue 37: from the third chunk (of 2 steps) on, everything is NaN. The output gets the image after step 4,
+    the same as a 4-step run's, the error says which step it is from, the run record says where it diverged, and
+    the exit status is 1. Before: nothing was written."""
+    import jax.numpy as jnp
+
+    from nst_jax import steps, transfer
+
+    base = ["--content", image_files["content"], "--style", image_files["style"], "--weights", h5_files["legacy"],
+            "--size", 32, "--chunk-size", 2, "--optimizer", "adam", "--quiet"]
+    assert main([*base, "--steps", 4, "--output", tmp_path / "four.png"]) == 0
+    original, calls = steps.run_chunk, []
+
+    def poisoned(*a, **k):
+        calls.append(1)
+        z, state, terms, lost = original(*a, **k)
+        if len(calls) >= 3:
+            z, terms, lost = z * jnp.nan, {n: t * jnp.nan for n, t in terms.items()}, jnp.ones_like(lost)
+        return z, state, terms, lost
+
+    monkeypatch.setattr(transfer, "run_chunk", poisoned)
+    out = tmp_path / "o.png"
+    assert main([*base, "--steps", 10, "--output", out]) == 1
+    err = capsys.readouterr().err
+    assert (f"{out}: written from step 4, the last image whose loss was finite: the optimisation diverged (loss not "
+            "finite from step 4)") in err and len(err.strip().splitlines()) == 1
+    np.testing.assert_array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(tmp_path / "four.png")))
+    run_record = json.loads((tmp_path / "o.json").read_text())
+    assert (run_record["diverged_at_step"], run_record["image_step"]) == (4, 4)

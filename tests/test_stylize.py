@@ -169,21 +169,120 @@ def _counting_chunks(monkeypatch, calls, force_lost=None):
 def test_a_run_whose_image_became_nan_stops_with_what_the_full_run_gives(random_weights, monkeypatch, scales):
     # Adam with lr 1e30 and no box (random weights): step 0's update overflows the image, step 1's loss is not
     # finite and its update leaves NaN, which every later step keeps. The run stops after the chunk that showed it
-    # (and the one already queued behind it) instead of running all six chunks, and returns exactly what the run
-    # with the stop switched off (lost forced False) returns: a NaN image at the output size and NaN losses.
+    # (and the one already queued behind it) instead of running all six chunks; its history is the full run's
+    # first two steps, the chunk it read (the full run's later steps are all NaN: nothing is lost by not keeping
+    # them, and memory no longer grows with --steps: issue 37 defect 7), and no image ever had a finite loss, so
+    # it is NaN.
     config = Config(size=64, optimizer="adam", lr=1e30, box="none", chunk_size=2, init="content", **scales)
     calls = []
     _counting_chunks(monkeypatch, calls)
-    early = stylize(CONTENT, STYLE, random_weights, config, callback=lambda p: calls.append(f"report {p.step}"))
+    report = lambda p: calls.append(f"report {p.step}")  # noqa: E731
+    early = stylize(CONTENT, STYLE, random_weights, config, callback=report)
     assert calls == ["chunk", "chunk", "report 2"]
     _counting_chunks(monkeypatch, calls := [], force_lost=[False])
     full = stylize(CONTENT, STYLE, random_weights, config)
     assert calls == ["chunk"] * 6
     assert early.image.shape == full.image.shape == (48, 64, 3) and np.isnan(early.image).all()
     np.testing.assert_array_equal(early.image, full.image)
+    assert early.image_step == full.image_step == -1
     for k in ("content", "style", "tv", "total"):
-        np.testing.assert_array_equal(early.history[k], full.history[k])  # NaN equals NaN here
-    assert np.isfinite(early.history["total"][0]) and np.isnan(early.history["total"][2:]).all()
+        assert early.history[k].shape == (2,)
+        np.testing.assert_array_equal(early.history[k], full.history[k][:2])  # NaN equals NaN here
+        assert np.isnan(full.history[k][2:]).all()
+    assert np.isfinite(early.history["total"][0]) and np.isnan(early.history["total"][1])
+
+
+def _poisoned_from(monkeypatch, chunk: int):
+    """Wrap run_chunk so that from its `chunk`-th call on (1-based) every variable and loss term is NaN."""
+    original, calls = steps.run_chunk, []
+
+    def wrapped(*a, **k):
+        calls.append(1)
+        z, state, terms, lost = original(*a, **k)
+        if len(calls) >= chunk:
+            z, terms, lost = z * jnp.nan, {n: t * jnp.nan for n, t in terms.items()}, jnp.ones_like(lost)
+        return z, state, terms, lost
+
+    monkeypatch.setattr(transfer, "run_chunk", wrapped)
+
+
+def test_a_diverged_run_keeps_its_last_image_with_a_finite_loss(random_weights, monkeypatch):
+    """Issue 37: a run whose loss stops being finite returns the last image whose loss was finite (before: a NaN
+    image), and says which step it is from. Chunks of 2 steps; from the third chunk on everything is NaN: the image
+    is the one after step 4, which is exactly what a 4-step run gives."""
+    config = Config(size=64, steps=10, optimizer="adam", lr=0.05, chunk_size=2, init="content")
+    expected = stylize(CONTENT, STYLE, random_weights, config.replace(steps=4))
+    _poisoned_from(monkeypatch, 3)
+    result = stylize(CONTENT, STYLE, random_weights, config)
+    assert result.image_step == 4 and expected.image_step == 4
+    np.testing.assert_array_equal(result.image, expected.image)
+    assert np.isfinite(result.history["total"][:4]).all() and np.isnan(result.history["total"][4:]).all()
+
+
+def _stop_at(step: int):
+    """A callback that sends this process SIGINT when the run reports `step` (as Ctrl-C would), under
+    `stop_on_signals`: the loop stops at its next safe point."""
+    import os
+    import signal
+
+    def callback(p):
+        if p.step == step:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    return callback
+
+
+@pytest.mark.parametrize("settings", [
+    dict(optimizer="adam", lr=0.05, steps=8),
+    dict(optimizer="lbfgs-armijo", steps=8),
+    dict(optimizer="adam", lr=0.05, scale_sizes=(32, 64), scale_steps=(4, 4)),  # stopped at the scale boundary
+])
+def test_a_stopped_run_resumes_to_the_uninterrupted_result_bit_for_bit(random_weights, tmp_path, settings):
+    """Issue 37: a stop between chunks gives a `BatchState` (through a checkpoint file here); resuming from it
+    gives exactly the uninterrupted run's image and history, on this CPU, for Adam (state carried across scales)
+    and lbfgs-armijo. Two jobs in two batches (batch_size 1), stopped in the second: the first is yielded before."""
+    from nst_jax import checkpoint
+    from nst_jax.errors import Interrupted, stop_on_signals
+
+    config = Config(size=64, chunk_size=2, init="noise", batch_size=1, **settings)
+    contents, styles = [CONTENT, CONTENT[::-1]], [STYLE, STYLE[:, ::-1]]
+    whole = list(transfer.optimize_batches(contents, styles, random_weights, config))
+    done = []
+    with stop_on_signals(), pytest.raises(Interrupted) as stopped:
+        for batch in transfer.optimize_batches(contents, styles, random_weights, config, callback=_stop_at(4)):
+            done.append(batch)
+    assert len(done) == 0  # job 0's batch reports step 4 too: stopped there
+    state = stopped.value.state
+    # reported step 4; the chunk queued behind it is read too, except at the end of a scale (none is queued)
+    assert (state.first, state.step) == (0, 4 if "scale_sizes" in settings else 6)
+    checkpoint.save(tmp_path / "c.npz", state, {"argv": []})
+    state, _ = checkpoint.load(tmp_path / "c.npz")
+    resumed = list(transfer.optimize_batches(contents, styles, random_weights, config, resume=state))
+    assert [b.first for b in resumed] == [0, 1]
+    for a, b in zip(whole, resumed):
+        np.testing.assert_array_equal(a.images, b.images)
+        for k in ("content", "style", "tv", "total"):
+            np.testing.assert_array_equal(a.history[k], b.history[k])
+
+
+def test_a_batch_resumes_after_the_batches_already_done(random_weights):
+    """Stopped in the second of two batches, the state names it, and resuming runs only it (the first was yielded
+    before the stop), to the uninterrupted result."""
+    from nst_jax.errors import Interrupted, stop_on_signals
+
+    config = Config(size=32, steps=6, chunk_size=2, optimizer="adam", lr=0.05, init="content", batch_size=1)
+    contents, styles = [CONTENT, CONTENT], [STYLE, CONTENT]
+    whole = list(transfer.optimize_batches(contents, styles, random_weights, config))
+    seen, done = [], []
+    callback = lambda p: (seen.append(p.first_job), _stop_at(2)(p) if p.first_job == 1 else None)  # noqa: E731
+    with stop_on_signals(), pytest.raises(Interrupted) as stopped:
+        for batch in transfer.optimize_batches(contents, styles, random_weights, config, callback=callback):
+            done.append(batch)
+    assert [b.first for b in done] == [0] and stopped.value.state.first == 1
+    resumed = list(transfer.optimize_batches(contents, styles, random_weights, config, resume=stopped.value.state))
+    assert [b.first for b in resumed] == [1]
+    np.testing.assert_array_equal(resumed[0].images, whole[1].images)
+    np.testing.assert_array_equal(resumed[0].history["total"], whole[1].history["total"])
 
 
 def test_a_batch_stops_early_only_when_every_job_is_lost(random_weights, monkeypatch):
