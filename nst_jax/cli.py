@@ -191,6 +191,19 @@ def check_inputs_kept(writes: Sequence[Path], inputs: dict[str, Sequence[Path]])
             raise InputError(path, f"would overwrite the {role} {given}; choose another output")
 
 
+def _loaded(jobs: list[tuple[Path, Path]], config: Config, max_pixels: int) -> dict[Path, np.ndarray]:
+    """Every input image once, read no larger than the run needs it (`images.load`'s longer_side: an image used
+    both ways, the larger need)."""
+    from .planning import needed_sides
+
+    content_side, style_side = needed_sides(config)
+    need: dict[Path, Optional[int]] = {}
+    for role_side, paths in ((content_side, [c for c, _ in jobs]), (style_side, [s for _, s in jobs])):
+        for p in paths:
+            need[p] = None if role_side is None or need.get(p, 0) is None else max(need.get(p, 0), role_side)
+    return {p: images.load(p, max_pixels, side) for p, side in need.items()}
+
+
 def _is_file(value) -> bool:
     """Whether a setting that may name a file (--init: a path or a keyword) names an existing one."""
     return isinstance(value, str) and Path(value).is_file()
@@ -255,7 +268,7 @@ def _plan(args: argparse.Namespace, config: Config, index: int, count: int) -> O
         inputs_and_log = {**inputs, "init image": [Path(config.init)] if _is_file(config.init) else [],
                           "log": [log_path] if log_path else []}
         check_frames_kept(all_outputs, args.save_every, sum(steps for _, steps in config.schedule), inputs_and_log)
-    loaded = {p: images.load(p) for p in dict.fromkeys(p for job in all_jobs for p in job)}
+    loaded = _loaded(all_jobs, config, args.max_input_pixels)
     mine = check_shares(all_jobs, loaded, config, count)[index]
     if not len(mine):
         if not args.quiet:
@@ -567,6 +580,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         check_hosts(args)
         if args.save_every is not None and args.save_every < 1:
             raise ValueError(f"--save-every must be >= 1, got {args.save_every}")
+        if args.max_input_pixels < 1:
+            raise ValueError(f"--max-input-pixels must be >= 1, got {args.max_input_pixels}")
     except ValueError as e:  # a setting out of range
         parser.error(" ".join(str(e).split()))
     if not args.no_compile_cache:

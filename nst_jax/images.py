@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
+from .config import MAX_INPUT_PIXELS
 from .errors import InputError
 from .files import atomic_path, check_writable_target
 
@@ -17,6 +19,7 @@ SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 IMAGE_RANGE_SLACK = 0.25  # how far outside [0, 1] an image array may stray (a resampling overshoot) and be clipped
 ImageLike = Union[str, os.PathLike, np.ndarray, Image.Image]  # and anything np.asarray takes, e.g. a jax.Array
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+MAX_PIXELS = MAX_INPUT_PIXELS  # the largest image `load` decodes by default; --max-input-pixels raises it
 
 
 def list_images(folder: str | os.PathLike) -> list[Path]:
@@ -28,34 +31,72 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
     return found
 
 
-def load(path: str | os.PathLike) -> np.ndarray:
+def load(path: str | os.PathLike, max_pixels: int = MAX_PIXELS, longer_side: Optional[int] = None) -> np.ndarray:
     """Read any image Pillow reads as float32 RGB in [0, 1], [H, W, 3].
 
     EXIF orientation is applied; grayscale is repeated to RGB; alpha is composited over white; 16-bit images keep
     their precision (divided by 65535).
+
+    Bounded work: the size in the file's header is checked against `max_pixels` before anything is decoded (an
+    InputError naming the file, its size and the limit). `longer_side`: the longest side the caller will resize
+    the image to; an image at least 4 times larger is reduced while it is decoded (JPEG's DCT scaling, `draft`;
+    else `Image.reduce`, an average over f x f blocks, on the 8- or 16-bit decode) to no less than twice that,
+    so that memory follows what the run needs rather than the file (a 144 Mpx PNG was decoded in full as float32).
     """
     path = Path(path)
+    limit = Image.MAX_IMAGE_PIXELS
     try:
-        with Image.open(path) as im:
-            im.load()
-            return from_pil(im)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit is checked instead
+            Image.MAX_IMAGE_PIXELS = max_pixels  # Pillow refuses twice this at open, we refuse it below
+            with Image.open(path) as im:
+                _check_pixels(path, im.size, max_pixels)
+                return from_pil(_reduced(im, longer_side))
     except FileNotFoundError:
         raise InputError(path, "image file not found") from None
     except IsADirectoryError:
         raise InputError(path, "is a folder, not an image file") from None
     except UnidentifiedImageError:
         raise InputError(path, "not an image file (Pillow cannot identify it)") from None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+    except Image.DecompressionBombError:
+        raise InputError(path, f"more than {max_pixels} pixels (the limit of --max-input-pixels, "
+                               "images.load's max_pixels)") from None
+    except (OSError, ValueError, SyntaxError) as e:
         raise InputError(path, f"cannot read image ({e})") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
 
 
-def as_image(image: ImageLike, what: str = "the") -> np.ndarray:
+def _check_pixels(path: Path, size: tuple[int, int], max_pixels: int) -> None:
+    """Refuse an image whose header says it has more than `max_pixels` pixels (size: (W, H))."""
+    if size[0] * size[1] > max_pixels:
+        raise InputError(path, f"{size[0]}x{size[1]} is {size[0] * size[1]} pixels, more than the limit of "
+                               f"{max_pixels} (raise it with --max-input-pixels, images.load's max_pixels)")
+
+
+def _reduced(im: Image.Image, longer_side: Optional[int]) -> Image.Image:
+    """`im` decoded, reduced by an integer factor f to no less than 2 x `longer_side` when f >= 2 (see `load`)."""
+    factor = max(im.size) // (2 * longer_side) if longer_side else 1
+    if factor >= 2 and im.format == "JPEG":
+        im.draft(im.mode, (im.size[0] // factor, im.size[1] // factor))  # DCT scaling: 1/2, 1/4 or 1/8, not below
+    im.load()
+    factor = max(im.size) // (2 * longer_side) if longer_side else 1
+    if factor < 2:
+        return im
+    if im.mode in ("I;16", "I;16L", "I;16B", "I;16N"):
+        im = im.convert("I")  # 16-bit values kept; reduce takes 32-bit integers
+    elif im.mode in ("P", "PA", "1"):
+        im = im.convert("RGBA" if im.mode == "PA" or "transparency" in im.info else "RGB")
+    return im.reduce(factor)
+
+
+def as_image(image: ImageLike, what: str = "the", longer_side: Optional[int] = None) -> np.ndarray:
     """A path (loaded), a Pillow image (converted as loading converts a file), a float [H, W, 3] RGB array in
     [0, 1], or a uint8 one (divided by 255, as loading does) as a float32 [H, W, 3] array in [0, 1]. Floats at
     most IMAGE_RANGE_SLACK outside [0, 1] are clipped, as resizing clips them; anything else, such as floats in
-    0..255 or in [-1, 1], is a ValueError, not a silent run on a different image."""
+    0..255 or in [-1, 1], is a ValueError, not a silent run on a different image. `longer_side`: see `load`."""
     if isinstance(image, (str, os.PathLike)):
-        return load(image)
+        return load(image, longer_side=longer_side)
     if isinstance(image, Image.Image):
         return from_pil(image)
     array = np.asarray(image)

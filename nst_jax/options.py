@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from .config import PRESETS, Config, field_kind, parse_text, preset_config
+from .config import MAX_INPUT_PIXELS, PRESETS, Config, field_kind, parse_text, preset_config
 
 PROG = "python -m nst_jax"
 
@@ -75,6 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     files.add_argument("--plot", metavar="PATH", help="also save the loss terms over the steps as a PNG (log scale; "
                        "needs matplotlib: pip install 'nst_jax[plot]')")
     files.add_argument("--quiet", action="store_true", help="no progress bar or messages")
+    files.add_argument(
+        "--max-input-pixels", type=int, default=MAX_INPUT_PIXELS, metavar="N",
+        help="refuse input images with more pixels than this, read from the file's header before decoding "
+        "(default: %(default)s, 10000x10000)",
+    )
     files.add_argument(
         "--resume", metavar="CHECKPOINT",
         help="continue a stopped run (Ctrl-C, SIGTERM, SIGHUP) from the checkpoint it wrote beside its output; "

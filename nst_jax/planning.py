@@ -20,6 +20,15 @@ def scaled_shapes(content: tuple[int, int], style: tuple[int, int], size: Option
     return content, images.target_shape(style, max(16, round(style_scale * max(content))))
 
 
+def needed_sides(config: Config) -> tuple[Optional[int], Optional[int]]:
+    """The longest sides a run resizes its content and style images to, (content, style): the largest scale's size
+    and style_scale times it (`scaled_shapes`); (None, None) when a scale keeps the content's own size."""
+    sizes = [size for size, _ in config.schedule]
+    if any(size is None for size in sizes):
+        return None, None
+    return max(sizes), max(16, round(config.style_scale * max(sizes)))
+
+
 def plan_scales(contents: Sequence[tuple[int, int]], styles: Sequence[tuple[int, int]], config: Config,
                 jobs_per_batch: int, names: Optional[Sequence[tuple[str, str]]] = None) -> list[list[tuple]]:
     """Every scale's (content shape, style shape) for every job (the original (H, W) shapes in contents[j],

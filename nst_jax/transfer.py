@@ -31,7 +31,7 @@ from .config import INIT_KEYWORDS, Config
 from .errors import InputError, Interrupted, check_stop, deferred_stops
 from .images import ImageLike, as_image
 from .objective import TERMS, LossSpec, cast_params, compute_targets, loss_spec, loss_weights, to_image, to_variable
-from .planning import jobs_per_program, padded_jobs, plan_scales, scaled_shapes
+from .planning import jobs_per_program, needed_sides, padded_jobs, plan_scales, scaled_shapes
 from .steps import chunk_length, hyperparams, next_scale, run_chunk, start_states
 from .weights import as_weights
 
@@ -105,7 +105,9 @@ def prepare_images(content: ImageLike, style: ImageLike, config: Config) -> tupl
 
     No resampling happens to an image already at its target size. Returns [H, W, 3], [H_s, W_s, 3] in [0, 1].
     """
-    return scale_images(as_image(content, "content"), as_image(style, "style"), config.size, config.style_scale)
+    content_side, style_side = needed_sides(config)
+    return scale_images(as_image(content, "content", content_side), as_image(style, "style", style_side),
+                        config.size, config.style_scale)
 
 
 def initial_variable(init: Union[str, ImageLike], content: np.ndarray, style: np.ndarray, seed: int,
@@ -441,7 +443,8 @@ def stylize(
       `Result` with the final image (clipped to [0, 1]) and the per-step loss history.
     """
     config = _as_config(config)
-    content, style = as_image(content, "content"), as_image(style, "style")
+    content_side, style_side = needed_sides(config)
+    content, style = as_image(content, "content", content_side), as_image(style, "style", style_side)
     w = as_weights(weights, config.weights_source)
 
     def single(p: Progress) -> None:
@@ -473,8 +476,10 @@ def stylize_batch(
         raise ValueError(f"need as many styles as contents (one job each), got {len(contents)} and {len(styles)}")
     config = _as_config(config)
     w = as_weights(weights, config.weights_source)
+    content_side, style_side = needed_sides(config)
     out, history, image_steps = _joined(list(optimize_batches(
-        [as_image(c, "content") for c in contents], [as_image(s, "style") for s in styles], w, config, callback)))
+        [as_image(c, "content", content_side) for c in contents], [as_image(s, "style", style_side) for s in styles],
+        w, config, callback)))
     return [Result(out[j], {k: v[:, j] for k, v in history.items()}, int(image_steps[j]))
             for j in range(len(contents))]
 

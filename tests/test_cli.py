@@ -179,6 +179,7 @@ def test_bad_setting_is_a_usage_error(image_files, tmp_path, capsys):
     (["--seed", str(2**64)], f"seed must be in 0..2^63-1, got {2**64}"),  # was an OverflowError traceback
     (["--seed", "-1"], "seed must be in 0..2^63-1, got -1"),
     (["--save-every", "0"], "--save-every must be >= 1, got 0"),  # was exit status 1, unlike other settings
+    (["--max-input-pixels", "0"], "--max-input-pixels must be >= 1, got 0"),
 ])
 def test_weights_and_rates_must_be_finite_numbers_in_range(image_files, tmp_path, capsys, extra, expected):
     """NaN passes every `x < 0` test; it (and inf) must still be refused, not run to a loss of inf or NaN."""
@@ -837,3 +838,13 @@ def test_a_run_that_diverges_later_writes_its_last_image_with_a_finite_loss(h5_f
     np.testing.assert_array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(tmp_path / "four.png")))
     run_record = json.loads((tmp_path / "o.json").read_text())
     assert (run_record["diverged_at_step"], run_record["image_step"]) == (4, 4)
+
+
+def test_an_input_over_the_pixel_limit_is_one_line_before_any_work(h5_files, image_files, tmp_path, capsys):
+    """--max-input-pixels (default 10^8) is checked from each image's header (issue 37 defect 6)."""
+    out = tmp_path / "o.png"
+    code = main(["--content", image_files["content"], "--style", image_files["style"], "--output", out,
+                 "--weights", h5_files["legacy"], "--size", 32, "--max-input-pixels", 3000, "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1 and not out.exists() and len(err.strip().splitlines()) == 1
+    assert f"{image_files['content']}: 64x48 is 3072 pixels, more than the limit of 3000" in err

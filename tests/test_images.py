@@ -109,3 +109,52 @@ def test_output_path_checks(tmp_path):
         images.check_output_path(tmp_path / "no" / "such" / "o.png")
     with pytest.raises(InputError, match="unsupported output format"):
         images.check_output_path(tmp_path / "o.bmpx")
+
+
+def test_an_image_over_the_pixel_limit_is_refused_from_its_header(tmp_path, monkeypatch):
+    """Issue 37 defect 6: the header's size is checked before decoding (before: a 144 Mpx 16-bit PNG of 280 KB
+    was decoded in full as float32, 6.9 GB). The decoder is never called for a refused image."""
+    path = tmp_path / "wide.png"
+    Image.fromarray(np.zeros((30, 40), np.uint16)).save(path)
+    decoded = []
+    real_load = Image.Image.load
+    monkeypatch.setattr(Image.Image, "load", lambda self: (decoded.append(1), real_load(self))[1])
+    with pytest.raises(InputError, match=re.escape(f"{path}: 40x30 is 1200 pixels, more than the limit of 1000 "
+                                                   "(raise it with --max-input-pixels")):
+        images.load(path, max_pixels=1000)
+    assert decoded == []
+    assert images.load(path, max_pixels=1200).shape == (30, 40, 3)  # at the limit: read
+    # Pillow's own bomb check (twice its limit, raised at open) is reported in the same words
+    with pytest.raises(InputError, match="more than 500 pixels"):
+        images.load(path, max_pixels=500)
+
+
+def test_a_large_image_is_reduced_while_decoding_to_twice_the_size_needed(tmp_path):
+    """An 8-bit RGB 400x300 image needed at 50 px is decoded and averaged over 4x4 blocks (to 100x75, twice the
+    need), which equals the block mean computed here by hand; a 16-bit one keeps its precision through the
+    reduction; an image less than 4x larger than needed is read as it is."""
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "rgb.png")
+    reduced = images.load(tmp_path / "rgb.png", longer_side=50)
+    blocks = pixels.astype(np.float64).reshape(75, 4, 100, 4, 3).mean(axis=(1, 3))
+    assert reduced.shape == (75, 100, 3)
+    np.testing.assert_allclose(reduced * 255, blocks, atol=0.51)  # Pillow rounds the mean to 8 bits
+    deep = rng.integers(0, 65536, (300, 400), dtype=np.uint16)
+    Image.fromarray(deep).save(tmp_path / "gray16.png")
+    blocks16 = deep.astype(np.float64).reshape(75, 4, 100, 4).mean(axis=(1, 3)) / 65535
+    np.testing.assert_allclose(images.load(tmp_path / "gray16.png", longer_side=50)[..., 0], blocks16, atol=1e-4)
+    assert images.load(tmp_path / "rgb.png", longer_side=101).shape == (300, 400, 3)  # 400 // 202 = 1
+
+
+def test_a_large_jpeg_is_decoded_at_a_reduced_scale(tmp_path):
+    """JPEG's DCT scaling (`draft`): a 1600x1200 JPEG needed at 100 px decodes at 1/8 scale (200x150, never below
+    twice the need), close to the full decode's 8x8 block means."""
+    yy, xx = np.mgrid[0:1200, 0:1600]
+    smooth = np.stack([xx / 1600, yy / 1200, (xx + yy) / 2800], axis=-1)
+    Image.fromarray(np.round(smooth * 255).astype(np.uint8)).save(tmp_path / "big.jpg", quality=95)
+    small = images.load(tmp_path / "big.jpg", longer_side=100)
+    assert small.shape == (150, 200, 3)
+    full = images.load(tmp_path / "big.jpg")
+    assert full.shape == (1200, 1600, 3)
+    assert np.abs(small - full.reshape(150, 8, 200, 8, 3).mean(axis=(1, 3))).mean() < 0.01
