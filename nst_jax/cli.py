@@ -519,12 +519,20 @@ def _divergence(result, totals) -> list[Optional[int]]:
 def use_compilation_cache(quiet: bool) -> None:
     """Turn on JAX's persistent compilation cache in its default folder; if that folder cannot be created, say so
     in one line (unless quiet) and compile without it."""
-    from .compile_cache import cache_dir, enable_compilation_cache
+    from .compile_cache import cache_dir, enable_compilation_cache, remove_damaged_entries
 
     folder = cache_dir()
-    if folder is not None and enable_compilation_cache(folder) is None and not quiet:
-        print(f"{PROG}: warning: cannot create the compilation cache folder {folder}; compiling without it "
-              f"(set NST_JAX_COMPILATION_CACHE to another folder, or 0)", file=sys.stderr)
+    if folder is None:
+        return
+    if enable_compilation_cache(folder) is None:
+        if not quiet:
+            print(f"{PROG}: warning: cannot create the compilation cache folder {folder}; compiling without it "
+                  f"(set NST_JAX_COMPILATION_CACHE to another folder, or 0)", file=sys.stderr)
+        return
+    removed = remove_damaged_entries(folder)
+    if removed and not quiet:
+        print(f"{PROG}: warning: removed {len(removed)} damaged entr{'y' if len(removed) == 1 else 'ies'} from the "
+              f"compilation cache {folder}; they are compiled again", file=sys.stderr)
 
 
 PATH_OPTIONS = ("content", "style", "output", "log", "plot", "weights", "init")

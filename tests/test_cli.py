@@ -371,6 +371,56 @@ def test_unusable_compilation_cache_folder_is_one_warning_and_no_cache(tmp_path,
     assert err == "" if quiet else (err.count("\n") == 1 and f"{blocker / 'xla'}" in err and "warning" in err)
 
 
+def test_damaged_compilation_cache_entries_are_removed_and_compiled_again(tmp_path):
+    """Issue 37 defect 14: JAX writes a cache entry in place and never replaces one that exists, so an entry cut
+    short (a run killed while writing it) warned on every later run and was never repaired. Every entry of a real
+    cache is cut in half: the next start removes them (one warning line), JAX compiles and writes them again, and
+    the run after that is silent and reads them."""
+    script = ("import jax, jax.numpy as jnp\nfrom nst_jax import cli\ncli.use_compilation_cache(False)\n"
+              "print(float(jax.jit(lambda x: jnp.sin(x) * 3 + 1)(jnp.ones(5))[0]))\n")
+    env = {**os.environ, "NST_JAX_COMPILATION_CACHE": str(tmp_path / "xla")}
+
+    def start() -> str:
+        proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+        assert proc.returncode == 0 and proc.stdout.strip() == "3.5244128704071045", proc.stderr
+        return proc.stderr
+
+    assert start() == ""
+    entries = sorted((tmp_path / "xla").glob("*-cache"))
+    sizes = {e: e.stat().st_size for e in entries}
+    assert entries
+    for e in entries:
+        e.write_bytes(e.read_bytes()[: sizes[e] // 2])
+    err = start()
+    assert "Error reading persistent compilation cache" not in err
+    assert f"removed {len(entries)} damaged entries from the compilation cache" in err and err.count("\n") == 1
+    assert {e: e.stat().st_size for e in entries} == sizes  # written again, whole
+    assert start() == ""
+
+
+def test_only_entries_that_do_not_decompress_are_removed(tmp_path):
+    """A whole zlib entry stays; garbage, a cut zlib stream and one with trailing bytes go; entries older than the
+    last check are not read again."""
+    import zlib
+
+    from nst_jax.compile_cache import remove_damaged_entries
+
+    good = zlib.compress(b"executable" * 1000)
+    files = {"good": good, "garbage": b"not compressed", "cut": good[:-5], "trailing": good + b"x"}
+    for name, data in files.items():
+        (tmp_path / f"jit_{name}-0123-cache").write_bytes(data)
+    (tmp_path / "jit_good-0123-atime").write_bytes(b"12345678")  # JAX's access times are not entries
+    removed = remove_damaged_entries(tmp_path)
+    assert sorted(p.name for p in removed) == ["jit_cut-0123-cache", "jit_garbage-0123-cache",
+                                               "jit_trailing-0123-cache"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".nst_jax-verified", "jit_good-0123-atime",
+                                                          "jit_good-0123-cache"]
+    old = tmp_path / "jit_old-0123-cache"
+    old.write_bytes(b"garbage written before the last check")
+    os.utime(old, (1e9, 1e9))
+    assert remove_damaged_entries(tmp_path) == [] and old.exists()
+
+
 def test_outputs_never_overwrite_inputs_but_may_refine_the_init(h5_files, image_files, tmp_path, capsys):
     """--output or --log naming a content, style or weights file (by any spelling of its path) is refused before
     any work, and the file is kept; an --init image may be overwritten, to refine an output in place."""
