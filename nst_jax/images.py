@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import warnings
+import zlib
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
@@ -47,8 +49,8 @@ def load(path: str | os.PathLike, max_pixels: int = MAX_PIXELS, longer_side: Opt
     limit = Image.MAX_IMAGE_PIXELS
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit is checked instead
-            Image.MAX_IMAGE_PIXELS = max_pixels  # Pillow refuses twice this at open, we refuse it below
+            warnings.simplefilter("ignore")  # Pillow's notes on odd files (our own pixel limit is checked below)
+            Image.MAX_IMAGE_PIXELS = None  # Pillow's own check off: ours follows the header, with the size in it
             with Image.open(path) as im:
                 _check_pixels(path, im.size, max_pixels)
                 return from_pil(_reduced(im, longer_side))
@@ -58,10 +60,8 @@ def load(path: str | os.PathLike, max_pixels: int = MAX_PIXELS, longer_side: Opt
         raise InputError(path, "is a folder, not an image file") from None
     except UnidentifiedImageError:
         raise InputError(path, "not an image file (Pillow cannot identify it)") from None
-    except Image.DecompressionBombError:
-        raise InputError(path, f"more than {max_pixels} pixels (the limit of --max-input-pixels, "
-                               "images.load's max_pixels)") from None
-    except (OSError, ValueError, SyntaxError) as e:
+    except (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError, struct.error, zlib.error,
+            ZeroDivisionError, RuntimeError) as e:  # what Pillow's decoders raise for damaged files
         raise InputError(path, f"cannot read image ({e})") from None
     finally:
         Image.MAX_IMAGE_PIXELS = limit

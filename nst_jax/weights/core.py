@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import math
 import os
+import struct
+import tokenize
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -132,6 +135,12 @@ def reason(e: BaseException) -> str:
     return str(e).splitlines()[0] if str(e) else type(e).__name__
 
 
+# What the readers of damaged or foreign files raise (zipfile, numpy's header parser, h5py, pickle), each turned into
+# one InputError naming the file. Found by tests/test_fuzz.py: an encrypted-entry flag (RuntimeError), a header that
+# does not tokenize (tokenize.TokenError), a bad symbol table node in h5py (RuntimeError), a non-UTF-8 zip name.
+DAMAGED_FILE_ERRORS = (OSError, ValueError, EOFError, KeyError, TypeError, IndexError, AttributeError, RuntimeError,
+                       SyntaxError, RecursionError, zipfile.BadZipFile, zlib.error, struct.error, tokenize.TokenError)
+
 LARGEST_WEIGHT = max(math.prod(shape) for shape in CONV_SHAPES.values())  # elements: conv5's 3x3x512x512 kernels
 
 
@@ -196,7 +205,7 @@ def load_npz(path: str | os.PathLike) -> Weights:
                     params.setdefault(conv, {})[leaf] = as_float32(path, key, z[key])
     except InputError:
         raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+    except DAMAGED_FILE_ERRORS as e:
         raise InputError(path, f"cannot read npz weights ({reason(e)})") from None
     if preprocessing not in PREPROCESSINGS:
         raise InputError(path, f"unknown preprocessing {preprocessing!r} in meta/preprocess")

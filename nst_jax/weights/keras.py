@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .core import Weights, as_float32, check_claimed_size, checked, reason
+from .core import DAMAGED_FILE_ERRORS, Weights, as_float32, check_claimed_size, checked, reason
 
 _KERAS_LAYER = re.compile(r"^block(\d)_conv(\d)$")
 
@@ -55,7 +55,7 @@ def load_keras_h5(path: str | os.PathLike) -> Weights:
                 params[f"conv{match[1]}_{match[2]}"] = {"kernel": kernels[0], "bias": biases[0]}
     except InputError:
         raise
-    except (OSError, KeyError, ValueError, TypeError) as e:
+    except DAMAGED_FILE_ERRORS as e:
         raise InputError(path, f"cannot read HDF5 weights ({reason(e)})") from None
     return checked(path, params, "caffe", "keras-h5")
 

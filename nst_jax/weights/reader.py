@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Union
 
 from ..errors import InputError
-from .core import Weights, load_npz
+from .core import DAMAGED_FILE_ERRORS, Weights, load_npz, reason
 from .download import default_weights
 from .keras import load_keras_h5
 from .torch_pickle import load_pth
@@ -35,8 +35,8 @@ def detect_format(path: str | os.PathLike) -> str:
         try:
             with zipfile.ZipFile(path) as z:
                 names = z.namelist()
-        except (zipfile.BadZipFile, OSError) as e:
-            raise InputError(path, f"corrupt zip archive ({e})") from None
+        except DAMAGED_FILE_ERRORS as e:
+            raise InputError(path, f"corrupt zip archive ({reason(e)})") from None
         if any(n.endswith("data.pkl") for n in names):
             return "pth-zip"
         if names and all(n.endswith(".npy") for n in names):

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import collections
 import io
+import mmap
 import os
 import pickle
+import pickletools
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +29,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..layers import CONV_NAMES
-from .core import LARGEST_WEIGHT, as_float32, check_claimed_size, checked
+from .core import DAMAGED_FILE_ERRORS, LARGEST_WEIGHT, as_float32, check_claimed_size, checked
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
@@ -112,7 +114,15 @@ _ALLOWED = {
 class _RestrictedUnpickler(pickle.Unpickler):
     def __init__(self, file: BinaryIO):
         super().__init__(file)
+        self.file = file
         self.storages: dict[str, _StorageRef] = {}
+
+    def load(self) -> Any:
+        """Unpickle the next pickle, its opcodes first read without running anything (`_check_opcodes`)."""
+        start = self.file.tell()
+        _check_opcodes(self.file)
+        self.file.seek(start)
+        return super().load()
 
     def find_class(self, module: str, name: str) -> Any:
         try:
@@ -133,6 +143,18 @@ class _RestrictedUnpickler(pickle.Unpickler):
         if self.storages.setdefault(ref.key, ref) != ref:
             raise RefusedPickle(f"storage {ref.key} described twice with different types or sizes")
         return ref
+
+
+MAX_MEMO = 1 << 16  # pickle memo indices: a VGG19 state_dict uses a few hundred
+
+
+def _check_opcodes(file) -> None:
+    """Read one pickle's opcodes (`pickletools.genops`, which runs nothing) and refuse memo indices above MAX_MEMO:
+    C's unpickler grows its memo to the largest index it is given, so one opcode `LONG_BINPUT 1175087203` in a
+    7 KB file made it allocate 18 GB."""
+    for opcode, arg, _ in pickletools.genops(file):
+        if opcode.name in ("PUT", "BINPUT", "LONG_BINPUT") and int(arg) > MAX_MEMO:
+            raise RefusedPickle(f"pickle memo index {arg} is far larger than a state_dict needs")
 
 
 def _materialise(t: _TensorRef, data: np.ndarray) -> np.ndarray:
@@ -192,7 +214,10 @@ def _read_at_most(f: zipfile.ZipFile, name: str, limit: int, whole: bool = False
     return data
 
 
-def _read_legacy(f: BinaryIO) -> tuple[Any, dict[str, np.ndarray]]:
+def _read_legacy(f: mmap.mmap) -> tuple[Any, dict[str, np.ndarray]]:
+    """The object and storages of a legacy stream, read from a memory map: a length field in a pickle opcode can
+    claim gigabytes, and a file object's read(n) allocates n bytes before it finds the file shorter; a map's read
+    returns what is there."""
     def header():
         return _RestrictedUnpickler(f).load()
 
@@ -208,7 +233,7 @@ def _read_legacy(f: BinaryIO) -> tuple[Any, dict[str, np.ndarray]]:
     if not isinstance(keys, list) or set(map(str, keys)) != set(unpickler.storages):
         raise RefusedPickle("storage key list does not match the storages the object uses")
     storages = {}
-    remaining = os.fstat(f.fileno()).st_size - f.tell()
+    remaining = len(f) - f.tell()
     for key in map(str, keys):
         ref = unpickler.storages[key]
         count = f.read(8)
@@ -254,8 +279,8 @@ def read_state_dict(path: str | os.PathLike, wanted=None) -> dict[str, np.ndarra
             with zipfile.ZipFile(path) as z:
                 obj, storages = _read_zip(z, wanted)
         else:
-            with open(path, "rb") as f:
-                obj, storages = _read_legacy(f)
+            with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+                obj, storages = _read_legacy(m)
         tensors = _tensors(_state_dict(obj), wanted)
         for key, t in tensors.items():
             check_claimed_size(path, f"tensor {key}", t.size)
@@ -264,8 +289,7 @@ def read_state_dict(path: str | os.PathLike, wanted=None) -> dict[str, np.ndarra
         raise InputError(path, f"refused PyTorch file: {e}") from None
     except FileNotFoundError:
         raise InputError(path, "weights file not found") from None
-    except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, OSError, ValueError, TypeError, KeyError,
-            AttributeError, IndexError, UnicodeDecodeError, MemoryError, RecursionError) as e:
+    except (pickle.UnpicklingError, MemoryError, *DAMAGED_FILE_ERRORS) as e:
         reason = str(e).splitlines()[0] if str(e) else ""
         raise InputError(path, f"cannot read PyTorch file ({type(e).__name__}: {reason})") from None
 
