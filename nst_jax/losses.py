@@ -14,6 +14,10 @@ import jax.numpy as jnp
 # Gram matrices sum over up to ~1e6 positions: keep them in full float32 on every backend (TPU/GPU defaults may
 # use bf16/TF32 passes for float32 matmuls).
 _GRAM_PRECISION = jax.lax.Precision.HIGHEST
+# The style statistics (`style_target`, `style_layer_loss`; config.STYLE_LOSSES): "gram", the paper's Gram
+# matrices; "cosine", Gram matrices of the filters' L2-normalised responses; "meancov", per-layer mean and
+# covariance under the 2-Wasserstein distance between Gaussians (crowsonkb/style-transfer-pytorch).
+_EPS = 1e-8
 
 
 def accumulation_dtype(dtype) -> jnp.dtype:
@@ -77,22 +81,60 @@ def content_loss(features: jax.Array, target: jax.Array, normalization: str = "p
     return scale * jnp.sum(diff * diff, axis=(1, 2, 3))
 
 
-def style_target(features: jax.Array, normalization: str = "paper") -> jax.Array:
-    """The style target A of one layer from the style image's features: its Gram matrix, unnormalised (paper, mse,
-    yunjey: the formulas divide by the *generated* image's positions M), or for "mean" divided by N M_s, N the
-    filters and M_s the style image's own positions (a per-position statistic: the same for a larger copy of the
-    same texture, so --style-scale and --size change the strokes' scale, not the loss's balance).
+def style_target(features: jax.Array, normalization: str = "paper", statistic: str = "gram"):
+    """The style target A of one layer from the style image's features.
+
+    gram: its Gram matrix, unnormalised (paper, mse, yunjey: the formulas divide by the *generated* image's
+    positions M), or for "mean" divided by N M_s, N the filters and M_s the style image's own positions (a
+    per-position statistic: the same for a larger copy of the same texture, so --style-scale and --size change the
+    strokes' scale, not the loss's balance). cosine: `cosine_gram`. meancov: {"mean": [B, N], "cov": [B, N, N],
+    "cov_sqrt": [B, N, N]} (`mean_cov`; the covariance's symmetric square root, made once here).
 
     Args:
       features: [B, H_s, W_s, N] features of the style image.
     Returns:
-      [B, N, N] targets (float32, or float64 for float64 features).
+      [B, N, N] targets (float32, or float64 for float64 features), or the meancov dict.
     """
+    if statistic == "cosine":
+        return cosine_gram(features)
+    if statistic == "meancov":
+        mean, cov = mean_cov(features)
+        values, vectors = jnp.linalg.eigh(cov)
+        root = (vectors * jnp.sqrt(jnp.maximum(values, 0.0))[:, None, :]) @ jnp.swapaxes(vectors, 1, 2)
+        return {"mean": mean, "cov": cov, "cov_sqrt": root}
     g = gram(features)
     if normalization != "mean":
         return g
     _, h, w, n = features.shape
     return g / (float(n) * float(h * w))
+
+
+def cosine_gram(features: jax.Array) -> jax.Array:
+    """C_ij = <F_i, F_j> / (|F_i| |F_j|): the cosine similarity of filters i and j's responses over the positions.
+
+    Args:
+      features: [B, H, W, N].
+    Returns:
+      [B, N, N], entries in [-1, 1] (a filter that never responds: a zero row and column).
+    """
+    acc = accumulation_dtype(features.dtype)
+    f = features.astype(acc)
+    norm = jnp.sqrt(jnp.sum(f * f, axis=(1, 2), keepdims=True) + _EPS)  # [B, 1, 1, N]
+    return gram(f / norm)
+
+
+def mean_cov(features: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Each filter's mean response and the covariance over the positions.
+
+    Args:
+      features: [B, H, W, N] (M = H W positions).
+    Returns:
+      mean [B, N] and covariance [B, N, N] = (F - mean)^T (F - mean) / M.
+    """
+    b, h, w, n = features.shape
+    f = features.astype(accumulation_dtype(features.dtype))
+    mean = jnp.mean(f, axis=(1, 2))
+    return mean, gram(f - mean[:, None, None, :]) / float(h * w)
 
 
 def style_factor(n: int, m: int, normalization: str = "paper") -> float:
@@ -112,23 +154,39 @@ def style_factor(n: int, m: int, normalization: str = "paper") -> float:
     raise ValueError(f"unknown normalization {normalization!r}")
 
 
-def style_layer_loss(features: jax.Array, target_gram: jax.Array, normalization: str = "paper") -> jax.Array:
-    """E_l = 1 / (4 N_l^2 M_l^2) sum_ij (G_ij - A_ij)^2, with G the Gram matrix of `features` (other
-    normalisations: see `style_factor`).
+def style_layer_loss(features: jax.Array, target, normalization: str = "paper", statistic: str = "gram") -> jax.Array:
+    """E_l, the distance between the style statistics of `features` and the target (`style_target`).
+
+    gram: E_l = 1 / (4 N_l^2 M_l^2) sum_ij (G_ij - A_ij)^2, with G the Gram matrix of `features` (other
+    normalisations: see `style_factor`). cosine: the mean over the N^2 entries of (C - C_s)^2 (`cosine_gram`; the
+    same for every normalisation: cosines do not grow with the image). meancov: the squared 2-Wasserstein distance
+    between the Gaussians of the two layers' responses, divided by N:
+    (|mu - mu_s|^2 + tr S + tr S_s - 2 tr (S_s^(1/2) S S_s^(1/2))^(1/2)) / N.
 
     Args:
       features: [B, H, W, N] features of the generated image (M = H * W).
-      target_gram: [B, N, N] (or [1, N, N]) targets of the style image (`style_target`: unnormalised Gram
-        matrices A, or for "mean" A / (N M_s)).
+      target: [B or 1, N, N] targets of the style image, or the meancov dict.
     Returns:
       [B] losses.
     """
     _, h, w, n = features.shape
+    if statistic == "cosine":
+        diff = cosine_gram(features) - target
+        return jnp.sum(diff * diff, axis=(1, 2)) / float(n) ** 2
+    if statistic == "meancov":
+        mean, cov = mean_cov(features)
+        root = target["cov_sqrt"]
+        inner = root @ cov @ root
+        roots = jnp.sqrt(jnp.maximum(jnp.linalg.eigvalsh(0.5 * (inner + jnp.swapaxes(inner, 1, 2))), _EPS))
+        trace = lambda m: jnp.trace(m, axis1=1, axis2=2)  # noqa: E731
+        w2 = (jnp.sum((mean - target["mean"]) ** 2, axis=-1) + trace(cov) + trace(target["cov"])
+              - 2.0 * jnp.sum(roots, axis=-1))
+        return w2 / float(n)
     g = gram(features)
     if normalization == "mean":  # G / (N M) against the already normalised target; mean over the N^2 entries
-        diff = g / (float(n) * float(h * w)) - target_gram
+        diff = g / (float(n) * float(h * w)) - target
         return jnp.sum(diff * diff, axis=(1, 2)) / float(n) ** 2
-    diff = g - target_gram
+    diff = g - target
     return style_factor(n, h * w, normalization) * jnp.sum(diff * diff, axis=(1, 2))
 
 
@@ -138,18 +196,19 @@ def style_loss(
     layers: Sequence[str],
     layer_weights: Sequence[float],
     normalization: str = "paper",
+    statistic: str = "gram",
 ) -> jax.Array:
-    """L_style = sum_l w_l E_l over `layers`.
+    """L_style = sum_l w_l E_l over `layers` (E_l: `style_layer_loss` of `statistic`).
 
     Args:
       features: {layer: [B, H_l, W_l, N_l]} features of the generated image.
-      target_grams: {layer: [B or 1, N_l, N_l]} Gram matrices of the style image.
+      target_grams: {layer: target} the style image's statistics (`style_target`).
       layers: style layers; layer_weights: w_l for each (the paper: 1/5 each for relu1_1..relu5_1).
     Returns:
       [B] losses.
     """
     return sum(
-        w * style_layer_loss(features[l], target_grams[l], normalization)
+        w * style_layer_loss(features[l], target_grams[l], normalization, statistic)
         for l, w in zip(layers, layer_weights, strict=True)
     )
 
@@ -158,7 +217,8 @@ def total_variation(image: jax.Array, form: str = "sum") -> jax.Array:
     """Squared total variation of the optimised variable (not in the paper; its tv weight defaults to 0).
 
     "sum": sum (x[i+1, j] - x[i, j])^2 + (x[i, j+1] - x[i, j])^2 over all neighbour pairs and channels (the
-    beta = 2 case of Mahendran & Vedaldi). "jcjohnson": the loss whose gradient jcjohnson/neural-style's TVLoss
+    beta = 2 case of Mahendran & Vedaldi). "l1": sum |x[i+1, j] - x[i, j]| + |x[i, j+1] - x[i, j]| (anisotropic
+    L1: flat regions with sharp edges). "jcjohnson": the loss whose gradient jcjohnson/neural-style's TVLoss
     computes: 1/2 sum over i < H-1, j < W-1 of (x[i, j] - x[i, j+1])^2 + (x[i, j] - x[i+1, j])^2.
 
     Args:
@@ -167,6 +227,10 @@ def total_variation(image: jax.Array, form: str = "sum") -> jax.Array:
       [B] losses.
     """
     image = image.astype(accumulation_dtype(image.dtype))
+    if form == "l1":
+        dy = image[:, 1:, :, :] - image[:, :-1, :, :]
+        dx = image[:, :, 1:, :] - image[:, :, :-1, :]
+        return jnp.sum(jnp.abs(dy), axis=(1, 2, 3)) + jnp.sum(jnp.abs(dx), axis=(1, 2, 3))
     if form == "jcjohnson":
         corner = image[:, :-1, :-1, :]
         dx = corner - image[:, :-1, 1:, :]

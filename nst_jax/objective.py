@@ -30,6 +30,7 @@ class LossSpec(NamedTuple):
     tv_form: str
     precision: str
     remat: bool
+    style_statistic: str = "gram"
 
     @property
     def compute_dtype(self):
@@ -55,7 +56,8 @@ class LossSpec(NamedTuple):
 
 def loss_spec(config: Config, preprocessing: str, remat: bool = False) -> LossSpec:
     return LossSpec(tuple(config.content_layers), tuple(config.style_layers), config.pooling, preprocessing,
-                    config.normalization, config.pixel_space, config.tv_form, config.precision, remat)
+                    config.normalization, config.pixel_space, config.tv_form, config.precision, remat,
+                    config.style_loss)
 
 
 def loss_weights(config: Config, dtype=jnp.float32) -> dict[str, jax.Array]:
@@ -110,14 +112,15 @@ def compute_targets(params, content: jax.Array, style: jax.Array, spec: LossSpec
         variables (`to_variable`: made the same way as the start variable, so that a run started from the content
         image has exactly zero content loss, as in PyTorch).
     Returns:
-      {"content": {layer: [B, H_l, W_l, N_l]}, "style": {layer: [B or 1, N_l, N_l]}}.
+      {"content": {layer: [B, H_l, W_l, N_l]}, "style": {layer: the style statistic, `losses.style_target`}}.
     """
     # Both images go through the very forward pass the loss uses (same requested layers), so XLA compiles the
     # features the same way as in the loss.
     content_feats, style_feats = features(params, content, spec), features(params, style, spec)
     return {
         "content": {l: content_feats[l] for l in spec.content_layers},
-        "style": {l: losses.style_target(style_feats[l], spec.normalization) for l in spec.style_layers},
+        "style": {l: losses.style_target(style_feats[l], spec.normalization, spec.style_statistic)
+                  for l in spec.style_layers},
     }
 
 
@@ -133,7 +136,7 @@ def loss_terms(z: jax.Array, params, targets, coefficients, spec: LossSpec, flip
         zeros,
     )
     style = zeros + losses.style_loss(feats, targets["style"], spec.style_layers, coefficients["layers"],
-                                      spec.normalization)
+                                      spec.normalization, spec.style_statistic)
     tv = losses.total_variation(z, spec.tv_form)
     total = losses.total_loss(content, style, tv, coefficients["content"], coefficients["style"], coefficients["tv"])
     return {"content": content, "style": style, "tv": tv, "total": total}

@@ -117,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
             kwargs["type"] = _text_parser(f.name)
             kwargs["metavar"] = _METAVARS.get(f.name, {"int": "N", "float": "F"}.get(field_kind(f.type)[0]))
         settings.add_argument("--" + f.name.replace("_", "-"), **kwargs)
+    settings.add_argument("--original-colors", dest="preserve_colors", action="store_const", const="original",
+                          default=argparse.SUPPRESS, help="the same as --preserve-colors original (jcjohnson's)")
     return parser
 
 

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
-from . import images
+from . import colour, images
 from . import weights as weights_lib
 from .config import INIT_KEYWORDS, Config
 from .errors import InputError, Interrupted, check_stop, deferred_stops
@@ -111,18 +111,25 @@ def prepare_images(content: ImageLike, style: ImageLike, config: Config) -> tupl
 
 
 def initial_variable(init: Union[str, ImageLike], content: np.ndarray, style: np.ndarray, seed: int,
-                     spec: LossSpec) -> np.ndarray:
+                     spec: LossSpec, noise_ratio: float = 0.0) -> np.ndarray:
     """The start of the optimised variable, [H, W, 3].
 
     init: "noise" (uniform white noise in [0, 1] per pixel and channel, seeded), "randn" (N(0, 0.001^2) in the
-    variable's own space, jcjohnson's "random"), "content", "style" (resized to the content's shape), an image
-    path or an array (resized to the content's shape).
+    variable's own space, jcjohnson's "random"), "gauss" (N(0, 1) in the network's input space, as an image clipped
+    to [0, 1]), "gray" (0.5), "content", "style" (resized to the content's shape), an image path or an array
+    (resized to the content's shape). noise_ratio r: the start image becomes (1 - r) image + r uniform noise (not
+    for "randn", which is not an image).
     """
-    shape = content.shape[:2]
+    shape, key = content.shape[:2], jax.random.key(seed)
     if isinstance(init, str) and init == "randn":
-        return 0.001 * np.asarray(jax.random.normal(jax.random.key(seed), (*shape, 3), spec.variable_dtype))
+        return 0.001 * np.asarray(jax.random.normal(key, (*shape, 3), spec.variable_dtype))
     if isinstance(init, str) and init == "noise":
-        image = np.asarray(jax.random.uniform(jax.random.key(seed), (*shape, 3), jnp.float32))
+        image = np.asarray(jax.random.uniform(key, (*shape, 3), jnp.float32))
+    elif isinstance(init, str) and init == "gauss":
+        noise = jax.random.normal(key, (*shape, 3), jnp.float32)
+        image = np.clip(np.asarray(weights_lib.deprocess(noise, spec.preprocess)), 0.0, 1.0)
+    elif isinstance(init, str) and init == "gray":
+        image = np.full((*shape, 3), 0.5, np.float32)
     elif isinstance(init, str) and init == "content":
         image = content
     elif isinstance(init, str) and init == "style":
@@ -132,6 +139,9 @@ def initial_variable(init: Union[str, ImageLike], content: np.ndarray, style: np
             raise InputError(init, f"the start image (--init, Config.init) is neither {', '.join(INIT_KEYWORDS)} "
                                    "nor an existing image file")
         image = images.resize(as_image(init, "init"), shape)
+    if noise_ratio:
+        noise = np.asarray(jax.random.uniform(jax.random.fold_in(key, 1), (*shape, 3), jnp.float32))
+        image = (1.0 - noise_ratio) * np.asarray(image, np.float32) + noise_ratio * noise
     return np.asarray(to_variable(jnp.asarray(image, spec.variable_dtype), spec))
 
 
@@ -216,6 +226,10 @@ def optimize_batches(
         raise ValueError("precision float64 needs JAX's x64 mode: wrap the call in `with jax.enable_x64(True):`")
     spec = loss_spec(config, w.preprocess, config.remat == "on")
     params = cast_params(w.params, spec)  # on the device once, for every batch and scale
+    originals = contents
+    if config.preserve_colors:
+        contents, styles = map(list, zip(*(colour.before(c, s, config.preserve_colors)
+                                           for c, s in zip(contents, styles))))
     group = jobs_per_program(config, len(contents))
     plans = plan_scales([c.shape[:2] for c in contents], [s.shape[:2] for s in styles], config, group)
     if resume is not None and (resume.first % group or not 0 <= resume.first < len(contents)):
@@ -233,6 +247,9 @@ def optimize_batches(
             if isinstance(getattr(e, "state", None), BatchState):
                 e.state.first = first
             raise
+        if config.preserve_colors:
+            out = np.stack([colour.after(image, images.resize(content, image.shape[:2]), config.preserve_colors)
+                            for image, content in zip(out, originals[first:first + group])])
         yield Batch(first, out, history, steps)
 
 
@@ -283,8 +300,8 @@ def _scale_start(pairs, z, opt_state, spec: LossSpec, config: Config, init):
     """The variables and optimiser states of one scale's jobs: z, opt_state the previous scale's (None at the
     first scale), upsampled and carried over, or fresh."""
     if z is None:
-        z = jnp.stack([jnp.asarray(initial_variable(init, c, s, config.seed, spec), spec.variable_dtype)[None]
-                       for c, s in pairs])
+        z = jnp.stack([jnp.asarray(initial_variable(init, c, s, config.seed, spec, config.init_noise_ratio),
+                                   spec.variable_dtype)[None] for c, s in pairs])
     else:
         z, opt_state = next_scale(z, opt_state, pairs[0][0].shape[:2], spec, config.box_mode != "none")
     if opt_state is None:  # the first scale, or a state that cannot be carried to a new size

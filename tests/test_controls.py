@@ -1,0 +1,187 @@
+"""Artistic controls (issue 38) against hand computations: the colour functions, the style statistics, the start
+images, the L1 total variation; and through the loop on random (not pretrained) weights at tiny sizes."""
+
+import re
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import smooth_image
+
+from nst_jax import Config, colour, losses, stylize
+
+CONTENT = smooth_image((48, 64), 1)
+STYLE = smooth_image((64, 64), 2)
+
+
+def _mid(image: np.ndarray, spread: float = 0.3) -> np.ndarray:
+    """An image squeezed around mid-gray, so that colour maps do not reach the [0, 1] clip."""
+    return (0.5 + spread * (image - 0.5)).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Colour
+
+
+def test_yiq_round_trip_and_the_luminance_weights():
+    rgb = _mid(CONTENT)
+    np.testing.assert_allclose(colour.from_yiq(colour.to_yiq(rgb)), rgb, atol=1e-6)
+    np.testing.assert_allclose(colour.luminance(np.array([[[1.0, 0.0, 0.0]]])), [[0.299]])  # NTSC Y of pure red
+
+
+def test_original_colors_keeps_the_results_luminance_and_the_contents_colour():
+    result, content = _mid(STYLE[:48, :64]), _mid(CONTENT)
+    out = colour.original_colors(result, content)
+    yiq, want = colour.to_yiq(out), colour.to_yiq(content)
+    np.testing.assert_allclose(yiq[..., 0], colour.luminance(result), atol=1e-6)
+    np.testing.assert_allclose(yiq[..., 1:], want[..., 1:], atol=1e-6)
+
+
+def test_luminance_only_gives_gray_images_whose_luminance_statistics_match():
+    content, style = colour.luminance_only(_mid(CONTENT), _mid(STYLE))
+    assert np.all(content[..., 0] == content[..., 1]) and np.all(style[..., 1] == style[..., 2])
+    np.testing.assert_allclose(content[..., 0], colour.luminance(_mid(CONTENT)), atol=1e-6)
+    y_c = colour.luminance(_mid(CONTENT))
+    assert abs(style[..., 0].mean() - y_c.mean()) < 1e-5 and abs(style[..., 0].std() - y_c.std()) < 1e-5
+
+
+def test_colour_matching_gives_the_style_the_contents_mean_and_covariance():
+    rng = np.random.default_rng(0)
+    style = np.clip(0.5 + 0.1 * rng.standard_normal((40, 50, 3)) @ np.array([[1, .5, 0], [0, 1, .3], [0, 0, 1]]),
+                    0, 1).astype(np.float32)
+    content = _mid(CONTENT, 0.5)
+    out = colour.match_colour_statistics(style, content).reshape(-1, 3).astype(np.float64)
+    c = content.reshape(-1, 3).astype(np.float64)
+    np.testing.assert_allclose(out.mean(axis=0), c.mean(axis=0), atol=1e-5)
+    np.testing.assert_allclose(np.cov(out, rowvar=False), np.cov(c, rowvar=False), atol=1e-5)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Style statistics
+
+
+def _features(seed: int, shape=(2, 5, 6, 4)) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32) + 0.3
+
+
+def test_cosine_gram_is_the_cosine_of_each_pair_of_filters_responses():
+    f = _features(0)
+    flat = f.reshape(2, 30, 4).astype(np.float64)
+    unit = flat / np.linalg.norm(flat, axis=1, keepdims=True)
+    np.testing.assert_allclose(losses.cosine_gram(jnp.asarray(f)), np.einsum("bmi,bmj->bij", unit, unit), atol=1e-5)
+
+
+def test_mean_and_covariance_are_numpys():
+    f = _features(1)
+    mean, cov = losses.mean_cov(jnp.asarray(f))
+    flat = f.reshape(2, 30, 4).astype(np.float64)
+    np.testing.assert_allclose(mean, flat.mean(axis=1), atol=1e-5)
+    np.testing.assert_allclose(cov, [np.cov(x, rowvar=False, bias=True) for x in flat], atol=1e-5)
+
+
+def _diagonal_features(means, scales) -> np.ndarray:
+    """[1, 2, 2, 2] features whose two filters have the given means and standard deviations and are uncorrelated:
+    orthogonal +-1 patterns over the 4 positions."""
+    a = np.array([1.0, -1.0, 1.0, -1.0])
+    b = np.array([1.0, 1.0, -1.0, -1.0])
+    f = np.stack([means[0] + scales[0] * a, means[1] + scales[1] * b], axis=-1)
+    return f.reshape(1, 2, 2, 2).astype(np.float32)
+
+
+def test_meancov_is_the_2_wasserstein_distance_between_gaussians():
+    """For uncorrelated filters the squared 2-Wasserstein distance is |mu - mu'|^2 + sum (s - s')^2; divided by N."""
+    x, y = _diagonal_features((1.0, -2.0), (3.0, 0.5)), _diagonal_features((0.5, 0.0), (1.0, 2.0))
+    target = losses.style_target(jnp.asarray(y), "mean", "meancov")
+    got = float(losses.style_layer_loss(jnp.asarray(x), target, "mean", "meancov")[0])
+    expected = ((1.0 - 0.5) ** 2 + (-2.0 - 0.0) ** 2 + (3.0 - 1.0) ** 2 + (0.5 - 2.0) ** 2) / 2
+    assert got == pytest.approx(expected, rel=1e-4)
+    same = float(losses.style_layer_loss(jnp.asarray(x), losses.style_target(jnp.asarray(x), "mean", "meancov"),
+                                         "mean", "meancov")[0])
+    assert abs(same) < 1e-3
+
+
+def test_cosine_loss_is_the_mean_squared_difference_of_the_cosines():
+    f, g = _features(2), _features(3)
+    target = losses.style_target(jnp.asarray(g), "paper", "cosine")
+    got = losses.style_layer_loss(jnp.asarray(f), target, "paper", "cosine")
+    diff = np.asarray(losses.cosine_gram(jnp.asarray(f))) - np.asarray(target)
+    np.testing.assert_allclose(got, (diff ** 2).mean(axis=(1, 2)), rtol=1e-5)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Total variation, start images
+
+
+def test_l1_total_variation_is_the_sum_of_absolute_neighbour_differences():
+    image = np.zeros((1, 2, 3, 1), np.float32)
+    image[0, :, :, 0] = [[0.0, 0.5, 0.2], [1.0, 0.5, 0.0]]
+    # horizontal: |0.5| + |-0.3| + |-0.5| + |-0.5| = 1.8; vertical: |1.0| + |0.0| + |-0.2| = 1.2
+    assert float(losses.total_variation(jnp.asarray(image), "l1")[0]) == pytest.approx(3.0)
+
+
+def _start(init, ratio=0.0, preprocess="caffe"):
+    from nst_jax import objective, transfer
+
+    spec = objective.loss_spec(Config(), preprocess)
+    return transfer.initial_variable(init, _mid(CONTENT), STYLE, 3, spec, ratio)
+
+
+def test_gray_start_and_noise_mixed_into_the_start_image():
+    np.testing.assert_allclose(_start("gray"), 0.5)
+    content, noise, half = _start("content"), _start("content", 1.0), _start("content", 0.25)
+    np.testing.assert_allclose(content, _mid(CONTENT), atol=1e-6)
+    assert noise.min() >= 0 and noise.max() <= 1 and abs(noise.mean() - 0.5) < 0.05  # uniform [0, 1]
+    np.testing.assert_allclose(half, 0.75 * content + 0.25 * noise, atol=1e-6)
+
+
+def test_gauss_start_is_unit_normal_in_the_networks_input_space():
+    """torchvision's input space is (x - mean) / std: N(0, 1) there is x = mean + std * N(0, 1) per channel."""
+    from nst_jax import weights as weights_lib
+
+    image = _start("gauss", preprocess="torchvision")
+    net = np.asarray(weights_lib.preprocess(jnp.asarray(image), "torchvision"))
+    inside = (image > 0) & (image < 1)  # away from the clip
+    assert abs(net[inside].mean()) < 0.1 and abs(net[inside].std() - 1.0) < 0.15
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Through the loop (random weights, tiny images)
+
+
+def test_luminance_only_transfer_keeps_the_contents_colour_channels(random_weights):
+    content = _mid(CONTENT)
+    config = Config(size=64, steps=6, chunk_size=3, optimizer="adam", lr=0.01, preserve_colors="luminance")
+    result = stylize(content, STYLE, random_weights, config)
+    got, want = colour.to_yiq(result.image), colour.to_yiq(content)
+    inside = ((result.image > 1e-3) & (result.image < 1 - 1e-3)).all(axis=-1)  # not clipped by the recombination
+    assert inside.mean() > 0.9
+    np.testing.assert_allclose(got[inside][:, 1:], want[inside][:, 1:], atol=2e-6)
+
+
+@pytest.mark.parametrize("statistic", ["cosine", "meancov"])
+def test_other_style_statistics_lower_their_loss(random_weights, statistic):
+    """Style alone (content weight 0): lbfgs-armijo lowers the statistic's loss, with finite values and gradients."""
+    config = Config(size=32, steps=12, chunk_size=6, init="content", style_loss=statistic,
+                    content_weight=0.0)
+    history = stylize(CONTENT, STYLE, random_weights, config).history
+    assert np.isfinite(history["total"]).all() and history["style"][-1] < 0.9 * history["style"][0]
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(init_noise_ratio=1.5), "init_noise_ratio must be in [0, 1], got 1.5"),
+    (dict(preserve_colors="sepia"), "preserve_colors must be one of luminance, histogram, original or None"),
+    (dict(style_loss="wasserstein"), "style_loss must be one of gram, cosine, meancov"),
+    (dict(tv_form="l2"), "tv_form must be one of sum, jcjohnson, l1"),
+])
+def test_bad_control_settings_are_one_line(settings, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Config(**settings)
+
+
+def test_original_colors_is_preserve_colors_original_on_the_command_line():
+    from nst_jax.options import build_parser, config_from_args
+
+    parse = lambda *extra: config_from_args(build_parser().parse_args(  # noqa: E731
+        ["--content", "c.png", "--style", "s.png", "--output", "o.png", *extra]))
+    assert parse("--original-colors").preserve_colors == parse("--preserve-colors", "original").preserve_colors
+    assert parse().preserve_colors is None and parse("--style-loss", "meancov").style_loss == "meancov"
