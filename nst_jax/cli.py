@@ -162,22 +162,50 @@ def _image_paths(values: Sequence[str]) -> list[Path]:
     return list(unique.values())
 
 
-def _outputs(args: argparse.Namespace, jobs: list[tuple[Path, Path]]) -> list[Path]:
-    """One output per job: CONTENT_STYLE.png in the --output folder, or for one job --output itself if it is not
-    a folder."""
+Job = tuple[Path, tuple[Path, ...]]  # (content, styles): one style image, or several blended in one job
+
+
+def _style_sets(values: Sequence[str]) -> list[tuple[Path, ...]]:
+    """The --style values as the jobs' style sets: a file or each image of a folder alone, or comma-joined files
+    (A,B: several styles blended in one job; a file whose own name has a comma is one style)."""
+    sets: list[tuple[Path, ...]] = []
+    for value in values:
+        if "," in value and not Path(value).exists():
+            parts = tuple(Path(v) for v in value.split(",") if v)
+            folders = [p for p in parts if p.is_dir()]
+            if folders:
+                raise UsageError(folders[0], "is a folder: a style set (--style A,B) names image files")
+            sets.append(parts)
+        else:
+            sets += [(p,) for p in _image_paths([value])]
+    unique: dict[tuple[Path, ...], tuple[Path, ...]] = {}
+    for ss in sets:
+        unique.setdefault(tuple(_resolved(p) for p in ss), ss)
+    return list(unique.values())
+
+
+def _styles_name(styles: tuple[Path, ...]) -> str:
+    """A style set in output names: STYLE, or STYLE1+STYLE2."""
+    return "+".join(p.stem for p in styles)
+
+
+def _outputs(args: argparse.Namespace, jobs: list[Job]) -> list[Path]:
+    """One output per job: CONTENT_STYLE.png (CONTENT_STYLE1+STYLE2.png for several styles) in the --output folder,
+    or for one job --output itself if it is not a folder."""
     folder = Path(args.output)
     if not folder.is_dir():
         if len(jobs) == 1:
             return [images.check_output_path(folder)]
         raise UsageError(folder, f"with {len(jobs)} jobs, --output must be an existing folder")
     outputs, made_by = [], {}
-    for c, s in jobs:
-        out = images.check_output_path(folder / f"{c.stem}_{s.stem}.png")
+    for c, ss in jobs:
+        out = images.check_output_path(folder / f"{c.stem}_{_styles_name(ss)}.png")
+        job = f"{c} + {' + '.join(map(str, ss))}"
         if out in made_by:
-            raise InputError(out, f"would be written by two jobs ({made_by[out]} and {c} + {s}); "
+            raise InputError(out, f"would be written by two jobs ({made_by[out]} and {job}); "
                                   f"give the images distinct names")
         outputs.append(out)
-        made_by[out] = f"{c} + {s}"
+        made_by[out] = job
     return outputs
 
 
@@ -191,14 +219,14 @@ def check_inputs_kept(writes: Sequence[Path], inputs: dict[str, Sequence[Path]])
             raise InputError(path, f"would overwrite the {role} {given}; choose another output")
 
 
-def _loaded(jobs: list[tuple[Path, Path]], config: Config, max_pixels: int) -> dict[Path, np.ndarray]:
+def _loaded(jobs: list[Job], config: Config, max_pixels: int) -> dict[Path, np.ndarray]:
     """Every input image once, read no larger than the run needs it (`images.load`'s longer_side: an image used
     both ways, the larger need)."""
     from .planning import needed_sides
 
     content_side, style_side = needed_sides(config)
     need: dict[Path, Optional[int]] = {}
-    for role_side, paths in ((content_side, [c for c, _ in jobs]), (style_side, [s for _, s in jobs])):
+    for role_side, paths in ((content_side, [c for c, _ in jobs]), (style_side, [s for _, ss in jobs for s in ss])):
         for p in paths:
             need[p] = None if role_side is None or need.get(p, 0) is None else max(need.get(p, 0), role_side)
     return {p: images.load(p, max_pixels, side) for p, side in need.items()}
@@ -209,7 +237,7 @@ def _is_file(value) -> bool:
     return isinstance(value, str) and Path(value).is_file()
 
 
-def check_shares(jobs: list[tuple[Path, Path]], loaded: dict, config: Config, count: int) -> list[range]:
+def check_shares(jobs: list[Job], loaded: dict, config: Config, count: int) -> list[range]:
     """`plan_scales` (sizes, one aspect ratio per program, the memory preflight) for the jobs each of `count`
     processes will run, batched as that process will batch them. Every process checks every share, so all hosts of
     a multi-host run agree on bad input before any work. Returns the shares (`process_share` of each process);
@@ -220,17 +248,17 @@ def check_shares(jobs: list[tuple[Path, Path]], loaded: dict, config: Config, co
     for share in shares:
         part = jobs[share.start:share.stop]
         if part:  # sizes and memory, named by file
-            plan_scales([loaded[c].shape[:2] for c, _ in part], [loaded[s].shape[:2] for _, s in part], config,
-                        jobs_per_program(config, len(part)), names=part)
+            plan_scales([loaded[c].shape[:2] for c, _ in part], [[loaded[s].shape[:2] for s in ss] for _, ss in part],
+                        config, jobs_per_program(config, len(part)), names=part)
     return shares
 
 
 @dataclass
 class _Plan:
-    """What this process runs, every input and output checked: jobs[j] = (content, style) writes outputs[j];
+    """What this process runs, every input and output checked: jobs[j] = (content, styles) writes outputs[j];
     `first` is jobs[0]'s index among all `n_all` jobs of the command (several hosts split them)."""
 
-    jobs: list[tuple[Path, Path]]
+    jobs: list[Job]
     outputs: list[Path]
     loaded: dict[Path, np.ndarray]
     first: int
@@ -247,10 +275,15 @@ def _plan(args: argparse.Namespace, config: Config, index: int, count: int) -> O
     when this process has no jobs. Raises InputError."""
     from .weights.download import candidate_paths
 
-    all_jobs = list(itertools.product(_image_paths(args.content), _image_paths(args.style)))
+    all_jobs = list(itertools.product(_image_paths(args.content), _style_sets(args.style)))
+    for _, ss in all_jobs:
+        try:
+            config.blend(len(ss))
+        except ValueError as e:
+            raise UsageError(None, f"--style-blend: {e}") from None
     all_outputs = _outputs(args, all_jobs)
     log_path = check_writable_target(_process_path(Path(args.log), index, count)) if args.log else None
-    inputs = {"content image": [c for c, _ in all_jobs], "style image": [s for _, s in all_jobs],
+    inputs = {"content image": [c for c, _ in all_jobs], "style image": [s for _, ss in all_jobs for s in ss],
               "weights file": [Path(args.weights)] if args.weights else []}
     plot_path = check_writable_target(_process_path(Path(args.plot), index, count)) if args.plot else None
     if plot_path:
@@ -331,7 +364,7 @@ class Reporter:
         partials = [partial_path(self.plan.outputs[state.first + j]) for j in range(len(state.images))]
         for image, path in zip(state.images, partials):
             images.save(image, path)
-        inputs = sorted({str(p) for job in self.plan.jobs for p in job} | ({self.config.init}
+        inputs = sorted({str(p) for c, ss in self.plan.jobs for p in (c, *ss)} | ({self.config.init}
                                                                            if _is_file(self.config.init) else set()))
         checkpoint.save(self.plan.checkpoint, state, {
             "argv": self.args.argv, "cwd": str(Path.cwd()), "weights_sha256": self.weights["sha256"],
@@ -390,7 +423,8 @@ class Reporter:
             images.save(batch.images[j], out)
             diverged = {"diverged_at_step": bad, "image_step": image_step} if bad is not None else {}
             _write_json(summary_path(out), {**record.run_record(
-                self.config, content=str(c), style=str(s), output=str(out), final=record.final_losses(history, j),
+                self.config, content=str(c), style=",".join(map(str, s)), output=str(out),
+                final=record.final_losses(history, j),
                 job=self.plan.first + first + j if self.plan.n_all > 1 else None, preset=self.args.preset,
                 weights=self.weights, env=self.environment, time=timing), **diverged})
             if bad is None:
@@ -455,7 +489,8 @@ def run(args: argparse.Namespace, config: Config, start: Optional[float] = None,
         check_unchanged(meta, weights_record["sha256"])
     with Reporter(args, config, plan, weights_record, start, meta) as reporter:
         for batch in optimize_batches(
-                [plan.loaded[c] for c, _ in plan.jobs], [plan.loaded[s] for _, s in plan.jobs], weights, config,
+                [plan.loaded[c] for c, _ in plan.jobs], [[plan.loaded[s] for s in ss] for _, ss in plan.jobs],
+                weights, config,
                 callback=reporter.progress, report_every=args.save_every, resume=state):
             reporter.batch_done(batch)  # written as each batch ends
     reporter.finish()

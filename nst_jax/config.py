@@ -119,6 +119,10 @@ class Config:
         "cropped form) or l1 (absolute differences: keeps edges sharper)",
         choices=TV_FORMS,
     )
+    style_blend: Optional[tuple[float, ...]] = _opt(
+        None, "weights of the styles of one job (several styles: --style A,B), comma separated, normalised to sum 1 "
+        "(default: equal)"
+    )
     style_loss: str = _opt(
         "gram", "style statistic: gram (the paper's Gram matrices), cosine (Gram matrices of each filter's "
         "L2-normalised responses: cosine similarities), meancov (each layer's mean and covariance, compared by the "
@@ -186,6 +190,17 @@ class Config:
             sizes = (self.size,)
         steps = tuple(int(v) for v in self.scale_steps) if self.scale_steps is not None else (self.steps,) * len(sizes)
         return tuple(zip(sizes, steps))
+
+    def blend(self, n_styles: int) -> tuple[float, ...]:
+        """The weights of a job's `n_styles` styles, summing to 1: `style_blend` normalised, or equal. ValueError
+        when `style_blend` has another count."""
+        if self.style_blend is None:
+            return (1.0 / n_styles,) * n_styles
+        if len(self.style_blend) != n_styles:
+            raise ValueError(f"style_blend has {len(self.style_blend)} weights for {n_styles} style image"
+                             f"{'s' * (n_styles != 1)}: give one weight per style of the job")
+        total = sum(self.style_blend)
+        return tuple(w / total for w in self.style_blend)
 
     @property
     def learning_rate(self) -> float:
@@ -280,6 +295,9 @@ def check(config: Config) -> None:
         raise ValueError(f"chunk_size must be >= 1, got {config.chunk_size}")
     if config.lbfgs_memory < 1:
         raise ValueError(f"lbfgs_memory must be >= 1, got {config.lbfgs_memory}")
+    if config.style_blend is not None and (not all(0 <= w < math.inf for w in config.style_blend)
+                                           or not sum(config.style_blend) > 0):
+        raise ValueError(f"style_blend must be weights >= 0, not all zero, got {config.style_blend}")
     if not 0 <= config.init_noise_ratio <= 1:
         raise ValueError(f"init_noise_ratio must be in [0, 1], got {config.init_noise_ratio}")
     if config.preserve_colors is not None and config.preserve_colors not in COLOR_MODES:

@@ -95,18 +95,45 @@ def style_target(features: jax.Array, normalization: str = "paper", statistic: s
     Returns:
       [B, N, N] targets (float32, or float64 for float64 features), or the meancov dict.
     """
+    return _finished(_statistic(features, normalization, statistic), statistic)
+
+
+def blended_target(features: Sequence[jax.Array], weights: jax.Array, normalization: str = "paper",
+                   statistic: str = "gram"):
+    """The target of several style images, the blend sum_k w_k S_k of their statistics (jcjohnson/neural-style's
+    blend of Gram matrices; for meancov the means and covariances are blended, then the square root taken).
+
+    Args:
+      features: K feature maps [B, H_k, W_k, N] (sizes may differ); weights: [K], summing to 1.
+    Returns:
+      as `style_target`.
+    """
+    stats = [_statistic(f, normalization, statistic) for f in features]
+    blend = jax.tree.map(lambda *xs: sum(w * x for w, x in zip(weights, xs)), *stats)
+    return _finished(blend, statistic)
+
+
+def _statistic(features: jax.Array, normalization: str, statistic: str):
+    """The statistic that blends linearly: gram (normalised for "mean"), cosine, or {"mean", "cov"}."""
     if statistic == "cosine":
         return cosine_gram(features)
     if statistic == "meancov":
         mean, cov = mean_cov(features)
-        values, vectors = jnp.linalg.eigh(cov)
-        root = (vectors * jnp.sqrt(jnp.maximum(values, 0.0))[:, None, :]) @ jnp.swapaxes(vectors, 1, 2)
-        return {"mean": mean, "cov": cov, "cov_sqrt": root}
+        return {"mean": mean, "cov": cov}
     g = gram(features)
     if normalization != "mean":
         return g
     _, h, w, n = features.shape
     return g / (float(n) * float(h * w))
+
+
+def _finished(stat, statistic: str):
+    """The target from its statistic: for meancov, the covariance's symmetric square root added."""
+    if statistic != "meancov":
+        return stat
+    values, vectors = jnp.linalg.eigh(stat["cov"])
+    root = (vectors * jnp.sqrt(jnp.maximum(values, 0.0))[:, None, :]) @ jnp.swapaxes(vectors, 1, 2)
+    return {**stat, "cov_sqrt": root}
 
 
 def cosine_gram(features: jax.Array) -> jax.Array:

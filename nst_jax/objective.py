@@ -103,25 +103,30 @@ def features(params, z, spec: LossSpec, flipped=None) -> dict[str, jax.Array]:
 
 
 @functools.partial(jax.jit, static_argnames=("spec",))
-def compute_targets(params, content: jax.Array, style: jax.Array, spec: LossSpec) -> dict:
-    """Content features P and style Gram matrices A of one job.
+def compute_targets(params, content: jax.Array, style, spec: LossSpec, blend=None) -> dict:
+    """Content features P and style statistics A of one job.
 
     Args:
       params: VGG19 conv params.
-      content: [B, H, W, 3] content images and style: [B or 1, H_s, W_s, 3] style images, both as optimised
-        variables (`to_variable`: made the same way as the start variable, so that a run started from the content
-        image has exactly zero content loss, as in PyTorch).
+      content: [B, H, W, 3] content images and style: [B or 1, H_s, W_s, 3] style images, or a tuple of K such
+        (several styles, sizes may differ), all as optimised variables (`to_variable`: made the same way as the
+        start variable, so that a run started from the content image has exactly zero content loss, as in PyTorch).
+      blend: [K] weights summing to 1 for K styles (`losses.blended_target`); None for one style.
     Returns:
       {"content": {layer: [B, H_l, W_l, N_l]}, "style": {layer: the style statistic, `losses.style_target`}}.
     """
-    # Both images go through the very forward pass the loss uses (same requested layers), so XLA compiles the
+    # Every image goes through the very forward pass the loss uses (same requested layers), so XLA compiles the
     # features the same way as in the loss.
-    content_feats, style_feats = features(params, content, spec), features(params, style, spec)
-    return {
-        "content": {l: content_feats[l] for l in spec.content_layers},
-        "style": {l: losses.style_target(style_feats[l], spec.normalization, spec.style_statistic)
-                  for l in spec.style_layers},
-    }
+    content_feats = features(params, content, spec)
+    styles = style if isinstance(style, (tuple, list)) else (style,)
+    style_feats = [features(params, s, spec) for s in styles]
+    if len(styles) == 1:
+        style_targets = {l: losses.style_target(style_feats[0][l], spec.normalization, spec.style_statistic)
+                         for l in spec.style_layers}
+    else:
+        style_targets = {l: losses.blended_target([f[l] for f in style_feats], blend, spec.normalization,
+                                                  spec.style_statistic) for l in spec.style_layers}
+    return {"content": {l: content_feats[l] for l in spec.content_layers}, "style": style_targets}
 
 
 def loss_terms(z: jax.Array, params, targets, coefficients, spec: LossSpec, flipped=None) -> dict[str, jax.Array]:

@@ -60,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     files = parser.add_argument_group("files")
     files.add_argument("--content", required=True, nargs="+", metavar="PATH",
                        help="content image(s) or folder(s); several make one batch with every style")
-    files.add_argument("--style", required=True, nargs="+", metavar="PATH", help="style image(s) or folder(s)")
+    files.add_argument("--style", required=True, nargs="+", metavar="PATH",
+                       help="style image(s) or folder(s): each image makes its own jobs (one output per content and "
+                       "style); A,B (comma-joined) is several styles blended in one job (see --style-blend)")
     files.add_argument("--output", required=True, metavar="PATH",
                        help="output image (.png, .jpg), or an existing folder for CONTENT_STYLE.png files (needed "
                        "with several jobs); a record of the run (settings, weights, timings, final losses) is "

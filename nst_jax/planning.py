@@ -4,6 +4,7 @@ each process of a multi-host run takes. Plain Python on shapes: no arrays are ma
 
 from __future__ import annotations
 
+import os
 from typing import Optional, Sequence
 
 import jax
@@ -31,13 +32,18 @@ def needed_sides(config: Config) -> tuple[Optional[int], Optional[int]]:
 
 def plan_scales(contents: Sequence[tuple[int, int]], styles: Sequence[tuple[int, int]], config: Config,
                 jobs_per_batch: int, names: Optional[Sequence[tuple[str, str]]] = None) -> list[list[tuple]]:
-    """Every scale's (content shape, style shape) for every job (the original (H, W) shapes in contents[j],
-    styles[j]), checked before any image is resized or any program compiled: the content shapes agree at each
+    """Every scale's (content shape, (style shape, ...)) for every job (the original (H, W) shapes in contents[j],
+    and styles[j]: one shape, or a list of them for several styles), checked before any image is resized or any
+    program compiled: the content shapes agree at each
     scale, every image keeps non-empty maps down to the deepest layer it goes through, and a batch of
-    `jobs_per_batch` jobs passes the memory preflight. `names`: (content, style) file names per job for the
-    messages. Raises InputError."""
-    names = names or [(f"job {j + 1}'s content image", f"job {j + 1}'s style image") for j in range(len(contents))]
-    plans = [[scaled_shapes(c, s, size, config.style_scale) for c, s in zip(contents, styles)]
+    `jobs_per_batch` jobs passes the memory preflight. `names`: (content, style or [style, ...]) file names per job
+    for the messages. Raises InputError."""
+    sets = [[tuple(s)] if isinstance(s[0], int) else [tuple(x) for x in s] for s in styles]  # one style or several
+    names = names or [(f"job {j + 1}'s content image", [f"job {j + 1}'s style image"] * len(sets[j]))
+                      for j in range(len(contents))]
+    names = [(c, [s] if isinstance(s, (str, os.PathLike)) else list(s)) for c, s in names]
+    plans = [[(scaled_shapes(c, ss[0], size, config.style_scale)[0],
+               tuple(scaled_shapes(c, s, size, config.style_scale)[1] for s in ss)) for c, ss in zip(contents, sets)]
              for size, _ in config.schedule]
     deepest = {"content": vgg.deepest(tuple(config.content_layers) + tuple(config.style_layers)),
                "style": vgg.deepest(config.style_layers)}
@@ -49,7 +55,8 @@ def plan_scales(contents: Sequence[tuple[int, int]], styles: Sequence[tuple[int,
                 (h, w), (h0, w0) = shapes[0], plan[first][0]
                 raise InputError(names[j][0], f"resized to {h}x{w}{at}, unlike {names[first][0]} ({h0}x{w0}): "
                                               "content images run in one batch need one aspect ratio")
-            for role, (h, w), name in zip(("content", "style"), shapes, names[j]):
+            for role, (h, w), name in [("content", shapes[0], names[j][0]),
+                                       *(("style", shape, name) for shape, name in zip(shapes[1], names[j][1]))]:
                 least = vgg.smallest_side(deepest[role])
                 if min(h, w) < least:
                     hint = "the size (--size, Config.size)" + (
@@ -59,8 +66,9 @@ def plan_scales(contents: Sequence[tuple[int, int]], styles: Sequence[tuple[int,
                                            f"{least} px on each side; raise {hint}")
         for shape in dict.fromkeys(c for c, _ in plan[::jobs_per_batch]):
             preflight(config, shape, min(jobs_per_batch, len(plan)))
-        for j, (_, style_shape) in enumerate(plan):
-            preflight_style(config, style_shape, names[j][1])
+        for j, (_, style_shapes) in enumerate(plan):
+            for shape, name in zip(style_shapes, names[j][1]):
+                preflight_style(config, shape, name)
     return plans
 
 

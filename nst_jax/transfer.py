@@ -94,6 +94,12 @@ class Result:
 # Inputs
 
 
+def style_set(style) -> list:
+    """A job's styles as a list: one image (a path, a Pillow image, an [H, W, 3] array), or a list or tuple of them
+    (several styles in one job, blended: `Config.style_blend`)."""
+    return list(style) if isinstance(style, (list, tuple)) else [style]
+
+
 def scale_images(content: np.ndarray, style: np.ndarray, size: Optional[int], style_scale: float):
     """Content resized so its longer side is `size`, style so its longer side is style_scale times that."""
     content_shape, style_shape = scaled_shapes(content.shape[:2], style.shape[:2], size, style_scale)
@@ -208,7 +214,8 @@ def optimize_batches(
     report_every: Optional[int] = None,
     resume: Optional[BatchState] = None,
 ) -> Iterator[Batch]:
-    """Run J jobs (contents[j] with styles[j], original sizes, RGB in [0, 1]), scale by scale, in batches of
+    """Run J jobs (contents[j] with styles[j]: an image or a list of images blended by `Config.style_blend`;
+    original sizes, RGB in [0, 1]), scale by scale, in batches of
     `jobs_per_program` jobs, one batch after another, yielding each `Batch` as it ends.
 
     The content images of one batch must share a shape at every scale (one aspect ratio); batches and styles may
@@ -226,12 +233,14 @@ def optimize_batches(
         raise ValueError("precision float64 needs JAX's x64 mode: wrap the call in `with jax.enable_x64(True):`")
     spec = loss_spec(config, w.preprocess, config.remat == "on")
     params = cast_params(w.params, spec)  # on the device once, for every batch and scale
-    originals = contents
+    originals, styles = contents, [style_set(s) for s in styles]
+    blends = [np.asarray(config.blend(len(s)), np.float32) for s in styles]  # ValueError before any compute
     if config.preserve_colors:
-        contents, styles = map(list, zip(*(colour.before(c, s, config.preserve_colors)
-                                           for c, s in zip(contents, styles))))
+        styles = [[colour.before(c, s, config.preserve_colors)[1] for s in ss] for c, ss in zip(contents, styles)]
+        contents = [colour.before(c, c, config.preserve_colors)[0] for c in contents]
     group = jobs_per_program(config, len(contents))
-    plans = plan_scales([c.shape[:2] for c in contents], [s.shape[:2] for s in styles], config, group)
+    plans = plan_scales([c.shape[:2] for c in contents], [[s.shape[:2] for s in ss] for ss in styles], config,
+                        group)
     if resume is not None and (resume.first % group or not 0 <= resume.first < len(contents)):
         raise ValueError(f"cannot resume at job {resume.first}: batches of {group} jobs start at multiples of it")
     for first in range(resume.first if resume else 0, len(contents), group):
@@ -240,7 +249,7 @@ def optimize_batches(
             report = lambda p, first=first: callback(dataclasses.replace(p, first_job=first))  # noqa: E731
         try:
             out, history, steps = _optimize_batch(
-                contents[first:first + group], styles[first:first + group],
+                contents[first:first + group], styles[first:first + group], blends[first:first + group],
                 [plan[first:first + group] for plan in plans], spec, params, config, report, init, report_every,
                 resume if resume is not None and resume.first == first else None)
         except Interrupted as e:
@@ -289,19 +298,22 @@ class _Chunk(NamedTuple):
     size: tuple[int, int]
 
 
-def _targets(pairs, spec: LossSpec, params):
-    """The stacked targets of one scale's jobs (pairs: their (content, style) images at this scale)."""
+def _targets(pairs, blends, spec: LossSpec, params):
+    """The stacked targets of one scale's jobs (pairs: their (content, [style, ...]) images at this scale; blends:
+    each job's style weights [K])."""
     variable = lambda image: to_variable(jnp.asarray(image, spec.variable_dtype)[None], spec)  # noqa: E731
-    return jax.tree.map(lambda *t: jnp.stack(t),
-                        *[compute_targets(params, variable(c), variable(s), spec) for c, s in pairs])
+    return jax.tree.map(lambda *t: jnp.stack(t), *[
+        compute_targets(params, variable(c), tuple(variable(s) for s in ss), spec,
+                        None if len(ss) == 1 else jnp.asarray(b, spec.variable_dtype))
+        for (c, ss), b in zip(pairs, blends)])
 
 
 def _scale_start(pairs, z, opt_state, spec: LossSpec, config: Config, init):
     """The variables and optimiser states of one scale's jobs: z, opt_state the previous scale's (None at the
     first scale), upsampled and carried over, or fresh."""
     if z is None:
-        z = jnp.stack([jnp.asarray(initial_variable(init, c, s, config.seed, spec, config.init_noise_ratio),
-                                   spec.variable_dtype)[None] for c, s in pairs])
+        z = jnp.stack([jnp.asarray(initial_variable(init, c, ss[0], config.seed, spec, config.init_noise_ratio),
+                                   spec.variable_dtype)[None] for c, ss in pairs])
     else:
         z, opt_state = next_scale(z, opt_state, pairs[0][0].shape[:2], spec, config.box_mode != "none")
     if opt_state is None:  # the first scale, or a state that cannot be carried to a new size
@@ -322,7 +334,8 @@ def _restored(state: BatchState, spec: LossSpec, config: Config):
 
 def _optimize_batch(
     contents: list[np.ndarray],
-    styles: list[np.ndarray],
+    styles: list[list[np.ndarray]],
+    blends: list[np.ndarray],
     plans: list[list[tuple]],
     spec: LossSpec,
     params,
@@ -339,7 +352,7 @@ def _optimize_batch(
     Chunks are pipelined: chunk k + 1 is dispatched before chunk k is read, so `unread` holds at most two."""
     n_jobs, pad = len(contents), padded_jobs(len(contents), jax.local_device_count()) - len(contents)
     if pad:  # run as a multiple of the devices (see padded_jobs); the callback, history and output drop the copies
-        contents, styles = contents + contents[-1:] * pad, styles + styles[-1:] * pad
+        contents, styles, blends = (x + x[-1:] * pad for x in (contents, styles, blends))
         plans = [plan + plan[-1:] * pad for plan in plans]
     init = config.init if init is None else init
     total = sum(steps for _, steps in config.schedule)
@@ -381,9 +394,9 @@ def _optimize_batch(
             for scale in range(resume.scale if resume else 0, len(config.schedule)):
                 steps, plan = config.schedule[scale][1], plans[scale]
                 size = plan[0][0]
-                pairs = [(images.resize(c, cs), images.resize(s, ss))
-                         for c, s, (cs, ss) in zip(contents, styles, plan)]
-                targets = _targets(pairs, spec, params)  # dispatched first: it runs while the host goes on
+                pairs = [(images.resize(c, cs), [images.resize(s, shape) for s, shape in zip(ss, shapes)])
+                         for c, ss, (cs, shapes) in zip(contents, styles, plan)]
+                targets = _targets(pairs, blends, spec, params)  # dispatched first: it runs while the host goes on
                 if resume is not None and scale == resume.scale:
                     z, opt_state = _restored(resume, spec, config)
                 else:
@@ -451,6 +464,8 @@ def stylize(
     Args:
       content, style: image paths, Pillow images or [H, W, 3] RGB arrays, float in [0, 1] or uint8; resized per
         `config.size` (or each scale's size) and `config.style_scale` (no resampling when already at size).
+        `style` may be a list of such: several styles in this one job, their statistics blended by
+        `config.style_blend` (default: equal weights).
       weights: a `Weights`, a weights file path, or None for the default file (see `nst_jax.weights`).
       config: settings (default `Config()`).
       callback: called with a `Progress` after every chunk of steps.
@@ -461,7 +476,8 @@ def stylize(
     """
     config = _as_config(config)
     content_side, style_side = needed_sides(config)
-    content, style = as_image(content, "content", content_side), as_image(style, "style", style_side)
+    content = as_image(content, "content", content_side)
+    style = [as_image(s, "style", style_side) for s in style_set(style)]
     w = as_weights(weights, config.weights_source)
 
     def single(p: Progress) -> None:
@@ -481,7 +497,8 @@ def stylize_batch(
     callback: Optional[Callable[[Progress], None]] = None,
 ) -> list[Result]:
     """Several jobs: job j stylises contents[j] with styles[j] (pass equal-length lists; `itertools.product` makes
-    every pairing). Up to `config.batch_size` jobs run in one compiled program (see `jobs_per_program`), vmapped,
+    every pairing); styles[j] may itself be a list (several styles blended in job j, see `stylize`). Up to
+    `config.batch_size` jobs run in one compiled program (see `jobs_per_program`), vmapped,
     each with its own optimiser state, and laid across all local devices (padded to a multiple of them, see
     `padded_jobs`); the results equal running the jobs one by one.
 
@@ -495,8 +512,8 @@ def stylize_batch(
     w = as_weights(weights, config.weights_source)
     content_side, style_side = needed_sides(config)
     out, history, image_steps = _joined(list(optimize_batches(
-        [as_image(c, "content", content_side) for c in contents], [as_image(s, "style", style_side) for s in styles],
-        w, config, callback)))
+        [as_image(c, "content", content_side) for c in contents],
+        [[as_image(s, "style", style_side) for s in style_set(ss)] for ss in styles], w, config, callback)))
     return [Result(out[j], {k: v[:, j] for k, v in history.items()}, int(image_steps[j]))
             for j in range(len(contents))]
 

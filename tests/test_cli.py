@@ -329,7 +329,7 @@ def test_each_process_share_is_checked_as_that_process_batches_it(image_files, t
     Image.open(wide).transpose(Image.Transpose.ROTATE_90).save(tall)
     loaded = {p: images.load(p) for p in (wide, tall, style)}
     config = Config(size=32, batch_size=4)
-    grouped = [(wide, style), (wide, style), (tall, style), (tall, style)]
+    grouped = [(wide, (style,)), (wide, (style,)), (tall, (style,)), (tall, (style,))]  # (content, styles)
     with pytest.raises(InputError, match="one aspect ratio"):
         cli.check_shares(grouped, loaded, config, count=1)
     cli.check_shares(grouped, loaded, config, count=2)

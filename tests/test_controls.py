@@ -185,3 +185,73 @@ def test_original_colors_is_preserve_colors_original_on_the_command_line():
         ["--content", "c.png", "--style", "s.png", "--output", "o.png", *extra]))
     assert parse("--original-colors").preserve_colors == parse("--preserve-colors", "original").preserve_colors
     assert parse().preserve_colors is None and parse("--style-loss", "meancov").style_loss == "meancov"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Several styles in one job
+
+
+OTHER = smooth_image((40, 56), 7)
+
+
+def test_a_blend_of_one_style_with_weight_1_and_another_with_0_is_the_single_style_run(random_weights):
+    """Issue 38's check: step by step, the same losses and the same image."""
+    config = Config(size=48, steps=6, chunk_size=3, optimizer="adam", lr=0.02)
+    single = stylize(CONTENT, STYLE, random_weights, config)
+    blended = stylize(CONTENT, [STYLE, OTHER], random_weights, config.replace(style_blend=(1.0, 0.0)))
+    for k in ("content", "style", "tv", "total"):
+        np.testing.assert_allclose(blended.history[k], single.history[k], rtol=1e-6)
+    np.testing.assert_allclose(blended.image, single.image, atol=1e-6)
+
+
+@pytest.mark.parametrize("statistic", ["gram", "meancov"])
+def test_the_blended_target_is_the_weighted_sum_of_the_styles_statistics(random_weights, statistic):
+    """Weights 3:1 (normalised to 0.75, 0.25): Gram targets (and meancov's mean and covariance) are 0.75 A + 0.25 B
+    of the single-style targets; meancov's square root is that of the blended covariance."""
+    from nst_jax import objective
+
+    spec = objective.loss_spec(Config(style_loss=statistic), "caffe")
+    params = objective.cast_params(random_weights.params, spec)
+    var = lambda image: objective.to_variable(jnp.asarray(image)[None], spec)  # noqa: E731
+    a = objective.compute_targets(params, var(CONTENT), var(STYLE), spec)["style"]
+    b = objective.compute_targets(params, var(CONTENT), var(OTHER), spec)["style"]
+    blend = jnp.asarray(Config(style_blend=(3.0, 1.0)).blend(2))
+    both = objective.compute_targets(params, var(CONTENT), (var(STYLE), var(OTHER)), spec, blend)["style"]
+    for layer in spec.style_layers:
+        if statistic == "gram":
+            np.testing.assert_allclose(both[layer], 0.75 * a[layer] + 0.25 * b[layer], rtol=1e-5, atol=1e-6)
+            continue
+        for key in ("mean", "cov"):
+            np.testing.assert_allclose(both[layer][key], 0.75 * a[layer][key] + 0.25 * b[layer][key], rtol=1e-4,
+                                       atol=1e-5)
+        root = np.asarray(both[layer]["cov_sqrt"][0], np.float64)
+        np.testing.assert_allclose(root @ root, both[layer]["cov"][0], rtol=1e-3, atol=1e-3 * float(
+            np.abs(both[layer]["cov"][0]).max()))
+
+
+def test_blend_weights_must_match_the_styles_and_be_usable():
+    assert Config(style_blend=(2, 6)).blend(2) == (0.25, 0.75) and Config().blend(4) == (0.25,) * 4
+    with pytest.raises(ValueError, match="style_blend has 3 weights for 2 style images"):
+        Config(style_blend=(1, 1, 1)).blend(2)
+    for bad in ((1.0, -1.0), (0.0, 0.0), (1.0, float("nan"))):
+        with pytest.raises(ValueError, match="style_blend must be weights >= 0, not all zero"):
+            Config(style_blend=bad)
+
+
+def test_the_command_line_tells_a_style_set_from_several_jobs(h5_files, image_files, tmp_path, capsys):
+    """--style A,B is one job blending two styles (CONTENT_A+B.png); --style A B two jobs; a blend with the wrong
+    count is a usage error before any work."""
+    from nst_jax.cli import main
+
+    content, style = image_files["content"], image_files["style"]
+    other = tmp_path / "other.png"
+    other.write_bytes(content.read_bytes())
+    out = tmp_path / "out"
+    out.mkdir()
+    base = ["--content", content, "--weights", h5_files["legacy"], "--size", 32, "--steps", 2, "--optimizer",
+            "adam", "--quiet", "--output", out]
+    assert main([*base, "--style", f"{style},{other}", "--style-blend", "0.7,0.3"]) == 0
+    assert sorted(p.name for p in out.glob("*.png")) == ["content_style+other.png"]
+    assert main([*base, "--style", f"{style},{other}", "--style-blend", "1,1,1"]) == 2
+    err = capsys.readouterr().err
+    assert "--style-blend: style_blend has 3 weights for 2 style images" in err and len(err.splitlines()) == 1

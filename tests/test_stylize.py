@@ -71,7 +71,7 @@ def test_init_modes(tmp_path):
     # the content image in caffe space: BGR * 255 - mean
     expected = content[..., ::-1] * 255.0 - np.array([103.939, 116.779, 123.68], np.float32)
     np.testing.assert_allclose(init("content", 0, net), expected, rtol=1e-5, atol=1e-4)
-    with pytest.raises(InputError, match="neither noise, randn, content, style nor an existing image"):
+    with pytest.raises(InputError, match="neither noise, randn, gauss, gray, content, style nor an existing image"):
         init(str(tmp_path / "nope.png"))
 
 
