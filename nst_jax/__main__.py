@@ -2,7 +2,7 @@
 
 import sys
 
-from .errors import Interrupted, stop_on_signals
+from .errors import Interrupted, check_stop, stop_on_signals
 from .hugepages import reexec_with_huge_pages
 from .options import PROG
 
@@ -15,6 +15,7 @@ def main() -> int:
         try:
             from .cli import main as cli_main
 
+            check_stop()  # a stop that came during the imports (see errors.stop_on_signals)
             return cli_main()  # a stop during a run is reported there; one before it (imports, set-up) here
         except KeyboardInterrupt as e:
             print(f"{PROG}: interrupted while starting; nothing was written", file=sys.stderr)

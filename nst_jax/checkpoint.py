@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
-from .files import atomic_path
+from .files import atomic_path, check_regular_file
 
 FORMAT = "nst_jax checkpoint 1"
 TERMS = ("content", "style", "tv", "total")
@@ -39,12 +39,14 @@ def load(path: str | os.PathLike):
     """(BatchState, meta) from a checkpoint written by `save`; an InputError naming `path` for anything else."""
     from .transfer import BatchState  # the record type only; transfer imports nothing from here
 
+    check_regular_file(path)
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
         meta = json.loads(str(arrays.pop("meta")))
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise ValueError("not an nst_jax checkpoint")
+        _check_layout(arrays)
         first, scale, step = (int(v) for v in arrays["scalars"])
         finite_steps = arrays["finite_steps"]
         leaves = [arrays[f"state_{i}"] for i in range(sum(k.startswith("state_") for k in arrays))]
@@ -55,8 +57,28 @@ def load(path: str | os.PathLike):
     except IsADirectoryError:
         raise InputError(path, "is a folder, not a checkpoint file") from None
     except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as e:
-        raise InputError(path, f"not a readable nst_jax checkpoint ({type(e).__name__}: {e})") from None
+        why = "not an .npz of arrays" if "pickle" in str(e) or isinstance(e, zipfile.BadZipFile) else str(e)
+        raise InputError(path, f"not a readable nst_jax checkpoint ({why})") from None
     return state, meta
+
+
+def _check_layout(arrays: dict[str, np.ndarray]) -> None:
+    """ValueError unless the arrays are laid out as `save` writes them: numbers of the right kinds and shapes."""
+    numeric = lambda a: a.dtype.kind in "biuf"  # noqa: E731
+    scalars, z, finite = arrays["scalars"], arrays["z"], arrays["finite_steps"]
+    history = [arrays[f"history_{k}"] for k in TERMS]
+    if scalars.shape != (3,) or scalars.dtype.kind not in "iu" or scalars.min() < 0:
+        raise ValueError("its first job, scale and step must be three integers >= 0")
+    if z.dtype.kind != "f" or z.ndim != 5 or z.shape[1] != 1 or z.shape[-1] != 3:
+        raise ValueError(f"its variables have shape {z.shape}, not [jobs, 1, H, W, 3]")
+    jobs = finite.shape[0] if finite.ndim == 1 else -1
+    if finite.dtype.kind not in "iu" or not 0 < jobs <= z.shape[0]:
+        raise ValueError("its per-job steps do not match its variables")
+    if any(h.dtype.kind != "f" or h.shape != (int(scalars[2]), jobs) for h in history):
+        raise ValueError("its loss history does not have one row per step and one column per job")
+    if not all(numeric(a) and a.ndim >= 1 and a.shape[0] == z.shape[0] for k, a in arrays.items()
+               if k.startswith("state_")):
+        raise ValueError("its optimiser state is not arrays with one entry per job")
 
 
 def remove(paths) -> None:

@@ -23,7 +23,7 @@ from . import images, record
 from .config import Config
 from .errors import InputError, Interrupted, UsageError, check_stop, deferred_stops, exit_status, stop_on_signals
 from .files import atomic_path, check_writable_target
-from .options import PROG, build_parser, check_hosts, config_from_args
+from .options import PROG, OneLineParser, build_parser, check_hosts, config_from_args
 from .plot import check_matplotlib, plot_losses, term_weights
 
 
@@ -267,6 +267,7 @@ class _Plan:
     plot_path: Optional[Path]
     whose: str  # "process I of N, jobs A-B of M; " on several hosts, else ""
     checkpoint: Optional[Path]  # where a stop writes the checkpoint (None: a multi-process run writes none)
+    init_image: Optional[np.ndarray] = None  # --init PATH, read as the inputs are (pixel limit, reduced)
 
 
 def _plan(args: argparse.Namespace, config: Config, index: int, count: int) -> Optional[_Plan]:
@@ -302,6 +303,11 @@ def _plan(args: argparse.Namespace, config: Config, index: int, count: int) -> O
                           "log": [log_path] if log_path else []}
         check_frames_kept(all_outputs, args.save_every, sum(steps for _, steps in config.schedule), inputs_and_log)
     loaded = _loaded(all_jobs, config, args.max_input_pixels)
+    init_image = None
+    if _is_file(config.init):
+        from .planning import needed_sides
+
+        init_image = images.load(config.init, args.max_input_pixels, needed_sides(config)[0])
     mine = check_shares(all_jobs, loaded, config, count)[index]
     if not len(mine):
         if not args.quiet:
@@ -310,7 +316,7 @@ def _plan(args: argparse.Namespace, config: Config, index: int, count: int) -> O
     share = f"job {mine.start}" if len(mine) == 1 else f"jobs {mine.start}-{mine.stop - 1}"
     return _Plan(all_jobs[mine.start:mine.stop], all_outputs[mine.start:mine.stop], loaded, mine.start,
                  len(all_jobs), log_path, plot_path, f"process {index} of {count}, {share} of {len(all_jobs)}; "
-                 * (count > 1), ckpt)
+                 * (count > 1), ckpt, init_image)
 
 
 class Reporter:
@@ -435,8 +441,8 @@ class Reporter:
         and partial images, no longer needed, are removed."""
         from . import checkpoint
 
-        if self.resumed:
-            checkpoint.remove([self.resumed["path"], *self.resumed["partials"]])
+        if self.resumed:  # the partial images are this run's own names, never a list read from the file
+            checkpoint.remove([self.resumed["path"], *(partial_path(o) for o in self.plan.outputs)])
         history = _joined(self.histories) if self.histories else None
         outputs = self.plan.outputs
         if self.plan.plot_path and history is not None:
@@ -477,6 +483,7 @@ def run(args: argparse.Namespace, config: Config, start: Optional[float] = None,
     from .weights import as_weights
     from .weights.download import file_digest
 
+    check_stop()  # a stop during the imports above
     plan = _plan(args, config, jax.process_index(), jax.process_count())
     if plan is None:
         return
@@ -484,6 +491,7 @@ def run(args: argparse.Namespace, config: Config, start: Optional[float] = None,
     weights = as_weights(weights_path)
     weights_record = {"source": weights.source, "file": str(weights_path), "sha256": file_digest(weights_path,
                                                                                                  "sha256")}
+    check_stop()  # a stop while the images and weights were read
     state, meta = resume if resume is not None else (None, None)
     if meta is not None:
         check_unchanged(meta, weights_record["sha256"])
@@ -491,7 +499,7 @@ def run(args: argparse.Namespace, config: Config, start: Optional[float] = None,
         for batch in optimize_batches(
                 [plan.loaded[c] for c, _ in plan.jobs], [[plan.loaded[s] for s in ss] for _, ss in plan.jobs],
                 weights, config,
-                callback=reporter.progress, report_every=args.save_every, resume=state):
+                callback=reporter.progress, init=plan.init_image, report_every=args.save_every, resume=state):
             reporter.batch_done(batch)  # written as each batch ends
     reporter.finish()
 
@@ -579,7 +587,7 @@ def _resumed_args(argv: list[str], parser: argparse.ArgumentParser):
     (exit 2); an unreadable checkpoint: InputError."""
     if not any(a == "--resume" or a.startswith("--resume=") for a in argv):
         return None
-    only = argparse.ArgumentParser(prog=PROG, add_help=False)
+    only = OneLineParser(prog=PROG, add_help=False)
     only.add_argument("--resume", required=True)
     only.add_argument("--quiet", action="store_true")
     known, extra = only.parse_known_args(argv)

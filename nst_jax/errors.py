@@ -60,7 +60,9 @@ def stop_on_signals() -> Iterator[None]:
 
     def stop(number, frame):
         _PENDING.append(128 + number)
-        if not _DEFERRED and not _inside_gc_callback(frame):  # there, an exception would be dropped: check_stop acts
+        if not _DEFERRED and not _inside_gc_callback(frame) and not _inside_import(frame):
+            # (inside a GC callback an exception would be dropped; inside an import, raised through a C extension's
+            # initialisation, it can abort the interpreter: check_stop acts at the next safe point instead)
             raise Interrupted("", 128 + number)
 
     previous = {name: signal.signal(getattr(signal, name), stop) for name in wanted}
@@ -93,6 +95,17 @@ def deferred_stops() -> Iterator[None]:
         yield
     finally:
         _DEFERRED.pop()
+
+
+def _inside_import(frame) -> bool:
+    """Whether `frame` runs inside an import (importlib's frames are on the stack): jaxlib's extension modules run
+    Python during their initialisation, and an exception raised there can abort the process (a segfault, or
+    "terminate called after throwing an instance of 'nanobind::python_error'")."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
 
 
 def check_stop() -> None:

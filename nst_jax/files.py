@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -32,6 +33,17 @@ def check_writable_target(path: str | os.PathLike) -> Path:
     except OSError as e:
         raise InputError(path, f"cannot write in {str(folder)!r} ({e.strerror or e})") from None
     return path
+
+
+def check_regular_file(path: str | os.PathLike) -> None:
+    """Refuse (InputError) a path that exists but is not a regular file or a folder: a FIFO or a device would make a
+    reader wait forever or read without end. (A missing file or a folder is left to the reader's own message.)"""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise InputError(path, "is not a regular file (a pipe or a device): give a file")
 
 
 @contextlib.contextmanager

@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 from .config import MAX_INPUT_PIXELS
 from .errors import InputError
-from .files import atomic_path, check_writable_target
+from .files import atomic_path, check_regular_file, check_writable_target
 
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 IMAGE_RANGE_SLACK = 0.25  # how far outside [0, 1] an image array may stray (a resampling overshoot) and be clipped
@@ -46,6 +46,7 @@ def load(path: str | os.PathLike, max_pixels: int = MAX_PIXELS, longer_side: Opt
     so that memory follows what the run needs rather than the file (a 144 Mpx PNG was decoded in full as float32).
     """
     path = Path(path)
+    check_regular_file(path)
     limit = Image.MAX_IMAGE_PIXELS
     try:
         with warnings.catch_warnings():

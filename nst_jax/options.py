@@ -41,9 +41,17 @@ def _show(value) -> str:
     return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line, `PROG: error: MESSAGE (see --help)`, and exit status 2
+    (argparse's own prints the whole usage, 25 lines, before it)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser: the file options, then one option per `Config` field (defaults come from Config)."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=PROG,
         description="Neural style transfer (Gatys, Ecker & Bethge) in JAX. The defaults are the paper's method with "
         "losses normalised per position, so that they mean the same at every size, and the content image as the "

@@ -241,8 +241,8 @@ def optimize_batches(
     group = jobs_per_program(config, len(contents))
     plans = plan_scales([c.shape[:2] for c in contents], [[s.shape[:2] for s in ss] for ss in styles], config,
                         group)
-    if resume is not None and (resume.first % group or not 0 <= resume.first < len(contents)):
-        raise ValueError(f"cannot resume at job {resume.first}: batches of {group} jobs start at multiples of it")
+    if resume is not None:
+        _check_resume(resume, plans, config, group, len(contents))
     for first in range(resume.first if resume else 0, len(contents), group):
         report = callback
         if callback is not None and first:
@@ -260,6 +260,24 @@ def optimize_batches(
             out = np.stack([colour.after(image, images.resize(content, image.shape[:2]), config.preserve_colors)
                             for image, content in zip(out, originals[first:first + group])])
         yield Batch(first, out, history, steps)
+
+
+def _check_resume(state: BatchState, plans, config: Config, group: int, n_jobs: int) -> None:
+    """InputError unless `state` can continue this run: its batch starts where one does, its scale and step are
+    inside the schedule, and its variables have that scale's shape."""
+    steps_before = sum(s for _, s in config.schedule[:state.scale])
+    problem = None
+    if state.first % group or not 0 <= state.first < n_jobs:
+        problem = f"job {state.first} does not start a batch of {group} in a run of {n_jobs} jobs"
+    elif not 0 <= state.scale < len(config.schedule):
+        problem = f"scale {state.scale} is not one of this run's {len(config.schedule)}"
+    elif not steps_before <= state.step <= steps_before + config.schedule[state.scale][1]:
+        problem = f"step {state.step} is not inside scale {state.scale} of this run's schedule"
+    elif tuple(state.z.shape[2:4]) != tuple(plans[state.scale][state.first][0]):
+        h, w = plans[state.scale][state.first][0]
+        problem = f"its images are {state.z.shape[2]}x{state.z.shape[3]}, this run's {h}x{w}"
+    if problem:
+        raise InputError(None, f"the checkpoint does not fit this run: {problem}")
 
 
 def optimize(
@@ -327,7 +345,7 @@ def _restored(state: BatchState, spec: LossSpec, config: Config):
     fresh = start_states(z, hyperparams(config, spec.variable_dtype), config.optimizer, config.lbfgs_memory)
     leaves = jax.tree.leaves(fresh)
     if len(leaves) != len(state.opt_state) or any(a.shape != b.shape for a, b in zip(leaves, state.opt_state)):
-        raise ValueError("the saved optimiser state does not fit this optimiser and image size")
+        raise InputError(None, "the checkpoint does not fit this run: its optimiser state is not this optimiser's")
     return z, jax.tree.unflatten(jax.tree.structure(fresh),
                                  [jnp.asarray(b, a.dtype) for a, b in zip(leaves, state.opt_state)])
 
@@ -363,14 +381,27 @@ def _optimize_batch(
     unread: list[_Chunk] = []
     start = time.perf_counter()
 
+    candidates: list = [None] * n_jobs  # (step, image) at a chunk's end, until a loss at it is seen finite
+
     def read(chunk: _Chunk) -> bool:
-        """Wait for `chunk`, keep its terms and each job's image if its losses are finite, tell the callback.
-        Returns whether every job has become NaN."""
+        """Wait for `chunk`, keep its terms and each job's last image whose loss was seen finite, tell the callback.
+        Returns whether every job has become NaN.
+
+        lbfgs-armijo's terms are the losses of the images after its steps, so a chunk whose losses are finite
+        vouches for its end image; the other optimisers' terms are the losses *before* each update, so a chunk's
+        end image is vouched for by the next chunk's first loss."""
         terms = {k: np.asarray(v)[:, :n_jobs] for k, v in chunk.terms.items()}
         history.append(terms)
         lost = np.asarray(chunk.lost)[:n_jobs]
-        for j in np.flatnonzero(~lost & np.isfinite(terms["total"]).all(axis=0)):
-            finite_steps[j], finite_images[j] = chunk.step, chunk.image[j]
+        finite = np.isfinite(terms["total"])  # [k, n_jobs]
+        for j in range(n_jobs):
+            if config.optimizer == "lbfgs-armijo":
+                if finite[:, j].all() and not lost[j]:
+                    finite_steps[j], finite_images[j] = chunk.step, chunk.image[j]
+                continue
+            if candidates[j] is not None and finite[0, j]:
+                finite_steps[j], finite_images[j] = candidates[j]
+            candidates[j] = (chunk.step, chunk.image[j]) if finite[:, j].all() and not lost[j] else None
         if callback is not None:
             callback(Progress(chunk.step, total, terms, chunk.image[:n_jobs], time.perf_counter() - start,
                               chunk.scale, chunk.size))
@@ -384,8 +415,10 @@ def _optimize_batch(
     def outcome(z) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
         """The images, history and image steps; z: the final variables, None when the batch stopped early."""
         final = np.asarray(to_image(z[:n_jobs, 0], spec)) if z is not None else None
-        out, steps = _last_finite(final, plans[-1][0][0], total, finite_steps, finite_images)
-        return out, so_far(), steps
+        run = so_far()
+        kept = np.isfinite(run["total"]).all(axis=0)  # [n_jobs]: no loss of the job was ever non-finite
+        out, steps = _last_finite(final, kept, plans[-1][0][0], total, finite_steps, finite_images)
+        return out, run, steps
 
     z = opt_state = None
     step = resume.step if resume else 0
@@ -427,14 +460,15 @@ def _optimize_batch(
     return outcome(z)
 
 
-def _last_finite(final: Optional[np.ndarray], shape: tuple[int, int], total: int, finite_steps: np.ndarray,
-                 finite_images: list) -> tuple[np.ndarray, np.ndarray]:
+def _last_finite(final: Optional[np.ndarray], kept: np.ndarray, shape: tuple[int, int], total: int,
+                 finite_steps: np.ndarray, finite_images: list) -> tuple[np.ndarray, np.ndarray]:
     """Each job's image [J, *shape, 3] in [0, 1] and the step it is from: the final image (final: [J, *shape, 3],
-    None when the batch stopped early) where it is finite and its last loss was, else the last image with a finite
-    loss (finite_images[j], from step finite_steps[j], resized), else NaN (step -1)."""
+    None when the batch stopped early) where every loss of the job was finite (kept[j]) and so is the image, else
+    the last image whose loss was seen finite (finite_images[j], from step finite_steps[j], resized), else NaN
+    (step -1)."""
     out, steps = [], []
     for j, step in enumerate(finite_steps):
-        if final is not None and step in (total, -1 if total == 0 else total) and np.isfinite(final[j]).all():
+        if final is not None and kept[j] and np.isfinite(final[j]).all():
             out.append(final[j])
             steps.append(total)
         elif step >= 0:

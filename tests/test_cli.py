@@ -860,16 +860,17 @@ def test_resume_refuses_other_options_a_bad_file_and_changed_inputs(h5_files, im
 
 def test_a_run_that_diverges_later_writes_its_last_image_with_a_finite_loss(h5_files, image_files, tmp_path,
                                                                             monkeypatch, capsys):
-    """Issue 37: from the third chunk (of 2 steps) on, everything is NaN. The output gets the image after step 4,
-    the same as a 4-step run's, the error says which step it is from, the run record says where it diverged, and
-    the exit status is 1. Before: nothing was written."""
+    """Issue 37: from the third chunk (of 2 steps) on, everything is NaN, including the loss of the image after
+    step 4. The output gets the image after step 2 (vouched for by the second chunk's first loss), the same as a
+    2-step run's; the error says which step it is from, the run record says where it diverged, and the exit status
+    is 1. Before: nothing was written."""
     import jax.numpy as jnp
 
     from nst_jax import steps, transfer
 
     base = ["--content", image_files["content"], "--style", image_files["style"], "--weights", h5_files["legacy"],
             "--size", 32, "--chunk-size", 2, "--optimizer", "adam", "--quiet"]
-    assert main([*base, "--steps", 4, "--output", tmp_path / "four.png"]) == 0
+    assert main([*base, "--steps", 2, "--output", tmp_path / "two.png"]) == 0
     original, calls = steps.run_chunk, []
 
     def poisoned(*a, **k):
@@ -883,11 +884,11 @@ def test_a_run_that_diverges_later_writes_its_last_image_with_a_finite_loss(h5_f
     out = tmp_path / "o.png"
     assert main([*base, "--steps", 10, "--output", out]) == 1
     err = capsys.readouterr().err
-    assert (f"{out}: written from step 4, the last image whose loss was finite: the optimisation diverged (loss not "
+    assert (f"{out}: written from step 2, the last image whose loss was finite: the optimisation diverged (loss not "
             "finite from step 4)") in err and len(err.strip().splitlines()) == 1
-    np.testing.assert_array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(tmp_path / "four.png")))
+    np.testing.assert_array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(tmp_path / "two.png")))
     run_record = json.loads((tmp_path / "o.json").read_text())
-    assert (run_record["diverged_at_step"], run_record["image_step"]) == (4, 4)
+    assert (run_record["diverged_at_step"], run_record["image_step"]) == (4, 2)
 
 
 def test_an_input_over_the_pixel_limit_is_one_line_before_any_work(h5_files, image_files, tmp_path, capsys):
@@ -898,3 +899,84 @@ def test_an_input_over_the_pixel_limit_is_one_line_before_any_work(h5_files, ima
     err = capsys.readouterr().err
     assert code == 1 and not out.exists() and len(err.strip().splitlines()) == 1
     assert f"{image_files['content']}: 64x48 is 3072 pixels, more than the limit of 3000" in err
+
+
+def _stopped_run(h5_files, image_files, tmp_path):
+    """A one-job run stopped by SIGINT after its first chunk: returns (its command, the checkpoint path)."""
+    import signal
+
+    command = ["--content", image_files["content"], "--style", image_files["style"], "--output", tmp_path / "o.png",
+               "--weights", h5_files["legacy"], "--size", 32, "--steps", 6, "--chunk-size", 2, "--optimizer", "adam",
+               "--quiet"]
+    real = cli.Reporter.progress
+
+    def progress(self, p):
+        real(self, p)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    cli.Reporter.progress = progress
+    try:
+        assert main(command) == 130
+    finally:
+        cli.Reporter.progress = real
+    return command, tmp_path / "o.checkpoint.npz"
+
+
+def test_a_checkpoint_cannot_make_resume_delete_other_files(h5_files, image_files, tmp_path, capsys):
+    """Found by a hostile trial: the checkpoint's list of partial images was trusted, so a tampered list deleted any
+    file at the end of --resume. The partial images removed are now this run's own names only."""
+    _, ckpt = _stopped_run(h5_files, image_files, tmp_path)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    with np.load(ckpt) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(str(arrays["meta"]))
+    arrays["meta"] = np.asarray(json.dumps({**meta, "partials": [str(victim)]}))
+    np.savez(ckpt, **arrays)
+    assert main(["--resume", ckpt, "--quiet"]) == 0
+    assert victim.read_text() == "keep me" and not (tmp_path / "o.partial.png").exists() and not ckpt.exists()
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda a: {**a, "z": a["z"][:, :, :-1]}, "the checkpoint does not fit this run: its images are"),
+    (lambda a: {**a, "history_total": a["history_total"][:1]}, "loss history does not have one row per step"),
+    (lambda a: {**a, "state_0": np.asarray([b"x"])}, "optimiser state is not arrays"),
+    (lambda a: {**a, "scalars": np.asarray([0, 0, 1000])}, "does not have one row per step"),  # step past the end
+])
+def test_a_damaged_checkpoint_is_one_line(h5_files, image_files, tmp_path, capsys, change, message):
+    """Found by a hostile trial: a checkpoint with a wrong-shaped variable, a short history or a bytes state gave a
+    traceback, and a step past the run's end was accepted. Each is now one line, exit 1, nothing written."""
+    _, ckpt = _stopped_run(h5_files, image_files, tmp_path)
+    capsys.readouterr()
+    with np.load(ckpt) as data:
+        arrays = change({k: data[k] for k in data.files})
+    np.savez(ckpt, **arrays)
+    assert main(["--resume", ckpt]) == 1
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_a_pipe_as_an_input_is_refused_not_waited_on(h5_files, image_files, tmp_path, capsys):
+    """Found by a hostile trial: a FIFO as --content, --weights or --resume waited forever."""
+    fifo = tmp_path / "fifo.png"
+    os.mkfifo(fifo)
+    base = ["--output", tmp_path / "o.png", "--size", 32, "--steps", 2, "--quiet"]
+    for args in (["--content", fifo, "--style", image_files["style"], "--weights", h5_files["legacy"]],
+                 ["--content", image_files["content"], "--style", image_files["style"], "--weights", fifo],
+                 ["--resume", fifo]):
+        assert main([*args, *base] if args[0] != "--resume" else args) == 1
+        err = capsys.readouterr().err
+        assert f"{fifo}: is not a regular file" in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_init_image_is_read_within_the_pixel_limit_too(h5_files, image_files, tmp_path, capsys):
+    """Found by a hostile trial: --init skipped --max-input-pixels (and the reduced decoding)."""
+    out, init = tmp_path / "o.png", tmp_path / "init.png"
+    Image.new("RGB", (80, 60), (128, 128, 128)).save(init)
+    code = main(["--content", image_files["content"], "--style", image_files["style"], "--output", out,
+                 "--weights", h5_files["legacy"], "--size", 32, "--init", init, "--max-input-pixels", 4500,
+                 "--quiet"])  # the content (3072 px) and the style (4096 px) are within the limit
+    err = capsys.readouterr().err
+    assert code == 1 and not out.exists() and len(err.strip().splitlines()) == 1
+    assert f"{init}: 80x60 is 4800 pixels, more than the limit of 4500" in err

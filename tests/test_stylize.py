@@ -207,16 +207,27 @@ def _poisoned_from(monkeypatch, chunk: int):
 
 
 def test_a_diverged_run_keeps_its_last_image_with_a_finite_loss(random_weights, monkeypatch):
-    """Issue 37: a run whose loss stops being finite returns the last image whose loss was finite (before: a NaN
-    image), and says which step it is from. Chunks of 2 steps; from the third chunk on everything is NaN: the image
-    is the one after step 4, which is exactly what a 4-step run gives."""
+    """Issue 37: a run whose loss stops being finite returns the last image whose loss was seen finite (before: a
+    NaN image), and says which step it is from. Chunks of 2 Adam steps; from the third chunk on everything is NaN,
+    including its first loss, which is the loss of the image after step 4: so the last image vouched for is the
+    one after step 2 (the second chunk's first loss), exactly what a 2-step run gives."""
     config = Config(size=64, steps=10, optimizer="adam", lr=0.05, chunk_size=2, init="content")
-    expected = stylize(CONTENT, STYLE, random_weights, config.replace(steps=4))
+    expected = stylize(CONTENT, STYLE, random_weights, config.replace(steps=2))
     _poisoned_from(monkeypatch, 3)
     result = stylize(CONTENT, STYLE, random_weights, config)
-    assert result.image_step == 4 and expected.image_step == 4
+    assert result.image_step == 2 and expected.image_step == 2
     np.testing.assert_array_equal(result.image, expected.image)
     assert np.isfinite(result.history["total"][:4]).all() and np.isnan(result.history["total"][4:]).all()
+
+
+def test_an_image_whose_own_loss_is_not_finite_is_never_returned(random_weights):
+    """Adam's losses are those of the image before each update, so the image after a chunk is vouched for only by
+    the next chunk's first loss. Chunks of one step, lr 1e30 without a box: step 0's loss is finite, the image
+    after it has a loss that is not: no image is returned (before: that image, said to be from step 1)."""
+    config = Config(size=32, steps=4, optimizer="adam", lr=1e30, box="none", chunk_size=1, init="content")
+    result = stylize(CONTENT, STYLE, random_weights, config)
+    assert np.isfinite(result.history["total"][0]) and not np.isfinite(result.history["total"][1])
+    assert result.image_step == -1 and np.isnan(result.image).all()
 
 
 def _stop_at(step: int):

@@ -8,6 +8,7 @@ from typing import Optional, Sequence
 
 from ..errors import InputError, exit_status, stop_on_signals
 from ..layers import CONV_NAMES
+from ..options import OneLineParser
 from .core import save_npz, weights_dir
 from .download import SOURCES, download, file_digest
 from .reader import detect_format, load
@@ -41,7 +42,7 @@ def info_lines(path: Path) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="Download, convert, inspect and normalise VGG19 weights.")
+    parser = OneLineParser(prog=PROG, description="Download, convert, inspect and normalise VGG19 weights.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser("download", help="download a published VGG19 file and verify its hash")

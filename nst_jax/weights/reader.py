@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Union
 
 from ..errors import InputError
+from ..files import check_regular_file
 from .core import DAMAGED_FILE_ERRORS, Weights, load_npz, reason
 from .download import default_weights
 from .keras import load_keras_h5
@@ -22,6 +23,7 @@ _ZIP_MAGIC = b"PK\x03\x04"
 def detect_format(path: str | os.PathLike) -> str:
     """The file's format from its first bytes: "h5", "npz", "pth-zip" or "pth-legacy"."""
     path = Path(path)
+    check_regular_file(path)
     try:
         with open(path, "rb") as f:
             head = f.read(8)
