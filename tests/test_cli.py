@@ -194,7 +194,8 @@ def test_weights_and_rates_must_be_finite_numbers_in_range(image_files, tmp_path
     (["--scale-sizes", "64,128.5"], "argument --scale-sizes: must be ints separated by commas, got '64,128.5'"),
 ])
 def test_malformed_values_are_a_usage_error_naming_the_option(image_files, tmp_path, capsys, extra, expected):
-    assert f"error: {expected}\n" in usage_error(capsys, image_files, tmp_path, *extra)
+    """One line (before: argparse's 25-line usage, then the error)."""
+    assert usage_error(capsys, image_files, tmp_path, *extra) == f"python -m nst_jax: error: {expected} (see --help)\n"
 
 
 def test_values_parse_to_the_declared_types():
