@@ -78,13 +78,18 @@ def run(content, style, weights, config: Config) -> dict:
             "style_left": float(result.history["style"][-1] / result.history["style"][0])}
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def gallery_arguments(description: str, argv=None) -> argparse.Namespace:
+    """--size, --steps, --weights and --out, shared with examples/controls_gallery.py."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--size", type=int, default=192)
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--weights", help="VGG19 weights file (default: what python -m nst_jax would use)")
     parser.add_argument("--out", type=Path, default=HERE.parent / "docs" / "gallery")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = gallery_arguments(__doc__.splitlines()[0], argv)
     weights = as_weights(args.weights)
     rows, titles, table = [], [], []
     for content_name, style_name in PAIRS:

@@ -12,9 +12,10 @@ under it; the equivalent command line is printed. The weights are what `python -
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
+
+from compare_style_losses import gallery_arguments  # examples/, beside this script
 
 from nst_jax import Config, images, stylize
 from nst_jax.weights import as_weights
@@ -35,12 +36,7 @@ def command(config: Config, styles: list[Path], size: int, steps: int) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=192)
-    parser.add_argument("--steps", type=int, default=150)
-    parser.add_argument("--weights", help="VGG19 weights file (default: what python -m nst_jax would use)")
-    parser.add_argument("--out", type=Path, default=HERE.parent / "docs" / "gallery")
-    args = parser.parse_args(argv)
+    args = gallery_arguments(__doc__.splitlines()[0], argv)
     weights = as_weights(args.weights)
     base = Config(size=args.size, steps=args.steps)
     content, style, other = (images.load(p) for p in (CONTENT, STYLE, OTHER))
