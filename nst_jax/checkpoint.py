@@ -18,9 +18,10 @@ import numpy as np
 
 from .errors import InputError
 from .files import atomic_path, check_regular_file
+from .objective import TERMS
+from .transfer import BatchState  # the record type (transfer imports nothing from here)
 
 FORMAT = "nst_jax checkpoint 1"
-TERMS = ("content", "style", "tv", "total")
 
 
 def save(path: str | os.PathLike, state, meta: dict[str, Any]) -> None:
@@ -37,8 +38,6 @@ def save(path: str | os.PathLike, state, meta: dict[str, Any]) -> None:
 
 def load(path: str | os.PathLike):
     """(BatchState, meta) from a checkpoint written by `save`; an InputError naming `path` for anything else."""
-    from .transfer import BatchState  # the record type only; transfer imports nothing from here
-
     check_regular_file(path)
     try:
         with np.load(path, allow_pickle=False) as data:

@@ -440,10 +440,11 @@ class Reporter:
         """After every batch: the plot, then the divergence error or the closing line. A resumed run's checkpoint
         and partial images, no longer needed, are removed."""
         from . import checkpoint
+        from .transfer import joined_histories
 
         if self.resumed:  # the partial images are this run's own names, never a list read from the file
             checkpoint.remove([self.resumed["path"], *(partial_path(o) for o in self.plan.outputs)])
-        history = _joined(self.histories) if self.histories else None
+        history = joined_histories(self.histories) if self.histories else None
         outputs = self.plan.outputs
         if self.plan.plot_path and history is not None:
             plot_losses(history, term_weights(self.config), self.plan.plot_path, title=f"{PROG}: {outputs[0].name}"
@@ -461,14 +462,6 @@ class Reporter:
                 f"{len(outputs)} image{'s' * (len(outputs) > 1)} to {self.args.output}")
             print(f"wrote {where} ({self.plan.whose}{self.total_steps} steps in {self.end - self.loop_start:.1f} s"
                   f"{final})", file=sys.stderr)
-
-
-def _joined(histories: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Batches' histories {term: [steps, G_b]} side by side, {term: [steps, sum G_b]}; a batch that stopped early
-    (fewer steps) padded with NaN."""
-    rows = max(len(h["total"]) for h in histories)
-    pad = lambda a: np.concatenate([a, np.full((rows - len(a), *a.shape[1:]), np.nan)])  # noqa: E731
-    return {k: np.concatenate([pad(h[k]) for h in histories], axis=1) for k in histories[0]}
 
 
 def run(args: argparse.Namespace, config: Config, start: Optional[float] = None, resume=None) -> None:

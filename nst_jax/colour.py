@@ -54,8 +54,12 @@ def luminance_only(content: np.ndarray, style: np.ndarray) -> tuple[np.ndarray, 
     clipped to [0, 1]."""
     y_c, y_s = luminance(content), luminance(style)
     y_s = (y_s - y_s.mean()) / max(y_s.std(), 1e-8) * y_c.std() + y_c.mean()
-    gray = lambda y: np.repeat(np.clip(y, 0.0, 1.0)[..., None], 3, axis=-1).astype(np.float32)  # noqa: E731
-    return gray(y_c), gray(y_s)
+    return _gray(y_c), _gray(y_s)
+
+
+def _gray(y: np.ndarray) -> np.ndarray:
+    """[H, W] luminance -> [H, W, 3] gray image in [0, 1], float32."""
+    return np.repeat(np.clip(y, 0.0, 1.0)[..., None], 3, axis=-1).astype(np.float32)
 
 
 def match_colour_statistics(style: np.ndarray, content: np.ndarray) -> np.ndarray:
@@ -76,14 +80,21 @@ def _sqrtm(cov: np.ndarray, inverse: bool = False, eps: float = 1e-8) -> np.ndar
     return (vectors * values) @ vectors.T
 
 
-def before(content: np.ndarray, style: np.ndarray, mode) -> tuple[np.ndarray, np.ndarray]:
-    """A job's (content, style) as the transfer sees them under `Config.preserve_colors` `mode`: luminance ->
-    `luminance_only`; histogram -> the style matched to the content (`match_colour_statistics`); else unchanged."""
+def content_before(content: np.ndarray, mode) -> np.ndarray:
+    """A job's content image as the transfer sees it under `Config.preserve_colors` `mode`: its luminance (gray)
+    for luminance, else unchanged."""
+    return _gray(luminance(content)) if mode == "luminance" else content
+
+
+def style_before(style: np.ndarray, content: np.ndarray, mode) -> np.ndarray:
+    """A style image as the transfer sees it under `mode`: luminance -> its luminance with the content's mean and
+    spread (`luminance_only`); histogram -> its colours matched to the content's (`match_colour_statistics`); else
+    unchanged."""
     if mode == "luminance":
-        return luminance_only(content, style)
+        return luminance_only(content, style)[1]
     if mode == "histogram":
-        return content, match_colour_statistics(style, content)
-    return content, style
+        return match_colour_statistics(style, content)
+    return style
 
 
 def after(result: np.ndarray, content: np.ndarray, mode) -> np.ndarray:

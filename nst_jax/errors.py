@@ -60,7 +60,7 @@ def stop_on_signals() -> Iterator[None]:
 
     def stop(number, frame):
         _PENDING.append(128 + number)
-        if not _DEFERRED and not _inside_gc_callback(frame) and not _inside_import(frame):
+        if not _DEFERRED and not _cannot_raise_in(frame):
             # (inside a GC callback an exception would be dropped; inside an import, raised through a C extension's
             # initialisation, it can abort the interpreter: check_stop acts at the next safe point instead)
             raise Interrupted("", 128 + number)
@@ -74,11 +74,15 @@ def stop_on_signals() -> Iterator[None]:
         _PENDING.clear()
 
 
-def _inside_gc_callback(frame) -> bool:
-    """Whether `frame` runs inside a garbage-collector callback (such as JAX's `_xla_gc_callback`), where Python
-    prints and drops any exception."""
+def _cannot_raise_in(frame) -> bool:
+    """Whether `frame` runs where a signal handler's exception must not be raised: inside a garbage-collector
+    callback (such as JAX's `_xla_gc_callback`), where Python prints and drops it, or inside an import (importlib's
+    frames on the stack): jaxlib's extension modules run Python during their initialisation, and an exception
+    raised there can abort the process (a segfault, or "terminate called after throwing an instance of
+    'nanobind::python_error'")."""
     while frame is not None:
-        if frame.f_code.co_name.endswith("gc_callback"):
+        code = frame.f_code
+        if code.co_name.endswith("gc_callback") or code.co_filename.startswith("<frozen importlib"):
             return True
         frame = frame.f_back
     return False
@@ -95,17 +99,6 @@ def deferred_stops() -> Iterator[None]:
         yield
     finally:
         _DEFERRED.pop()
-
-
-def _inside_import(frame) -> bool:
-    """Whether `frame` runs inside an import (importlib's frames are on the stack): jaxlib's extension modules run
-    Python during their initialisation, and an exception raised there can abort the process (a segfault, or
-    "terminate called after throwing an instance of 'nanobind::python_error'")."""
-    while frame is not None:
-        if frame.f_code.co_filename.startswith("<frozen importlib"):
-            return True
-        frame = frame.f_back
-    return False
 
 
 def check_stop() -> None:

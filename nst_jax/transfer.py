@@ -236,8 +236,8 @@ def optimize_batches(
     originals, styles = contents, [style_set(s) for s in styles]
     blends = [np.asarray(config.blend(len(s)), np.float32) for s in styles]  # ValueError before any compute
     if config.preserve_colors:
-        styles = [[colour.before(c, s, config.preserve_colors)[1] for s in ss] for c, ss in zip(contents, styles)]
-        contents = [colour.before(c, c, config.preserve_colors)[0] for c in contents]
+        styles = [[colour.style_before(s, c, config.preserve_colors) for s in ss] for c, ss in zip(contents, styles)]
+        contents = [colour.content_before(c, config.preserve_colors) for c in contents]
     group = jobs_per_program(config, len(contents))
     plans = plan_scales([c.shape[:2] for c in contents], [[s.shape[:2] for s in ss] for ss in styles], config,
                         group)
@@ -295,13 +295,17 @@ def optimize(
     return images_, history
 
 
-def _joined(batches: list[Batch]) -> tuple[list[np.ndarray], dict[str, np.ndarray], np.ndarray]:
-    """Batches as one: the images, the history {term: [steps, J]} (a batch that stopped early padded with NaN to
-    the longest batch's rows) and the image steps [J]."""
-    rows = max(len(b.history["total"]) for b in batches)
+def joined_histories(histories: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Batches' histories {term: [steps, G_b]} side by side, {term: [steps, sum G_b]}; a batch that stopped early
+    (fewer rows) padded with NaN to the longest one's rows."""
+    rows = max(len(h["total"]) for h in histories)
     pad = lambda a: np.concatenate([a, np.full((rows - len(a), *a.shape[1:]), np.nan, a.dtype)])  # noqa: E731
-    return ([image for b in batches for image in b.images],
-            {k: np.concatenate([pad(b.history[k]) for b in batches], axis=1) for k in TERMS},
+    return {k: np.concatenate([pad(h[k]) for h in histories], axis=1) for k in TERMS}
+
+
+def _joined(batches: list[Batch]) -> tuple[list[np.ndarray], dict[str, np.ndarray], np.ndarray]:
+    """Batches as one: the images, the history {term: [steps, J]} (`joined_histories`) and the image steps [J]."""
+    return ([image for b in batches for image in b.images], joined_histories([b.history for b in batches]),
             np.concatenate([b.image_steps for b in batches]))
 
 
