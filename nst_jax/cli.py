@@ -232,6 +232,11 @@ def _loaded(jobs: list[Job], config: Config, max_pixels: int) -> dict[Path, np.n
     return {p: images.load(p, max_pixels, side) for p, side in need.items()}
 
 
+def mask_paths(config: Config) -> list[Path]:
+    """The mask images a run reads (--style-masks, --content-mask)."""
+    return [Path(p) for p in (*(config.style_masks or ()), *((config.content_mask,) if config.content_mask else ()))]
+
+
 def _is_file(value) -> bool:
     """Whether a setting that may name a file (--init: a path or a keyword) names an existing one."""
     return isinstance(value, str) and Path(value).is_file()
@@ -268,6 +273,7 @@ class _Plan:
     whose: str  # "process I of N, jobs A-B of M; " on several hosts, else ""
     checkpoint: Optional[Path]  # where a stop writes the checkpoint (None: a multi-process run writes none)
     init_image: Optional[np.ndarray] = None  # --init PATH, read as the inputs are (pixel limit, reduced)
+    masks: Optional[object] = None  # the spatial control, read and checked (`transfer.Masks`)
 
 
 def _plan(args: argparse.Namespace, config: Config, index: int, count: int) -> Optional[_Plan]:
@@ -279,13 +285,13 @@ def _plan(args: argparse.Namespace, config: Config, index: int, count: int) -> O
     all_jobs = list(itertools.product(_image_paths(args.content), _style_sets(args.style)))
     for _, ss in all_jobs:
         try:
-            config.blend(len(ss))
+            config.layer_blend(len(ss))  # --style-blend, --layer-styles and --style-masks fit the job's styles
         except ValueError as e:
-            raise UsageError(None, f"--style-blend: {e}") from None
+            raise UsageError(None, str(e)) from None
     all_outputs = _outputs(args, all_jobs)
     log_path = check_writable_target(_process_path(Path(args.log), index, count)) if args.log else None
     inputs = {"content image": [c for c, _ in all_jobs], "style image": [s for _, ss in all_jobs for s in ss],
-              "weights file": [Path(args.weights)] if args.weights else []}
+              "weights file": [Path(args.weights)] if args.weights else [], "mask": mask_paths(config)}
     plot_path = check_writable_target(_process_path(Path(args.plot), index, count)) if args.plot else None
     if plot_path:
         check_matplotlib(plot_path)
@@ -308,6 +314,9 @@ def _plan(args: argparse.Namespace, config: Config, index: int, count: int) -> O
         from .planning import needed_sides
 
         init_image = images.load(config.init, args.max_input_pixels, needed_sides(config)[0])
+    from .transfer import load_masks
+
+    masks = load_masks(config, args.max_input_pixels)
     mine = check_shares(all_jobs, loaded, config, count)[index]
     if not len(mine):
         if not args.quiet:
@@ -316,7 +325,7 @@ def _plan(args: argparse.Namespace, config: Config, index: int, count: int) -> O
     share = f"job {mine.start}" if len(mine) == 1 else f"jobs {mine.start}-{mine.stop - 1}"
     return _Plan(all_jobs[mine.start:mine.stop], all_outputs[mine.start:mine.stop], loaded, mine.start,
                  len(all_jobs), log_path, plot_path, f"process {index} of {count}, {share} of {len(all_jobs)}; "
-                 * (count > 1), ckpt, init_image)
+                 * (count > 1), ckpt, init_image, masks)
 
 
 class Reporter:
@@ -371,7 +380,7 @@ class Reporter:
         for image, path in zip(state.images, partials):
             images.save(image, path)
         inputs = sorted({str(p) for c, ss in self.plan.jobs for p in (c, *ss)} | ({self.config.init}
-                                                                           if _is_file(self.config.init) else set()))
+                        if _is_file(self.config.init) else set()) | {str(p) for p in mask_paths(self.config)})
         checkpoint.save(self.plan.checkpoint, state, {
             "argv": self.args.argv, "cwd": str(Path.cwd()), "weights_sha256": self.weights["sha256"],
             "inputs": {p: file_digest(p, "sha256") for p in inputs}, "partials": [str(p) for p in partials],
@@ -495,7 +504,8 @@ def run(args: argparse.Namespace, config: Config, start: Optional[float] = None,
         for batch in optimize_batches(
                 [plan.loaded[c] for c, _ in plan.jobs], [[plan.loaded[s] for s in ss] for _, ss in plan.jobs],
                 weights, config,
-                callback=reporter.progress, init=plan.init_image, report_every=args.save_every, resume=state):
+                callback=reporter.progress, init=plan.init_image, report_every=args.save_every, resume=state,
+                masks=plan.masks):
             reporter.batch_done(batch)  # written as each batch ends
     reporter.finish()
 
@@ -574,7 +584,7 @@ def use_compilation_cache(quiet: bool) -> None:
               f"compilation cache {folder}; they are compiled again", file=sys.stderr)
 
 
-PATH_OPTIONS = ("content", "style", "output", "log", "plot", "weights", "init")
+PATH_OPTIONS = ("content", "style", "output", "log", "plot", "weights", "init", "style_masks", "content_mask")
 
 
 def _resumed_args(argv: list[str], parser: argparse.ArgumentParser):
@@ -598,11 +608,14 @@ def _resumed_args(argv: list[str], parser: argparse.ArgumentParser):
     def rebase(name: str, value):  # a relative path, from the folder the stopped run ran in
         if not isinstance(value, str) or (name == "init" and not Path(meta["cwd"], value).is_file()):
             return value  # not a path (--init content), or not given
+        if name == "style" and "," in value and not Path(meta["cwd"], value).exists():  # a style set A,B
+            return ",".join(str(Path(meta["cwd"], v)) for v in value.split(","))
         return str(Path(meta["cwd"], value))
 
     for name in (n for n in PATH_OPTIONS if hasattr(args, n)):  # settings not given are not attributes
         value = getattr(args, name)
-        setattr(args, name, [rebase(name, v) for v in value] if isinstance(value, list) else rebase(name, value))
+        many = isinstance(value, (list, tuple))
+        setattr(args, name, type(value)(rebase(name, v) for v in value) if many else rebase(name, value))
     args.argv, args.cwd, args.quiet = meta["argv"], meta["cwd"], args.quiet or known.quiet
     return args, (state, meta)
 

@@ -123,6 +123,20 @@ class Config:
         None, "weights of the styles of one job (several styles: --style A,B), comma separated, normalised to sum 1 "
         "(default: equal)"
     )
+    layer_styles: Optional[tuple[int, ...]] = _opt(
+        None, "style scale across layers: for each style layer, which style of the job (--style A,B: 1 or 2) it "
+        "takes its statistics from, 0 for the blend of all; e.g. 1,1,2,2,2 takes the fine scales (relu1_1, "
+        "relu2_1) from A and the coarse ones from B (Gatys et al. 2017; default: every layer the blend)"
+    )
+    style_masks: Optional[tuple[str, ...]] = _opt(
+        None, "spatial control: one mask image per style of each job (--style A,B: --style-masks MA,MB), comma "
+        "separated; white where that style applies in the output, black where not, gray in between (resized to the "
+        "content; guided Gram matrices, Gatys et al. 2017). Where no mask is white only the content loss acts"
+    )
+    content_mask: Optional[str] = _opt(
+        None, "mask image of where the content loss applies (white; resized to the content): black regions are left "
+        "to the style"
+    )
     style_loss: str = _opt(
         "gram", "style statistic: gram (the paper's Gram matrices), cosine (Gram matrices of each filter's "
         "L2-normalised responses: cosine similarities), meancov (each layer's mean and covariance, compared by the "
@@ -135,6 +149,15 @@ class Config:
         "content's first), or original (afterwards: the result's luminance with the content's colours; also "
         "--original-colors)",
         choices=COLOR_MODES,
+    )
+    normalize_gradients: bool = _opt(
+        False, "normalise each content and style layer's gradient to L1 norm 1 before its weight multiplies it, as "
+        "jcjohnson/neural-style's -normalize_gradients (the loss values are unchanged; weights then set the share "
+        "of each term in the update directly: try --style-weight 10 --content-weight 1)"
+    )
+    average: float = _opt(
+        0.0, "iterate averaging for adam: the result is the exponential moving average of the images with this "
+        "decay, bias-corrected, as crowsonkb/style-transfer-pytorch's --avg-decay (e.g. 0.99; 0: off)"
     )
     weights_source: str = _opt(
         "auto", "weights file when --weights is not given: auto (a file already in the weights folder, else the "
@@ -202,6 +225,20 @@ class Config:
         total = sum(self.style_blend)
         return tuple(w / total for w in self.style_blend)
 
+    def layer_blend(self, n_styles: int) -> tuple[tuple[float, ...], ...]:
+        """[K][L]: the weight of each of a job's K = `n_styles` styles at each style layer, every layer's weights
+        summing to 1: `blend` at every layer, or with `layer_styles` one style's alone where it names one.
+        ValueError when `style_blend`, `layer_styles` or `style_masks` does not fit K styles."""
+        blend = self.blend(n_styles)
+        if self.style_masks is not None and len(self.style_masks) != n_styles:
+            raise ValueError(f"style_masks has {len(self.style_masks)} mask{'s' * (len(self.style_masks) != 1)} for "
+                             f"{n_styles} style image{'s' * (n_styles != 1)}: give one mask per style of the job")
+        sources = self.layer_styles or (0,) * len(self.style_layers)
+        if max(sources) > n_styles:
+            raise ValueError(f"layer_styles names style {max(sources)} of a job with {n_styles} style "
+                             f"image{'s' * (n_styles != 1)} (--style A,B numbers them 1, 2, ...)")
+        return tuple(tuple(blend[k] if s == 0 else float(s == k + 1) for s in sources) for k in range(n_styles))
+
     @property
     def learning_rate(self) -> float:
         """`lr`, or the optimiser's default."""
@@ -234,10 +271,30 @@ def _as_scalar(name: str, kind: str, value):
         return int(value)
     if kind == "float" and isinstance(value, numbers.Real) and not isinstance(value, bool):
         return float(value)
+    if kind == "bool" and isinstance(value, (bool, np_bool())):
+        return bool(value)
     raise TypeError(f"{name} must be {'an' if kind == 'int' else 'a'} {kind}, got {value!r}")
 
 
-_SCALARS = {"str": str, "int": int, "float": float}
+def np_bool() -> type:
+    """NumPy's bool type if NumPy is imported (a notebook's `np.bool_(True)`), else bool (this module does not
+    import NumPy: see `nst_jax.options`)."""
+    import sys
+
+    numpy = sys.modules.get("numpy")
+    return numpy.bool_ if numpy is not None else bool
+
+
+def _parse_bool(text: str) -> bool:
+    """true/false, yes/no, on/off, 1/0 (any case) as a bool; ValueError otherwise."""
+    value = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+    try:
+        return value[text.strip().lower()]
+    except KeyError:
+        raise ValueError(text) from None
+
+
+_SCALARS = {"str": str, "int": int, "float": float, "bool": _parse_bool}
 
 
 def field_kind(declared: str) -> tuple[str, bool]:
@@ -298,6 +355,26 @@ def check(config: Config) -> None:
     if config.style_blend is not None and (not all(0 <= w < math.inf for w in config.style_blend)
                                            or not sum(config.style_blend) > 0):
         raise ValueError(f"style_blend must be weights >= 0, not all zero, got {config.style_blend}")
+    if config.layer_styles is not None:
+        if len(config.layer_styles) != len(config.style_layers):
+            raise ValueError(f"layer_styles has {len(config.layer_styles)} values for {len(config.style_layers)} "
+                             "style layers: give one style number (0: the blend) per style layer")
+        if min(config.layer_styles) < 0:
+            raise ValueError(f"layer_styles must be style numbers 1, 2, ... or 0, got {config.layer_styles}")
+    if config.style_masks is not None:
+        if not config.style_masks or not all(config.style_masks):
+            raise ValueError(f"style_masks must name one mask image per style, got {config.style_masks}")
+        for name in ("style_blend", "layer_styles"):
+            if getattr(config, name) is not None:
+                raise ValueError(f"{name} blends styles over the whole picture; with style_masks each style has "
+                                 "its own region: give one of them")
+    if config.content_mask is not None and not config.content_mask:
+        raise ValueError("content_mask must name a mask image")
+    if not 0 <= config.average < 1:
+        raise ValueError(f"average must be a decay in [0, 1) (0: off), got {config.average}")
+    if config.average and config.optimizer != "adam":
+        raise ValueError(f"average (iterate averaging) is for optimizer adam, got {config.optimizer}: add "
+                         "--optimizer adam")
     if not 0 <= config.init_noise_ratio <= 1:
         raise ValueError(f"init_noise_ratio must be in [0, 1], got {config.init_noise_ratio}")
     if config.preserve_colors is not None and config.preserve_colors not in COLOR_MODES:

@@ -6,7 +6,7 @@ value per image, [B]. Constants that grow with the image (4 N^2 M^2) are Python 
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -63,7 +63,8 @@ def _gram_bwd(features: jax.Array, d_gram: jax.Array) -> tuple[jax.Array]:
 gram.defvjp(_gram_fwd, _gram_bwd)
 
 
-def content_loss(features: jax.Array, target: jax.Array, normalization: str = "paper") -> jax.Array:
+def content_loss(features: jax.Array, target: jax.Array, normalization: str = "paper",
+                 guide: Optional[jax.Array] = None) -> jax.Array:
     """L_content = 1/2 sum_ij (F_ij - P_ij)^2 (paper), or mean_ij (F_ij - P_ij)^2 ("mean", "mse", "yunjey").
 
     Args:
@@ -71,17 +72,22 @@ def content_loss(features: jax.Array, target: jax.Array, normalization: str = "p
       target: [B, H, W, N] (or [1, H, W, N]) features P of the content image.
       normalization: "paper", "mean", "mse" or "yunjey" (all but the first: the mean over the N M entries of each
         image, so that the term does not grow with the image).
+      guide: [H, W] weights T in [0, 1] of the positions (`--content-mask` brought down to this layer): the
+        differences become T (F - P), so that where T = 0 the content is free (T = 1 everywhere: the plain loss).
     Returns:
       [B] losses.
     """
     _, h, w, n = features.shape
     acc = accumulation_dtype(features.dtype)
     diff = features.astype(acc) - target.astype(acc)
+    if guide is not None:
+        diff = diff * guide.astype(acc)[None, :, :, None]
     scale = 0.5 if normalization == "paper" else 1.0 / (float(n) * float(h * w))
     return scale * jnp.sum(diff * diff, axis=(1, 2, 3))
 
 
-def style_target(features: jax.Array, normalization: str = "paper", statistic: str = "gram"):
+def style_target(features: jax.Array, normalization: str = "paper", statistic: str = "gram",
+                 guide: Optional[jax.Array] = None):
     """The style target A of one layer from the style image's features.
 
     gram: its Gram matrix, unnormalised (paper, mse, yunjey: the formulas divide by the *generated* image's
@@ -92,10 +98,11 @@ def style_target(features: jax.Array, normalization: str = "paper", statistic: s
 
     Args:
       features: [B, H_s, W_s, N] features of the style image.
+      guide: [H_s, W_s] position weights (`guided_features`), or None for all positions.
     Returns:
       [B, N, N] targets (float32, or float64 for float64 features), or the meancov dict.
     """
-    return _finished(_statistic(features, normalization, statistic), statistic)
+    return _finished(_statistic(features, normalization, statistic, guide), statistic)
 
 
 def blended_target(features: Sequence[jax.Array], weights: jax.Array, normalization: str = "paper",
@@ -113,8 +120,37 @@ def blended_target(features: Sequence[jax.Array], weights: jax.Array, normalizat
     return _finished(blend, statistic)
 
 
-def _statistic(features: jax.Array, normalization: str, statistic: str):
-    """The statistic that blends linearly: gram (normalised for "mean"), cosine, or {"mean", "cov"}."""
+def guided_features(features: jax.Array, guide: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """A layer's features weighted by a guide map (Gatys et al. 2017, "Controlling Perceptual Factors in Neural
+    Style Transfer": guided Gram matrices are the Gram matrices of T F).
+
+    Args:
+      features: [B, H, W, N]; guide: [H, W] weights T in [0, 1] (a mask brought down to this layer).
+    Returns:
+      (T F [B, H, W, N] in the accumulation dtype, m = sum T^2 (the guided positions, a scalar), and M / m, the
+      factor that makes a guided Gram matrix count as many positions as the whole layer's: 0 where m = 0).
+    """
+    acc = accumulation_dtype(features.dtype)
+    t = guide.astype(acc)
+    m = jnp.sum(t * t)
+    full = float(features.shape[1] * features.shape[2])
+    return features.astype(acc) * t[None, :, :, None], m, jnp.where(m > 0, full / jnp.where(m > 0, m, 1.0), 0.0)
+
+
+def _statistic(features: jax.Array, normalization: str, statistic: str, guide: Optional[jax.Array] = None):
+    """The statistic that blends linearly: gram (normalised for "mean"), cosine, or {"mean", "cov"}; with a guide
+    (`guided_features`), over the guided positions, as the whole layer's would be if every position were like them
+    (a guide of ones gives the unguided statistic)."""
+    if guide is not None:
+        if statistic == "meancov":
+            mean, cov = _guided_mean_cov(features, guide)
+            return {"mean": mean, "cov": cov}
+        weighted, _, factor = guided_features(features, guide)
+        if statistic == "cosine":
+            return cosine_gram(weighted)
+        _, h, w, n = features.shape
+        g = gram(weighted) * factor
+        return g / (float(n) * float(h * w)) if normalization == "mean" else g
     if statistic == "cosine":
         return cosine_gram(features)
     if statistic == "meancov":
@@ -125,6 +161,16 @@ def _statistic(features: jax.Array, normalization: str, statistic: str):
         return g
     _, h, w, n = features.shape
     return g / (float(n) * float(h * w))
+
+
+def _guided_mean_cov(features: jax.Array, guide: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """`mean_cov` over the positions weighted by T^2 (T: the guide [H, W]): mean = sum T^2 F / m and
+    cov = sum T^2 (F - mean)(F - mean)^T / m, m = sum T^2 (both 0 where m = 0)."""
+    weighted, m, factor = guided_features(features, guide)
+    full = float(features.shape[1] * features.shape[2])
+    t = guide.astype(weighted.dtype)[None, :, :, None]
+    mean = jnp.sum(weighted * t, axis=(1, 2)) * factor / full
+    return mean, gram(weighted - t * mean[:, None, None, :]) * factor / full
 
 
 def _finished(stat, statistic: str):
@@ -181,7 +227,8 @@ def style_factor(n: int, m: int, normalization: str = "paper") -> float:
     raise ValueError(f"unknown normalization {normalization!r}")
 
 
-def style_layer_loss(features: jax.Array, target, normalization: str = "paper", statistic: str = "gram") -> jax.Array:
+def style_layer_loss(features: jax.Array, target, normalization: str = "paper", statistic: str = "gram",
+                     guide: Optional[jax.Array] = None) -> jax.Array:
     """E_l, the distance between the style statistics of `features` and the target (`style_target`).
 
     gram: E_l = 1 / (4 N_l^2 M_l^2) sum_ij (G_ij - A_ij)^2, with G the Gram matrix of `features` (other
@@ -190,18 +237,34 @@ def style_layer_loss(features: jax.Array, target, normalization: str = "paper", 
     between the Gaussians of the two layers' responses, divided by N:
     (|mu - mu_s|^2 + tr S + tr S_s - 2 tr (S_s^(1/2) S S_s^(1/2))^(1/2)) / N.
 
+    With a guide T (spatial control, Gatys et al. 2017), the statistic is the guided one (`_statistic`: of T F,
+    counted as if it covered the whole layer) and E_l is weighted by the guided share of the layer, m / M
+    (m = sum T^2): a style applied to a quarter of the picture weighs a quarter, one applied nowhere exactly 0.
+
     Args:
       features: [B, H, W, N] features of the generated image (M = H * W).
       target: [B or 1, N, N] targets of the style image, or the meancov dict.
+      guide: [H, W] weights in [0, 1] of the positions this style applies to, or None for all.
     Returns:
       [B] losses.
     """
     _, h, w, n = features.shape
+    if guide is not None:
+        _, m, _ = guided_features(features, guide)
+        share = m / float(h * w)
+        return share * _layer_distance(features, target, normalization, statistic, guide)
+    return _layer_distance(features, target, normalization, statistic, None)
+
+
+def _layer_distance(features: jax.Array, target, normalization: str, statistic: str, guide) -> jax.Array:
+    """`style_layer_loss` before the guided share: [B]."""
+    _, h, w, n = features.shape
     if statistic == "cosine":
-        diff = cosine_gram(features) - target
+        diff = (cosine_gram(features) if guide is None else _statistic(features, normalization, statistic, guide)
+                ) - target
         return jnp.sum(diff * diff, axis=(1, 2)) / float(n) ** 2
     if statistic == "meancov":
-        mean, cov = mean_cov(features)
+        mean, cov = mean_cov(features) if guide is None else _guided_mean_cov(features, guide)
         root = target["cov_sqrt"]
         inner = root @ cov @ root
         roots = jnp.sqrt(jnp.maximum(jnp.linalg.eigvalsh(0.5 * (inner + jnp.swapaxes(inner, 1, 2))), _EPS))
@@ -209,7 +272,11 @@ def style_layer_loss(features: jax.Array, target, normalization: str = "paper", 
         w2 = (jnp.sum((mean - target["mean"]) ** 2, axis=-1) + trace(cov) + trace(target["cov"])
               - 2.0 * jnp.sum(roots, axis=-1))
         return w2 / float(n)
-    g = gram(features)
+    if guide is None:
+        g = gram(features)
+    else:
+        weighted, _, factor = guided_features(features, guide)
+        g = gram(weighted) * factor
     if normalization == "mean":  # G / (N M) against the already normalised target; mean over the N^2 entries
         diff = g / (float(n) * float(h * w)) - target
         return jnp.sum(diff * diff, axis=(1, 2)) / float(n) ** 2
@@ -224,6 +291,7 @@ def style_loss(
     layer_weights: Sequence[float],
     normalization: str = "paper",
     statistic: str = "gram",
+    normalize: bool = False,
 ) -> jax.Array:
     """L_style = sum_l w_l E_l over `layers` (E_l: `style_layer_loss` of `statistic`).
 
@@ -231,13 +299,77 @@ def style_loss(
       features: {layer: [B, H_l, W_l, N_l]} features of the generated image.
       target_grams: {layer: target} the style image's statistics (`style_target`).
       layers: style layers; layer_weights: w_l for each (the paper: 1/5 each for relu1_1..relu5_1).
+      normalize: each E_l's gradient L1-normalised (`normalized_gradient`).
     Returns:
       [B] losses.
     """
-    return sum(
-        w * style_layer_loss(features[l], target_grams[l], normalization, statistic)
-        for l, w in zip(layers, layer_weights, strict=True)
-    )
+    def term(f, target):
+        return style_layer_loss(f, target, normalization, statistic)
+
+    layer_loss = normalized_gradient(term) if normalize else term
+    return sum(w * layer_loss(features[l], target_grams[l]) for l, w in zip(layers, layer_weights, strict=True))
+
+
+def guided_style_loss(
+    features: Mapping[str, jax.Array],
+    targets: Mapping[str, object],
+    guides: Mapping[str, jax.Array],
+    layers: Sequence[str],
+    layer_weights: Sequence[float],
+    normalization: str = "paper",
+    statistic: str = "gram",
+    normalize: bool = False,
+) -> jax.Array:
+    """L_style of K styles each applied where its guide says (spatial control, Gatys et al. 2017):
+    sum_k sum_l w_l E_l(F_l, A_kl; T_kl) (`style_layer_loss` with a guide: weighted by the style's share).
+
+    Args:
+      features: {layer: [B, H_l, W_l, N_l]}.
+      targets: {layer: the K styles' targets stacked on a leading axis, [K, B or 1, N, N] (or the meancov dict of
+        such)}.
+      guides: {layer: [K, H_l, W_l]} each style's guide at that layer (`objective.layer_guides`).
+    Returns:
+      [B] losses.
+    """
+    def term(f, target, guide):
+        return style_layer_loss(f, target, normalization, statistic, guide)
+
+    layer_loss = normalized_gradient(term) if normalize else term
+    total = 0.0
+    for l, w in zip(layers, layer_weights, strict=True):
+        for k in range(guides[l].shape[0]):
+            target = jax.tree.map(lambda a, k=k: a[k], targets[l])
+            total = total + w * layer_loss(features[l], target, guides[l][k])
+    return total
+
+
+def normalized_gradient(loss: Callable[..., jax.Array]) -> Callable[..., jax.Array]:
+    """`loss(features, *rest)` [B] (`rest`: arrays or pytrees of them) with the same values, whose gradient with
+    respect to `features` is L1-normalised per image: dE/dF / (|dE/dF|_1 + 1e-8), as jcjohnson/neural-style's
+    -normalize_gradients does in each loss module's backward pass (before the module's weight multiplies it). So
+    the weighted term w E contributes a gradient of L1 norm w (to 1e-8) at its layer, whatever the scale of E. The
+    other arguments (targets, guides) get no gradient.
+
+    Written as a `jax.custom_vjp`: the gradient is made in the forward pass (a vector-Jacobian product of the
+    term alone), kept as the residual, and scaled by the incoming cotangent in the backward pass."""
+
+    @jax.custom_vjp
+    def wrapped(features, *rest):
+        return loss(features, *rest)
+
+    def forward(features, *rest):
+        value, pullback = jax.vjp(lambda f: loss(f, *rest), features)
+        (grad,) = pullback(jnp.ones_like(value))
+        norm = jnp.sum(jnp.abs(grad), axis=tuple(range(1, grad.ndim)), keepdims=True)
+        return value, (grad / (norm + 1e-8), rest)
+
+    def backward(residual, cotangent):
+        direction, rest = residual
+        scale = cotangent.reshape((-1,) + (1,) * (direction.ndim - 1)).astype(direction.dtype)
+        return (direction * scale, *jax.tree.map(jnp.zeros_like, rest))
+
+    wrapped.defvjp(forward, backward)
+    return wrapped
 
 
 def total_variation(image: jax.Array, form: str = "sum") -> jax.Array:

@@ -31,6 +31,7 @@ class LossSpec(NamedTuple):
     precision: str
     remat: bool
     style_statistic: str = "gram"
+    normalize_gradients: bool = False
 
     @property
     def compute_dtype(self):
@@ -57,7 +58,7 @@ class LossSpec(NamedTuple):
 def loss_spec(config: Config, preprocessing: str, remat: bool = False) -> LossSpec:
     return LossSpec(tuple(config.content_layers), tuple(config.style_layers), config.pooling, preprocessing,
                     config.normalization, config.pixel_space, config.tv_form, config.precision, remat,
-                    config.style_loss)
+                    config.style_loss, config.normalize_gradients)
 
 
 def loss_weights(config: Config, dtype=jnp.float32) -> dict[str, jax.Array]:
@@ -102,8 +103,20 @@ def features(params, z, spec: LossSpec, flipped=None) -> dict[str, jax.Array]:
                         flipped)
 
 
+def layer_guides(masks: jax.Array, layer: str) -> jax.Array:
+    """Guide maps brought down to a layer's resolution: masks [K, H, W] (at the image's size, values in [0, 1])
+    -> [K, H_l, W_l], averaged over the 2x2 cells of each pooling before the layer's block, flooring odd sizes as
+    the pooling does, so that every guide value covers the image region its layer's position sees through the
+    poolings (Gatys et al. 2017's guide channels, downsampled)."""
+    x = masks[..., None]
+    for _ in range(int(layer[len("conv")]) - 1):  # conv4_2 and relu4_2: block 4, after three poolings
+        x = vgg.pool2x2(x, "avg")
+    return x[..., 0]
+
+
 @functools.partial(jax.jit, static_argnames=("spec",))
-def compute_targets(params, content: jax.Array, style, spec: LossSpec, blend=None) -> dict:
+def compute_targets(params, content: jax.Array, style, spec: LossSpec, blend=None, style_masks=None,
+                    content_mask=None) -> dict:
     """Content features P and style statistics A of one job.
 
     Args:
@@ -111,22 +124,35 @@ def compute_targets(params, content: jax.Array, style, spec: LossSpec, blend=Non
       content: [B, H, W, 3] content images and style: [B or 1, H_s, W_s, 3] style images, or a tuple of K such
         (several styles, sizes may differ), all as optimised variables (`to_variable`: made the same way as the
         start variable, so that a run started from the content image has exactly zero content loss, as in PyTorch).
-      blend: [K] weights summing to 1 for K styles (`losses.blended_target`); None for one style.
+      blend: [K, L] weights of the K styles at each of the L style layers, each column summing to 1
+        (`Config.layer_blend`; `losses.blended_target`); None for one style.
+      style_masks: [K, H, W] where each style applies in the output (spatial control; values in [0, 1], at the
+        content's size): the K styles' targets are kept apart, stacked, and each mask brought to every style layer.
+      content_mask: [H, W] where the content loss applies (`losses.content_loss`'s guide).
     Returns:
-      {"content": {layer: [B, H_l, W_l, N_l]}, "style": {layer: the style statistic, `losses.style_target`}}.
+      {"content": {layer: [B, H_l, W_l, N_l]}, "style": {layer: the style statistic, `losses.style_target`}}, and
+      with masks "style_guides": {layer: [K, H_l, W_l]} (the style targets then [K, ...]) and "content_guides":
+      {layer: [H_l, W_l]}.
     """
     # Every image goes through the very forward pass the loss uses (same requested layers), so XLA compiles the
     # features the same way as in the loss.
     content_feats = features(params, content, spec)
     styles = style if isinstance(style, (tuple, list)) else (style,)
     style_feats = [features(params, s, spec) for s in styles]
-    if len(styles) == 1:
-        style_targets = {l: losses.style_target(style_feats[0][l], spec.normalization, spec.style_statistic)
-                         for l in spec.style_layers}
+    target = lambda f: losses.style_target(f, spec.normalization, spec.style_statistic)  # noqa: E731
+    out = {"content": {l: content_feats[l] for l in spec.content_layers}}
+    if style_masks is not None:
+        out["style"] = {l: jax.tree.map(lambda *t: jnp.stack(t), *[target(f[l]) for f in style_feats])
+                        for l in spec.style_layers}
+        out["style_guides"] = {l: layer_guides(style_masks, l) for l in spec.style_layers}
+    elif len(styles) == 1:
+        out["style"] = {l: target(style_feats[0][l]) for l in spec.style_layers}
     else:
-        style_targets = {l: losses.blended_target([f[l] for f in style_feats], blend, spec.normalization,
-                                                  spec.style_statistic) for l in spec.style_layers}
-    return {"content": {l: content_feats[l] for l in spec.content_layers}, "style": style_targets}
+        out["style"] = {l: losses.blended_target([f[l] for f in style_feats], blend[:, i], spec.normalization,
+                                                 spec.style_statistic) for i, l in enumerate(spec.style_layers)}
+    if content_mask is not None:
+        out["content_guides"] = {l: layer_guides(content_mask[None], l)[0] for l in spec.content_layers}
+    return out
 
 
 def loss_terms(z: jax.Array, params, targets, coefficients, spec: LossSpec, flipped=None) -> dict[str, jax.Array]:
@@ -136,12 +162,26 @@ def loss_terms(z: jax.Array, params, targets, coefficients, spec: LossSpec, flip
     loop of steps (same values)."""
     feats = features(params, z, spec, flipped)
     zeros = jnp.zeros((z.shape[0],), losses.accumulation_dtype(spec.compute_dtype))
-    content = sum(
-        (losses.content_loss(feats[l], targets["content"][l], spec.normalization) for l in spec.content_layers),
-        zeros,
-    )
-    style = zeros + losses.style_loss(feats, targets["style"], spec.style_layers, coefficients["layers"],
-                                      spec.normalization, spec.style_statistic)
+    content = sum((_content_term(spec, l, targets)(feats[l], targets["content"][l]) for l in spec.content_layers),
+                  zeros)
+    if "style_guides" in targets:
+        style = zeros + losses.guided_style_loss(feats, targets["style"], targets["style_guides"], spec.style_layers,
+                                                 coefficients["layers"], spec.normalization, spec.style_statistic,
+                                                 spec.normalize_gradients)
+    else:
+        style = zeros + losses.style_loss(feats, targets["style"], spec.style_layers, coefficients["layers"],
+                                          spec.normalization, spec.style_statistic, spec.normalize_gradients)
     tv = losses.total_variation(z, spec.tv_form)
     total = losses.total_loss(content, style, tv, coefficients["content"], coefficients["style"], coefficients["tv"])
     return {"content": content, "style": style, "tv": tv, "total": total}
+
+
+def _content_term(spec: LossSpec, layer: str, targets):
+    """The content loss at `layer` as a function of (features, target): guided by the content mask if the targets
+    carry one, its gradient L1-normalised under `normalize_gradients`."""
+    guide = targets.get("content_guides", {}).get(layer)
+
+    def term(f, target):
+        return losses.content_loss(f, target, spec.normalization, guide)
+
+    return losses.normalized_gradient(term) if spec.normalize_gradients else term

@@ -34,6 +34,9 @@ _METAVARS = {
     "scale_sizes": "N[,N..]",
     "scale_steps": "N[,N..]",
     "init": "noise|content|style|PATH",
+    "layer_styles": "S[,S..]",
+    "style_masks": "PATH[,PATH..]",
+    "content_mask": "PATH",
 }
 
 
@@ -121,7 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     for f in dataclasses.fields(Config):
         shown = "" if f.default is None else f" (default: {_show(f.default)})"
         kwargs = dict(default=argparse.SUPPRESS, help=f.metadata["help"] + shown)
-        if "choices" in f.metadata:
+        if field_kind(f.type)[0] == "bool":  # a flag: given means True
+            kwargs.update(action="store_true", help=f.metadata["help"])
+        elif "choices" in f.metadata:
             kwargs["choices"] = f.metadata["choices"]
         else:
             kwargs["type"] = _text_parser(f.name)

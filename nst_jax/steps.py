@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Optional
+from typing import Any, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -19,9 +19,36 @@ from .objective import TERMS, LossSpec, loss_terms, project, to_variable
 
 
 def hyperparams(config: Config, dtype=jnp.float32) -> dict[str, jax.Array]:
-    """The traced optimiser settings: learning rate and Adam's betas, in the variable's dtype."""
+    """The traced optimiser settings: learning rate and Adam's betas, in the variable's dtype, and with iterate
+    averaging its decay ("average")."""
     b1, b2 = config.adam_betas
-    return {k: jnp.asarray(v, dtype) for k, v in (("lr", config.learning_rate), ("b1", b1), ("b2", b2))}
+    values = (("lr", config.learning_rate), ("b1", b1), ("b2", b2)) + ((("average", config.average),)
+                                                                       if config.average else ())
+    return {k: jnp.asarray(v, dtype) for k, v in values}
+
+
+class Averaged(NamedTuple):
+    """An optimiser state with iterate averaging (`Config.average`), as crowsonkb/style-transfer-pytorch's
+    EMATensor: `biased` = sum over the iterates z_0..z_n of (1 - d) d^(n - i) z_i, `accum` = d^(n + 1), and the
+    average `biased / (1 - accum)` (bias-corrected, so that it starts at z_0: `averaged_variable`)."""
+
+    inner: Any  # the optimiser's own state
+    biased: jax.Array  # [1, H, W, 3] per job
+    accum: jax.Array  # [] per job
+
+
+def start_average(inner, z: jax.Array, decay: jax.Array) -> Averaged:
+    """The average of one iterate, z: `Averaged` around the optimiser state `inner`."""
+    return Averaged(inner, (1.0 - decay) * z, decay * jnp.ones((), z.dtype))
+
+
+def averaged_variable(z: jax.Array, opt_state) -> jax.Array:
+    """What a run shows and returns: z, or under iterate averaging the bias-corrected average of the iterates
+    (z [J, 1, H, W, 3] and opt_state of J jobs, or of one job)."""
+    if not isinstance(opt_state, Averaged):
+        return z
+    accum = opt_state.accum.reshape(opt_state.accum.shape + (1,) * (z.ndim - opt_state.accum.ndim))
+    return opt_state.biased / (1.0 - accum)
 
 
 def make_optimizer(name: str, hyper, memory: int) -> optax.GradientTransformation:
@@ -43,8 +70,10 @@ def init_state(optimizer: str, hyper, z: jax.Array, memory: int):
     """The optimiser state of one job's variable z; `memory`: the curvature pairs of lbfgs-armijo and optax's lbfgs
     (`Config.lbfgs_memory`; the state's shape carries it into every step)."""
     if optimizer == "lbfgs-armijo":
-        return lbfgs_armijo.init(z, {k: jnp.zeros((), z.dtype) for k in TERMS}, memory)
-    return make_optimizer(optimizer, hyper, memory).init(z)
+        state = lbfgs_armijo.init(z, {k: jnp.zeros((), z.dtype) for k in TERMS}, memory)
+    else:
+        state = make_optimizer(optimizer, hyper, memory).init(z)
+    return start_average(state, z, hyper["average"]) if "average" in hyper else state
 
 
 def first_step_size(spec: LossSpec, lr) -> jax.Array:
@@ -64,6 +93,12 @@ def _step(z, opt_state, params, targets, coefficients, hyper, spec: LossSpec, op
     def value_and_terms(v):
         terms = terms_fn(v)
         return terms["total"], terms
+
+    if isinstance(opt_state, Averaged):  # the step, then the average updated with its result
+        z, inner, terms = _step(z, opt_state.inner, params, targets, coefficients, hyper, spec, optimizer, box,
+                                memory, flipped)
+        d = hyper["average"]
+        return z, Averaged(inner, d * opt_state.biased + (1.0 - d) * z, d * opt_state.accum), terms
 
     if optimizer == "lbfgs-armijo":  # one evaluation, at the trial point; see lbfgs_armijo
         trial = lbfgs_armijo.trial_point(z, opt_state, (lambda v: project(v, spec)) if box == "clip" else None)
@@ -162,8 +197,14 @@ def start_states(z: jax.Array, hyper, optimizer: str, memory: int):
 
 
 @functools.partial(jax.jit, static_argnames=("shape", "spec", "clip"))
-def next_scale(z: jax.Array, opt_state, shape: tuple[int, int], spec: LossSpec, clip: bool):
+def next_scale(z: jax.Array, opt_state, shape: tuple[int, int], spec: LossSpec, clip: bool, hyper=None):
     """z [J, 1, H, W, 3] upsampled bicubically to `shape` (and projected into the box when `clip`), and the
-    optimiser state carried over (`carry_state`: None when it must start afresh)."""
+    optimiser state carried over (`carry_state`: None when it must start afresh). Under iterate averaging the
+    next scale starts from the average (`averaged_variable`), and a new average from there (hyper["average"]: the
+    decay), as crowsonkb/style-transfer-pytorch does."""
+    if isinstance(opt_state, Averaged):
+        start, inner = next_scale(averaged_variable(z, opt_state), opt_state.inner, shape, spec, clip)
+        return start, None if inner is None else jax.vmap(start_average, in_axes=(0, 0, None))(
+            inner, start, hyper["average"])
     new = _resize_jobs(z, shape, "cubic")
     return (project(new, spec) if clip else new), carry_state(opt_state, z.shape, new.shape)

@@ -29,10 +29,10 @@ from . import colour, images
 from . import weights as weights_lib
 from .config import INIT_KEYWORDS, Config
 from .errors import InputError, Interrupted, check_stop, deferred_stops
-from .images import ImageLike, as_image
+from .images import MAX_PIXELS, ImageLike, as_image, load
 from .objective import TERMS, LossSpec, cast_params, compute_targets, loss_spec, loss_weights, to_image, to_variable
 from .planning import jobs_per_program, needed_sides, padded_jobs, plan_scales, scaled_shapes
-from .steps import chunk_length, hyperparams, next_scale, run_chunk, start_states
+from .steps import averaged_variable, chunk_length, hyperparams, next_scale, run_chunk, start_states
 from .weights import as_weights
 
 WeightsLike = Union[weights_lib.Weights, str, os.PathLike, None]
@@ -98,6 +98,40 @@ def style_set(style) -> list:
     """A job's styles as a list: one image (a path, a Pillow image, an [H, W, 3] array), or a list or tuple of them
     (several styles in one job, blended: `Config.style_blend`)."""
     return list(style) if isinstance(style, (list, tuple)) else [style]
+
+
+class Masks(NamedTuple):
+    """The spatial control of a run (`Config.style_masks`, `Config.content_mask`), read: style: one [H, W] mask per
+    style of each job (or None), content: [H, W] (or None); values in [0, 1], any size (resized to the content)."""
+
+    style: Optional[list[np.ndarray]] = None
+    content: Optional[np.ndarray] = None
+
+
+def mask_array(image: np.ndarray, name=None, what: str = "mask") -> np.ndarray:
+    """An [H, W, 3] image in [0, 1] as a mask [H, W]: its gray level (white 1: applies; black 0: not). InputError
+    naming it when it is black everywhere: it would select nothing."""
+    mask = np.asarray(image, np.float32).mean(axis=-1)
+    if not mask.any():
+        raise InputError(name, f"the {what} selects nothing: it is black everywhere (white marks where it applies)")
+    return mask
+
+
+def load_masks(config: Config, max_pixels: int = MAX_PIXELS) -> Masks:
+    """The masks `config` names, read no larger than the content needs (`images.load`) and checked (`mask_array`).
+    Raises InputError naming the file."""
+    side = needed_sides(config)[0]
+    read = lambda path, what: mask_array(load(path, max_pixels, side), path, what)  # noqa: E731
+    return Masks(None if config.style_masks is None else [read(p, "style mask") for p in config.style_masks],
+                 None if config.content_mask is None else read(config.content_mask, "content mask"))
+
+
+def scaled_masks(masks: Masks, shape: tuple[int, int]) -> tuple[Optional[np.ndarray], Optional[np.ndarray]]:
+    """The masks resized to one scale's content shape (Lanczos, clipped to [0, 1]): style [K, H, W] and content
+    [H, W], each None when not given."""
+    fit = lambda m: images.resize(m[..., None], shape)[..., 0]  # noqa: E731
+    return (None if masks.style is None else np.stack([fit(m) for m in masks.style]),
+            None if masks.content is None else fit(masks.content))
 
 
 def scale_images(content: np.ndarray, style: np.ndarray, size: Optional[int], style_scale: float):
@@ -213,6 +247,7 @@ def optimize_batches(
     init: Union[str, ImageLike, None] = None,
     report_every: Optional[int] = None,
     resume: Optional[BatchState] = None,
+    masks: Optional[Masks] = None,
 ) -> Iterator[Batch]:
     """Run J jobs (contents[j] with styles[j]: an image or a list of images blended by `Config.style_blend`;
     original sizes, RGB in [0, 1]), scale by scale, in batches of
@@ -228,13 +263,15 @@ def optimize_batches(
     `errors.Interrupted` with a `state` attribute (a `BatchState`; the finished batches were yielded before).
     `resume`: such a state; the batches before it are skipped and its batch continues where it stopped, giving
     on the same machine what the uninterrupted run gives, bit for bit (the same programs on the same values).
+    `masks`: the spatial control, read (default: `load_masks(config)`), the same for every job.
     """
     if config.precision == "float64" and not jax.config.jax_enable_x64:
         raise ValueError("precision float64 needs JAX's x64 mode: wrap the call in `with jax.enable_x64(True):`")
     spec = loss_spec(config, w.preprocess, config.remat == "on")
     params = cast_params(w.params, spec)  # on the device once, for every batch and scale
     originals, styles = contents, [style_set(s) for s in styles]
-    blends = [np.asarray(config.blend(len(s)), np.float32) for s in styles]  # ValueError before any compute
+    blends = [np.asarray(config.layer_blend(len(s)), np.float32) for s in styles]  # ValueError before any compute
+    masks = load_masks(config) if masks is None else masks
     if config.preserve_colors:
         styles = [[colour.style_before(s, c, config.preserve_colors) for s in ss] for c, ss in zip(contents, styles)]
         contents = [colour.content_before(c, config.preserve_colors) for c in contents]
@@ -251,7 +288,7 @@ def optimize_batches(
             out, history, steps = _optimize_batch(
                 contents[first:first + group], styles[first:first + group], blends[first:first + group],
                 [plan[first:first + group] for plan in plans], spec, params, config, report, init, report_every,
-                resume if resume is not None and resume.first == first else None)
+                resume if resume is not None and resume.first == first else None, masks)
         except Interrupted as e:
             if isinstance(getattr(e, "state", None), BatchState):
                 e.state.first = first
@@ -320,13 +357,15 @@ class _Chunk(NamedTuple):
     size: tuple[int, int]
 
 
-def _targets(pairs, blends, spec: LossSpec, params):
+def _targets(pairs, blends, spec: LossSpec, params, masks=(None, None)):
     """The stacked targets of one scale's jobs (pairs: their (content, [style, ...]) images at this scale; blends:
-    each job's style weights [K])."""
+    each job's style weights [K, L]; masks: `scaled_masks` at this scale, the same for every job)."""
     variable = lambda image: to_variable(jnp.asarray(image, spec.variable_dtype)[None], spec)  # noqa: E731
+    style_masks, content_mask = (None if m is None else jnp.asarray(m, spec.variable_dtype) for m in masks)
     return jax.tree.map(lambda *t: jnp.stack(t), *[
         compute_targets(params, variable(c), tuple(variable(s) for s in ss), spec,
-                        None if len(ss) == 1 else jnp.asarray(b, spec.variable_dtype))
+                        None if len(ss) == 1 or style_masks is not None else jnp.asarray(b, spec.variable_dtype),
+                        style_masks, content_mask)
         for (c, ss), b in zip(pairs, blends)])
 
 
@@ -337,7 +376,8 @@ def _scale_start(pairs, z, opt_state, spec: LossSpec, config: Config, init):
         z = jnp.stack([jnp.asarray(initial_variable(init, c, ss[0], config.seed, spec, config.init_noise_ratio),
                                    spec.variable_dtype)[None] for c, ss in pairs])
     else:
-        z, opt_state = next_scale(z, opt_state, pairs[0][0].shape[:2], spec, config.box_mode != "none")
+        z, opt_state = next_scale(z, opt_state, pairs[0][0].shape[:2], spec, config.box_mode != "none",
+                                  hyperparams(config, spec.variable_dtype))
     if opt_state is None:  # the first scale, or a state that cannot be carried to a new size
         opt_state = start_states(z, hyperparams(config, spec.variable_dtype), config.optimizer, config.lbfgs_memory)
     return z, opt_state
@@ -366,6 +406,7 @@ def _optimize_batch(
     init: Union[str, ImageLike, None],
     report_every: Optional[int],
     resume: Optional[BatchState] = None,
+    masks: Optional[Masks] = None,
 ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
     """`optimize` for jobs that run as one batch in one compiled program (vmapped, sharded across devices);
     plans: `plan_scales`'s checked shapes of these jobs; params: the VGG params already cast by `cast_params`.
@@ -418,7 +459,7 @@ def _optimize_batch(
 
     def outcome(z) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
         """The images, history and image steps; z: the final variables, None when the batch stopped early."""
-        final = np.asarray(to_image(z[:n_jobs, 0], spec)) if z is not None else None
+        final = np.asarray(to_image(averaged_variable(z, opt_state)[:n_jobs, 0], spec)) if z is not None else None
         run = so_far()
         kept = np.isfinite(run["total"]).all(axis=0)  # [n_jobs]: no loss of the job was ever non-finite
         out, steps = _last_finite(final, kept, plans[-1][0][0], total, finite_steps, finite_images)
@@ -433,7 +474,8 @@ def _optimize_batch(
                 size = plan[0][0]
                 pairs = [(images.resize(c, cs), [images.resize(s, shape) for s, shape in zip(ss, shapes)])
                          for c, ss, (cs, shapes) in zip(contents, styles, plan)]
-                targets = _targets(pairs, blends, spec, params)  # dispatched first: it runs while the host goes on
+                # dispatched first: it runs while the host goes on
+                targets = _targets(pairs, blends, spec, params, scaled_masks(masks or Masks(), size))
                 if resume is not None and scale == resume.scale:
                     z, opt_state = _restored(resume, spec, config)
                 else:
@@ -446,7 +488,8 @@ def _optimize_batch(
                                                           optimizer=config.optimizer, box=config.box_mode,
                                                           memory=config.lbfgs_memory, length=length)
                     step += length
-                    unread.append(_Chunk(terms, lost, to_image(z[:, 0], spec), step, scale, size))
+                    unread.append(_Chunk(terms, lost, to_image(averaged_variable(z, opt_state)[:, 0], spec), step,
+                                         scale, size))
                     if len(unread) == 2 and read(unread.pop(0)):
                         return outcome(None)  # the chunk just dispatched is dropped
                     check_stop()
@@ -459,7 +502,8 @@ def _optimize_batch(
                 read(unread.pop(0))
             e.state = BatchState(0, scale, step, np.asarray(z), [np.asarray(a) for a in jax.tree.leaves(opt_state)],
                                  so_far(), finite_steps, [None if i is None else np.asarray(i) for i in finite_images],
-                                 np.clip(np.asarray(to_image(z[:n_jobs, 0], spec)), 0.0, 1.0))
+                                 np.clip(np.asarray(to_image(averaged_variable(z, opt_state)[:n_jobs, 0], spec)),
+                                         0.0, 1.0))
             raise
     return outcome(z)
 

@@ -3,6 +3,7 @@ images, the L1 total variation; and through the loop on random (not pretrained) 
 
 import re
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -215,7 +216,7 @@ def test_the_blended_target_is_the_weighted_sum_of_the_styles_statistics(random_
     var = lambda image: objective.to_variable(jnp.asarray(image)[None], spec)  # noqa: E731
     a = objective.compute_targets(params, var(CONTENT), var(STYLE), spec)["style"]
     b = objective.compute_targets(params, var(CONTENT), var(OTHER), spec)["style"]
-    blend = jnp.asarray(Config(style_blend=(3.0, 1.0)).blend(2))
+    blend = jnp.asarray(Config(style_blend=(3.0, 1.0)).layer_blend(2))  # [2 styles, 5 layers]
     both = objective.compute_targets(params, var(CONTENT), (var(STYLE), var(OTHER)), spec, blend)["style"]
     for layer in spec.style_layers:
         if statistic == "gram":
@@ -254,7 +255,7 @@ def test_the_command_line_tells_a_style_set_from_several_jobs(h5_files, image_fi
     assert sorted(p.name for p in out.glob("*.png")) == ["content_style+other.png"]
     assert main([*base, "--style", f"{style},{other}", "--style-blend", "1,1,1"]) == 2
     err = capsys.readouterr().err
-    assert "--style-blend: style_blend has 3 weights for 2 style images" in err and len(err.splitlines()) == 1
+    assert "style_blend has 3 weights for 2 style images" in err and len(err.splitlines()) == 1
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -283,3 +284,222 @@ def test_the_command_line_prints_the_presets_note_once_and_runs(h5_files, image_
                  "--weights", h5_files["legacy"], "--preset", "pytorch-tutorial", "--size", 32, "--steps", 2]) == 0
     err = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
     assert len(err) == 1 and "preset pytorch-tutorial was tuned for torchvision weights" in err[0] and out.exists()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Spatial control: guided Gram matrices (Gatys et al. 2017)
+
+
+def _guide(shape, seed: int = 0) -> np.ndarray:
+    """A guide [H, W] with zeros, ones and values between."""
+    rng = np.random.default_rng(seed)
+    return rng.choice([0.0, 0.5, 1.0], size=shape).astype(np.float32)
+
+
+@pytest.mark.parametrize("normalization", ["paper", "mean"])
+def test_guided_gram_loss_by_hand(normalization):
+    """E_l with a guide T: G = sum_m T_m^2 F_m F_m^T * M / m (m = sum T^2), against the target, times m / M."""
+    f = _features(3, (1, 3, 4, 5)).astype(np.float64)
+    t = _guide((3, 4))
+    a = (_features(4, (1, 5, 5, 5))[0, 0] @ _features(4, (1, 5, 5, 5))[0, 0].T)[None].astype(np.float32)
+    big_m, m, n = 12.0, float(np.sum(t.astype(np.float64) ** 2)), 5
+    flat, w = f[0].reshape(-1, n), t.reshape(-1).astype(np.float64) ** 2
+    g = sum(w[i] * np.outer(flat[i], flat[i]) for i in range(12)) * big_m / m
+    if normalization == "paper":
+        want = np.sum((g - a[0]) ** 2) / (4 * n**2 * big_m**2)
+    else:
+        want = np.mean((g / (n * big_m) - a[0]) ** 2)
+    got = losses.style_layer_loss(jnp.asarray(f, jnp.float32), jnp.asarray(a), normalization, "gram", jnp.asarray(t))
+    np.testing.assert_allclose(float(got[0]), want * m / big_m, rtol=2e-5)
+
+
+@pytest.mark.parametrize("statistic", ["gram", "cosine", "meancov"])
+def test_a_guide_of_ones_is_no_guide_and_a_guide_of_zeros_gives_exactly_zero(statistic):
+    f = jnp.asarray(_features(5, (2, 4, 6, 3)))
+    target = losses.style_target(jnp.asarray(_features(6, (1, 5, 5, 3))), "mean", statistic)
+    plain = losses.style_layer_loss(f, target, "mean", statistic)
+    ones = losses.style_layer_loss(f, target, "mean", statistic, jnp.ones((4, 6)))
+    np.testing.assert_allclose(ones, plain, rtol=1e-5)
+    zero = lambda x: jnp.sum(losses.style_layer_loss(x, target, "mean", statistic, jnp.zeros((4, 6))))  # noqa: E731
+    assert float(zero(f)) == 0.0
+    grad = jax.grad(zero)(f)
+    assert np.all(np.asarray(grad) == 0.0)
+
+
+def test_guided_mean_and_covariance_are_the_weighted_ones():
+    f = _features(7, (1, 4, 5, 3)).astype(np.float64)
+    t = _guide((4, 5), 1).astype(np.float64)
+    w = (t**2).reshape(-1)
+    flat = f[0].reshape(-1, 3)
+    mean = (w[:, None] * flat).sum(0) / w.sum()
+    cov = ((flat - mean) * w[:, None]).T @ (flat - mean) / w.sum()
+    target = losses.style_target(jnp.asarray(f, jnp.float32), "mean", "meancov", jnp.asarray(t, jnp.float32))
+    np.testing.assert_allclose(target["mean"][0], mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(target["cov"][0], cov, rtol=1e-4, atol=1e-6)
+
+
+def test_content_guide_weights_the_differences():
+    f, p = _features(8, (1, 3, 4, 2)), _features(9, (1, 3, 4, 2))
+    t = _guide((3, 4), 2)
+    want = 0.5 * np.sum((t[None, :, :, None] * (f - p)) ** 2)
+    got = losses.content_loss(jnp.asarray(f), jnp.asarray(p), "paper", jnp.asarray(t))
+    np.testing.assert_allclose(float(got[0]), want, rtol=1e-5)
+    np.testing.assert_allclose(losses.content_loss(jnp.asarray(f), jnp.asarray(p), "mean", jnp.ones((3, 4))),
+                               losses.content_loss(jnp.asarray(f), jnp.asarray(p), "mean"), rtol=1e-6)
+
+
+def test_guides_are_averaged_over_each_pooling_cell_flooring_odd_sizes():
+    from nst_jax.objective import layer_guides
+
+    mask = np.arange(5 * 7, dtype=np.float32).reshape(1, 5, 7) / 34.0
+    np.testing.assert_array_equal(layer_guides(jnp.asarray(mask), "relu1_1"), mask)
+    at2 = np.asarray(layer_guides(jnp.asarray(mask), "relu2_1"))[0]
+    want = np.array([[mask[0, 2 * i:2 * i + 2, 2 * j:2 * j + 2].mean() for j in range(3)] for i in range(2)])
+    np.testing.assert_allclose(at2, want, rtol=1e-6)
+    assert layer_guides(jnp.asarray(mask), "conv3_4").shape == (1, 1, 1)  # 5x7 -> 2x3 -> 1x1, as VGG's maps
+
+
+def _mask_file(folder, name, mask):
+    from PIL import Image
+
+    path = folder / name
+    Image.fromarray(np.round(np.asarray(mask) * 255).astype(np.uint8)).save(path)
+    return str(path)
+
+
+def test_an_all_white_mask_gives_the_unmasked_run(random_weights, tmp_path):
+    config = Config(size=48, steps=4, chunk_size=2, optimizer="adam")
+    plain = stylize(CONTENT, STYLE, random_weights, config)
+    white = _mask_file(tmp_path, "white.png", np.ones((30, 40)))
+    masked = stylize(CONTENT, STYLE, random_weights, config.replace(style_masks=(white,), content_mask=white))
+    np.testing.assert_allclose(masked.history["total"], plain.history["total"], rtol=1e-5)
+    np.testing.assert_allclose(masked.image, plain.image, atol=1e-5)
+
+
+def test_two_masked_styles_each_shape_their_own_half(random_weights, tmp_path):
+    """Left half style A, right half style B (content weight 0): each half's Gram matrix at relu1_1 ends closer to
+    its own style's than the other half's is."""
+    from nst_jax import objective
+
+    left = np.zeros((48, 64)); left[:, :32] = 1  # noqa: E702
+    masks = (_mask_file(tmp_path, "l.png", left), _mask_file(tmp_path, "r.png", 1 - left))
+    config = Config(size=64, steps=30, content_weight=0.0, style_layers=("relu1_1",), style_masks=masks)
+    a, b = STYLE, 1.0 - STYLE  # two styles with different colour statistics
+    out = stylize(CONTENT, [a, b], random_weights, config).image
+    spec = objective.loss_spec(config, "caffe")
+    gram = lambda x: np.asarray(losses.style_target(objective.features(  # noqa: E731
+        random_weights.params, jnp.asarray(x)[None], spec)["relu1_1"], "mean"))[0]
+    ga, gb = gram(a), gram(b)
+    d = lambda g, t: np.sum((g - t) ** 2)  # noqa: E731
+    left_g, right_g = gram(out[:, :32]), gram(out[:, 32:])
+    assert d(left_g, ga) < d(left_g, gb) and d(right_g, gb) < d(right_g, ga)
+
+
+def test_masks_are_refused_in_one_line_before_any_compute(h5_files, image_files, tmp_path, capsys):
+    from nst_jax.cli import main
+
+    white = _mask_file(tmp_path, "white.png", np.ones((8, 8)))
+    black = _mask_file(tmp_path, "black.png", np.zeros((8, 8)))
+    out = tmp_path / "out.png"
+    base = ["--content", image_files["content"], "--style", image_files["style"], "--weights", h5_files["legacy"],
+            "--size", 32, "--steps", 2, "--quiet", "--output", out]
+    for extra, status, message in (
+            (["--style-masks", f"{white},{white}"], 2, "style_masks has 2 masks for 1 style image"),
+            (["--style-masks", black], 1, "black.png: the style mask selects nothing"),
+            (["--content-mask", black], 1, "black.png: the content mask selects nothing"),
+            (["--style-masks", white, "--output", white], 1, "would overwrite the mask")):
+        assert main([*base, *extra]) == status
+        err = capsys.readouterr().err
+        assert message in err and len(err.splitlines()) == 1, err
+    assert not out.exists()
+    assert main([*base, "--style-masks", white, "--content-mask", white]) == 0 and out.exists()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Style scale across layers
+
+
+def test_layer_styles_make_a_blend_per_layer():
+    config = Config(style_blend=(3, 1), layer_styles=(1, 1, 2, 0, 0))
+    assert config.layer_blend(2) == ((1.0, 1.0, 0.0, 0.75, 0.75), (0.0, 0.0, 1.0, 0.25, 0.25))
+    with pytest.raises(ValueError, match="layer_styles names style 3 of a job with 2 style images"):
+        Config(layer_styles=(3, 1, 1, 1, 1)).layer_blend(2)
+    with pytest.raises(ValueError, match="layer_styles has 2 values for 5 style layers"):
+        Config(layer_styles=(1, 2))
+
+
+def test_every_layer_from_the_first_style_is_the_first_style_alone(random_weights):
+    config = Config(size=48, steps=4, chunk_size=2, optimizer="adam")
+    single = stylize(CONTENT, STYLE, random_weights, config)
+    split = stylize(CONTENT, [STYLE, OTHER], random_weights, config.replace(layer_styles=(1,) * 5))
+    np.testing.assert_allclose(split.history["total"], single.history["total"], rtol=1e-6)
+    np.testing.assert_allclose(split.image, single.image, atol=1e-6)
+
+
+def test_fine_layers_from_one_style_and_coarse_from_another_are_those_targets(random_weights):
+    from nst_jax import objective
+
+    spec = objective.loss_spec(Config(), "caffe")
+    params = objective.cast_params(random_weights.params, spec)
+    var = lambda image: objective.to_variable(jnp.asarray(image)[None], spec)  # noqa: E731
+    a = objective.compute_targets(params, var(CONTENT), var(STYLE), spec)["style"]
+    b = objective.compute_targets(params, var(CONTENT), var(OTHER), spec)["style"]
+    blend = jnp.asarray(Config(layer_styles=(1, 1, 2, 2, 2)).layer_blend(2))
+    both = objective.compute_targets(params, var(CONTENT), (var(STYLE), var(OTHER)), spec, blend)["style"]
+    for layer, source in zip(spec.style_layers, (a, a, b, b, b)):
+        np.testing.assert_array_equal(both[layer], source[layer])
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Normalised gradients
+
+
+def test_normalized_gradients_have_the_weights_as_l1_norms():
+    """jcjohnson's -normalize_gradients: the weighted term w E contributes w dE/dF / |dE/dF|_1 at its layer."""
+    f = jnp.asarray(_features(10, (2, 4, 5, 3)))
+    target = losses.style_target(jnp.asarray(_features(11, (1, 6, 6, 3))), "mean")
+    p = jnp.asarray(_features(12, (2, 4, 5, 3)))
+    plain_term = lambda x: losses.style_layer_loss(x, target, "mean")  # noqa: E731
+    for w_style, w_content in ((1e3, 1.0), (0.5, 7.0)):
+        normed = jax.grad(lambda x, w=w_style: jnp.sum(w * losses.style_loss({"l": x}, {"l": target}, ["l"], [1.0],
+                                                                              "mean", normalize=True)))(f)
+        plain = np.asarray(jax.grad(lambda x: jnp.sum(plain_term(x)))(f), np.float64)
+        for b in range(2):
+            np.testing.assert_allclose(np.abs(np.asarray(normed[b], np.float64)).sum(), w_style, rtol=1e-5)
+            want = w_style * plain[b] / (np.abs(plain[b]).sum() + 1e-8)
+            np.testing.assert_allclose(normed[b], want, rtol=1e-4, atol=1e-9 * w_style)
+        term = losses.normalized_gradient(lambda x, q: losses.content_loss(x, q, "paper"))
+        g = jax.grad(lambda x, w=w_content, t=term: jnp.sum(w * t(x, p)))(f)
+        np.testing.assert_allclose(np.abs(np.asarray(g[0], np.float64)).sum(), w_content, rtol=1e-5)
+        np.testing.assert_allclose(term(f, p), losses.content_loss(f, p, "paper"), rtol=1e-6)  # values unchanged
+
+
+def test_normalized_gradients_run_and_keep_the_loss_values(random_weights):
+    config = Config(size=48, steps=4, chunk_size=2, optimizer="adam")
+    plain = stylize(CONTENT, STYLE, random_weights, config.replace(steps=1))
+    normed = stylize(CONTENT, STYLE, random_weights, config.replace(normalize_gradients=True))
+    np.testing.assert_allclose(normed.history["total"][0], plain.history["total"][0], rtol=1e-6)
+    assert np.isfinite(normed.history["total"]).all() and normed.history["style"][-1] < normed.history["style"][0]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Iterate averaging
+
+
+def test_the_average_is_the_bias_corrected_ema_of_the_iterates(random_weights):
+    """--average d: the result is sum_i (1 - d) d^(n - i) z_i / (1 - d^(n + 1)) over the start z_0 and the n Adam
+    iterates z_1..z_n, which the plain run shows step by step."""
+    d, n = 0.6, 4
+    config = Config(size=48, steps=n, chunk_size=1, optimizer="adam", lr=0.05, init="noise")
+    iterates = [stylize(CONTENT, STYLE, random_weights, config.replace(steps=0)).image]
+    stylize(CONTENT, STYLE, random_weights, config, callback=lambda p: iterates.append(np.asarray(p.image)))
+    want = sum((1 - d) * d ** (n - i) * z for i, z in enumerate(iterates)) / (1 - d ** (n + 1))
+    averaged = stylize(CONTENT, STYLE, random_weights, config.replace(average=d))
+    np.testing.assert_allclose(averaged.image, want, atol=1e-5)
+
+
+def test_average_is_for_adam_and_a_decay_below_1():
+    with pytest.raises(ValueError, match="average .iterate averaging. is for optimizer adam"):
+        Config(average=0.9)
+    with pytest.raises(ValueError, match=re.escape("average must be a decay in [0, 1)")):
+        Config(optimizer="adam", average=1.0)

@@ -247,6 +247,7 @@ def _stop_at(step: int):
     dict(optimizer="adam", lr=0.05, steps=8),
     dict(optimizer="lbfgs-armijo", steps=8),
     dict(optimizer="adam", lr=0.05, scale_sizes=(32, 64), scale_steps=(4, 4)),  # stopped at the scale boundary
+    dict(optimizer="adam", lr=0.05, scale_sizes=(32, 64), scale_steps=(4, 4), average=0.9),  # the average too
 ])
 def test_a_stopped_run_resumes_to_the_uninterrupted_result_bit_for_bit(random_weights, tmp_path, settings):
     """Issue 37: a stop between chunks gives a `BatchState` (through a checkpoint file here); resuming from it
