@@ -78,13 +78,17 @@ def run(content, style, weights, config: Config) -> dict:
             "style_left": float(result.history["style"][-1] / result.history["style"][0])}
 
 
-def gallery_arguments(description: str, argv=None) -> argparse.Namespace:
-    """--size, --steps, --weights and --out, shared with examples/controls_gallery.py."""
+def gallery_arguments(description: str, argv=None, rows: tuple[str, ...] = ()) -> argparse.Namespace:
+    """--size, --steps, --weights and --out, shared with examples/controls_gallery.py (and its --rows: a
+    comma-separated choice of `rows`, default all)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--size", type=int, default=192)
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--weights", help="VGG19 weights file (default: what python -m nst_jax would use)")
     parser.add_argument("--out", type=Path, default=HERE.parent / "docs" / "gallery")
+    if rows:
+        parser.add_argument("--rows", type=lambda text: tuple(text.split(",")), default=rows,
+                            help=f"the rows to render, comma separated (default: {','.join(rows)})")
     return parser.parse_args(argv)
 
 

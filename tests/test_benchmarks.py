@@ -14,7 +14,8 @@ REPO = Path(__file__).resolve().parent.parent
 RUNS = {
     "step_time": ["--sizes", "32", "--steps", "2"],
     "compile_time": ["--sizes", "32", "--repeats", "1"],
-    "controls_cost": ["--size", "32", "--steps", "1", "--only", "masks"],
+    "controls_cost": ["--size", "32", "--steps", "1", "--repeats", "1", "--only", "masks"],
+    "default_program": ["--size", "32"],
     "chunk_size": ["--sizes", "32", "--chunks", "2", "--steps", "4"],
     "memory": ["--sizes", "32", "--steps", "1"],
     "batch_throughput": ["--size", "32", "--jobs", "1", "2", "--steps", "1"],
