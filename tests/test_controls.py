@@ -255,7 +255,7 @@ def test_the_command_line_tells_a_style_set_from_several_jobs(h5_files, image_fi
     assert sorted(p.name for p in out.glob("*.png")) == ["content_style+other.png"]
     assert main([*base, "--style", f"{style},{other}", "--style-blend", "1,1,1"]) == 2
     err = capsys.readouterr().err
-    assert "style_blend has 3 weights for 2 style images" in err and len(err.splitlines()) == 1
+    assert "--style-blend has 3 weights for 2 style images" in err and len(err.splitlines()) == 1
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -404,7 +404,9 @@ def test_masks_are_refused_in_one_line_before_any_compute(h5_files, image_files,
     base = ["--content", image_files["content"], "--style", image_files["style"], "--weights", h5_files["legacy"],
             "--size", 32, "--steps", 2, "--quiet", "--output", out]
     for extra, status, message in (
-            (["--style-masks", f"{white},{white}"], 2, "style_masks has 2 masks for 1 style image"),
+            (["--style-masks", f"{white},{white}"], 2, "--style-masks has 2 masks for 1 style image"),
+            (["--style-masks", white, "--style-blend", "1"], 2, "--style-blend blends styles over the whole picture; "
+                                                                 "with --style-masks each style"),
             (["--style-masks", black], 1, "black.png: the style mask selects nothing"),
             (["--content-mask", black], 1, "black.png: the content mask selects nothing"),
             (["--style-masks", white, "--output", white], 1, "would overwrite the mask")):
@@ -498,8 +500,15 @@ def test_the_average_is_the_bias_corrected_ema_of_the_iterates(random_weights):
     np.testing.assert_allclose(averaged.image, want, atol=1e-5)
 
 
+def test_a_job_without_styles_is_a_value_error(random_weights):
+    """Found by a hostile trial: an empty list of styles raised ZeroDivisionError from the blend."""
+    with pytest.raises(ValueError, match="a job needs at least one style image, got an empty list"):
+        stylize(CONTENT, [], random_weights, Config(size=32, steps=1))
+
+
 def test_average_is_for_adam_and_a_decay_below_1():
     with pytest.raises(ValueError, match="average .iterate averaging. is for optimizer adam"):
         Config(average=0.9)
-    with pytest.raises(ValueError, match=re.escape("average must be a decay in [0, 1)")):
-        Config(optimizer="adam", average=1.0)
+    for bad in (1.0, 0.99999999, -0.5, float("nan")):  # 0.99999999 is 1 in float32: the average was 0/0
+        with pytest.raises(ValueError, match=re.escape("average must be a decay in [0, 0.99999]")):
+            Config(optimizer="adam", average=bad)

@@ -59,13 +59,20 @@ def weights_file(h5_files) -> str:
 
 
 def test_notebook_quickstart_runs_shows_its_view_and_writes_the_result(weights_file, tmp_path):
+    """With two styles in the job, placed by masks, and Adam with averaging: the controls' parameters reach the run,
+    and the picture row shows both styles (a list of styles broke the row before)."""
     out = tmp_path / "result.png"
-    nb = run_notebook("quickstart.ipynb", {"SIZE": 32, "STEPS": 4, "WEIGHTS": weights_file, "OUTPUT": str(out)})
+    examples = REPO / "examples"
+    nb = run_notebook("quickstart.ipynb", {
+        "SIZE": 32, "STEPS": 4, "WEIGHTS": weights_file, "OUTPUT": str(out),
+        "STYLE": [str(examples / "starry_night.jpg"), str(examples / "the_scream.jpg")],
+        "STYLE_MASKS": (str(examples / "masks" / "left.png"), str(examples / "masks" / "right.png")),
+        "OPTIMIZER": "adam", "AVERAGE": 0.9})
     pngs = outputs(nb, "image/png")
     assert len(pngs) == 2  # the live view (updated in place: its placeholder text became a picture) and the row
     live, row = (Image.open(io.BytesIO(base64.b64decode(o["data"]["image/png"]))) for o in pngs)
     assert live.height > row.height  # picture above loss curves
-    assert row.width > 2 * row.height  # content | style | result
+    assert row.width > 3 * row.height  # content | style 1 | style 2 | result
     with Image.open(out) as result:
         assert max(result.size) == 32
     printed = text(nb)
