@@ -53,7 +53,8 @@ def command(config: Config, styles: list[Path], size: int, steps: int) -> str:
     extra = [f"--{k.replace('_', '-')}" + ("" if v is True else f" {text(v)}")
              for k, v in config.__dict__.items() if k in SHOWN + ("normalize_gradients",) and v != getattr(default, k)]
     return (f"python -m nst_jax --content examples/{CONTENT.name} --style "
-            f"{','.join('examples/' + p.name for p in styles)} --size {size} --steps {steps} {' '.join(extra)}")
+            f"{','.join('examples/' + p.name for p in styles)} --output out.png --size {size} --steps {steps} "
+            f"{' '.join(extra)}").rstrip()
 
 
 def write_masks(shape: tuple[int, int]) -> dict[str, Path]:

@@ -171,7 +171,10 @@ def _style_sets(values: Sequence[str]) -> list[tuple[Path, ...]]:
     sets: list[tuple[Path, ...]] = []
     for value in values:
         if "," in value and not Path(value).exists():
-            parts = tuple(Path(v) for v in value.split(",") if v)
+            if "" in value.split(","):
+                raise UsageError(value, "a style set (--style A,B) has an empty name; give image files joined by "
+                                        "commas")
+            parts = tuple(Path(v) for v in value.split(","))
             folders = [p for p in parts if p.is_dir()]
             if folders:
                 raise UsageError(folders[0], "is a folder: a style set (--style A,B) names image files")
@@ -382,7 +385,8 @@ class Reporter:
         inputs = sorted({str(p) for c, ss in self.plan.jobs for p in (c, *ss)} | ({self.config.init}
                         if _is_file(self.config.init) else set()) | {str(p) for p in mask_paths(self.config)})
         checkpoint.save(self.plan.checkpoint, state, {
-            "argv": self.args.argv, "cwd": str(Path.cwd()), "weights_sha256": self.weights["sha256"],
+            "argv": self.args.argv, "cwd": getattr(self.args, "cwd", str(Path.cwd())),
+            "weights_sha256": self.weights["sha256"],
             "inputs": {p: file_digest(p, "sha256") for p in inputs}, "partials": [str(p) for p in partials],
             "first": state.first, "step": state.step})
         where = (f"the current image {partials[0]}" if len(partials) == 1 else

@@ -159,8 +159,8 @@ class Config:
     )
     average: float = _opt(
         0.0, "iterate averaging for adam: the result is the exponential moving average of the images with this "
-        "decay, bias-corrected, as crowsonkb/style-transfer-pytorch's --avg-decay (e.g. 0.99; 0: off). The losses "
-        "logged and recorded are the iterates', as crowsonkb's"
+        "decay, bias-corrected, as crowsonkb/style-transfer-pytorch's --avg-decay (e.g. 0.99, at most 0.99999; 0: "
+        "off). The losses logged and recorded are the iterates', as crowsonkb's"
     )
     weights_source: str = _opt(
         "auto", "weights file when --weights is not given: auto (a file already in the weights folder, else the "
@@ -376,8 +376,7 @@ def check(config: Config) -> None:
     if not 0 <= config.average <= MAX_AVERAGE:  # closer to 1, 1 - d rounds to 0 in float32: a 0/0 average
         raise ValueError(f"average must be a decay in [0, {MAX_AVERAGE}] (0: off), got {config.average}")
     if config.average and config.optimizer != "adam":
-        raise ValueError(f"average (iterate averaging) is for optimizer adam, got {config.optimizer}: add "
-                         "--optimizer adam")
+        raise ValueError(f"average (iterate averaging) is for optimizer adam, got {config.optimizer}")
     if not 0 <= config.init_noise_ratio <= 1:
         raise ValueError(f"init_noise_ratio must be in [0, 1], got {config.init_noise_ratio}")
     if config.preserve_colors is not None and config.preserve_colors not in COLOR_MODES:

@@ -292,53 +292,32 @@ def style_loss(
     normalization: str = "paper",
     statistic: str = "gram",
     normalize: bool = False,
+    guides: Optional[Mapping[str, jax.Array]] = None,
 ) -> jax.Array:
-    """L_style = sum_l w_l E_l over `layers` (E_l: `style_layer_loss` of `statistic`).
+    """L_style = sum_l w_l E_l over `layers` (E_l: `style_layer_loss` of `statistic`); with guides, K styles each
+    applied where its guide says (spatial control, Gatys et al. 2017): sum_k sum_l w_l E_l(F_l, A_kl; T_kl)
+    (`style_layer_loss` with a guide: weighted by the style's share).
 
     Args:
       features: {layer: [B, H_l, W_l, N_l]} features of the generated image.
-      target_grams: {layer: target} the style image's statistics (`style_target`).
+      target_grams: {layer: target} the style image's statistics (`style_target`); with guides, the K styles'
+        targets stacked on a leading axis, [K, B or 1, N, N] (or the meancov dict of such).
       layers: style layers; layer_weights: w_l for each (the paper: 1/5 each for relu1_1..relu5_1).
       normalize: each E_l's gradient L1-normalised (`normalized_gradient`).
+      guides: {layer: [K, H_l, W_l]} each style's guide at that layer (`objective.layer_guides`), or None.
     Returns:
       [B] losses.
     """
-    def term(f, target):
-        return style_layer_loss(f, target, normalization, statistic)
-
-    layer_loss = normalized_gradient(term) if normalize else term
-    return sum(w * layer_loss(features[l], target_grams[l]) for l, w in zip(layers, layer_weights, strict=True))
-
-
-def guided_style_loss(
-    features: Mapping[str, jax.Array],
-    targets: Mapping[str, object],
-    guides: Mapping[str, jax.Array],
-    layers: Sequence[str],
-    layer_weights: Sequence[float],
-    normalization: str = "paper",
-    statistic: str = "gram",
-    normalize: bool = False,
-) -> jax.Array:
-    """L_style of K styles each applied where its guide says (spatial control, Gatys et al. 2017):
-    sum_k sum_l w_l E_l(F_l, A_kl; T_kl) (`style_layer_loss` with a guide: weighted by the style's share).
-
-    Args:
-      features: {layer: [B, H_l, W_l, N_l]}.
-      targets: {layer: the K styles' targets stacked on a leading axis, [K, B or 1, N, N] (or the meancov dict of
-        such)}.
-      guides: {layer: [K, H_l, W_l]} each style's guide at that layer (`objective.layer_guides`).
-    Returns:
-      [B] losses.
-    """
-    def term(f, target, guide):
+    def term(f, target, guide=None):
         return style_layer_loss(f, target, normalization, statistic, guide)
 
     layer_loss = normalized_gradient(term) if normalize else term
+    if guides is None:
+        return sum(w * layer_loss(features[l], target_grams[l]) for l, w in zip(layers, layer_weights, strict=True))
     total = 0.0
     for l, w in zip(layers, layer_weights, strict=True):
         for k in range(guides[l].shape[0]):
-            target = jax.tree.map(lambda a, k=k: a[k], targets[l])
+            target = jax.tree.map(lambda a, k=k: a[k], target_grams[l])
             total = total + w * layer_loss(features[l], target, guides[l][k])
     return total
 

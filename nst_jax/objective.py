@@ -164,13 +164,9 @@ def loss_terms(z: jax.Array, params, targets, coefficients, spec: LossSpec, flip
     zeros = jnp.zeros((z.shape[0],), losses.accumulation_dtype(spec.compute_dtype))
     content = sum((_content_term(spec, l, targets)(feats[l], targets["content"][l]) for l in spec.content_layers),
                   zeros)
-    if "style_guides" in targets:
-        style = zeros + losses.guided_style_loss(feats, targets["style"], targets["style_guides"], spec.style_layers,
-                                                 coefficients["layers"], spec.normalization, spec.style_statistic,
-                                                 spec.normalize_gradients)
-    else:
-        style = zeros + losses.style_loss(feats, targets["style"], spec.style_layers, coefficients["layers"],
-                                          spec.normalization, spec.style_statistic, spec.normalize_gradients)
+    style = zeros + losses.style_loss(feats, targets["style"], spec.style_layers, coefficients["layers"],
+                                      spec.normalization, spec.style_statistic, spec.normalize_gradients,
+                                      targets.get("style_guides"))
     tv = losses.total_variation(z, spec.tv_form)
     total = losses.total_loss(content, style, tv, coefficients["content"], coefficients["style"], coefficients["tv"])
     return {"content": content, "style": style, "tv": tv, "total": total}

@@ -912,9 +912,11 @@ def _stopped_run(h5_files, image_files, tmp_path, command=None):
 
 
 def test_a_run_with_relative_paths_resumes_from_another_folder(h5_files, image_files, tmp_path, monkeypatch):
-    """Found by a hostile trial: the inputs' hashes were looked up from the folder --resume ran in, so a run given
-    relative paths could only resume from its own folder ("the input content.png is missing or changed"). Relative
-    content, a style set A,B, masks and the output, resumed from elsewhere, finish the run in the first folder."""
+    """Found by hostile trials: the inputs' hashes were looked up from the folder --resume ran in, so a run given
+    relative paths could only resume from its own folder ("the input content.png is missing or changed"); and a
+    resumed run stopped again wrote its checkpoint with the second folder as the run's, so the next resume looked
+    for the inputs there. Relative content, a style set A,B, masks and the output, resumed from elsewhere, stopped
+    again and resumed again, finish the run in the first folder."""
     import shutil
 
     run = tmp_path / "run"
@@ -934,7 +936,8 @@ def test_a_run_with_relative_paths_resumes_from_another_folder(h5_files, image_f
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
-    assert main(["--resume", ckpt, "--quiet"]) == 0
+    _stopped_run(h5_files, image_files, run, ["--resume", str(ckpt), "--quiet"])  # stopped again, from elsewhere
+    assert ckpt.exists() and main(["--resume", ckpt, "--quiet"]) == 0
     assert (run / "o.png").exists() and not ckpt.exists() and not any(elsewhere.iterdir())
 
 
