@@ -138,7 +138,9 @@ def guided_features(features: jax.Array, guide: jax.Array) -> tuple[jax.Array, j
 
 
 def _statistic(features: jax.Array, normalization: str, statistic: str, guide: Optional[jax.Array] = None):
-    """The statistic that blends linearly: gram (normalised for "mean"), cosine, or {"mean", "cov"}; with a guide
+    """A layer's style statistic, of a style image (a target, before `_finished`) or of the generated image (what
+    `_layer_distance` compares), in the form that blends linearly: gram (normalised for "mean"), cosine, or
+    {"mean", "cov"}; with a guide
     (`guided_features`), over the guided positions, as the whole layer's would be if every position were like them
     (a guide of ones gives the unguided statistic)."""
     if guide is not None:
@@ -248,23 +250,21 @@ def style_layer_loss(features: jax.Array, target, normalization: str = "paper", 
     Returns:
       [B] losses.
     """
-    _, h, w, n = features.shape
-    if guide is not None:
-        _, m, _ = guided_features(features, guide)
-        share = m / float(h * w)
-        return share * _layer_distance(features, target, normalization, statistic, guide)
-    return _layer_distance(features, target, normalization, statistic, None)
+    _, h, w, _ = features.shape
+    distance = _layer_distance(features, target, normalization, statistic, guide)
+    if guide is None:
+        return distance
+    t = guide.astype(distance.dtype)
+    return jnp.sum(t * t) / float(h * w) * distance  # the guided share m / M
 
 
 def _layer_distance(features: jax.Array, target, normalization: str, statistic: str, guide) -> jax.Array:
-    """`style_layer_loss` before the guided share: [B]."""
+    """`style_layer_loss` before the guided share: the distance between `_statistic` of the features (guided or
+    not) and the target, [B]."""
     _, h, w, n = features.shape
-    if statistic == "cosine":
-        diff = (cosine_gram(features) if guide is None else _statistic(features, normalization, statistic, guide)
-                ) - target
-        return jnp.sum(diff * diff, axis=(1, 2)) / float(n) ** 2
+    stat = _statistic(features, normalization, statistic, guide)
     if statistic == "meancov":
-        mean, cov = mean_cov(features) if guide is None else _guided_mean_cov(features, guide)
+        mean, cov = stat["mean"], stat["cov"]
         root = target["cov_sqrt"]
         inner = root @ cov @ root
         roots = jnp.sqrt(jnp.maximum(jnp.linalg.eigvalsh(0.5 * (inner + jnp.swapaxes(inner, 1, 2))), _EPS))
@@ -272,15 +272,9 @@ def _layer_distance(features: jax.Array, target, normalization: str, statistic: 
         w2 = (jnp.sum((mean - target["mean"]) ** 2, axis=-1) + trace(cov) + trace(target["cov"])
               - 2.0 * jnp.sum(roots, axis=-1))
         return w2 / float(n)
-    if guide is None:
-        g = gram(features)
-    else:
-        weighted, _, factor = guided_features(features, guide)
-        g = gram(weighted) * factor
-    if normalization == "mean":  # G / (N M) against the already normalised target; mean over the N^2 entries
-        diff = g / (float(n) * float(h * w)) - target
+    diff = stat - target
+    if statistic == "cosine" or normalization == "mean":  # per-position statistics: the mean over the N^2 entries
         return jnp.sum(diff * diff, axis=(1, 2)) / float(n) ** 2
-    diff = g - target
     return style_factor(n, h * w, normalization) * jnp.sum(diff * diff, axis=(1, 2))
 
 

@@ -461,9 +461,13 @@ def _optimize_batch(
         return {k: np.concatenate([h[k] for h in history]) if history else np.zeros((0, n_jobs), np.float32)
                 for k in TERMS}
 
+    def shown(z, opt_state) -> jax.Array:
+        """The jobs' current images [J', H, W, 3] (not clipped): of the variables, or of their average."""
+        return to_image(averaged_variable(z, opt_state)[:, 0], spec)
+
     def outcome(z) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
         """The images, history and image steps; z: the final variables, None when the batch stopped early."""
-        final = np.asarray(to_image(averaged_variable(z, opt_state)[:n_jobs, 0], spec)) if z is not None else None
+        final = np.asarray(shown(z, opt_state)[:n_jobs]) if z is not None else None
         run = so_far()
         kept = np.isfinite(run["total"]).all(axis=0)  # [n_jobs]: no loss of the job was ever non-finite
         out, steps = _last_finite(final, kept, plans[-1][0][0], total, finite_steps, finite_images)
@@ -492,8 +496,7 @@ def _optimize_batch(
                                                           optimizer=config.optimizer, box=config.box_mode,
                                                           memory=config.lbfgs_memory, length=length)
                     step += length
-                    unread.append(_Chunk(terms, lost, to_image(averaged_variable(z, opt_state)[:, 0], spec), step,
-                                         scale, size))
+                    unread.append(_Chunk(terms, lost, shown(z, opt_state), step, scale, size))
                     if len(unread) == 2 and read(unread.pop(0)):
                         return outcome(None)  # the chunk just dispatched is dropped
                     check_stop()
@@ -506,8 +509,7 @@ def _optimize_batch(
                 read(unread.pop(0))
             e.state = BatchState(0, scale, step, np.asarray(z), [np.asarray(a) for a in jax.tree.leaves(opt_state)],
                                  so_far(), finite_steps, [None if i is None else np.asarray(i) for i in finite_images],
-                                 np.clip(np.asarray(to_image(averaged_variable(z, opt_state)[:n_jobs, 0], spec)),
-                                         0.0, 1.0))
+                                 np.clip(np.asarray(shown(z, opt_state)[:n_jobs]), 0.0, 1.0))
             raise
     return outcome(z)
 
