@@ -12,6 +12,7 @@ from typing import Optional
 from . import layers, vgg
 from .config import Config
 from .errors import InputError
+from .images import target_shape
 from .lbfgs_torch import TORCH_HISTORY
 
 # Calibrated on benchmarks/memory.py (2-core CPU, float32, the paper's layers, Adam, one step): peak resident
@@ -65,19 +66,37 @@ def largest_size(shape: tuple[int, int], config: Config, jobs: int, limit: int) 
     lo, hi = 16, 1 << 16
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        h, w = round(shape[0] * mid / max(shape)), round(shape[1] * mid / max(shape))
-        lo, hi = (mid, hi) if estimate_bytes(h, w, config, jobs) <= limit else (lo, mid - 1)
+        lo, hi = (mid, hi) if estimate_bytes(*target_shape(shape, mid), config, jobs) <= limit else (lo, mid - 1)
+    return lo
+
+
+def smallest_size(shape: tuple[int, int], config: Config) -> int:
+    """The smallest longer side (same aspect ratio as `shape`, rounded as `images.target_shape` rounds), at least
+    16, whose shorter side keeps the maps of the deepest content or style layer non-empty (`vgg.smallest_side`)."""
+    least = vgg.smallest_side(vgg.deepest(tuple(config.content_layers) + tuple(config.style_layers)))
+    lo, hi = 16, 1 << 16
+    while lo < hi:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if min(target_shape(shape, mid)) >= least else (mid + 1, hi)
     return lo
 
 
 def preflight(config: Config, shape: tuple[int, int], jobs: int, limit: Optional[int] = None) -> None:
-    """Raise InputError, naming the largest size that would fit, when a run at `shape` cannot fit in memory."""
+    """Raise InputError, naming the largest size that would fit, when a run at `shape` ([H, W]) of `jobs` images in
+    one batch cannot fit in memory; when no size that the layers allow fits, the error says so (and, for a batch,
+    to run fewer jobs at once) instead of naming a size that the size checks would refuse."""
     limit = limit if limit is not None else int(0.9 * available_bytes())
     need = estimate_bytes(*shape, config, jobs)
     if need > limit:
         fits = largest_size(shape, config, jobs, limit)
+        if fits >= smallest_size(shape, config) and estimate_bytes(*target_shape(shape, fits), config, jobs) <= limit:
+            advice = f"the largest size that fits is {fits}"
+        elif jobs > 1:
+            advice = "no size fits with this many jobs in one batch; run fewer at once (--batch-size)"
+        else:
+            advice = "no size fits"
         raise InputError(None, f"a {shape[0]}x{shape[1]} run ({jobs} job(s)) needs about {need / 2**30:.1f} GiB, "
-                               f"more than the {limit / 2**30:.1f} GiB available; the largest size that fits is {fits}")
+                               f"more than the {limit / 2**30:.1f} GiB available; {advice}")
 
 
 def style_bytes(h: int, w: int, config: Config) -> int:

@@ -180,6 +180,24 @@ def test_memory_preflight_refuses_what_cannot_fit_and_names_what_would():
     assert estimate_bytes(512, 512, config.replace(optimizer="lbfgs-torch")) > estimate_bytes(512, 512, config)
 
 
+def test_memory_preflight_never_names_a_size_the_size_checks_refuse():
+    """Before, the hint was a binary search floored at 16 px: it named 16 when nothing fitted, and for a 1:16
+    panorama a longer side whose shorter side is below relu5_1's 16 px (which the size checks then refused)."""
+    config = Config()
+    # a 60x1000 panorama: 259 is the least longer side whose shorter side reaches relu5_1's 16 px (60 x 259 / 1000
+    # = 15.54 rounds to 16; 60 x 258 / 1000 = 15.48 to 15)
+    limit = estimate_bytes(16, 259, config) - 1
+    with pytest.raises(InputError, match=r"GiB available; no size fits$"):
+        preflight(config, (60, 1000), 1, limit=limit)
+    preflight(config, (60, 1000), 1, limit=estimate_bytes(60, 1000, config))  # fits exactly: no error
+    with pytest.raises(InputError, match="the largest size that fits is 259$"):
+        preflight(config, (60, 1000), 1, limit=estimate_bytes(16, 259, config))
+    # 8 jobs in one batch when not even 16x16 fits for all 8: fewer jobs at once is the way out
+    with pytest.raises(InputError, match=r"no size fits with this many jobs in one batch; run fewer at once "
+                                         r"\(--batch-size\)$"):
+        preflight(config, (512, 512), 8, limit=estimate_bytes(16, 16, config, 8) - 1)
+
+
 def test_second_run_hits_the_persistent_compilation_cache(tmp_path):
     script = textwrap.dedent("""
         import sys, jax, numpy as np
