@@ -198,6 +198,15 @@ def test_malformed_values_are_a_usage_error_naming_the_option(image_files, tmp_p
     assert usage_error(capsys, image_files, tmp_path, *extra) == f"python -m nst_jax: error: {expected} (see --help)\n"
 
 
+@pytest.mark.parametrize("option", ["--content", "--style", "--output", "--weights", "--log", "--plot"])
+def test_an_empty_path_is_a_usage_error_naming_the_option(image_files, tmp_path, capsys, monkeypatch, option):
+    """`--content ''` read the current folder ("no images in this folder") and `--output ''` wrote into it."""
+    monkeypatch.chdir(tmp_path)
+    err = usage_error(capsys, image_files, tmp_path, option, "")
+    assert err == f"python -m nst_jax: error: argument {option}: an empty path (see --help)\n"
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_values_parse_to_the_declared_types():
     args = cli.build_parser().parse_args(
         ["--content", "c", "--style", "s", "--output", "o", "--size", "64", "--lr", "0.5", "--adam-betas", "0.5, 0.9",
