@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 
-import jax
+# One persistent compilation cache for the whole run, kept out of the user's ~/.cache and removed at the end: the
+# CLI turns it on in the processes the tests start (NST_JAX_COMPILATION_CACHE), and JAX's own variables turn it on
+# in this process and in the notebooks' kernels, so that a program compiled by one test (the parity report, a
+# notebook, the CLI) is loaded, not compiled again, by the next that builds the same one. It must be set before JAX
+# is imported. A cache hit loads the very executable a compilation would give: no result changes.
+if "NST_JAX_COMPILATION_CACHE" not in os.environ:
+    os.environ["NST_JAX_COMPILATION_CACHE"] = tempfile.mkdtemp(prefix="nst_jax_test_xla_")
+    atexit.register(shutil.rmtree, os.environ["NST_JAX_COMPILATION_CACHE"], ignore_errors=True)
+if os.environ["NST_JAX_COMPILATION_CACHE"].lower() not in ("0", "off", "false", "no"):
+    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.environ["NST_JAX_COMPILATION_CACHE"])
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+
+import jax  # noqa: E402
 import numpy as np
 import pytest
 from PIL import Image
@@ -17,9 +32,6 @@ from nst_jax.vgg import random_params
 from nst_jax.weights.writers import write_keras_h5
 
 jax.config.update("jax_numpy_rank_promotion", "raise")  # no silent broadcasting in the library
-
-# The CLI turns on JAX's persistent compilation cache; tests keep it out of the user's ~/.cache.
-os.environ.setdefault("NST_JAX_COMPILATION_CACHE", tempfile.mkdtemp(prefix="nst_jax_test_xla_"))
 
 
 @pytest.fixture(scope="session")
