@@ -37,8 +37,8 @@ BLENDS = (1.0, 0.75, 0.5, 0.25, 0.0)
 MASKS = HERE / "masks"
 SHOWN = ("preserve_colors", "style_blend", "layer_styles", "style_masks", "content_mask", "optimizer", "average",
          "style_weight")
-STABILITY = [("default (lbfgs-armijo)", {}), ("--normalize-gradients", {"normalize_gradients": True,
-                                                                         "style_weight": 10.0}),
+STABILITY = [("default (lbfgs-armijo)", {}),
+             ("--normalize-gradients --style-weight 10", {"normalize_gradients": True, "style_weight": 10.0}),
              ("adam", {"optimizer": "adam"}), ("adam --average 0.99", {"optimizer": "adam", "average": 0.99})]
 
 
