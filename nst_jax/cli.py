@@ -23,7 +23,7 @@ from . import images, record
 from .config import Config, preset_weights_note
 from .errors import InputError, Interrupted, UsageError, check_stop, deferred_stops, exit_status, stop_on_signals
 from .files import atomic_path, check_writable_target
-from .options import PROG, OneLineParser, build_parser, check_hosts, config_from_args, option_message
+from .options import PROG, OneLineParser, build_parser, check_hosts, config_from_args, option_message, path_argument
 from .plot import check_matplotlib, plot_losses, term_weights
 
 
@@ -599,7 +599,7 @@ def _resumed_args(argv: list[str], parser: argparse.ArgumentParser):
     if not any(a == "--resume" or a.startswith("--resume=") for a in argv):
         return None
     only = OneLineParser(prog=PROG, add_help=False)
-    only.add_argument("--resume", required=True)
+    only.add_argument("--resume", type=path_argument, required=True)
     only.add_argument("--quiet", action="store_true")
     known, extra = only.parse_known_args(argv)
     if extra:

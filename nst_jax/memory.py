@@ -61,15 +61,6 @@ def available_bytes() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def largest_size(shape: tuple[int, int], config: Config, jobs: int, limit: int) -> int:
-    """The largest longer side (same aspect ratio) whose estimate fits in `limit` bytes."""
-    lo, hi = 16, 1 << 16
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        lo, hi = (mid, hi) if estimate_bytes(*target_shape(shape, mid), config, jobs) <= limit else (lo, mid - 1)
-    return lo
-
-
 def smallest_size(shape: tuple[int, int], config: Config) -> int:
     """The smallest longer side (same aspect ratio as `shape`, rounded as `images.target_shape` rounds), at least
     16, whose shorter side keeps the maps of the deepest content or style layer non-empty (`vgg.smallest_side`)."""
@@ -81,6 +72,18 @@ def smallest_size(shape: tuple[int, int], config: Config) -> int:
     return lo
 
 
+def largest_size(shape: tuple[int, int], config: Config, jobs: int, limit: int) -> Optional[int]:
+    """The largest longer side (same aspect ratio as `shape`, from `smallest_size` up) whose estimate fits in
+    `limit` bytes; None when not even the smallest does."""
+    lo, hi = smallest_size(shape, config), 1 << 16
+    if estimate_bytes(*target_shape(shape, lo), config, jobs) > limit:
+        return None
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if estimate_bytes(*target_shape(shape, mid), config, jobs) <= limit else (lo, mid - 1)
+    return lo
+
+
 def preflight(config: Config, shape: tuple[int, int], jobs: int, limit: Optional[int] = None) -> None:
     """Raise InputError, naming the largest size that would fit, when a run at `shape` ([H, W]) of `jobs` images in
     one batch cannot fit in memory; when no size that the layers allow fits, the error says so (and, for a batch,
@@ -89,7 +92,7 @@ def preflight(config: Config, shape: tuple[int, int], jobs: int, limit: Optional
     need = estimate_bytes(*shape, config, jobs)
     if need > limit:
         fits = largest_size(shape, config, jobs, limit)
-        if fits >= smallest_size(shape, config) and estimate_bytes(*target_shape(shape, fits), config, jobs) <= limit:
+        if fits is not None:
             advice = f"the largest size that fits is {fits}"
         elif jobs > 1:
             advice = "no size fits with this many jobs in one batch; run fewer at once (--batch-size)"

