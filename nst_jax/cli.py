@@ -20,7 +20,7 @@ from typing import Callable, Iterator, Optional, Sequence
 import numpy as np
 
 from . import images, record
-from .config import Config, preset_weights_note
+from .config import Config, preset_weights_note, schedule_note
 from .errors import InputError, Interrupted, UsageError, check_stop, deferred_stops, exit_status, stop_on_signals
 from .files import atomic_path, check_writable_target
 from .options import PROG, OneLineParser, build_parser, check_hosts, config_from_args, option_message, path_argument
@@ -498,6 +498,8 @@ def run(args: argparse.Namespace, config: Config, start: Optional[float] = None,
     note = preset_weights_note(args.preset, weights.preprocess)
     if note and not args.quiet:
         print(f"{PROG}: warning: {note}", file=sys.stderr)
+    if schedule_note(config) and not args.quiet:
+        print(f"{PROG}: {schedule_note(config)}", file=sys.stderr)
     weights_record = {"source": weights.source, "file": str(weights_path), "sha256": file_digest(weights_path,
                                                                                                  "sha256")}
     check_stop()  # a stop while the images and weights were read

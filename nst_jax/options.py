@@ -65,12 +65,16 @@ _FIELDS = tuple(f.name for f in dataclasses.fields(Config))
 
 def option_message(text: str) -> str:
     """A `Config` error message as the command line says it: the setting that opens it, and every setting named with
-    an underscore, as its option ("style_masks has 1 mask" -> "--style-masks has 1 mask")."""
+    an underscore, as its option ("style_masks has 1 mask" -> "--style-masks has 1 mask"), and every setting given a
+    value as the option with that value ("scales=1" -> "--scales 1")."""
     words = text.split(" ")
     for i, word in enumerate(words):
         name = word.rstrip(",:;.)")
         if name in _FIELDS and (i == 0 or "_" in name):
             words[i] = word.replace(name, "--" + name.replace("_", "-"), 1)
+        elif name.split("=")[0] in _FIELDS and "=" in name:
+            field, value = name.split("=", 1)
+            words[i] = word.replace(name, f"--{field.replace('_', '-')} {value}", 1)
     return " ".join(words)
 
 

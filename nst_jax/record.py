@@ -63,7 +63,8 @@ def run_record(config, *, content: str, style: str, output: str, weights: dict, 
     """One run's record (a JSON-ready dict).
 
     Args:
-      config: the run's `Config` (every setting goes in, as plain values).
+      config: the run's `Config` (every setting goes in, as plain values, and its schedule: [[size, steps], ...]
+        of every scale, coarse to fine).
       content, style, output: the files.
       weights: {"source", "file", "sha256"} of the weights used.
       env: `environment()`; time: `timing(...)`; final: `final_losses(...)`.
@@ -72,7 +73,7 @@ def run_record(config, *, content: str, style: str, output: str, weights: dict, 
     """
     settings = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
     record = {"output": output, "content": content, "style": style, "preset": preset, "settings": settings,
-              "weights": weights,
+              "schedule": [list(scale) for scale in config.schedule], "weights": weights,
               "environment": env, "time": time, "final_losses": final}
     if job is not None:
         record["job"] = job

@@ -228,6 +228,8 @@ def test_values_parse_to_the_declared_types():
 @pytest.mark.parametrize("extra, expected", [
     (["--size", "48", "--scale-sizes", "32,64"], "--size 48 conflicts with --scale-sizes"),
     (["--scales", "3", "--scale-sizes", "32,64"], "--scales 3 conflicts with the 2 --scale-sizes"),
+    (["--size", "1024", "--scale-steps", "300"], "--scale-steps needs 2 non-negative step counts (above 768 px the "
+     "default is two scales: give two, or --scales 1 for one), got (300,)"),
 ])
 def test_conflicting_sizes_are_a_usage_error(image_files, tmp_path, capsys, extra, expected):
     assert expected in usage_error(capsys, image_files, tmp_path, *extra)

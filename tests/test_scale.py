@@ -14,8 +14,11 @@ import pytest
 from conftest import smooth_image
 
 from nst_jax import Config, objective, planning, steps, stylize, stylize_batch
+from nst_jax.config import PRESETS, preset_config, schedule_note
 from nst_jax.errors import InputError
 from nst_jax.memory import estimate_bytes, preflight
+from nst_jax.options import build_parser, config_from_args
+from nst_jax.record import run_record
 
 CONTENTS = [smooth_image((24, 32), 20), smooth_image((24, 32), 21)]
 STYLES = [smooth_image((32, 32), 22), smooth_image((28, 36), 23)]  # styles may differ in shape
@@ -99,6 +102,42 @@ def test_multiscale_schedule_and_run(random_weights):
     assert explicit.schedule == ((32, 3), (64, 1))
     assert stylize(smooth_image((48, 64), 3), smooth_image((64, 64), 4), random_weights,
                    explicit).history["total"].shape == (4,)
+
+
+
+def test_above_768_px_the_default_is_two_scales_the_coarse_at_512_px_with_half_the_steps_after_it():
+    """The default schedule by size (docs/deviations.md): one scale up to 768 px, above it 512 px with --steps
+    steps and then the size with half as many (rounded up); --scales, --scale-sizes and --scale-steps still rule,
+    and every preset stays one scale at every size, as the implementation it reproduces."""
+    assert Config().schedule == ((512, 200),)
+    assert Config(size=768).schedule == ((768, 200),)
+    assert Config(size=769).schedule == ((512, 200), (769, 100))
+    assert Config(size=1024).schedule == ((512, 200), (1024, 100))
+    assert Config(size=2048, steps=301).schedule == ((512, 301), (2048, 151))
+    assert Config(size=1024, steps=1).schedule == ((512, 1), (1024, 1))
+    assert Config(size=None).schedule == ((None, 200),)  # the content's own size: one scale
+    assert Config(size=1024, scales=1).schedule == ((1024, 200),)
+    assert Config(size=1024, scales=2).schedule == ((724, 200), (1024, 200))  # sqrt(2) apart, as asked
+    assert Config(size=1024, scale_steps=(300, 50)).schedule == ((512, 300), (1024, 50))
+    assert Config(size=1024, scale_sizes=(256, 1024)).schedule == ((256, 200), (1024, 200))
+    with pytest.raises(ValueError, match="above 768 px the default is two scales: give two, or scales=1 for one"):
+        Config(size=1024, scale_steps=(300,))
+    for name in PRESETS:
+        assert preset_config(name, size=1024).schedule == ((1024, PRESETS[name]["steps"]),), name
+
+
+def test_the_cli_says_when_it_runs_the_default_two_scales_and_records_the_schedule():
+    def parse(*args):
+        return config_from_args(build_parser().parse_args(["--content", "c", "--style", "s", "--output", "o", *args]))
+
+    assert schedule_note(parse("--size", "1024")) == ("above 768 px two scales by default: 512 px (200 steps), "
+                                                      "then 1024 px (100 steps); --scales 1 for one scale")
+    for args in (["--size", "768"], ["--size", "1024", "--scales", "1"], ["--size", "1024", "--preset", "gatys"],
+                 ["--scale-sizes", "512,1024"]):
+        assert schedule_note(parse(*args)) is None, args
+    assert parse("--size", "1024", "--preset", "gatys").schedule == ((1024, 500),)
+    kept = run_record(Config(size=1024), content="c", style="s", output="o", weights={}, env={}, time={}, final={})
+    assert kept["schedule"] == [[512, 200], [1024, 100]] and kept["settings"]["scales"] is None
 
 
 def test_adam_state_is_carried_across_scales_and_lbfgs_restarts():
