@@ -309,7 +309,7 @@ def _plan(args: argparse.Namespace, config: Config, index: int, count: int) -> O
     check_inputs_kept(all_outputs + summaries + extra, inputs)
     if args.save_every:
         inputs_and_log = {**inputs, "init image": [Path(config.init)] if _is_file(config.init) else [],
-                          "log": [log_path] if log_path else []}
+                          "log": [log_path] if log_path else [], "plot": [plot_path] if plot_path else []}
         check_frames_kept(all_outputs, args.save_every, sum(steps for _, steps in config.schedule), inputs_and_log)
     loaded = _loaded(all_jobs, config, args.max_input_pixels)
     init_image = None

@@ -364,6 +364,11 @@ def _two_scales_by_default(config: Config) -> bool:
     return (config.scales is None and config.scale_sizes is None and config.size is not None
             and config.size > TWO_SCALES_ABOVE)
 
+def _most_scales(size: int) -> int:
+    """The most `scales` from `size` whose coarsest scale, size / sqrt(2)^(scales - 1), is at least 16 px."""
+    return 1 + max(0, math.floor(2 * math.log2(size / 16) + 1e-9))
+
+
 def schedule_note(config: Config) -> Optional[str]:
     """One line saying that `config` runs the default two scales (None when it does not): the sizes and steps, and
     how to ask for one scale."""
@@ -425,10 +430,13 @@ def check(config: Config) -> None:
             raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {getattr(config, name)!r}")
     if config.scales is not None and config.scales < 1:
         raise ValueError(f"scales must be >= 1, got {config.scales}")
+    if config.scales is not None and config.size is not None and config.scales > _most_scales(config.size):
+        raise ValueError(f"scales {config.scales} would make scales under 16 pixels: at most "
+                         f"{_most_scales(config.size)} from size {config.size} (sizes grow by sqrt(2))")
     if config.scale_sizes is not None:
         if not config.scale_sizes or any(v < 16 for v in config.scale_sizes):
             raise ValueError(f"scale_sizes must be sizes of at least 16 pixels, got {config.scale_sizes}")
-        if list(config.scale_sizes) != sorted(config.scale_sizes):
+        if any(a >= b for a, b in zip(config.scale_sizes, config.scale_sizes[1:])):
             raise ValueError(f"scale_sizes must increase (coarse to fine), got {config.scale_sizes}")
     if config.scale_sizes is not None:
         n_scales = len(config.scale_sizes)

@@ -594,6 +594,13 @@ def test_save_every_frames_never_overwrite_inputs_or_the_log(h5_files, image_fil
         assert f"{kept}: the --save-every frame of step" in err and f"overwrite this {role}" in err, err
         assert len(err.strip().splitlines()) == 1
         assert kept.read_bytes() == before
+    # a plot named as a frame: before, the plot silently replaced the frame of step 2, exit 0
+    plot = tmp_path / "y.00002.png"
+    assert main(base + ["--content", image_files["content"], "--style", image_files["style"], "--output",
+                        tmp_path / "y.png", "--plot", plot]) == 1
+    err = capsys.readouterr().err
+    assert f"{plot}: the --save-every frame of step 2 of {tmp_path / 'y.png'} would overwrite this plot" in err, err
+    assert not list(tmp_path.glob("y*"))
     # frames only at steps 2, 4 of 5: x.00001.png as content is never written, so the run goes ahead
     before = frame1.read_bytes()
     assert main(["--content", frame1, "--style", image_files["style"], "--output", tmp_path / "x.png",

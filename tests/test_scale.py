@@ -122,6 +122,12 @@ def test_above_768_px_the_default_is_two_scales_the_coarse_at_512_px_with_half_t
     assert Config(size=1024, scale_sizes=(256, 1024)).schedule == ((256, 200), (1024, 200))
     with pytest.raises(ValueError, match="above 768 px the default is two scales: give two, or scales=1 for one"):
         Config(size=1024, scale_steps=(300,))
+    assert Config(size=64, scales=5).schedule[0] == (16, 200)  # the most scales from 64 px: 16 px first
+    for too_many in (6, 10**9):  # before, 10**9 overflowed in the schedule (a traceback from the CLI)
+        with pytest.raises(ValueError, match="at most 5 from size 64"):
+            Config(size=64, scales=too_many)
+    with pytest.raises(ValueError, match="must increase"):  # before, two equal sizes ran twice
+        Config(scale_sizes=(64, 64))
     for name in PRESETS:
         assert preset_config(name, size=1024).schedule == ((1024, PRESETS[name]["steps"]),), name
 
