@@ -498,8 +498,9 @@ def run(args: argparse.Namespace, config: Config, start: Optional[float] = None,
     note = preset_weights_note(args.preset, weights.preprocess)
     if note and not args.quiet:
         print(f"{PROG}: warning: {note}", file=sys.stderr)
-    if schedule_note(config) and not args.quiet:
-        print(f"{PROG}: {schedule_note(config)}", file=sys.stderr)
+    scales_note = schedule_note(config)
+    if scales_note and not args.quiet:
+        print(f"{PROG}: {scales_note}", file=sys.stderr)
     weights_record = {"source": weights.source, "file": str(weights_path), "sha256": file_digest(weights_path,
                                                                                                  "sha256")}
     check_stop()  # a stop while the images and weights were read

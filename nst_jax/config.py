@@ -364,6 +364,7 @@ def _two_scales_by_default(config: Config) -> bool:
     return (config.scales is None and config.scale_sizes is None and config.size is not None
             and config.size > TWO_SCALES_ABOVE)
 
+
 def _most_scales(size: int) -> int:
     """The most `scales` from `size` whose coarsest scale, size / sqrt(2)^(scales - 1), is at least 16 px."""
     return 1 + max(0, math.floor(2 * math.log2(size / 16) + 1e-9))
