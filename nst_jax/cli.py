@@ -507,6 +507,7 @@ def run(args: argparse.Namespace, config: Config, start: Optional[float] = None,
     state, meta = resume if resume is not None else (None, None)
     if meta is not None:
         check_unchanged(meta, weights_record["sha256"])
+        check_not_replaced(meta, plan.outputs[state.first:])
     with Reporter(args, config, plan, weights_record, start, meta) as reporter:
         for batch in optimize_batches(
                 [plan.loaded[c] for c, _ in plan.jobs], [[plan.loaded[s] for s in ss] for _, ss in plan.jobs],
@@ -528,6 +529,18 @@ def check_unchanged(meta: dict, weights_sha256: str) -> None:
         path = Path(meta["cwd"], path)  # a relative path is from the folder the stopped run ran in
         if not path.is_file() or file_digest(path, "sha256") != digest:
             raise InputError(meta["path"], f"the input {path} is missing or changed since the checkpoint was made")
+
+
+def check_not_replaced(meta: dict, outputs: list[Path]) -> None:
+    """Refuse (InputError) to resume when an output the resumed run would write (`outputs`: those of the stopped
+    batch's jobs and the later ones, which the stopped run never wrote) is newer than the checkpoint (meta["path"]):
+    another run with the same --output wrote it after the stop, and resuming would replace it."""
+    made = Path(meta["path"]).stat().st_mtime_ns
+    for out in outputs:
+        if out.is_file() and out.stat().st_mtime_ns > made:
+            raise InputError(meta["path"], f"the output {out} was written after this checkpoint was made (by a later "
+                                           "run); resuming would replace it: move that image away first, or delete "
+                                           "the checkpoint")
 
 
 def _write_json(path: Path, data: dict) -> None:

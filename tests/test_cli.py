@@ -967,6 +967,24 @@ def test_a_run_with_relative_paths_resumes_from_another_folder(h5_files, image_f
     assert (run / "o.png").exists() and not ckpt.exists() and not any(elsewhere.iterdir())
 
 
+def test_resume_refuses_to_replace_an_output_written_after_the_stop(h5_files, image_files, tmp_path, capsys):
+    """Found by a fresh-clone trial: a stopped run's checkpoint survived a later, complete run with the same
+    --output (here 2 steps), and `--resume` of the old checkpoint then replaced that newer image with the old run's.
+    Now the resume is refused in one line (exit 1), the newer image and its record are kept, and so is the
+    checkpoint."""
+    command, ckpt = _stopped_run(h5_files, image_files, tmp_path)
+    later = [*command[:command.index("--steps")], "--steps", "2", *command[command.index("--steps") + 2:]]
+    assert main(later) == 0
+    out = tmp_path / "o.png"
+    before = (out.read_bytes(), (tmp_path / "o.json").read_bytes())
+    capsys.readouterr()
+    assert main(["--resume", ckpt, "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert f"{ckpt}: the output {out} was written after this checkpoint was made" in err, err
+    assert len(err.strip().splitlines()) == 1
+    assert (out.read_bytes(), (tmp_path / "o.json").read_bytes()) == before and ckpt.exists()
+
+
 def test_a_checkpoint_cannot_make_resume_delete_other_files(h5_files, image_files, tmp_path, capsys):
     """Found by a hostile trial: the checkpoint's list of partial images was trusted, so a tampered list deleted any
     file at the end of --resume. The partial images removed are now this run's own names only."""
