@@ -180,7 +180,8 @@ class Config:
         "(the strokes of the smaller picture, the detail of the larger: docs/deviations.md)"
     )
     scale_sizes: Optional[tuple[int, ...]] = _opt(
-        None, "explicit increasing sizes (longer side) of the scales; the last is the output size"
+        None, "explicit increasing sizes (longer side) of the scales; the last is the output size (size and scales "
+        "follow them)"
     )
     scale_steps: Optional[tuple[int, ...]] = _opt(None, "steps at each scale (default: --steps at every scale)")
     remat: str = _opt(
@@ -207,6 +208,9 @@ class Config:
     def __post_init__(self):
         for f in dataclasses.fields(self):  # the declared types, from notebooks too: lists, "a,b" strings, numpy ints
             object.__setattr__(self, f.name, _as_declared(f.name, f.type, getattr(self, f.name)))
+        if self.scale_sizes:  # the last scale is the output: size and scales say what runs (and is recorded)
+            object.__setattr__(self, "size", self.scale_sizes[-1])
+            object.__setattr__(self, "scales", len(self.scale_sizes))
         check(self)
 
     def replace(self, **changes) -> "Config":
@@ -218,16 +222,7 @@ class Config:
         """((longer side, steps), ...) of every scale, coarse to fine: `scale_sizes`; else `scales` sizes growing
         by sqrt(2) up to `size`; else, by default, ((COARSE_SIZE, steps), (size, ceil(steps / 2))) above
         TWO_SCALES_ABOVE px and ((size, steps),) up to it. Steps per scale: `scale_steps`, else `steps` each."""
-        if self.scale_sizes is not None:
-            sizes = tuple(int(v) for v in self.scale_sizes)
-        elif _two_scales_by_default(self):
-            sizes = (COARSE_SIZE, self.size)
-        elif (self.scales or 1) > 1:
-            if self.size is None:
-                raise ValueError("scales need a size")
-            sizes = tuple(max(16, round(self.size / 2 ** ((self.scales - 1 - k) / 2))) for k in range(self.scales))
-        else:
-            sizes = (self.size,)
+        sizes = _scale_sizes(self)
         if self.scale_steps is not None:
             steps = tuple(int(v) for v in self.scale_steps)
         elif _two_scales_by_default(self):
@@ -365,6 +360,20 @@ def _two_scales_by_default(config: Config) -> bool:
             and config.size > TWO_SCALES_ABOVE)
 
 
+def _scale_sizes(config: Config) -> tuple[Optional[int], ...]:
+    """The longer side of every scale of `config`, coarse to fine (the sizes of `Config.schedule`). ValueError when
+    `scales` > 1 has no `size` to grow to."""
+    if config.scale_sizes is not None:
+        return tuple(int(v) for v in config.scale_sizes)
+    if _two_scales_by_default(config):
+        return (COARSE_SIZE, config.size)
+    if (config.scales or 1) > 1:
+        if config.size is None:
+            raise ValueError(f"scales {config.scales} need a size to grow to, got size None")
+        return tuple(max(16, round(config.size / 2 ** ((config.scales - 1 - k) / 2))) for k in range(config.scales))
+    return (config.size,)
+
+
 def _most_scales(size: int) -> int:
     """The most `scales` from `size` whose coarsest scale, size / sqrt(2)^(scales - 1), is at least 16 px."""
     return 1 + max(0, math.floor(2 * math.log2(size / 16) + 1e-9))
@@ -431,7 +440,8 @@ def check(config: Config) -> None:
             raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {getattr(config, name)!r}")
     if config.scales is not None and config.scales < 1:
         raise ValueError(f"scales must be >= 1, got {config.scales}")
-    if config.scales is not None and config.size is not None and config.scales > _most_scales(config.size):
+    if (config.scale_sizes is None and config.scales is not None and config.size is not None
+            and config.scales > _most_scales(config.size)):
         raise ValueError(f"scales {config.scales} would make scales under 16 pixels: at most "
                          f"{_most_scales(config.size)} from size {config.size} (sizes grow by sqrt(2))")
     if config.scale_sizes is not None:
@@ -439,14 +449,12 @@ def check(config: Config) -> None:
             raise ValueError(f"scale_sizes must be sizes of at least 16 pixels, got {config.scale_sizes}")
         if any(a >= b for a, b in zip(config.scale_sizes, config.scale_sizes[1:])):
             raise ValueError(f"scale_sizes must increase (coarse to fine), got {config.scale_sizes}")
-    if config.scale_sizes is not None:
-        n_scales = len(config.scale_sizes)
-    else:
-        n_scales = 2 if _two_scales_by_default(config) else config.scales or 1
+    n_scales = len(_scale_sizes(config))
     if config.scale_steps is not None and (len(config.scale_steps) != n_scales or min(config.scale_steps) < 0):
         default = (f" (above {TWO_SCALES_ABOVE} px the default is two scales: give two, or scales=1 for one)"
                    if _two_scales_by_default(config) else "")
-        raise ValueError(f"scale_steps needs {n_scales} non-negative step counts{default}, got {config.scale_steps}")
+        counts = "a non-negative step count" if n_scales == 1 else f"{n_scales} non-negative step counts"
+        raise ValueError(f"scale_steps needs {counts}{default}, got {config.scale_steps}")
     if config.lr is not None and not 0 < config.lr < math.inf:
         raise ValueError(f"lr must be a positive number, got {config.lr}")
     if len(config.adam_betas) != 2 or not all(0 <= b < 1 for b in config.adam_betas):

@@ -169,7 +169,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
     """A Config from the settings given on the command line over the preset's (the rest keep Config's defaults)."""
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if hasattr(args, f.name)}
     sizes = given.get("scale_sizes")
-    if sizes and "size" in given and given["size"] != sizes[-1]:
+    increasing = sizes and all(a < b for a, b in zip(sizes, sizes[1:]))  # else Config names the order
+    if increasing and "size" in given and given["size"] != sizes[-1]:
         raise ValueError(f"--size {given['size']} conflicts with --scale-sizes, whose last size ({sizes[-1]}) is "
                          "the output size; give one of them")
     if sizes and "scales" in given and given["scales"] != len(sizes):

@@ -146,6 +146,30 @@ def test_the_cli_says_when_it_runs_the_default_two_scales_and_records_the_schedu
     assert kept["schedule"] == [[512, 200], [1024, 100]] and kept["settings"]["scales"] is None
 
 
+def test_scale_sizes_set_the_size_and_scales_that_are_recorded_and_their_errors_name_the_real_fault():
+    """Found by a fresh-clone trial: `--scale-sizes 64,128` alone was recorded as size 512 (the default, unused), and
+    with `--preset gatys` as scales 1; `--size 900 --scale-sizes 900,512` blamed --size instead of the order; and
+    one expected step count read "1 ... counts". The size and scales now follow the scale sizes, in the Config and
+    in the run record."""
+    def parse(*args):
+        return config_from_args(build_parser().parse_args(["--content", "c", "--style", "s", "--output", "o", *args]))
+
+    for args in (["--scale-sizes", "64,128"], ["--scale-sizes", "64,128", "--preset", "gatys"]):
+        settings = run_record(parse(*args), content="c", style="s", output="o", weights={}, env={}, time={},
+                              final={})["settings"]
+        assert (settings["size"], settings["scales"], settings["scale_sizes"]) == (128, 2, [64, 128]), args
+    assert (Config(scale_sizes="32,64").size, Config(scale_sizes="32,64").scales) == (64, 2)
+    assert Config(scale_sizes=(16, 20, 24, 28, 32)).scales == 5  # any increasing sizes, not only sqrt(2) apart
+    with pytest.raises(ValueError, match=r"scale_sizes must increase \(coarse to fine\), got \(900, 512\)"):
+        parse("--size", "900", "--scale-sizes", "900,512")
+    with pytest.raises(ValueError, match="conflicts with --scale-sizes"):  # increasing, but not ending at --size
+        parse("--size", "900", "--scale-sizes", "512,800")
+    with pytest.raises(ValueError, match=r"scale_steps needs a non-negative step count, got \(1, 2\)"):
+        Config(size=256, scale_steps=(1, 2))
+    with pytest.raises(ValueError, match="scales 3 need a size to grow to"):  # at once, not when it first runs
+        Config(size=None, scales=3)
+
+
 def test_adam_state_is_carried_across_scales_and_lbfgs_restarts():
     z_shape, new = (1, 1, 8, 8, 3), (1, 1, 16, 16, 3)
     adam = jax.vmap(__import__("optax").adam(0.1).init)(jnp.ones(z_shape))
