@@ -342,7 +342,8 @@ class Reporter:
         self.args, self.config, self.plan, self.weights, self.start = args, config, plan, weights, start
         self.resumed = resumed  # the checkpoint's meta when this run continues a stopped one
         self.total_steps = sum(steps for _, steps in config.schedule)
-        self.reports: list[tuple[int, float]] = []  # (steps of the job timeline done, seconds since loop_start)
+        self.reports: list[tuple[int, float, int]] = []  # (steps of the job timeline done, seconds since
+        # loop_start, scale)
         self.histories: list[dict[str, np.ndarray]] = []
         self.written: list[Path] = []
         self.diverged: dict[int, tuple[int, int]] = {}  # job -> (its first non-finite step, its image's step)
@@ -410,7 +411,8 @@ class Reporter:
         p.first_job, p.first_job + 1, ...). (A stop signal ends the loop between chunks: see `optimize_batches`.)"""
         n, group = p.losses["total"].shape[:2]
         batches_done = len(self.histories)  # the job timeline: batches run one after another
-        self.reports.append((batches_done * self.total_steps + p.step, time.perf_counter() - self.loop_start))
+        self.reports.append((batches_done * self.total_steps + p.step, time.perf_counter() - self.loop_start,
+                             p.scale))
         if self.log:
             scale = {"scale": p.scale, "size": list(p.size)} if len(self.config.schedule) > 1 else {}
             for i in range(n):

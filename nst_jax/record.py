@@ -27,23 +27,24 @@ def environment() -> dict:
             "devices": [d.device_kind for d in jax.local_devices()], "machine": platform.machine()}
 
 
-def timing(start: float, loop_start: float, end: float, reports: Sequence[tuple[int, float]]) -> dict:
+def timing(start: float, loop_start: float, end: float, reports: Sequence[tuple[int, float, int]]) -> dict:
     """The wall time of a run and its split.
 
     Args:
       start, loop_start, end: clock readings (seconds) at the start of the run, when the optimisation began (after
         reading images and weights), and at the end.
-      reports: (steps done, seconds since loop_start) at each progress report, in order. The first chunk includes
-        the compilation, so steps per second are counted from the first report to the last.
+      reports: (steps done, seconds since loop_start, scale) at each progress report, in order. The first chunk of
+        each scale includes that scale's compilation, so steps per second count only the intervals between two
+        reports of the same scale.
     Returns:
       {"total_s", "startup_s" (before the optimisation), "first_chunk_s" (compilation included), "steps_s" (the
-      optimisation), "steps_per_s" (after the first chunk; None with fewer than two reports)}.
+      optimisation), "steps_per_s" (without each scale's first chunk; None when no scale reported twice)}.
     """
-    rate = None
-    if len(reports) >= 2 and reports[-1][1] > reports[0][1]:
-        rate = (reports[-1][0] - reports[0][0]) / (reports[-1][1] - reports[0][1])
+    pairs = [(b[0] - a[0], b[1] - a[1]) for a, b in zip(reports, reports[1:]) if a[2] == b[2]]
+    steps, seconds = sum(n for n, _ in pairs), sum(t for _, t in pairs)
     return {"total_s": end - start, "startup_s": loop_start - start,
-            "first_chunk_s": reports[0][1] if reports else None, "steps_s": end - loop_start, "steps_per_s": rate}
+            "first_chunk_s": reports[0][1] if reports else None, "steps_s": end - loop_start,
+            "steps_per_s": steps / seconds if seconds > 0 else None}
 
 
 def final_losses(history: Mapping[str, np.ndarray], job: int) -> dict:

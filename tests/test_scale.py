@@ -18,7 +18,7 @@ from nst_jax.config import PRESETS, preset_config, schedule_note
 from nst_jax.errors import InputError
 from nst_jax.memory import estimate_bytes, preflight
 from nst_jax.options import build_parser, config_from_args
-from nst_jax.record import run_record
+from nst_jax.record import run_record, timing
 
 CONTENTS = [smooth_image((24, 32), 20), smooth_image((24, 32), 21)]
 STYLES = [smooth_image((32, 32), 22), smooth_image((28, 36), 23)]  # styles may differ in shape
@@ -168,6 +168,18 @@ def test_scale_sizes_set_the_size_and_scales_that_are_recorded_and_their_errors_
         Config(size=256, scale_steps=(1, 2))
     with pytest.raises(ValueError, match="scales 3 need a size to grow to"):  # at once, not when it first runs
         Config(size=None, scales=3)
+
+
+def test_steps_per_second_leave_out_the_first_chunk_of_every_scale():
+    """Found by a fresh-clone trial: a two-scale run's steps_per_s counted the second scale's first chunk, which
+    compiles that scale's program. By hand: scale 0 reports 5 steps at 10 s and 10 at 11 s; scale 1 (its
+    compilation in the 19 s before) 15 at 30 s and 20 at 32 s: 5 + 5 steps in 1 + 2 s, 10/3 steps per second (the
+    old count, (20 - 5) / (32 - 10), was 0.68)."""
+    t = timing(0.0, 2.0, 35.0, [(5, 10.0, 0), (10, 11.0, 0), (15, 30.0, 1), (20, 32.0, 1)])
+    assert t == {"total_s": 35.0, "startup_s": 2.0, "first_chunk_s": 10.0, "steps_s": 33.0,
+                 "steps_per_s": pytest.approx(10 / 3)}
+    assert timing(0.0, 1.0, 3.0, [(5, 1.5, 0), (10, 2.0, 1)])["steps_per_s"] is None  # no scale reported twice
+    assert timing(0.0, 1.0, 3.0, [])["first_chunk_s"] is None
 
 
 def test_adam_state_is_carried_across_scales_and_lbfgs_restarts():
