@@ -57,6 +57,9 @@ class OneLineParser(argparse.ArgumentParser):
     (argparse's own prints the whole usage, 25 lines, before it)."""
 
     def error(self, message: str):
+        if message.endswith("expected one argument"):  # argparse reads "-1,2" as an option, not a value
+            option = message.split(":")[0].split("/")[-1].removeprefix("argument ")
+            message += f" (a value that starts with '-' goes after '=': {option}=VALUE)"
         self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see --help)\n")
 
 

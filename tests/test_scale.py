@@ -146,11 +146,11 @@ def test_the_cli_says_when_it_runs_the_default_two_scales_and_records_the_schedu
     assert kept["schedule"] == [[512, 200], [1024, 100]] and kept["settings"]["scales"] is None
 
 
-def test_scale_sizes_set_the_size_and_scales_that_are_recorded_and_their_errors_name_the_real_fault():
+def test_scale_sizes_set_the_size_and_scales_that_are_recorded_and_their_errors_name_the_real_fault(capsys):
     """Found by a fresh-clone trial: `--scale-sizes 64,128` alone was recorded as size 512 (the default, unused), and
-    with `--preset gatys` as scales 1; `--size 900 --scale-sizes 900,512` blamed --size instead of the order; and
-    one expected step count read "1 ... counts". The size and scales now follow the scale sizes, in the Config and
-    in the run record."""
+    with `--preset gatys` as scales 1; `--size 900 --scale-sizes 900,512` blamed --size instead of the order; one
+    expected step count read "1 ... counts"; `--scale-steps -1,2` was "expected one argument", with no way out
+    named. The size and scales now follow the scale sizes, in the Config and in the run record."""
     def parse(*args):
         return config_from_args(build_parser().parse_args(["--content", "c", "--style", "s", "--output", "o", *args]))
 
@@ -168,6 +168,13 @@ def test_scale_sizes_set_the_size_and_scales_that_are_recorded_and_their_errors_
         Config(size=256, scale_steps=(1, 2))
     with pytest.raises(ValueError, match="scales 3 need a size to grow to"):  # at once, not when it first runs
         Config(size=None, scales=3)
+    with pytest.raises(SystemExit) as exit_info:  # before: "expected one argument", with no way out named
+        parse("--scale-steps", "-1,2")
+    assert exit_info.value.code == 2
+    assert "argument --scale-steps: expected one argument (a value that starts with '-' goes after '=': " \
+           "--scale-steps=VALUE) (see --help)" in capsys.readouterr().err
+    with pytest.raises(ValueError, match=r"scale_steps needs a non-negative step count, got \(-1, 2\)"):
+        parse("--scale-steps=-1,2")
 
 
 def test_steps_per_second_leave_out_the_first_chunk_of_every_scale():
