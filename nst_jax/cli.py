@@ -475,8 +475,11 @@ class Reporter:
             final = f", final loss {_span(history['total'][-1])}" if self.total_steps and history else ""
             where = outputs[0] if self.plan.n_all == 1 else (
                 f"{len(outputs)} image{'s' * (len(outputs) > 1)} to {self.args.output}")
-            print(f"wrote {where} ({self.plan.whose}{self.total_steps} steps in {self.end - self.loop_start:.1f} s"
-                  f"{final})", file=sys.stderr)
+            resumed = (f", resumed at step {self.resumed['step']}" + (f" of job {self.resumed['first']}"
+                                                                     if self.plan.n_all > 1 else "") + ","
+                       if self.resumed else "")  # the time is this run's only
+            print(f"wrote {where} ({self.plan.whose}{self.total_steps} steps{resumed} in "
+                  f"{self.end - self.loop_start:.1f} s{final})", file=sys.stderr)
 
 
 def run(args: argparse.Namespace, config: Config, start: Optional[float] = None, resume=None) -> None:

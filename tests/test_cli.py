@@ -988,7 +988,9 @@ def test_resume_refuses_to_replace_an_output_written_after_the_stop(h5_files, im
 def test_a_checkpoint_cannot_make_resume_delete_other_files(h5_files, image_files, tmp_path, capsys):
     """Found by a hostile trial: the checkpoint's list of partial images was trusted, so a tampered list deleted any
     file at the end of --resume. The partial images removed are now this run's own names only."""
-    _, ckpt = _stopped_run(h5_files, image_files, tmp_path)
+    _, ckpt = _stopped_run(h5_files, image_files, tmp_path, [  # not --quiet: the closing line is checked
+        "--content", image_files["content"], "--style", image_files["style"], "--output", tmp_path / "o.png",
+        "--weights", h5_files["legacy"], "--size", 32, "--steps", 6, "--chunk-size", 2, "--optimizer", "adam"])
     victim = tmp_path / "victim.txt"
     victim.write_text("keep me")
     with np.load(ckpt) as data:
@@ -996,8 +998,12 @@ def test_a_checkpoint_cannot_make_resume_delete_other_files(h5_files, image_file
     meta = json.loads(str(arrays["meta"]))
     arrays["meta"] = np.asarray(json.dumps({**meta, "partials": [str(victim)]}))
     np.savez(ckpt, **arrays)
-    assert main(["--resume", ckpt, "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["--resume", ckpt]) == 0
     assert victim.read_text() == "keep me" and not (tmp_path / "o.partial.png").exists() and not ckpt.exists()
+    # and the closing line says the run was resumed (the stop took effect at step 4), its time for the last 2 steps
+    # only (before: "6 steps in")
+    assert f"wrote {tmp_path / 'o.png'} (6 steps, resumed at step 4, in " in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("change, message", [
