@@ -498,6 +498,9 @@ def run(args: argparse.Namespace, config: Config, start: Optional[float] = None,
     plan = _plan(args, config, jax.process_index(), jax.process_count())
     if plan is None:
         return
+    state, meta = resume if resume is not None else (None, None)
+    if meta is not None:  # before the weights (and their note): the refusal is the run's one line
+        check_not_replaced(meta, plan.outputs[state.first:])
     weights_path = Path(args.weights) if args.weights else _default_weights(config.weights_source, args.quiet)
     weights = as_weights(weights_path)
     note = preset_weights_note(args.preset, weights.preprocess)
@@ -509,10 +512,8 @@ def run(args: argparse.Namespace, config: Config, start: Optional[float] = None,
     weights_record = {"source": weights.source, "file": str(weights_path), "sha256": file_digest(weights_path,
                                                                                                  "sha256")}
     check_stop()  # a stop while the images and weights were read
-    state, meta = resume if resume is not None else (None, None)
     if meta is not None:
         check_unchanged(meta, weights_record["sha256"])
-        check_not_replaced(meta, plan.outputs[state.first:])
     with Reporter(args, config, plan, weights_record, start, meta) as reporter:
         for batch in optimize_batches(
                 [plan.loaded[c] for c, _ in plan.jobs], [[plan.loaded[s] for s in ss] for _, ss in plan.jobs],

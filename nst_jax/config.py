@@ -385,8 +385,11 @@ def schedule_note(config: Config) -> Optional[str]:
     if not _two_scales_by_default(config):
         return None
     (coarse, coarse_steps), (fine, fine_steps) = config.schedule
-    return (f"above {TWO_SCALES_ABOVE} px two scales by default: {coarse} px ({coarse_steps} steps), then {fine} px "
-            f"({fine_steps} steps); --scales 1 for one scale")
+    def steps(n: int) -> str:
+        return f"{n} step{'s' * (n != 1)}"
+
+    return (f"above {TWO_SCALES_ABOVE} px two scales by default: {coarse} px ({steps(coarse_steps)}), then {fine} px "
+            f"({steps(fine_steps)}); --scales 1 for one scale")
 
 
 def check(config: Config) -> None:

