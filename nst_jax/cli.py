@@ -22,7 +22,7 @@ import numpy as np
 from . import images, record
 from .config import Config, preset_weights_note, schedule_note
 from .errors import InputError, Interrupted, UsageError, check_stop, deferred_stops, exit_status, stop_on_signals
-from .files import atomic_path, check_writable_target
+from .files import atomic_path, check_writable_target, streamed_file
 from .options import PROG, OneLineParser, build_parser, check_hosts, config_from_args, option_message, path_argument
 from .plot import check_matplotlib, plot_losses, term_weights
 
@@ -559,21 +559,17 @@ def _write_json(path: Path, data: dict) -> None:
 def _json_lines(path: Path, append: bool = False) -> Iterator[Callable[[dict], None]]:
     """Yield write(record), which adds `record` (a flat dict) as one strict JSON line to `path` and flushes it: the
     log is streamed (`tail -f` follows it) and an interrupted run keeps every line written. The file is started
-    afresh when the loop starts (`append`: a resumed run continues it). Floats that are NaN or infinite, which JSON
-    cannot write, become null. A failed write (a full disk) is an InputError naming `path`, and a log this run
-    started is removed; so is any other OSError raised during the run, none of which the run's own code raises
-    (it reads its files before and reports failed image writes as InputErrors)."""
-    try:
-        with open(path, "a" if append else "w", buffering=1) as f:  # line-buffered: each record at once
-            def write(record: dict) -> None:
-                strict = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
-                f.write(json.dumps(strict, allow_nan=False) + "\n")
+    afresh when the loop starts, replacing an earlier file or a link of that name (`files.streamed_file`; `append`:
+    a resumed run continues its own log). Floats that are NaN or infinite, which JSON cannot write, become null. A
+    failed write (a full disk) is an InputError naming `path`, and the log this run started is removed (never
+    another file); so is any other OSError raised during the run, none of which the run's own code raises (it reads
+    its files before and reports failed image writes as InputErrors)."""
+    with streamed_file(path, "the log", append) as f:
+        def write(record: dict) -> None:
+            strict = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
+            f.write(json.dumps(strict, allow_nan=False) + "\n")
 
-            yield write
-    except OSError as e:
-        if not append:
-            path.unlink(missing_ok=True)
-        raise InputError(path, f"cannot write the log ({e.strerror or e})") from None
+        yield write
 
 
 def _span(losses) -> str:

@@ -7,7 +7,7 @@ import os
 import stat
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, TextIO
 
 from .errors import InputError
 
@@ -22,8 +22,7 @@ def check_writable_target(path: str | os.PathLike) -> Path:
         raise InputError(path, f"output folder {str(folder)!r} does not exist")
     if not os.access(folder, os.W_OK):
         raise InputError(path, f"output folder {str(folder)!r} is not writable")
-    if path.is_dir():
-        raise InputError(path, "output path is a folder")
+    _check_replaceable(path)
     if len(path.name.encode()) > NAME_MAX:
         raise InputError(path, f"file name too long ({len(path.name.encode())} bytes; at most {NAME_MAX})")
     try:  # a folder that takes no new file (/proc, /sys, a read-only mount) is refused now, not after the run
@@ -33,6 +32,22 @@ def check_writable_target(path: str | os.PathLike) -> Path:
     except OSError as e:
         raise InputError(path, f"cannot write in {str(folder)!r} ({e.strerror or e})") from None
     return path
+
+
+def _check_replaceable(path: Path) -> None:
+    """Refuse (InputError) an output path that names something other than a regular file, a symlink or nothing: a
+    write replaces a file or a link of that name (never what a link points to), but a folder, a device node or a
+    pipe is never replaced (as root, replacing /dev/full would delete the device)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise InputError(path, f"cannot use this path ({e.strerror or e})") from None
+    if stat.S_ISDIR(mode):
+        raise InputError(path, "output path is a folder")
+    if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+        raise InputError(path, "output path is not a regular file (a device or a pipe); give a file name")
 
 
 def check_regular_file(path: str | os.PathLike) -> None:
@@ -83,3 +98,54 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+@contextlib.contextmanager
+def streamed_file(path: str | os.PathLike, what: str = "the file", append: bool = False) -> Iterator[TextIO]:
+    """Yield a line-buffered text file written at `path` as it goes (a log that `tail -f` follows).
+
+    A new file is made under a temporary name and renamed to `path` before the first line, so an earlier file or a
+    symlink of that name is replaced, never written through. `append`: continue the regular file at `path` (a
+    resumed run's own log), refusing a link or anything that is not a regular file. An OSError while writing is an
+    InputError naming `path` ("cannot write `what`"); the file is then removed only if this call made it and it is
+    still the file at `path`.
+    """
+    path = check_writable_target(path)
+    if append:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
+        except OSError as e:
+            raise InputError(path, f"cannot append to {what} ({e.strerror or e})") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise InputError(path, f"cannot append to {what}: not a regular file")
+    else:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem[:40]}.", suffix=f".part{path.suffix}", dir=path.parent)
+        try:
+            os.chmod(tmp, 0o666 & ~_umask())
+            os.replace(tmp, path)
+        except OSError as e:
+            os.close(fd)
+            Path(tmp).unlink(missing_ok=True)
+            raise InputError(path, f"cannot write {what} ({e.strerror or e})") from None
+    made = None if append else os.fstat(fd)
+    try:
+        with open(fd, "a", buffering=1) as f:
+            yield f
+    except OSError as e:
+        if made is not None:
+            remove_if_made(path, made)
+        raise InputError(path, f"cannot write {what} ({e.strerror or e})") from None
+
+
+def remove_if_made(path: str | os.PathLike, made: os.stat_result) -> bool:
+    """Delete `path` if it is still the very file `made` describes (the same device and inode: a file this run
+    created), never anything else that took its name meanwhile. Returns whether it was deleted."""
+    try:
+        now = os.lstat(path)
+        if (now.st_dev, now.st_ino) != (made.st_dev, made.st_ino) or not stat.S_ISREG(now.st_mode):
+            return False
+        os.unlink(path)
+    except OSError:
+        return False
+    return True

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nst_jax import Config, cli, images
+from nst_jax import Config, cli, files, images
 from nst_jax.errors import InputError
 
 
@@ -545,7 +545,7 @@ def test_a_full_disk_is_one_line_naming_the_log_and_leaves_no_temporary(tmp_path
         __enter__, __exit__ = lambda self: self, lambda self, *exc: self.close()
 
     log = tmp_path / "log.jsonl"
-    monkeypatch.setattr(cli, "open", lambda *a, **k: FullFile(), raising=False)
+    monkeypatch.setattr(files, "open", lambda fd, *a, **k: (os.close(fd), FullFile())[1], raising=False)
     with pytest.raises(InputError, match=re.escape(f"{log}: cannot write the log (No space left on device)")):
         with cli._json_lines(log) as write:
             write({"step": 0})
