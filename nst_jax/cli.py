@@ -214,7 +214,7 @@ def _outputs(args: argparse.Namespace, jobs: list[Job]) -> list[Path]:
 
 def check_inputs_kept(writes: Sequence[Path], inputs: dict[str, Sequence[Path]]) -> None:
     """Refuse (InputError) a run that would write over one of its input files (`inputs`: paths by role), such as
-    --output naming the content image. (An --init image may be overwritten: refining an output in place.)"""
+    --output naming the content image, or --log naming the --init image."""
     existing = {_resolved(p): (role, p) for role, paths in inputs.items() for p in paths if p.is_file()}
     for path in writes:
         if (where := _resolved(path)) in existing:
@@ -294,7 +294,8 @@ def _plan(args: argparse.Namespace, config: Config, index: int, count: int) -> O
     all_outputs = _outputs(args, all_jobs)
     log_path = check_writable_target(_process_path(Path(args.log), index, count)) if args.log else None
     inputs = {"content image": [c for c, _ in all_jobs], "style image": [s for _, ss in all_jobs for s in ss],
-              "weights file": [Path(args.weights)] if args.weights else [], "mask": mask_paths(config)}
+              "weights file": [Path(args.weights)] if args.weights else [], "mask": mask_paths(config),
+              "init image": [Path(config.init)] if _is_file(config.init) else []}
     plot_path = check_writable_target(_process_path(Path(args.plot), index, count)) if args.plot else None
     if plot_path:
         check_matplotlib(plot_path)
@@ -306,11 +307,13 @@ def _plan(args: argparse.Namespace, config: Config, index: int, count: int) -> O
                     "output": all_outputs, "summary": summaries, "log": [log_path] if log_path else [],
                     "plot": [plot_path] if plot_path else [], "partial image": partials,
                     "checkpoint": [ckpt] if ckpt else []})
-    check_inputs_kept(all_outputs + summaries + extra, inputs)
-    if args.save_every:
-        inputs_and_log = {**inputs, "init image": [Path(config.init)] if _is_file(config.init) else [],
-                          "log": [log_path] if log_path else [], "plot": [plot_path] if plot_path else []}
-        check_frames_kept(all_outputs, args.save_every, sum(steps for _, steps in config.schedule), inputs_and_log)
+    resumed = Path(args.resume) if args.resume else None  # the checkpoint read: an input, but rewritten by a stop
+    check_inputs_kept(all_outputs + summaries + extra,
+                      {**inputs, "checkpoint": [resumed] if resumed and (
+                          ckpt is None or _location(resumed) != _location(ckpt)) else []})
+    if args.save_every:  # frames never replace an input, the log or the plot
+        check_frames_kept(all_outputs, args.save_every, sum(steps for _, steps in config.schedule), {
+            **inputs, "log": [log_path] if log_path else [], "plot": [plot_path] if plot_path else []})
     loaded = _loaded(all_jobs, config, args.max_input_pixels)
     init_image = None
     if _is_file(config.init):
@@ -640,6 +643,7 @@ def _resumed_args(argv: list[str], parser: argparse.ArgumentParser):
         many = isinstance(value, (list, tuple))
         setattr(args, name, type(value)(rebase(name, v) for v in value) if many else rebase(name, value))
     args.argv, args.cwd, args.quiet = meta["argv"], meta["cwd"], args.quiet or known.quiet
+    args.resume = known.resume
     return args, (state, meta)
 
 

@@ -80,3 +80,42 @@ def test_a_symlink_as_the_log_is_replaced_and_its_target_kept(h5_files, image_fi
     assert main(_base(h5_files, image_files) + ["--output", tmp_path / "o.png", "--log", link]) == 0
     assert target.read_text() == "keep me"
     assert not link.is_symlink() and len(link.read_text().splitlines()) == 2  # two steps, in the new file
+
+
+@pytest.mark.parametrize("option", ["--log", "--plot", "--output"])
+def test_no_output_may_name_the_init_image(h5_files, image_files, tmp_path, capsys, option):
+    """Item 4: --log or --plot naming the --init image destroyed it, exit 0. Every input is refused as any output's
+    path, the --init image too (the --output as well: write a refined picture to a new name)."""
+    pytest.importorskip("matplotlib")
+    init = tmp_path / "start.png"
+    init.write_bytes(image_files["content"].read_bytes())
+    before = init.read_bytes()
+    args = _base(h5_files, image_files) + ["--init", init, "--output", tmp_path / "o.png"]
+    if option == "--output":
+        args[args.index(tmp_path / "o.png")] = init
+    else:
+        args += [option, init]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert f"would overwrite the init image {init}" in err and len(err.strip().splitlines()) == 1, err
+    assert init.read_bytes() == before and not (tmp_path / "o.png").exists()
+
+
+def test_resume_refuses_a_run_whose_output_would_replace_the_checkpoint_read(h5_files, image_files, tmp_path,
+                                                                            capsys):
+    """The checkpoint a run resumes from is an input too: moved to the name of the stopped run's --log, resuming
+    would have streamed the log over it (and removed it at the end). Refused; the checkpoint kept."""
+    from test_cli import _stopped_run
+
+    log = tmp_path / "run.jsonl"
+    _, ckpt = _stopped_run(h5_files, image_files, tmp_path, [
+        "--content", image_files["content"], "--style", image_files["style"], "--output", tmp_path / "o.png",
+        "--weights", h5_files["legacy"], "--size", 32, "--steps", 6, "--chunk-size", 2, "--optimizer", "adam",
+        "--log", log, "--quiet"])
+    os.replace(ckpt, log)
+    before = log.read_bytes()
+    capsys.readouterr()
+    assert main(["--resume", log]) == 1
+    err = capsys.readouterr().err
+    assert f"{log}: would overwrite the checkpoint {log}" in err and len(err.strip().splitlines()) == 1, err
+    assert log.read_bytes() == before and not (tmp_path / "o.png").exists()
