@@ -311,9 +311,11 @@ def _plan(args: argparse.Namespace, config: Config, index: int, count: int) -> O
     check_inputs_kept(all_outputs + summaries + extra,
                       {**inputs, "checkpoint": [resumed] if resumed and (
                           ckpt is None or _location(resumed) != _location(ckpt)) else []})
-    if args.save_every:  # frames never replace an input, the log or the plot
+    if args.save_every:  # frames never replace an input or another file of the run (another job's output)
         check_frames_kept(all_outputs, args.save_every, sum(steps for _, steps in config.schedule), {
-            **inputs, "log": [log_path] if log_path else [], "plot": [plot_path] if plot_path else []})
+            **inputs, "log": [log_path] if log_path else [], "plot": [plot_path] if plot_path else [],
+            "output": all_outputs, "summary": summaries, "partial image": partials,
+            "checkpoint": [ckpt] if ckpt else []})
     loaded = _loaded(all_jobs, config, args.max_input_pixels)
     init_image = None
     if _is_file(config.init):

@@ -119,3 +119,22 @@ def test_resume_refuses_a_run_whose_output_would_replace_the_checkpoint_read(h5_
     err = capsys.readouterr().err
     assert f"{log}: would overwrite the checkpoint {log}" in err and len(err.strip().splitlines()) == 1, err
     assert log.read_bytes() == before and not (tmp_path / "o.png").exists()
+
+
+def test_a_save_every_frame_never_replaces_another_jobs_output(h5_files, image_files, tmp_path, capsys):
+    """Item 2: styles s.00005.png and s.png in one batch: job 1 writes out/c_s.00005.png, and job 2's step-5 frame
+    has that very name (it replaced job 1's result, exit 0; in the other order job 2's output replaced the frame).
+    Refused before any work, whichever order."""
+    c, s, s5 = tmp_path / "c.png", tmp_path / "s.png", tmp_path / "s.00005.png"
+    c.write_bytes(image_files["content"].read_bytes())
+    for path in (s, s5):
+        path.write_bytes(image_files["style"].read_bytes())
+    out = tmp_path / "out"
+    out.mkdir()
+    for styles in ([s5, s], [s, s5]):
+        assert main(["--content", c, "--style", *styles, "--output", out, "--weights", h5_files["legacy"],
+                     "--size", "32", "--steps", "10", "--optimizer", "adam", "--save-every", "5", "--quiet"]) == 1
+        err = capsys.readouterr().err
+        assert (f"{out / 'c_s.00005.png'}: the --save-every frame of step 5 of {out / 'c_s.png'} would overwrite "
+                f"this output") in err and len(err.strip().splitlines()) == 1, err
+        assert list(out.iterdir()) == []
