@@ -8,14 +8,20 @@ else $XDG_CACHE_HOME/nst_jax/xla (~/.cache/nst_jax/xla); NST_JAX_COMPILATION_CAC
 from __future__ import annotations
 
 import os
+import re
+import stat
 import time
 import zlib
 from pathlib import Path
-from typing import Optional
+from typing import BinaryIO, Optional
+
+from .files import remove_if_made
 
 CACHE_ENV = "NST_JAX_COMPILATION_CACHE"
 VERIFIED = ".nst_jax-verified"  # its modification time: when the entries were last checked
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+ENTRY_NAME = re.compile(r".+-[0-9a-f]{64}-cache")  # JAX's entries: MODULE-SHA256-cache
+CHUNK = 1 << 20  # bytes read (and decompressed) at a time
 
 
 def cache_dir() -> Optional[Path]:
@@ -46,11 +52,19 @@ def enable_compilation_cache(path: Optional[str | os.PathLike] = None) -> Option
     return folder
 
 
+def is_entry_name(name: str) -> bool:
+    """Whether `name` is the name of one of JAX's cache entries: MODULE-SHA256HEX-cache (`jax._src.cache_key` makes
+    the key, `jax._src.lru_cache` adds "-cache"). Nothing else in the folder is ever touched."""
+    return ENTRY_NAME.fullmatch(name) is not None
+
+
 def remove_damaged_entries(folder: str | os.PathLike) -> list[Path]:
     """Check the cache entries written since the last check (JAX's `*-cache` files: zlib or zstd compressed
     executables) by decompressing them, and delete those that do not decompress, so that JAX compiles and writes
     them again. JAX writes an entry in place and never replaces one that exists: an entry cut short (a run killed
-    while writing it, a full disk) otherwise warns on every later run and is never repaired. Returns the removed
+    while writing it, a full disk) otherwise warns on every later run and is never repaired. Only regular files
+    named as JAX names its entries (`is_entry_name`) are read or removed: a user's file, a link, a pipe or a device
+    in the folder is left as it is. An entry is read in chunks, so a huge file costs no memory. Returns the removed
     files. A zstd entry is checked only where a zstd decompressor is installed."""
     folder = Path(folder)
     marker = folder / VERIFIED
@@ -58,10 +72,14 @@ def remove_damaged_entries(folder: str | os.PathLike) -> list[Path]:
     started, removed = time.time(), []
     for entry in folder.glob("*-cache"):
         try:
-            if entry.stat().st_mtime < since or _decompresses(entry.read_bytes()):
+            info = entry.lstat()
+            if not (is_entry_name(entry.name) and stat.S_ISREG(info.st_mode)) or info.st_mtime < since:
                 continue
-            entry.unlink()
-            removed.append(entry)
+            with open(entry, "rb") as f:
+                if _decompresses(f):
+                    continue
+            if remove_if_made(entry, info):  # still the file that was read
+                removed.append(entry)
         except OSError:
             continue  # gone meanwhile (another process), or unreadable: leave it to JAX
     try:
@@ -72,21 +90,30 @@ def remove_damaged_entries(folder: str | os.PathLike) -> list[Path]:
     return removed
 
 
-def _decompresses(data: bytes) -> bool:
-    """Whether `data` is a whole zlib or zstd stream (True for zstd when no decompressor is installed)."""
-    if data.startswith(ZSTD_MAGIC):
+def _decompresses(f: BinaryIO) -> bool:
+    """Whether the file `f` (read in chunks, from its start) holds one whole zlib or zstd stream and nothing after it
+    (True for zstd when no decompressor is installed)."""
+    head = f.read(len(ZSTD_MAGIC))
+    f.seek(0)
+    if head == ZSTD_MAGIC:
         try:
             import zstandard
         except ImportError:
             return True
         try:
-            zstandard.ZstdDecompressor().decompress(data)
+            for _ in zstandard.ZstdDecompressor().read_to_iter(f, read_size=CHUNK, write_size=CHUNK):
+                pass
         except zstandard.ZstdError:
             return False
-        return True
+        return f.read(1) == b""
+    d = zlib.decompressobj()
     try:
-        d = zlib.decompressobj()
-        d.decompress(data)
-        return d.eof and not d.unused_data
+        while chunk := f.read(CHUNK):
+            if d.eof:
+                return False  # data after the stream
+            d.decompress(chunk, CHUNK)
+            while d.unconsumed_tail:  # bounded output: a small file may expand without limit
+                d.decompress(d.unconsumed_tail, CHUNK)
     except zlib.error:
         return False
+    return d.eof and not d.unused_data

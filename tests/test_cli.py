@@ -425,17 +425,18 @@ def test_only_entries_that_do_not_decompress_are_removed(tmp_path):
 
     from nst_jax.compile_cache import remove_damaged_entries
 
+    key = "0123456789abcdef" * 4  # JAX's entries: MODULE-SHA256-cache
     good = zlib.compress(b"executable" * 1000)
     files = {"good": good, "garbage": b"not compressed", "cut": good[:-5], "trailing": good + b"x"}
     for name, data in files.items():
-        (tmp_path / f"jit_{name}-0123-cache").write_bytes(data)
-    (tmp_path / "jit_good-0123-atime").write_bytes(b"12345678")  # JAX's access times are not entries
+        (tmp_path / f"jit_{name}-{key}-cache").write_bytes(data)
+    (tmp_path / f"jit_good-{key}-atime").write_bytes(b"12345678")  # JAX's access times are not entries
     removed = remove_damaged_entries(tmp_path)
-    assert sorted(p.name for p in removed) == ["jit_cut-0123-cache", "jit_garbage-0123-cache",
-                                               "jit_trailing-0123-cache"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".nst_jax-verified", "jit_good-0123-atime",
-                                                          "jit_good-0123-cache"]
-    old = tmp_path / "jit_old-0123-cache"
+    assert sorted(p.name for p in removed) == [f"jit_cut-{key}-cache", f"jit_garbage-{key}-cache",
+                                               f"jit_trailing-{key}-cache"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".nst_jax-verified", f"jit_good-{key}-atime",
+                                                          f"jit_good-{key}-cache"]
+    old = tmp_path / f"jit_old-{key}-cache"
     old.write_bytes(b"garbage written before the last check")
     os.utime(old, (1e9, 1e9))
     assert remove_damaged_entries(tmp_path) == [] and old.exists()
