@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import argparse
 
-from common import load_weights, machine, table, test_images, timed_optimize
 from step_time import jax_step_time
 
-from nst_jax import planning
 from nst_jax.config import Config
+from nst_jax.reference.bench import load_weights, machine, table, test_images, timed_optimize
+from nst_jax.run import planning
 
 
 def whole_run_time(w, content, style, steps: int, jobs: int, precision: str) -> float:

@@ -15,14 +15,12 @@ from __future__ import annotations
 import argparse
 import tempfile
 
-from common import json_child, machine, table
-
 from nst_jax.config import Config
+from nst_jax.reference.bench import json_child, machine, table
 
 CHILD = """
 import json, resource, sys
-sys.path.insert(0, {bench!r})
-from common import load_weights, test_images, timed_optimize
+from nst_jax.reference.bench import load_weights, test_images, timed_optimize
 from nst_jax import enable_compilation_cache
 from nst_jax.config import Config
 size, chunk, steps = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])

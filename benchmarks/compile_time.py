@@ -20,16 +20,16 @@ import statistics
 import tempfile
 import time
 
-from common import json_child, machine, table
-
 from nst_jax.config import Config
+from nst_jax.reference.bench import json_child, machine, table
 
 CHILD = """
 import json, sys, time
-sys.path.insert(0, {bench!r})
 import jax
-from common import load_weights, test_images, timed_optimize
-from nst_jax import enable_compilation_cache, objective, transfer
+from nst_jax.reference.bench import load_weights, test_images, timed_optimize
+from nst_jax import enable_compilation_cache
+from nst_jax.core import objective
+from nst_jax.run import settings, transfer
 from nst_jax.config import Config
 enable_compilation_cache(sys.argv[2])
 w, _ = load_weights(sys.argv[3] or None)
@@ -45,7 +45,7 @@ first = []
 run(1, first)  # the process's first call: first[0] = seconds until its one chunk was done
 one = run(1)
 chunk = (run(3) - one) / 2
-spec = objective.loss_spec(config, w.preprocess)
+spec = settings.loss_spec(config, w.preprocess)
 params = objective.cast_params(w.params, spec)
 variable = lambda im: objective.to_variable(jax.numpy.asarray(im)[None], spec)
 t = time.perf_counter()

@@ -18,11 +18,12 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from common import REPO, load_weights, machine, table
 from PIL import Image
 
-from nst_jax import images, transfer
 from nst_jax.config import Config
+from nst_jax.io import images
+from nst_jax.reference.bench import REPO, load_weights, machine, table
+from nst_jax.run import transfer
 
 
 def masks(shape: tuple[int, int]) -> tuple[str, str]:

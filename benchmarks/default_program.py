@@ -19,13 +19,14 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-from common import machine, table
 
 import nst_jax
 from nst_jax import Config
-from nst_jax.objective import cast_params, compute_targets, loss_spec, loss_weights, to_variable
-from nst_jax.steps import hyperparams, run_chunk, start_states
-from nst_jax.vgg import random_params
+from nst_jax.core.objective import cast_params, compute_targets, to_variable
+from nst_jax.core.steps import run_chunk, start_states
+from nst_jax.core.vgg import random_params
+from nst_jax.reference.bench import machine, table
+from nst_jax.run.settings import hyperparams, loss_spec, loss_weights
 
 
 def program_text(size: int) -> str:

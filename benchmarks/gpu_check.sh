@@ -53,13 +53,11 @@ declare -A steps=(
     [batch_bf16]="120 python benchmarks/batch_throughput.py --steps 20 --jobs 1 16 64 --precision bfloat16"
     [step_time]="120 python benchmarks/step_time.py --sizes 256 512 --steps 20 --bf16"
     [chunk_size]="60 python benchmarks/chunk_size.py --sizes 256 --chunks 5 20 100 --steps 200 --precision tf32"
-    [loop_conv]="45 python experiments/loop_conv.py --size 256 --steps 20"
     [memory]="150 python benchmarks/memory.py --sizes 2048 4096 --steps 2"
     [compile_time]="120 python benchmarks/compile_time.py --sizes 256 --repeats 3"
-    [bf16_error]="60 python experiments/bf16_error.py --size 512 --steps 50"
 )
 picked=("${@:2}")
-[ ${#picked[@]} -gt 0 ] || picked=(batch_tf32 batch_bf16 step_time chunk_size loop_conv)
+[ ${#picked[@]} -gt 0 ] || picked=(batch_tf32 batch_bf16 step_time chunk_size)
 for name in "${picked[@]}"; do  # every name known before anything runs
     [ -n "${steps[$name]:-}" ] || { echo "gpu_check.sh: unknown step '$name' (known: ${!steps[*]})" >&2; exit 2; }
 done

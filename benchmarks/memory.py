@@ -13,16 +13,15 @@ import argparse
 import json
 import time
 
-from common import machine, run_child, table
+from nst_jax.reference.bench import machine, run_child, table
 
 CHILD = """
 import json, resource, sys, time
 import jax
-sys.path.insert(0, {bench!r})
-from common import load_weights, test_images
-from nst_jax import transfer
+from nst_jax.reference.bench import load_weights, test_images
+from nst_jax.run import transfer
 from nst_jax.config import Config
-from nst_jax.memory import estimate_bytes, preflight
+from nst_jax.run.memory import estimate_bytes, preflight
 size, steps, remat, weights = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4] or None
 config = Config(size=None, steps=steps, optimizer="adam", init="content", chunk_size=1, remat=remat)
 preflight(config, (size, size), 1)  # before resizing the images: a refused size is refused at once

@@ -3,10 +3,10 @@
     python benchmarks/parity_report.py --weights weights/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5 \
         --content examples/chelsea.jpg --style examples/starry_night.jpg --size 256
 
-Needs torch (`pip install torch==2.13.0` for the CPU build). The numbers come from `nst_jax.parity`; the PyTorch
-side is nst_jax/torch_reference.py, an independent implementation that reads the weights file itself. Both sides
-get the same pre-resized images (resized once with nst_jax's resizer), float32. notebooks/parity.ipynb shows the
-same numbers as a report with charts.
+Needs torch (`pip install torch==2.13.0` for the CPU build). The numbers come from `nst_jax.reference.parity`; the
+PyTorch side is nst_jax/reference/torch_reference.py, an independent implementation that reads the weights file
+itself. Both sides get the same pre-resized images (resized once with nst_jax's resizer), float32.
+notebooks/parity.ipynb shows the same numbers as a report with charts.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import jax
 
-from nst_jax import parity
 from nst_jax import weights as weights_lib
+from nst_jax.reference import parity
 
 REPO = Path(__file__).resolve().parent.parent
 

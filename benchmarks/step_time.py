@@ -15,7 +15,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from common import (
+from nst_jax.config import Config
+from nst_jax.reference.bench import (
     gemm_gflops,
     load_weights,
     machine,
@@ -27,8 +28,6 @@ from common import (
     timed_optimize,
     torch_device,
 )
-
-from nst_jax.config import Config
 
 
 def jax_step_time(w, content, style, steps: int, precision: str = "float32", jobs: int = 1) -> tuple[float, float]:
@@ -50,7 +49,7 @@ def torch_step_time(weights_path, w, content, style, steps: int, tf32: bool = Tr
     """Seconds per Adam step of the PyTorch reference; on CUDA, `tf32` sets cuDNN's allow_tf32 (its default: True)."""
     import torch
 
-    from nst_jax import torch_reference as ref
+    from nst_jax.reference import torch_reference as ref
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     torch.backends.cudnn.allow_tf32 = tf32

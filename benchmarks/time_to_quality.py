@@ -36,10 +36,12 @@ from typing import NamedTuple
 
 import jax
 import numpy as np
-from common import load_weights, machine, table, test_images, torch_device
 
-from nst_jax import enable_compilation_cache, objective, transfer
+from nst_jax import enable_compilation_cache
 from nst_jax.config import Config, preset_config
+from nst_jax.core import objective
+from nst_jax.reference.bench import load_weights, machine, table, test_images, torch_device
+from nst_jax.run import settings, transfer
 
 
 class Reached(Exception):
@@ -57,7 +59,7 @@ class TorchRun(NamedTuple):
 
 def torch_reference(convs, setting, content, style, start_image, evals: int) -> TorchRun:
     """Tutorial-style torch.optim.LBFGS (`setting`) from `start_image` for `evals` evaluations."""
-    from nst_jax import torch_reference as ref
+    from nst_jax.reference import torch_reference as ref
 
     ref.run(convs, content, style, start_image, setting, 2, device=torch_device())  # warm-up (CUDA, kernels)
     t, start = time.perf_counter(), []
@@ -77,7 +79,7 @@ def torch_line_search(convs, setting, content, style, start_image, target: float
     search (`setting`'s loss, lr 1, no box: a clamp would change the points its line search measured), stopped at
     the target or after `max_evals` evaluations (then inf seconds). Its time counts its set-up, as the reference's
     does."""
-    from nst_jax import torch_reference as ref
+    from nst_jax.reference import torch_reference as ref
 
     setting = dict(setting, box="none", line_search="strong_wolfe")
     t = time.perf_counter()
@@ -145,12 +147,12 @@ def main() -> None:
     content, style = test_images(args.size)
     print(machine() + "\n", flush=True)
     base = preset_config("gatys", size=None, steps=args.max_steps, init=args.init, chunk_size=10)
-    spec = objective.loss_spec(base, w.preprocess)  # nst_jax's own start image, handed to torch as an RGB image
+    spec = settings.loss_spec(base, w.preprocess)  # nst_jax's own start image, handed to torch as an RGB image
     start_image = np.asarray(objective.to_image(transfer.initial_variable(args.init, content, style, base.seed, spec),
                                                spec))
     import torch
 
-    from nst_jax import torch_reference as ref
+    from nst_jax.reference import torch_reference as ref
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     convs = ref.read_weights(path)

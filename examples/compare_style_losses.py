@@ -28,7 +28,10 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 
-from nst_jax import Config, colour, images, objective, stylize
+from nst_jax import Config, stylize
+from nst_jax.core import objective
+from nst_jax.io import images
+from nst_jax.run import colour, settings
 from nst_jax.weights import as_weights
 
 HERE = Path(__file__).resolve().parent
@@ -39,11 +42,11 @@ REPORT = 10  # steps between reports
 
 def start_style_loss(content: np.ndarray, style: np.ndarray, weights, config: Config) -> float:
     """The unweighted style term at the content image (the start of a run from the content)."""
-    spec = objective.loss_spec(config, weights.preprocess)
+    spec = settings.loss_spec(config, weights.preprocess)
     params = objective.cast_params(weights.params, spec)
     variable = lambda image: objective.to_variable(jnp.asarray(image)[None], spec)  # noqa: E731
     targets = objective.compute_targets(params, variable(content), variable(style), spec)
-    terms = objective.loss_terms(variable(content), params, targets, objective.loss_weights(config), spec)
+    terms = objective.loss_terms(variable(content), params, targets, settings.loss_weights(config), spec)
     return float(terms["style"][0])
 
 

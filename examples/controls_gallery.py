@@ -26,7 +26,8 @@ import numpy as np
 from compare_style_losses import gallery_arguments  # examples/, beside this script
 from PIL import Image
 
-from nst_jax import Config, images, stylize
+from nst_jax import Config, stylize
+from nst_jax.io import images
 from nst_jax.weights import as_weights
 
 HERE = Path(__file__).resolve().parent

@@ -1,6 +1,6 @@
 """nst_jax: Gatys et al. neural style transfer in JAX, Flax and Optax.
 
-The names below are imported on first use, so that `python -m nst_jax` can restart itself (`nst_jax.hugepages`)
+The names below are imported on first use, so that `python -m nst_jax` can restart itself (`nst_jax.cli.hugepages`)
 before JAX is loaded."""
 
 from __future__ import annotations
@@ -8,9 +8,10 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "Config": "config", "preset_config": "config", "Progress": "transfer", "Result": "transfer",
-    "stylize": "transfer", "stylize_batch": "transfer", "Weights": "weights", "load_weights": ("weights", "load"),
-    "enable_compilation_cache": "compile_cache", "default_weights": ("weights.download", "default_weights"),
+    "Config": "config", "preset_config": "config", "Progress": "run.transfer", "Result": "run.transfer",
+    "stylize": "run.transfer", "stylize_batch": "run.transfer", "Weights": "weights",
+    "load_weights": ("weights", "load"), "enable_compilation_cache": "io.compile_cache",
+    "default_weights": ("weights.download", "default_weights"),
 }
 
 __all__ = sorted(_EXPORTS)

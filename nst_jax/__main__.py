@@ -1,10 +1,11 @@
-"""`python -m nst_jax` and `nst-jax`: see `nst_jax.cli`; first a restart with huge pages (`nst_jax.hugepages`)."""
+"""`python -m nst_jax` and `nst-jax`: see `nst_jax.cli.command`; first a restart with huge pages
+(`nst_jax.cli.hugepages`)."""
 
 import sys
 
+from .cli.hugepages import reexec_with_huge_pages
+from .cli.options import PROG
 from .errors import Interrupted, check_stop, stop_on_signals
-from .hugepages import reexec_with_huge_pages
-from .options import PROG
 
 
 def main() -> int:
@@ -13,7 +14,7 @@ def main() -> int:
     # Ctrl-C would otherwise end with a traceback and SIGTERM without a word.
     with stop_on_signals():
         try:
-            from .cli import main as cli_main
+            from .cli.command import main as cli_main
 
             check_stop()  # a stop that came during the imports (see errors.stop_on_signals)
             return cli_main()  # a stop during a run is reported there; one before it (imports, set-up) here

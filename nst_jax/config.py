@@ -1,7 +1,7 @@
 """Every setting of a style transfer run, with its default: the one source of truth.
 
-The CLI (`nst_jax.cli`) builds its options from the fields of `Config`, so the command line, the Python API and the
-notebooks cannot drift apart. Each field's `help` metadata is the CLI's help text.
+The CLI (`nst_jax.cli.command`) builds its options from the fields of `Config`, so the command line, the Python API
+and the notebooks cannot drift apart. Each field's `help` metadata is the CLI's help text.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import reprlib
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .layers import LAYER_NAMES
+from .core.layers import LAYER_NAMES
 
 PAPER_CONTENT_LAYERS = ("relu4_2",)
 PAPER_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -295,7 +295,7 @@ def _as_scalar(name: str, kind: str, value):
 
 def np_bool() -> type:
     """NumPy's bool type if NumPy is imported (a notebook's `np.bool_(True)`), else bool (this module does not
-    import NumPy: see `nst_jax.options`)."""
+    import NumPy: see `nst_jax.cli.options`)."""
     import sys
 
     numpy = sys.modules.get("numpy")

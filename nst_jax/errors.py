@@ -5,6 +5,7 @@ non-zero. Anything else that escapes is a bug.
 """
 
 
+import argparse
 import contextlib
 import signal
 import sys
@@ -21,6 +22,17 @@ class InputError(Exception):
         super().__init__(f"{self.path}: {self.problem}" if self.path else self.problem)
 
     status = 1  # the command lines' exit status
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line, `PROG: error: MESSAGE (see --help)`, and exit status 2
+    (argparse's own prints the whole usage, 25 lines, before it)."""
+
+    def error(self, message: str):
+        if message.endswith("expected one argument"):  # argparse reads "-1,2" as an option, not a value
+            option = message.split(":")[0].split("/")[-1].removeprefix("argument ")
+            message += f" (a value that starts with '-' goes after '=': {option}=VALUE)"
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see --help)\n")
 
 
 class UsageError(InputError):

@@ -16,11 +16,11 @@ from typing import Optional
 
 import numpy as np
 
-from . import images
 from .config import Config
-from .objective import TERMS
-from .plot import PLOT_EXTRA, draw_losses, term_weights
-from .transfer import Progress
+from .core.objective import TERMS
+from .io import images
+from .io.plot import PLOT_EXTRA, draw_losses, term_weights
+from .run.transfer import Progress
 
 # The precision a backend runs best at, and what it costs: (Config.precision, one line for the notebook).
 PRECISIONS = {

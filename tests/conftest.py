@@ -9,7 +9,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from nst_jax import compile_cache  # standard library only: JAX is not imported yet
+from nst_jax.io import compile_cache  # standard library only: JAX is not imported yet
 
 # One persistent compilation cache for the whole run, kept out of the user's ~/.cache and removed at the end: the
 # CLI turns it on in the processes the tests start (NST_JAX_COMPILATION_CACHE), and JAX's own variables turn it on
@@ -30,8 +30,8 @@ import pytest
 from PIL import Image
 
 from nst_jax import weights as weights_lib
-from nst_jax.vgg import random_params
-from nst_jax.weights.writers import write_keras_h5
+from nst_jax.core.vgg import random_params
+from nst_jax.reference.writers import write_keras_h5
 
 jax.config.update("jax_numpy_rank_promotion", "raise")  # no silent broadcasting in the library
 

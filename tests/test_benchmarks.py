@@ -25,7 +25,8 @@ RUNS = {
 
 def smoke(script: str, *args, capsys, monkeypatch) -> str:
     """Run benchmarks/SCRIPT.py in this process, as `python benchmarks/SCRIPT.py ARGS` from the repository root
-    would (its folder first on the module path, for common.py); returns what it printed. In-process: the imports
+    would (the script's folder first on the module path, as Python puts it for a script: some import a sibling; the
+    shared helpers are `nst_jax.reference.bench`); returns what it printed. In-process: the imports
     and compilations of one script serve the next (the children some scripts start are processes of their own)."""
     import runpy
 

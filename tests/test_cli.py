@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nst_jax import Config, cli, files, images
+from nst_jax import Config
+from nst_jax.cli import command as cli
 from nst_jax.errors import InputError
+from nst_jax.io import files, images
 
 
 def main(args):
@@ -396,7 +398,7 @@ def test_damaged_compilation_cache_entries_are_removed_and_compiled_again(tmp_pa
     short (a run killed while writing it) warned on every later run and was never repaired. Every entry of a real
     cache is cut in half: the next start removes them (one warning line), JAX compiles and writes them again, and
     the run after that is silent and reads them."""
-    script = ("import jax, jax.numpy as jnp\nfrom nst_jax import cli\ncli.use_compilation_cache(False)\n"
+    script = ("import jax, jax.numpy as jnp\nfrom nst_jax.cli import command as cli\ncli.use_compilation_cache(False)\n"
               "print(float(jax.jit(lambda x: jnp.sin(x) * 3 + 1)(jnp.ones(5))[0]))\n")
     env = {**os.environ, "NST_JAX_COMPILATION_CACHE": str(tmp_path / "xla")}
 
@@ -423,7 +425,7 @@ def test_only_entries_that_do_not_decompress_are_removed(tmp_path):
     last check are not read again."""
     import zlib
 
-    from nst_jax.compile_cache import remove_damaged_entries
+    from nst_jax.io.compile_cache import remove_damaged_entries
 
     key = "0123456789abcdef" * 4  # JAX's entries: MODULE-SHA256-cache
     good = zlib.compress(b"executable" * 1000)
@@ -663,7 +665,7 @@ def test_log_or_plot_naming_the_default_weights_file_is_refused(h5_files, image_
 
 def _stop_at_second_batch(monkeypatch, stop):
     """Run the real optimisation for the first batch; `stop()` (raise, or send a signal) at the start of the second."""
-    from nst_jax import transfer
+    from nst_jax.run import transfer
 
     real, calls = transfer._optimize_batch, []
 
@@ -734,8 +736,8 @@ def test_a_stop_signal_whose_exception_was_swallowed_still_stops_the_run(h5_file
     import signal
     import time
 
-    from nst_jax import transfer
     from nst_jax.errors import Interrupted
+    from nst_jax.run import transfer
 
     real = transfer._optimize_batch
 
@@ -876,7 +878,8 @@ def test_a_run_that_diverges_later_writes_its_last_image_with_a_finite_loss(h5_f
     is 1. Before: nothing was written."""
     import jax.numpy as jnp
 
-    from nst_jax import steps, transfer
+    from nst_jax.core import steps
+    from nst_jax.run import transfer
 
     base = ["--content", image_files["content"], "--style", image_files["style"], "--weights", h5_files["legacy"],
             "--size", 32, "--chunk-size", 2, "--optimizer", "adam", "--quiet"]

@@ -5,7 +5,7 @@ import subprocess
 import sys
 import zlib
 
-from nst_jax.compile_cache import is_entry_name, remove_damaged_entries
+from nst_jax.io.compile_cache import is_entry_name, remove_damaged_entries
 
 KEY = "0123456789abcdef" * 4  # a SHA-256 in hex, as JAX's cache keys end
 
@@ -45,7 +45,7 @@ def test_a_huge_entry_is_checked_in_bounded_memory(tmp_path):
     sparse = tmp_path / f"jit_sparse-{KEY}-cache"
     with open(sparse, "wb") as f:
         f.truncate(1_500_000_000)
-    script = ("import resource, sys\nfrom nst_jax.compile_cache import remove_damaged_entries\n"
+    script = ("import resource, sys\nfrom nst_jax.io.compile_cache import remove_damaged_entries\n"
               "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
               "removed = remove_damaged_entries(sys.argv[1])\n"
               "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before, *sorted(p.name for p in removed))\n")

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from conftest import smooth_image
 
-from nst_jax import Config, colour, losses, stylize
+from nst_jax import Config, stylize
+from nst_jax.core import losses
+from nst_jax.run import colour, settings
 
 CONTENT = smooth_image((48, 64), 1)
 STYLE = smooth_image((64, 64), 2)
@@ -121,9 +123,9 @@ def test_l1_total_variation_is_the_sum_of_absolute_neighbour_differences():
 
 
 def _start(init, ratio=0.0, preprocess="caffe"):
-    from nst_jax import objective, transfer
+    from nst_jax.run import transfer
 
-    spec = objective.loss_spec(Config(), preprocess)
+    spec = settings.loss_spec(Config(), preprocess)
     return transfer.initial_variable(init, _mid(CONTENT), STYLE, 3, spec, ratio)
 
 
@@ -180,7 +182,7 @@ def test_bad_control_settings_are_one_line(settings, message):
 
 
 def test_original_colors_is_preserve_colors_original_on_the_command_line():
-    from nst_jax.options import build_parser, config_from_args
+    from nst_jax.cli.options import build_parser, config_from_args
 
     parse = lambda *extra: config_from_args(build_parser().parse_args(  # noqa: E731
         ["--content", "c.png", "--style", "s.png", "--output", "o.png", *extra]))
@@ -209,9 +211,9 @@ def test_a_blend_of_one_style_with_weight_1_and_another_with_0_is_the_single_sty
 def test_the_blended_target_is_the_weighted_sum_of_the_styles_statistics(random_weights, statistic):
     """Weights 3:1 (normalised to 0.75, 0.25): Gram targets (and meancov's mean and covariance) are 0.75 A + 0.25 B
     of the single-style targets; meancov's square root is that of the blended covariance."""
-    from nst_jax import objective
+    from nst_jax.core import objective
 
-    spec = objective.loss_spec(Config(style_loss=statistic), "caffe")
+    spec = settings.loss_spec(Config(style_loss=statistic), "caffe")
     params = objective.cast_params(random_weights.params, spec)
     var = lambda image: objective.to_variable(jnp.asarray(image)[None], spec)  # noqa: E731
     a = objective.compute_targets(params, var(CONTENT), var(STYLE), spec)["style"]
@@ -242,7 +244,7 @@ def test_blend_weights_must_match_the_styles_and_be_usable():
 def test_the_command_line_tells_a_style_set_from_several_jobs(h5_files, image_files, tmp_path, capsys):
     """--style A,B is one job blending two styles (CONTENT_A+B.png); --style A B two jobs; a blend with the wrong
     count is a usage error before any work."""
-    from nst_jax.cli import main
+    from nst_jax.cli.command import main
 
     content, style = image_files["content"], image_files["style"]
     other = tmp_path / "other.png"
@@ -279,7 +281,7 @@ def test_a_preset_says_when_the_weights_use_another_pixel_convention():
 def test_the_command_line_prints_the_presets_note_once_and_runs(h5_files, image_files, tmp_path, capsys):
     """Issue 38 item 8: pytorch-tutorial (tuned for torchvision's VGG19) with Caffe-convention weights: one
     warning line, and the run goes on."""
-    from nst_jax.cli import main
+    from nst_jax.cli.command import main
 
     out = tmp_path / "o.png"
     assert main(["--content", image_files["content"], "--style", image_files["style"], "--output", out,
@@ -351,7 +353,7 @@ def test_content_guide_weights_the_differences():
 
 
 def test_guides_are_averaged_over_each_pooling_cell_flooring_odd_sizes():
-    from nst_jax.objective import layer_guides
+    from nst_jax.core.objective import layer_guides
 
     mask = np.arange(5 * 7, dtype=np.float32).reshape(1, 5, 7) / 34.0
     np.testing.assert_array_equal(layer_guides(jnp.asarray(mask), "relu1_1"), mask)
@@ -381,14 +383,14 @@ def test_an_all_white_mask_gives_the_unmasked_run(random_weights, tmp_path):
 def test_two_masked_styles_each_shape_their_own_half(random_weights, tmp_path):
     """Left half style A, right half style B (content weight 0): each half's Gram matrix at relu1_1 ends closer to
     its own style's than the other half's is."""
-    from nst_jax import objective
+    from nst_jax.core import objective
 
     left = np.zeros((48, 64)); left[:, :32] = 1  # noqa: E702
     masks = (_mask_file(tmp_path, "l.png", left), _mask_file(tmp_path, "r.png", 1 - left))
     config = Config(size=64, steps=30, content_weight=0.0, style_layers=("relu1_1",), style_masks=masks)
     a, b = STYLE, 1.0 - STYLE  # two styles with different colour statistics
     out = stylize(CONTENT, [a, b], random_weights, config).image
-    spec = objective.loss_spec(config, "caffe")
+    spec = settings.loss_spec(config, "caffe")
     gram = lambda x: np.asarray(losses.style_target(objective.features(  # noqa: E731
         random_weights.params, jnp.asarray(x)[None], spec)["relu1_1"], "mean"))[0]
     ga, gb = gram(a), gram(b)
@@ -398,7 +400,7 @@ def test_two_masked_styles_each_shape_their_own_half(random_weights, tmp_path):
 
 
 def test_masks_are_refused_in_one_line_before_any_compute(h5_files, image_files, tmp_path, capsys):
-    from nst_jax.cli import main
+    from nst_jax.cli.command import main
 
     white = _mask_file(tmp_path, "white.png", np.ones((8, 8)))
     black = _mask_file(tmp_path, "black.png", np.zeros((8, 8)))
@@ -445,9 +447,9 @@ def test_every_layer_from_the_first_style_is_the_first_style_alone(random_weight
 
 
 def test_fine_layers_from_one_style_and_coarse_from_another_are_those_targets(random_weights):
-    from nst_jax import objective
+    from nst_jax.core import objective
 
-    spec = objective.loss_spec(Config(), "caffe")
+    spec = settings.loss_spec(Config(), "caffe")
     params = objective.cast_params(random_weights.params, spec)
     var = lambda image: objective.to_variable(jnp.asarray(image)[None], spec)  # noqa: E731
     a = objective.compute_targets(params, var(CONTENT), var(STYLE), spec)["style"]

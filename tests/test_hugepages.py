@@ -1,4 +1,4 @@
-"""The command line's restart with glibc's huge-page tunable (`nst_jax.hugepages`)."""
+"""The command line's restart with glibc's huge-page tunable (`nst_jax.cli.hugepages`)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from nst_jax import hugepages
-from nst_jax.hugepages import AUTO_FROM, huge_page_env, requested_size
+from nst_jax.cli import hugepages
+from nst_jax.cli.hugepages import AUTO_FROM, huge_page_env, requested_size
 
 GLIBC = (2, 36)
 BIG = AUTO_FROM  # the smallest output size at which `auto` restarts
@@ -94,7 +94,7 @@ def test_glibc_version_agrees_with_platform():
     assert hugepages.glibc_version() == expected
 
 
-SHOW = ("import sys; from nst_jax.hugepages import reexec_with_huge_pages as r; r(sys.argv[1:]); import os; "
+SHOW = ("import sys; from nst_jax.cli.hugepages import reexec_with_huge_pages as r; r(sys.argv[1:]); import os; "
         "print(os.environ.get('GLIBC_TUNABLES'), 'jax' in sys.modules, sys.argv[1:])")
 
 

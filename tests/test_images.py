@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nst_jax import images
 from nst_jax.errors import InputError
+from nst_jax.io import images
 
 
 def test_exif_orientation_is_applied(tmp_path):

@@ -11,9 +11,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from nst_jax import lbfgs_armijo, transfer
 from nst_jax.config import Config
-from nst_jax.lbfgs_torch import empty_memory, remember, two_loop
+from nst_jax.core import lbfgs_armijo
+from nst_jax.core.lbfgs_torch import empty_memory, remember, two_loop
+from nst_jax.run import transfer
 
 
 def _minimise(f, x, steps, first_step=0.05, project=None, precondition=None):
@@ -104,7 +105,7 @@ def test_lbfgs_memory_sets_the_pairs_kept(random_weights):
               for m in (1, 10)}
     np.testing.assert_allclose(totals[1][:3], totals[10][:3], rtol=1e-6)
     assert np.abs(totals[1][3:] / totals[10][3:] - 1).max() > 1e-4
-    from nst_jax.memory import estimate_bytes
+    from nst_jax.run.memory import estimate_bytes
 
     more = estimate_bytes(64, 48, config.replace(lbfgs_memory=100)) - estimate_bytes(64, 48, config)
     assert more == 2 * 90 * 64 * 48 * 3 * 4

@@ -11,7 +11,7 @@ import numpy as np
 import optax
 import pytest
 
-from nst_jax.lbfgs_torch import scale_by_torch_lbfgs
+from nst_jax.core.lbfgs_torch import scale_by_torch_lbfgs
 
 pytestmark = pytest.mark.parity
 N = 12

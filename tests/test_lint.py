@@ -1,5 +1,5 @@
-"""The code passes the linter with the rules of pyproject.toml ([tool.ruff]): the package, tests, benchmarks,
-experiments and examples."""
+"""The code passes the linter with the rules of pyproject.toml ([tool.ruff]): the package, tests, benchmarks and
+examples."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parent.parent
 def test_ruff_finds_nothing():
     ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
     assert ruff, "ruff is a test dependency: pip install -e '.[test]'"
-    done = subprocess.run([ruff, "check", "nst_jax", "tests", "benchmarks", "experiments", "examples"], cwd=REPO,
+    done = subprocess.run([ruff, "check", "nst_jax", "tests", "benchmarks", "examples"], cwd=REPO,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -46,13 +46,19 @@ def _private_uses(source: str) -> list[str]:
 
 
 def test_the_private_name_check_sees_both_forms():
-    assert _private_uses("from nst_jax.transfer import _x\nimport nst_jax.losses as l\nl._GRAM\n") == [
-        "nst_jax.transfer._x", "l._GRAM"]
-    assert _private_uses("from nst_jax import transfer\ntransfer.optimize()\nx._y\n") == []
+    assert _private_uses("from nst_jax.run.transfer import _x\nimport nst_jax.core.losses as l\nl._GRAM\n") == [
+        "nst_jax.run.transfer._x", "l._GRAM"]
+    assert _private_uses("from nst_jax.run import transfer\ntransfer.optimize()\nx._y\n") == []
 
 
-def test_benchmarks_and_experiments_use_no_private_name_of_the_package():
+def test_benchmarks_use_no_private_name_of_the_package():
     """Issue 36: scripts reach the package through its public names only (a probe that needed a private one got a
     proper option, or was dropped)."""
-    for script in sorted((REPO / "benchmarks").glob("*.py")) + sorted((REPO / "experiments").glob("*.py")):
+    for script in sorted((REPO / "benchmarks").glob("*.py")):
         assert _private_uses(script.read_text()) == [], script.name
+
+
+def test_scripts_reach_shared_helpers_as_a_package_not_by_path_edits():
+    """Issue 50: benchmarks share `nst_jax.reference.bench`; none edits the module path."""
+    for script in sorted((REPO / "benchmarks").glob("*.py")) + sorted((REPO / "examples").glob("*.py")):
+        assert "sys.path" not in script.read_text(), script.name

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nst_jax import images, planning, plot, transfer
 from nst_jax.config import Config
+from nst_jax.io import images, plot
+from nst_jax.run import planning, transfer
 
 
 def test_loss_plot_draws_one_line_per_term_and_job_and_one_legend_entry_per_term():
@@ -99,7 +100,7 @@ def test_the_torch_reference_imports_nothing_from_nst_jax():
 
     import nst_jax
 
-    tree = ast.parse((Path(nst_jax.__file__).parent / "torch_reference.py").read_text())
+    tree = ast.parse((Path(nst_jax.__file__).parent / "reference" / "torch_reference.py").read_text())
     imported = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
     imported += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
     assert imported and not any(m.startswith(("nst_jax", ".")) or m == "" for m in imported), imported
@@ -162,3 +163,4 @@ def test_api_inputs_of_the_wrong_kind_say_what_is_expected():
         images.as_image(np.zeros((0, 0, 3), np.float32), "content")
     with pytest.raises(TypeError, match="config must be an nst_jax.Config"):
         transfer.stylize(np.zeros((16, 16, 3)), np.zeros((16, 16, 3)), None, {"size": 16})
+

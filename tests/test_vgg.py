@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import convolution_labels
 
-from nst_jax import layers, vgg
+from nst_jax.core import layers, vgg
 
 
 def np_conv3x3(x, kernel, bias):

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from nst_jax import weights as weights_lib
+from nst_jax.core.layers import CONV_NAMES
 from nst_jax.errors import InputError
-from nst_jax.layers import CONV_NAMES
-from nst_jax.weights.writers import keras_name, write_keras_h5
+from nst_jax.reference.writers import keras_name, write_keras_h5
 
 
 def assert_same_params(a, b):
@@ -180,55 +180,15 @@ def test_junk_under_a_weights_name_is_one_error_naming_every_format(tmp_path):
 
 
 def test_loading_a_weights_file_imports_no_network_code(h5_files):
-    """Reading weights needs no model: in a fresh process, loading an .h5 imports neither Flax nor nst_jax.vgg
-    (the readers take the layer names from nst_jax.layers)."""
+    """Reading weights needs no model: in a fresh process, loading an .h5 imports neither Flax nor nst_jax.core.vgg
+    (the readers take the layer names from nst_jax.core.layers)."""
     import subprocess
     import sys
 
     code = (f"import sys, nst_jax.weights as w; w.load({str(h5_files['legacy'])!r}); "
-            "print(sorted(m for m in sys.modules if m.startswith(('flax', 'nst_jax.vgg', 'optax'))))")
+            "print(sorted(m for m in sys.modules if m.startswith(('flax', 'nst_jax.core.vgg', 'optax'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
-
-
-def test_the_package_has_no_import_cycles():
-    """Every import in nst_jax/ (also those inside functions), as a graph of modules: it has no cycle."""
-    import ast
-    from pathlib import Path
-
-    root = Path(weights_lib.__file__).resolve().parents[1]  # nst_jax/
-    modules = {}
-    for f in root.rglob("*.py"):
-        parts = f.relative_to(root.parent).with_suffix("").parts
-        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = f
-    graph = {}
-    for name, f in modules.items():
-        package = name if f.name == "__init__.py" else name.rsplit(".", 1)[0]
-        targets = set()
-        for node in ast.walk(ast.parse(f.read_text())):
-            if isinstance(node, ast.ImportFrom):
-                base = package
-                for _ in range(max(node.level - 1, 0)):
-                    base = base.rsplit(".", 1)[0]
-                module = (base + ("." + node.module if node.module else "")) if node.level else (node.module or "")
-                targets |= {f"{module}.{a.name}" if f"{module}.{a.name}" in modules else module for a in node.names}
-            elif isinstance(node, ast.Import):
-                targets |= {a.name for a in node.names}
-        graph[name] = {t for t in targets if t in modules and t not in (name, "nst_jax")}  # the root imports lazily
-
-    state = {}
-
-    def visit(module, path):
-        state[module] = "open"
-        for target in graph[module]:
-            assert state.get(target) != "open", " -> ".join(path + [target])
-            if target not in state:
-                visit(target, path + [target])
-        state[module] = "done"
-
-    for module in graph:
-        if module not in state:
-            visit(module, [module])
 
 
 def test_files_that_claim_huge_arrays_are_refused_before_reading_them(tmp_path):

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from conftest import smooth_image
 
-from nst_jax import Config, layers, stylize, vgg
+from nst_jax import Config, stylize
 from nst_jax import weights as weights_lib
+from nst_jax.core import layers, vgg
 from nst_jax.weights.cli import main
 from nst_jax.weights.normalize import mean_activations
 
@@ -61,7 +62,7 @@ def test_normalize_gives_unit_mean_activations_and_keeps_relu_pattern(h5_files, 
                  "--size", "64"]) == 0
     original, normalised = weights_lib.load(h5_files["legacy"]), weights_lib.load(tmp_path / "n.npz")
     assert normalised.preprocess == "caffe"
-    from nst_jax import images
+    from nst_jax.io import images
 
     pics = [images.resize_longer_side(images.load(p), 64) for p in sorted(image_folder.iterdir())]
     before, after = mean_activations(original, pics), mean_activations(normalised, pics)

@@ -6,9 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Optional, Sequence
 
-from ..errors import InputError, exit_status, stop_on_signals
-from ..layers import CONV_NAMES
-from ..options import OneLineParser
+from ..core.layers import CONV_NAMES
+from ..errors import InputError, OneLineParser, exit_status, stop_on_signals
 from .core import save_npz, weights_dir
 from .download import SOURCES, download, file_digest
 from .reader import detect_format, load
@@ -78,8 +77,8 @@ def run(args: argparse.Namespace) -> None:
     elif args.command == "info":
         print("\n".join(info_lines(args.file)))
     elif args.command == "normalize":
-        from .. import images
-        from ..vgg import smallest_side
+        from ..core.vgg import smallest_side
+        from ..io import images
         from .normalize import normalize
 
         if args.dst.suffix != ".npz":

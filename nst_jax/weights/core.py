@@ -21,12 +21,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-import jax.numpy as jnp
 import numpy as np
 
+from ..core.layers import CONV_NAMES, CONV_SHAPES, check_params
+from ..core.pixels import (  # noqa: F401 (the pixel conventions, as nst_jax.weights names them)
+    CAFFE_BGR_MEAN,
+    PREPROCESSINGS,
+    TORCHVISION_MEAN,
+    TORCHVISION_STD,
+    deprocess,
+    preprocess,
+)
 from ..errors import InputError
-from ..files import atomic_path
-from ..layers import CONV_NAMES, CONV_SHAPES, check_params
+from ..io.files import atomic_path
 
 KERAS_FILENAME = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 TORCHVISION_FILENAME = "vgg19-dcbb9e9d.pth"
@@ -37,11 +44,6 @@ KERAS_MD5 = "253f8cb515780f3b799900260a226db6"
 
 WEIGHTS_DIR_ENV = "NST_JAX_WEIGHTS_DIR"
 
-# Input conventions, applied to RGB images in [0, 1].
-CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)  # B, G, R means of the Caffe/Keras VGG, in [0, 255] units
-TORCHVISION_MEAN = (0.485, 0.456, 0.406)  # R, G, B
-TORCHVISION_STD = (0.229, 0.224, 0.225)
-PREPROCESSINGS = ("caffe", "torchvision")
 
 
 @dataclass(frozen=True)
@@ -62,45 +64,6 @@ class Weights:
         if self.preprocess not in PREPROCESSINGS:
             raise ValueError(f"unknown preprocessing {self.preprocess!r}; expected one of {PREPROCESSINGS}")
         check_params(self.params)
-
-
-def _as_float(x) -> jnp.ndarray:
-    """float64 stays float64 (verification runs); everything else becomes float32."""
-    x = jnp.asarray(x)
-    return x if x.dtype == jnp.float64 else x.astype(jnp.float32)
-
-
-def _per_channel(values, like: jnp.ndarray) -> jnp.ndarray:
-    """Per-channel constants shaped [1, ..., 1, 3] like `like` (explicit rank: no implicit rank promotion)."""
-    return jnp.asarray(values, like.dtype).reshape((1,) * (like.ndim - 1) + (3,))
-
-
-def preprocess(image: jnp.ndarray, convention: str) -> jnp.ndarray:
-    """Turn RGB images in [0, 1] into network input for weights trained with `convention`.
-
-    Args:
-      image: [..., H, W, 3] RGB in [0, 1].
-      convention: "caffe" (x255, RGB->BGR, minus the BGR means; Keras' "caffe" mode) or "torchvision"
-        ((x - mean) / std per RGB channel).
-    Returns:
-      [..., H, W, 3] network input (float32, or float64 for float64 input).
-    """
-    image = _as_float(image)
-    if convention == "caffe":
-        return image[..., ::-1] * 255.0 - _per_channel(CAFFE_BGR_MEAN, image)
-    if convention == "torchvision":
-        return (image - _per_channel(TORCHVISION_MEAN, image)) / _per_channel(TORCHVISION_STD, image)
-    raise ValueError(f"unknown preprocessing {convention!r}; expected one of {PREPROCESSINGS}")
-
-
-def deprocess(x: jnp.ndarray, convention: str) -> jnp.ndarray:
-    """The inverse of `preprocess`: network input [..., H, W, 3] -> RGB images (in [0, 1] where valid)."""
-    x = _as_float(x)
-    if convention == "caffe":
-        return ((x + _per_channel(CAFFE_BGR_MEAN, x)) / 255.0)[..., ::-1]
-    if convention == "torchvision":
-        return x * _per_channel(TORCHVISION_STD, x) + _per_channel(TORCHVISION_MEAN, x)
-    raise ValueError(f"unknown preprocessing {convention!r}; expected one of {PREPROCESSINGS}")
 
 
 # ----------------------------------------------------------------------------------------------------------------

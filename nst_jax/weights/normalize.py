@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import layers, vgg
+from ..core import layers, vgg
 from .core import Weights, preprocess
 
 

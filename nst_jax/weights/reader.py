@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Union
 
 from ..errors import InputError
-from ..files import check_regular_file
+from ..io.files import check_regular_file
 from .core import DAMAGED_FILE_ERRORS, Weights, load_npz, reason
 from .download import default_weights
 from .keras import load_keras_h5

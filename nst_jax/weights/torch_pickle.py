@@ -27,8 +27,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from ..core.layers import CONV_NAMES
 from ..errors import InputError
-from ..layers import CONV_NAMES
 from .core import DAMAGED_FILE_ERRORS, LARGEST_WEIGHT, as_float32, check_claimed_size, checked
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C

@@ -1,0 +1,86 @@
+"""Checkpoint files: a stopped batch's state (`transfer.BatchState`) and what the command line needs to continue it
+(its arguments, the hashes of its inputs and weights), in one `.npz` written atomically. IO only.
+
+Layout: `meta` (a JSON string: format, argv, cwd, hashes, the partial images written), `z`, `state_0` ... (the
+optimiser state's leaves), `history_<term>`, `finite_steps`, `finite_image_<j>`, `scalars` ([first, scale, step]).
+Read with `allow_pickle=False`: a checkpoint holds arrays and one string, never objects.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..core.objective import TERMS
+from ..errors import InputError
+from ..io.files import atomic_path, check_regular_file
+from .transfer import BatchState  # the record type (transfer imports nothing from here)
+
+FORMAT = "nst_jax checkpoint 1"
+
+
+def save(path: str | os.PathLike, state, meta: dict[str, Any]) -> None:
+    """Write `state` (a `transfer.BatchState`) and `meta` (JSON-able) to `path`, atomically."""
+    arrays = {"meta": np.asarray(json.dumps({"format": FORMAT, **meta})), "z": state.z,
+              "scalars": np.asarray([state.first, state.scale, state.step], np.int64),
+              "finite_steps": np.asarray(state.finite_steps, np.int64)}
+    arrays.update({f"state_{i}": leaf for i, leaf in enumerate(state.opt_state)})
+    arrays.update({f"history_{k}": state.history[k] for k in TERMS})
+    arrays.update({f"finite_image_{j}": image for j, image in enumerate(state.finite_images) if image is not None})
+    with atomic_path(path, "the checkpoint") as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def load(path: str | os.PathLike):
+    """(BatchState, meta) from a checkpoint written by `save`; an InputError naming `path` for anything else."""
+    check_regular_file(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+        meta = json.loads(str(arrays.pop("meta")))
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise ValueError("not an nst_jax checkpoint")
+        _check_layout(arrays)
+        first, scale, step = (int(v) for v in arrays["scalars"])
+        finite_steps = arrays["finite_steps"]
+        leaves = [arrays[f"state_{i}"] for i in range(sum(k.startswith("state_") for k in arrays))]
+        state = BatchState(first, scale, step, arrays["z"], leaves, {k: arrays[f"history_{k}"] for k in TERMS},
+                           finite_steps, [arrays.get(f"finite_image_{j}") for j in range(len(finite_steps))])
+    except FileNotFoundError:
+        raise InputError(path, "no such checkpoint file") from None
+    except IsADirectoryError:
+        raise InputError(path, "is a folder, not a checkpoint file") from None
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as e:
+        why = "not an .npz of arrays" if "pickle" in str(e) or isinstance(e, zipfile.BadZipFile) else str(e)
+        raise InputError(path, f"not a readable nst_jax checkpoint ({why})") from None
+    return state, meta
+
+
+def _check_layout(arrays: dict[str, np.ndarray]) -> None:
+    """ValueError unless the arrays are laid out as `save` writes them: numbers of the right kinds and shapes."""
+    numeric = lambda a: a.dtype.kind in "biuf"  # noqa: E731
+    scalars, z, finite = arrays["scalars"], arrays["z"], arrays["finite_steps"]
+    history = [arrays[f"history_{k}"] for k in TERMS]
+    if scalars.shape != (3,) or scalars.dtype.kind not in "iu" or scalars.min() < 0:
+        raise ValueError("its first job, scale and step must be three integers >= 0")
+    if z.dtype.kind != "f" or z.ndim != 5 or z.shape[1] != 1 or z.shape[-1] != 3:
+        raise ValueError(f"its variables have shape {z.shape}, not [jobs, 1, H, W, 3]")
+    jobs = finite.shape[0] if finite.ndim == 1 else -1
+    if finite.dtype.kind not in "iu" or not 0 < jobs <= z.shape[0]:
+        raise ValueError("its per-job steps do not match its variables")
+    if any(h.dtype.kind != "f" or h.shape != (int(scalars[2]), jobs) for h in history):
+        raise ValueError("its loss history does not have one row per step and one column per job")
+    if not all(numeric(a) and a.ndim >= 1 and a.shape[0] == z.shape[0] for k, a in arrays.items()
+               if k.startswith("state_")):
+        raise ValueError("its optimiser state is not arrays with one entry per job")
+
+
+def remove(paths) -> None:
+    """Delete files that a finished run no longer needs (a checkpoint, partial images); missing ones are fine."""
+    for path in paths:
+        Path(path).unlink(missing_ok=True)

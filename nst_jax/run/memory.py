@@ -1,0 +1,119 @@
+"""Preflight memory estimate: refuse a run that cannot fit, before compiling, naming the largest size that would.
+
+The estimate counts the activations up to the deepest layer (times a factor measured by `benchmarks/memory.py`),
+the optimiser state (2 x history copies of the image for L-BFGS) and a fixed base for the process.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+from ..config import Config
+from ..core import layers, vgg
+from ..core.lbfgs_torch import TORCH_HISTORY
+from ..errors import InputError
+from ..io.images import target_shape
+
+# Calibrated on benchmarks/memory.py (2-core CPU, float32, the paper's layers, Adam, one step): peak resident
+# memory 1.19 GiB at 512 px, 2.65 at 1024, 8.07 at 2048, 15.63 at 2927 and 18.84 at 3231 px, i.e. 0.65 GiB + 1.89,
+# 1.75, 1.62, 1.60 and 1.59 x the bytes of all activations up to the deepest layer; on an H100 (device memory, no
+# process base) 1.64 x at 2048 px and 1.61 x at 4096 px. With 1.8 the estimate is at or above every measured peak
+# from 1024 px up (at 512 px 2% below, far from any limit). Rematerialising blocks did not lower the peak: it is the
+# backward pass through block 1 at full resolution, which needs block 1's activations either way (on the H100 at
+# 4096 px, exact float32, remat raised it: 22.3 -> 29.3 GiB, estimate 33.6).
+BASE_BYTES = int(0.65 * 2**30)
+ACTIVATION_FACTOR = 1.8
+# image-sized pairs kept by each optimiser (Adam: its two moments; lbfgs-armijo and lbfgs: config.lbfgs_memory)
+HISTORY = {"lbfgs-torch": TORCH_HISTORY, "adam": 1}
+
+
+def activation_elements(h: int, w: int, deepest: str) -> int:
+    """Elements (per image) of every conv output up to `deepest`."""
+    return sum(hh * ww * layers.CONV_SHAPES[conv][3] for conv, hh, ww in vgg.conv_maps(h, w, deepest))
+
+
+def activation_bytes(h: int, w: int, layer_names, config: Config) -> float:
+    """The activations' share of the estimate (per image): ACTIVATION_FACTOR x the bytes of every conv output up
+    to the deepest of `layer_names`, in the precision's itemsize."""
+    itemsize = {"float64": 8, "bfloat16": 2}.get(config.precision, 4)
+    return ACTIVATION_FACTOR * activation_elements(h, w, vgg.deepest(layer_names)) * itemsize
+
+
+def estimate_bytes(h: int, w: int, config: Config, jobs: int = 1) -> int:
+    """Estimated peak memory of a run at (h, w) with `jobs` images in the batch (within ~20% on the benchmark;
+    remat does not change it, see above)."""
+    activations = activation_bytes(h, w, tuple(config.content_layers) + tuple(config.style_layers), config)
+    pairs = config.lbfgs_memory if config.optimizer in ("lbfgs-armijo", "lbfgs") else HISTORY[config.optimizer]
+    state = 2 * pairs * h * w * 3 * (8 if config.precision == "float64" else 4)
+    return int(BASE_BYTES + jobs * (activations + state))
+
+
+def available_bytes() -> int:
+    """Memory of the default device: the accelerator's limit, or the machine's physical memory on CPU."""
+    import jax
+
+    device = jax.devices()[0]
+    if device.platform != "cpu":
+        stats = device.memory_stats() or {}
+        if "bytes_limit" in stats:
+            return int(stats["bytes_limit"])
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def smallest_size(shape: tuple[int, int], config: Config) -> int:
+    """The smallest longer side (same aspect ratio as `shape`, rounded as `images.target_shape` rounds), at least
+    16, whose shorter side keeps the maps of the deepest content or style layer non-empty (`vgg.smallest_side`)."""
+    least = vgg.smallest_side(vgg.deepest(tuple(config.content_layers) + tuple(config.style_layers)))
+    lo, hi = 16, 1 << 16
+    while lo < hi:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if min(target_shape(shape, mid)) >= least else (mid + 1, hi)
+    return lo
+
+
+def largest_size(shape: tuple[int, int], config: Config, jobs: int, limit: int) -> Optional[int]:
+    """The largest longer side (same aspect ratio as `shape`, from `smallest_size` up) whose estimate fits in
+    `limit` bytes; None when not even the smallest does."""
+    lo, hi = smallest_size(shape, config), 1 << 16
+    if estimate_bytes(*target_shape(shape, lo), config, jobs) > limit:
+        return None
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if estimate_bytes(*target_shape(shape, mid), config, jobs) <= limit else (lo, mid - 1)
+    return lo
+
+
+def preflight(config: Config, shape: tuple[int, int], jobs: int, limit: Optional[int] = None) -> None:
+    """Raise InputError, naming the largest size that would fit, when a run at `shape` ([H, W]) of `jobs` images in
+    one batch cannot fit in memory; when no size that the layers allow fits, the error says so (and, for a batch,
+    to run fewer jobs at once) instead of naming a size that the size checks would refuse."""
+    limit = limit if limit is not None else int(0.9 * available_bytes())
+    need = estimate_bytes(*shape, config, jobs)
+    if need > limit:
+        fits = largest_size(shape, config, jobs, limit)
+        if fits is not None:
+            advice = f"the largest size that fits is {fits}"
+        elif jobs > 1:
+            advice = "no size fits with this many jobs in one batch; run fewer at once (--batch-size)"
+        else:
+            advice = "no size fits"
+        raise InputError(None, f"a {shape[0]}x{shape[1]} run ({jobs} job(s)) needs about {need / 2**30:.1f} GiB, "
+                               f"more than the {limit / 2**30:.1f} GiB available; {advice}")
+
+
+def style_bytes(h: int, w: int, config: Config) -> int:
+    """Estimated peak memory of the style image's forward pass at (h, w) (its Gram targets): the activations up to
+    the deepest style layer, with the same factor as a run (no gradient, no optimiser state: an upper bound)."""
+    return int(BASE_BYTES + activation_bytes(h, w, tuple(config.style_layers), config))
+
+
+def preflight_style(config: Config, shape: tuple[int, int], name: str, limit: Optional[int] = None) -> None:
+    """Raise InputError naming the style image `name` when its forward pass at `shape` cannot fit in memory (a
+    large --style-scale makes the style image larger than the output)."""
+    limit = limit if limit is not None else int(0.9 * available_bytes())
+    need = style_bytes(*shape, config)
+    if need > limit:
+        raise InputError(name, f"resized to {shape[1]}x{shape[0]} (width x height), its features need about "
+                               f"{need / 2**30:.1f} GiB, more than the {limit / 2**30:.1f} GiB available; lower "
+                               f"the style scale (--style-scale) or the size")
