@@ -11,7 +11,7 @@ _EXPORTS = {
     "Config": "config", "preset_config": "config", "Progress": "run.transfer", "Result": "run.transfer",
     "stylize": "run.transfer", "stylize_batch": "run.transfer", "Weights": "weights",
     "load_weights": ("weights", "load"), "enable_compilation_cache": "io.compile_cache",
-    "default_weights": ("weights.download", "default_weights"),
+    "default_weights": ("weights.download", "default_weights"), "notebook": ("notebook", None),
 }
 
 __all__ = sorted(_EXPORTS)
@@ -22,7 +22,8 @@ def __getattr__(name: str):
     if name not in _EXPORTS:
         raise AttributeError(f"module 'nst_jax' has no attribute {name!r}")
     module, attr = _EXPORTS[name] if isinstance(_EXPORTS[name], tuple) else (_EXPORTS[name], name)
-    value = getattr(importlib.import_module(f".{module}", __name__), attr)
+    value = importlib.import_module(f".{module}", __name__)
+    value = value if attr is None else getattr(value, attr)  # attr None: the module itself
     globals()[name] = value
     return value
 

@@ -28,6 +28,8 @@ OPTIMIZERS = ("lbfgs-armijo", "lbfgs", "lbfgs-torch", "adam")
 DEFAULT_LR = {"adam": 0.02, "lbfgs-torch": 1.0, "lbfgs-armijo": 0.05}
 POOLINGS = ("avg", "max")
 INIT_KEYWORDS = ("noise", "randn", "gauss", "gray", "content", "style")
+MAX_STYLE_SCALE = 64.0  # the style image's longer side at most 64 times the output's
+FLOAT32_MAX = 3.4028234663852886e38  # loss weights are float32 values in the compiled program
 BOXES = ("auto", "clip", "closure", "none")
 NORMALIZATIONS = ("mean", "paper", "mse", "yunjey")
 TV_FORMS = ("sum", "jcjohnson", "l1")
@@ -239,8 +241,9 @@ class Config:
         if len(self.style_blend) != n_styles:
             raise ValueError(f"style_blend has {len(self.style_blend)} weights for {n_styles} style image"
                              f"{'s' * (n_styles != 1)}: give one weight per style of the job")
-        total = sum(self.style_blend)
-        return tuple(w / total for w in self.style_blend)
+        largest = max(self.style_blend)  # first scaled to at most 1: a sum of huge weights would overflow
+        total = sum(w / largest for w in self.style_blend)
+        return tuple(w / largest / total for w in self.style_blend)
 
     def layer_blend(self, n_styles: int) -> tuple[tuple[float, ...], ...]:
         """[K][L]: the weight of each of a job's K = `n_styles` styles at each style layer, every layer's weights
@@ -396,8 +399,8 @@ def check(config: Config) -> None:
     """Raise ValueError with a one-line message if a setting is out of range."""
     if config.size is not None and config.size < 16:
         raise ValueError(f"size must be at least 16 pixels, got {config.size}")
-    if not 0 < config.style_scale < math.inf:
-        raise ValueError(f"style_scale must be a positive number, got {config.style_scale}")
+    if not 0 < config.style_scale <= MAX_STYLE_SCALE:
+        raise ValueError(f"style_scale must be a positive number up to {MAX_STYLE_SCALE}, got {config.style_scale}")
     if config.steps < 0:
         raise ValueError(f"steps must be >= 0, got {config.steps}")
     if not 0 <= config.seed < 2**63:  # jax.random.key takes a 64-bit integer
@@ -470,10 +473,13 @@ def check(config: Config) -> None:
     if config.optimizer == "lbfgs-armijo" and config.box == "closure":
         raise ValueError("optimizer lbfgs-armijo keeps its box by projecting trial points: use --box clip or none")
     for name in ("content_weight", "style_weight", "tv_weight"):
-        if not 0 <= getattr(config, name) < math.inf:
-            raise ValueError(f"{name} must be a number >= 0, got {getattr(config, name)}")
-    if not config.style_layers:
-        raise ValueError("style_layers must name at least one layer")
+        if not 0 <= getattr(config, name) <= FLOAT32_MAX:  # a larger weight is infinite in float32
+            raise ValueError(f"{name} must be a number >= 0 and at most {FLOAT32_MAX:.4g}, got {getattr(config, name)}")
+    for name in ("content_layers", "style_layers"):
+        if not getattr(config, name):
+            raise ValueError(f"{name} must name at least one layer")
+    if not config.init:
+        raise ValueError(f"init must be one of {', '.join(INIT_KEYWORDS)} or an image file, got an empty name")
     for layer in (*config.content_layers, *config.style_layers):
         if layer not in LAYER_NAMES:
             raise ValueError(f"unknown VGG19 layer {layer!r}; expected names like relu4_2 or conv1_1")

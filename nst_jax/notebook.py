@@ -19,7 +19,7 @@ import numpy as np
 from .config import Config
 from .core.objective import TERMS
 from .io import images
-from .io.plot import PLOT_EXTRA, draw_losses, term_weights
+from .io.plot import draw_losses, term_weights
 from .run.transfer import Progress
 
 # The precision a backend runs best at, and what it costs: (Config.precision, one line for the notebook).
@@ -71,6 +71,9 @@ def runtime() -> Runtime:
 SHOWN = 6  # pictures a live view shows side by side (the first of a batch)
 
 
+NOTEBOOK_EXTRA = "pip install 'nst_jax[notebook]' (or pip install ipython matplotlib)"
+
+
 class LiveView:
     """A `stylize` / `stylize_batch` callback that shows, updated in place under the notebook cell, the current
     image(s) and the weighted loss curves so far.
@@ -91,7 +94,8 @@ class LiveView:
             from IPython import get_ipython
             from IPython.display import display
         except ImportError as e:
-            raise ImportError(f"LiveView needs IPython and matplotlib ({e.name} is missing): {PLOT_EXTRA}") from None
+            missing = f"LiveView needs IPython and matplotlib ({e.name} is missing)"
+            raise ImportError(f"{missing}: {NOTEBOOK_EXTRA}") from None
         if not hasattr(get_ipython(), "kernel"):  # plain Python or a terminal IPython: nowhere to show a picture
             raise RuntimeError("LiveView shows pictures in a notebook (Jupyter, Colab); here pass a callback that "
                                "prints, e.g. callback=lambda p: print(p.step, p.losses['total'][-1])")

@@ -1,6 +1,7 @@
 """Config takes settings as a notebook writes them (lists, comma-separated strings, numpy scalars) and stores its
 declared types; wrong types are a TypeError naming the setting."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -34,3 +35,38 @@ def test_wrong_types_name_the_setting(kw, message):
     with pytest.raises(TypeError) as info:
         Config(**kw)
     assert str(info.value) == message
+
+
+def test_huge_blend_weights_blend_as_their_ratio():
+    """Issue 49, item 7: --style-blend 1e308,1e308 summed to inf and the blend became (0, 0): no style at all."""
+    assert Config(style_blend=(1e308, 1e308)).blend(2) == (0.5, 0.5)
+    assert Config(style_blend=(1.5e308, 0.5e308)).blend(2) == pytest.approx((0.75, 0.25))
+    assert Config(style_blend=(3.0, 1.0)).blend(2) == pytest.approx((0.75, 0.25))
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"style_scale": 1e300}, "style_scale must be a positive number up to 64"),  # item 9: an OverflowError
+    ({"style_weight": 1e308}, "style_weight must be a number >= 0 and at most 3.403e+38"),  # item 14: warnings
+    ({"tv_weight": 1e39}, "tv_weight must be a number >= 0 and at most 3.403e+38"),
+    ({"content_layers": ()}, "content_layers must name at least one layer"),  # item 16: ran with no content term
+    ({"init": ""}, "init must be one of noise, randn, gauss, gray, content, style or an image file"),
+])
+def test_settings_that_ran_wrongly_or_crashed_are_refused(kw, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Config(**kw)
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--style-scale", "1e300", "--style-scale must be a positive number up to 64"),
+    ("--style-weight", "1e308", "--style-weight must be a number >= 0 and at most 3.403e+38"),
+    ("--tv-weight", "1e308", "--tv-weight must be a number >= 0"),
+    ("--content-layers", "", "--content-layers must name at least one layer"),
+])
+def test_the_command_line_says_so_in_one_line_without_warnings(option, value, message, tmp_path):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "nst_jax", "--content", "c.png", "--style", "s.png", "--output",
+                           str(tmp_path / "o.png"), f"{option}={value}"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert message in proc.stderr and "Warning" not in proc.stderr

@@ -164,3 +164,26 @@ def test_api_inputs_of_the_wrong_kind_say_what_is_expected():
     with pytest.raises(TypeError, match="config must be an nst_jax.Config"):
         transfer.stylize(np.zeros((16, 16, 3)), np.zeros((16, 16, 3)), None, {"size": 16})
 
+
+def test_the_readmes_live_view_is_reached_after_a_plain_import():
+    """Issue 49, item 20: `nst_jax.notebook.LiveView(config)` after `import nst_jax` was an AttributeError."""
+    import subprocess
+    import sys
+
+    code = "import nst_jax; print(nst_jax.notebook.LiveView.__name__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "LiveView", out.stderr
+
+
+def test_a_live_view_without_ipython_names_the_extra_that_brings_it(monkeypatch):
+    """Issue 49, item 21: without IPython the advice was `nst_jax[plot]`, which does not install it."""
+    import sys
+
+    import pytest
+
+    from nst_jax import Config
+    from nst_jax.notebook import LiveView
+
+    monkeypatch.setitem(sys.modules, "IPython", None)
+    with pytest.raises(ImportError, match=r"IPython is missing\): pip install 'nst_jax\[notebook\]'"):
+        LiveView(Config())

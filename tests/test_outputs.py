@@ -140,3 +140,18 @@ def test_a_save_every_frame_never_replaces_another_jobs_output(h5_files, image_f
                 f"this output") in err and len(err.strip().splitlines()) == 1, err
         assert list(out.iterdir()) == []
 
+
+@pytest.mark.parametrize("init, message", [("folder", "is a folder"), ("/dev/zero", "is not a regular file"),
+                                           ("missing.png", "image file not found")])
+def test_a_bad_init_is_one_line_before_the_weights_and_writes_nothing(image_files, tmp_path, capsys, init,
+                                                                       message):
+    """Issue 49, item 15: a folder or /dev/zero as --init was caught only after the weights loaded, and left an
+    empty log. Refused while planning, before the weights are read (here a weights file that does not exist)."""
+    (tmp_path / "folder").mkdir()
+    init = init if init.startswith("/") else tmp_path / init
+    assert main(["--content", image_files["content"], "--style", image_files["style"], "--output",
+                 tmp_path / "o.png", "--weights", tmp_path / "no-weights.h5", "--init", init, "--log",
+                 tmp_path / "log.jsonl", "--size", "32", "--steps", "2", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert f"{init}: " in err and message in err and len(err.strip().splitlines()) == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder"]

@@ -56,7 +56,7 @@ def test_chunk_length_divides_steps_and_report_points():
 
 def test_init_modes(tmp_path):
     content, style = CONTENT, STYLE
-    rgb = settings.loss_spec(Config(content_layers=(), style_layers=("relu1_1",), pixel_space="rgb"), "caffe")
+    rgb = settings.loss_spec(Config(style_layers=("relu1_1",), pixel_space="rgb"), "caffe")
     net = rgb._replace(pixel_space="network")
 
     def init(name, seed=0, spec=rgb):

@@ -19,7 +19,7 @@ from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
-from ..config import Config, preset_weights_note, schedule_note
+from ..config import INIT_KEYWORDS, Config, preset_weights_note, schedule_note
 from ..errors import (
     InputError,
     Interrupted,
@@ -327,7 +327,7 @@ def _plan(args: argparse.Namespace, config: Config, index: int, count: int) -> O
             "checkpoint": [ckpt] if ckpt else []})
     loaded = _loaded(all_jobs, config, args.max_input_pixels)
     init_image = None
-    if _is_file(config.init):
+    if config.init not in INIT_KEYWORDS:  # a start image: read now, before the weights (a folder, a device: refused)
         from ..run.planning import needed_sides
 
         init_image = images.load(config.init, args.max_input_pixels, needed_sides(config)[0])
