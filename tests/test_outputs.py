@@ -155,3 +155,40 @@ def test_a_bad_init_is_one_line_before_the_weights_and_writes_nothing(image_file
     err = capsys.readouterr().err
     assert f"{init}: " in err and message in err and len(err.strip().splitlines()) == 1, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["folder"]
+
+
+def test_every_path_the_run_writes_is_checked_before_the_first_step(h5_files, image_files, tmp_path, capsys):
+    """Issue 49, item 12: the run record's path an existing folder, a frame's path a folder, and frame names past
+    the file-name limit all failed after the image was computed. Each is refused before any work."""
+    (tmp_path / "o.json").mkdir()
+    assert main(_base(h5_files, image_files) + ["--output", tmp_path / "o.png"]) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'o.json'}: output path is a folder" in err and len(err.strip().splitlines()) == 1, err
+    (tmp_path / "p.00002.png").mkdir()
+    assert main(_base(h5_files, image_files, steps=4) + ["--output", tmp_path / "p.png", "--save-every", 2]) == 1
+    assert f"{tmp_path / 'p.00002.png'}: output path is a folder" in capsys.readouterr().err
+    # a batch: the output names are legal (253 bytes), their frames (259 bytes) and partial images (261) are not
+    content = tmp_path / ("c" * (253 - len("_style.png")) + ".png")
+    content.write_bytes(image_files["content"].read_bytes())
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["--content", content, image_files["content"], "--style", image_files["style"], "--output", out,
+                 "--weights", h5_files["legacy"], "--size", 32, "--steps", 4, "--optimizer", "adam",
+                 "--save-every", 2, "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "_style.partial.png: file name too long (261 bytes; at most 255)" in err, err
+    assert len(err.strip().splitlines()) == 1
+    assert list(out.iterdir()) == [] and not (tmp_path / "o.png").exists() and not (tmp_path / "p.png").exists()
+
+
+def test_a_name_is_checked_without_its_folder():
+    """`files.check_name`, the check of each --save-every frame: the name's length and what is there now."""
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as folder:
+        assert files.check_name(Path(folder) / ("x" * 251 + ".png")) == Path(folder) / ("x" * 251 + ".png")
+        with pytest.raises(InputError, match=r"file name too long \(256 bytes; at most 255\)"):
+            files.check_name(Path(folder) / ("x" * 246 + ".00002.png"))
+        with pytest.raises(InputError, match="output path is a folder"):
+            files.check_name(Path(folder))

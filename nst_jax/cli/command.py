@@ -31,7 +31,7 @@ from ..errors import (
     stop_on_signals,
 )
 from ..io import images, record
-from ..io.files import atomic_path, check_writable_target, streamed_file
+from ..io.files import atomic_path, check_name, check_writable_target, streamed_file
 from ..io.plot import check_matplotlib, plot_losses, term_weights
 from .options import PROG, build_parser, check_hosts, config_from_args, option_message, path_argument
 
@@ -301,6 +301,7 @@ def _plan(args: argparse.Namespace, config: Config, index: int, count: int) -> O
         except ValueError as e:
             raise UsageError(None, option_message(str(e))) from None
     all_outputs = _outputs(args, all_jobs)
+    total_steps = sum(steps for _, steps in config.schedule)
     log_path = check_writable_target(_process_path(Path(args.log), index, count)) if args.log else None
     inputs = {"content image": [c for c, _ in all_jobs], "style image": [s for _, ss in all_jobs for s in ss],
               "weights file": [Path(args.weights)] if args.weights else [], "mask": mask_paths(config),
@@ -320,8 +321,14 @@ def _plan(args: argparse.Namespace, config: Config, index: int, count: int) -> O
     check_inputs_kept(all_outputs + summaries + extra,
                       {**inputs, "checkpoint": [resumed] if resumed and (
                           ckpt is None or _location(resumed) != _location(ckpt)) else []})
+    for path in summaries + partials:  # a folder or a device of that name, or a name too long: refused now
+        check_writable_target(path)
+    if args.save_every:
+        for out in all_outputs:
+            for step in range(args.save_every, total_steps, args.save_every):
+                check_name(_intermediate_path(out, step))
     if args.save_every:  # frames never replace an input or another file of the run (another job's output)
-        check_frames_kept(all_outputs, args.save_every, sum(steps for _, steps in config.schedule), {
+        check_frames_kept(all_outputs, args.save_every, total_steps, {
             **inputs, "log": [log_path] if log_path else [], "plot": [plot_path] if plot_path else [],
             "output": all_outputs, "summary": summaries, "partial image": partials,
             "checkpoint": [ckpt] if ckpt else []})

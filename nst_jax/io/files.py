@@ -22,15 +22,24 @@ def check_writable_target(path: str | os.PathLike) -> Path:
         raise InputError(path, f"output folder {str(folder)!r} does not exist")
     if not os.access(folder, os.W_OK):
         raise InputError(path, f"output folder {str(folder)!r} is not writable")
-    _check_replaceable(path)
-    if len(path.name.encode()) > NAME_MAX:
-        raise InputError(path, f"file name too long ({len(path.name.encode())} bytes; at most {NAME_MAX})")
+    check_name(path)
     try:  # a folder that takes no new file (/proc, /sys, a read-only mount) is refused now, not after the run
         fd, probe = tempfile.mkstemp(prefix=".nst_jax_probe.", dir=folder)
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
         raise InputError(path, f"cannot write in {str(folder)!r} ({e.strerror or e})") from None
+    return path
+
+
+def check_name(path: str | os.PathLike) -> Path:
+    """The checks of `check_writable_target` that concern the name itself, not its folder (cheap: one lstat, for
+    the many frames of a run whose folder is checked once): a name the file system takes, and nothing there but a
+    file or a link that a write may replace."""
+    path = Path(path)
+    if len(path.name.encode()) > NAME_MAX:
+        raise InputError(path, f"file name too long ({len(path.name.encode())} bytes; at most {NAME_MAX})")
+    _check_replaceable(path)
     return path
 
 
