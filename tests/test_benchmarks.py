@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # the README's test command leaves these to CI (pytest -m slow)
+
 REPO = Path(__file__).resolve().parent.parent
 
 RUNS = {

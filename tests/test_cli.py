@@ -171,11 +171,11 @@ def test_bad_setting_is_a_usage_error(image_files, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("extra, expected", [
-    (["--style-weight", "nan"], "--style-weight must be a number >= 0, got nan"),
-    (["--content-weight", "inf"], "--content-weight must be a number >= 0, got inf"),
-    (["--tv-weight", "-1"], "--tv-weight must be a number >= 0, got -1.0"),
+    (["--style-weight", "nan"], "--style-weight must be a number >= 0 and at most 3.403e+38, got nan"),
+    (["--content-weight", "inf"], "--content-weight must be a number >= 0 and at most 3.403e+38, got inf"),
+    (["--tv-weight", "-1"], "--tv-weight must be a number >= 0 and at most 3.403e+38, got -1.0"),
     (["--lr", "inf"], "--lr must be a positive number, got inf"),
-    (["--style-scale", "nan"], "--style-scale must be a positive number, got nan"),
+    (["--style-scale", "nan"], "--style-scale must be a positive number up to 64.0, got nan"),
     (["--style-layer-weights", "1,1,1,1,nan"], "--style-layer-weights must be numbers >= 0"),
     (["--style-layer-weights", "1,1,1,1,-2"], "--style-layer-weights must be numbers >= 0"),
     (["--seed", str(2**64)], f"--seed must be in 0..2^63-1, got {2**64}"),  # was an OverflowError traceback
@@ -295,6 +295,7 @@ def run_processes(args_and_envs):
     assert [proc.returncode for proc in procs] == [0] * len(procs), errors
 
 
+@pytest.mark.slow
 def test_two_processes_split_the_jobs_and_equal_one_process(h5_files, image_files, tmp_path):
     """A multi-host run on this machine: two CLI processes joined by jax.distributed (each with 2 forced CPU
     devices, so each runs its 2 jobs as one sharded program) write the same 4 images and losses as one process."""
@@ -327,6 +328,7 @@ def test_two_processes_split_the_jobs_and_equal_one_process(h5_files, image_file
             assert r["total"] == pytest.approx(one[r["job"], r["step"]]["total"], rel=1e-4)
 
 
+@pytest.mark.slow
 def test_distributed_detects_a_slurm_cluster(h5_files, image_files, tmp_path):
     """`--distributed` alone, in two processes whose environment is what SLURM sets for a 2-task job step on one
     node: JAX detects the cluster, and the processes run one job each."""
@@ -716,12 +718,12 @@ def test_an_interrupted_batch_keeps_the_jobs_done_and_the_log(h5_files, image_fi
 
 
 def test_a_style_image_too_large_for_memory_is_refused_before_any_work(h5_files, image_files, tmp_path, capsys):
-    """--style-scale 100 at --size 64 makes the style 6400 px square: its forward pass alone needs far more than
+    """--style-scale 64 at --size 100 makes the style 6400 px square: its forward pass alone needs far more than
     this machine has. Before: the preflight checked only the output's size, and the run died in a JAX
     out-of-memory traceback (a 31 GB allocation)."""
     out = tmp_path / "o.png"
     code = main(["--content", image_files["content"], "--style", image_files["style"], "--output", out,
-                 "--weights", h5_files["legacy"], "--size", 64, "--style-scale", 100, "--quiet"])
+                 "--weights", h5_files["legacy"], "--size", 100, "--style-scale", 64, "--quiet"])
     err = capsys.readouterr().err.strip()
     assert code == 1 and not out.exists() and "\n" not in err
     assert err.startswith(f"python -m nst_jax: error: {image_files['style']}: resized to 6400x6400")

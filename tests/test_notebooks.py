@@ -17,6 +17,8 @@ import nbformat
 import pytest
 from PIL import Image
 
+pytestmark = pytest.mark.slow  # the README's test command leaves these to CI (pytest -m slow)
+
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
 NAMES = ("quickstart.ipynb", "many_images.ipynb", "parity.ipynb")

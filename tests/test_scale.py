@@ -56,6 +56,7 @@ def test_jobs_run_in_batches_of_batch_size(random_weights):
     assert planning.jobs_per_program(config.replace(batch_size=4), 3) == 3
 
 
+@pytest.mark.slow
 def test_sharded_over_four_devices_equals_one_by_one(random_weights, tmp_path):
     """Four jobs laid across 4 (forced) CPU devices in a fresh process, against one-by-one runs here."""
     np.savez(tmp_path / "in.npz", c=np.stack(CONTENTS * 2), s=np.stack([STYLES[0]] * 4))
@@ -290,6 +291,7 @@ def test_memory_preflight_never_names_a_size_the_size_checks_refuse():
         preflight(config, (512, 512), 8, limit=estimate_bytes(16, 16, config, 8) - 1)
 
 
+@pytest.mark.slow
 def test_second_run_hits_the_persistent_compilation_cache(tmp_path):
     script = textwrap.dedent("""
         import sys, jax, numpy as np
