@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from .core.layers import LAYER_NAMES
+from .core.optimizers import OPTIMIZERS
 
 PAPER_CONTENT_LAYERS = ("relu4_2",)
 PAPER_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -23,9 +24,7 @@ PAPER_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 # 1024 px (docs/deviations.md).
 STYLE_WEIGHT = 5e2
 
-OPTIMIZERS = ("lbfgs-armijo", "lbfgs", "lbfgs-torch", "adam")
 # optax's lbfgs chooses its step by line search; lbfgs-armijo's lr is its first step (largest pixel change)
-DEFAULT_LR = {"adam": 0.02, "lbfgs-torch": 1.0, "lbfgs-armijo": 0.05}
 POOLINGS = ("avg", "max")
 INIT_KEYWORDS = ("noise", "randn", "gauss", "gray", "content", "style")
 MAX_STYLE_SCALE = 64.0  # the style image's longer side at most 64 times the output's
@@ -66,15 +65,14 @@ class Config:
     )
     optimizer: str = _opt(
         "lbfgs-armijo",
-        "optimiser: lbfgs-armijo (L-BFGS, the paper's method, with a backtracking line search of one evaluation per "
-        "step), lbfgs (optax's L-BFGS, zoom line search: several evaluations per step), "
-        "lbfgs-torch (torch.optim.LBFGS's algorithm, no line search) or adam",
-        choices=OPTIMIZERS,
+        "optimiser: " + "; ".join(f"{o.name} ({o.help})" for o in OPTIMIZERS.values()),
+        choices=tuple(OPTIMIZERS),
     )
     lr: Optional[float] = _opt(
         None,
-        "learning rate in units of the optimised variable (default: 0.02 for adam, 1 for lbfgs-torch); for "
-        "lbfgs-armijo the largest pixel change of its first step, in image units [0, 1] (default 0.05)"
+        "learning rate in units of the optimised variable; for lbfgs-armijo the largest pixel change of its first "
+        "step, in image units [0, 1] (default: "
+        + ", ".join(f"{o.default_lr:g} for {o.name}" for o in OPTIMIZERS.values()) + ")"
     )
     adam_betas: tuple[float, ...] = _opt((0.9, 0.999), "Adam's beta1,beta2")
     lbfgs_memory: int = _opt(
@@ -262,14 +260,14 @@ class Config:
     @property
     def learning_rate(self) -> float:
         """`lr`, or the optimiser's default."""
-        return float(self.lr) if self.lr is not None else DEFAULT_LR.get(self.optimizer, 1.0)
+        return float(self.lr) if self.lr is not None else OPTIMIZERS[self.optimizer].default_lr
 
     @property
     def box_mode(self) -> str:
         """`box` with "auto" resolved: clip for adam and lbfgs-armijo, none for lbfgs and lbfgs-torch."""
         if self.box != "auto":
             return self.box
-        return "clip" if self.optimizer in ("adam", "lbfgs-armijo") else "none"
+        return OPTIMIZERS[self.optimizer].default_box
 
     @property
     def layer_weights(self) -> tuple[float, ...]:
@@ -431,14 +429,12 @@ def check(config: Config) -> None:
         raise ValueError("content_mask must name a mask image")
     if not 0 <= config.average <= MAX_AVERAGE:  # closer to 1, 1 - d rounds to 0 in float32: a 0/0 average
         raise ValueError(f"average must be a decay in [0, {MAX_AVERAGE}] (0: off), got {config.average}")
-    if config.average and config.optimizer != "adam":
-        raise ValueError(f"average (iterate averaging) is for optimizer adam, got {config.optimizer}")
     if not 0 <= config.init_noise_ratio <= 1:
         raise ValueError(f"init_noise_ratio must be in [0, 1], got {config.init_noise_ratio}")
     if config.preserve_colors is not None and config.preserve_colors not in COLOR_MODES:
         raise ValueError(f"preserve_colors must be one of {', '.join(COLOR_MODES)} or None, "
                          f"got {config.preserve_colors!r}")
-    for name, allowed in (("optimizer", OPTIMIZERS), ("pooling", POOLINGS), ("box", BOXES),
+    for name, allowed in (("optimizer", tuple(OPTIMIZERS)), ("pooling", POOLINGS), ("box", BOXES),
                           ("normalization", NORMALIZATIONS), ("tv_form", TV_FORMS), ("pixel_space", PIXEL_SPACES),
                           ("style_loss", STYLE_LOSSES),
                           ("weights_source", WEIGHTS_SOURCES), ("precision", PRECISIONS)):
@@ -465,13 +461,14 @@ def check(config: Config) -> None:
         raise ValueError(f"lr must be a positive number, got {config.lr}")
     if len(config.adam_betas) != 2 or not all(0 <= b < 1 for b in config.adam_betas):
         raise ValueError(f"adam_betas must be two numbers in [0, 1), got {config.adam_betas}")
-    if config.optimizer == "lbfgs" and config.box not in ("auto", "none"):
-        raise ValueError(
-            "optimizer lbfgs (optax, with line search) runs without a box; use --optimizer lbfgs-torch or adam "
-            f"for --box {config.box}"
-        )
-    if config.optimizer == "lbfgs-armijo" and config.box == "closure":
-        raise ValueError("optimizer lbfgs-armijo keeps its box by projecting trial points: use --box clip or none")
+    optimizer = OPTIMIZERS[config.optimizer]
+    if config.box != "auto" and config.box not in optimizer.boxes:
+        able = ", ".join(o.name for o in OPTIMIZERS.values() if config.box in o.boxes)
+        raise ValueError(f"optimizer {optimizer.name} takes box {' or '.join(optimizer.boxes)} (or auto), got "
+                         f"{config.box}; box {config.box} is for optimizer {able}")
+    if config.average and not optimizer.averaging:
+        able = ", ".join(o.name for o in OPTIMIZERS.values() if o.averaging)
+        raise ValueError(f"average (iterate averaging) is for optimizer {able}, got {config.optimizer}")
     for name in ("content_weight", "style_weight", "tv_weight"):
         if not 0 <= getattr(config, name) <= FLOAT32_MAX:  # a larger weight is infinite in float32
             raise ValueError(f"{name} must be a number >= 0 and at most {FLOAT32_MAX:.4g}, got {getattr(config, name)}")

@@ -161,6 +161,7 @@ def test_luminance_only_transfer_keeps_the_contents_colour_channels(random_weigh
     np.testing.assert_allclose(got[inside][:, 1:], want[inside][:, 1:], atol=2e-6)
 
 
+@pytest.mark.slow  # a long run: CI runs it (pytest -m slow), the README's command leaves it out
 @pytest.mark.parametrize("statistic", ["cosine", "meancov"])
 def test_other_style_statistics_lower_their_loss(random_weights, statistic):
     """Style alone (content weight 0): lbfgs-armijo lowers the statistic's loss, with finite values and gradients."""

@@ -79,6 +79,7 @@ def test_projected_trials_stay_in_the_box():
         np.testing.assert_allclose(np.asarray(x), np.ones(5))
 
 
+@pytest.mark.slow  # a long run: CI runs it (pytest -m slow), the README's command leaves it out
 @pytest.mark.parametrize("box", ["clip", "none"])
 def test_style_transfer_loss_never_rises(random_weights, box):
     config = Config(size=40, steps=30, optimizer="lbfgs-armijo", init="content", box=box, chunk_size=2)

@@ -239,6 +239,7 @@ def test_parity_yunjey_preset_20_steps_float32(ref, files, image_files, tmp_path
     _assert_same_trajectory(ours, theirs, STEPS)
 
 
+@pytest.mark.slow  # a long run: CI runs it (pytest -m slow), the README's command leaves it out
 def test_parity_lbfgs_torch_20_steps_from_noise_float64(ref, files, image_files, tmp_path):
     """--optimizer lbfgs-torch against torch.optim.LBFGS (defaults, lr 1), paper losses, from a noise image."""
     noise = tmp_path / "noise.png"
@@ -252,6 +253,7 @@ def test_parity_lbfgs_torch_20_steps_from_noise_float64(ref, files, image_files,
     assert ours[-1]["total"] < ours[0]["total"] / 10
 
 
+@pytest.mark.slow  # a long run: CI runs it (pytest -m slow), the README's command leaves it out
 @pytest.mark.parametrize("name", ["pytorch-tutorial", "jcjohnson", "yunjey"])
 def test_parity_preset_trajectory_float64(ref, files, image_files, tmp_path, name):
     """`--preset NAME --init content` for 20 steps against the implementation transcribed in torch_reference."""

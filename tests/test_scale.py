@@ -17,6 +17,7 @@ from nst_jax import Config, stylize, stylize_batch
 from nst_jax.cli.options import build_parser, config_from_args
 from nst_jax.config import PRESETS, preset_config, schedule_note
 from nst_jax.core import objective, steps
+from nst_jax.core.optimizers import OPTIMIZERS
 from nst_jax.errors import InputError
 from nst_jax.io.record import run_record, timing
 from nst_jax.run import planning, settings
@@ -26,7 +27,8 @@ CONTENTS = [smooth_image((24, 32), 20), smooth_image((24, 32), 21)]
 STYLES = [smooth_image((32, 32), 22), smooth_image((28, 36), 23)]  # styles may differ in shape
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "lbfgs-torch", "lbfgs", "lbfgs-armijo"])
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs-torch", pytest.param("lbfgs", marks=pytest.mark.slow),
+                                       "lbfgs-armijo"])  # lbfgs: a long run, left to CI (pytest -m slow)
 def test_batch_equals_one_by_one(random_weights, optimizer):
     # Chunks of 2 steps (3 chunks per run: state carried within and between them).
     config = Config(size=32, steps=6, chunk_size=2, optimizer=optimizer,
@@ -39,6 +41,7 @@ def test_batch_equals_one_by_one(random_weights, optimizer):
         np.testing.assert_allclose(batch[job].image, alone.image, atol=1e-4)
 
 
+@pytest.mark.slow  # a long run: CI runs it (pytest -m slow), the README's command leaves it out
 def test_jobs_run_in_batches_of_batch_size(random_weights):
     """Three jobs in programs of 2 and 1: every job's history equals its run in one 3-job program, and each
     Progress names its first job."""
@@ -93,6 +96,7 @@ def test_process_shares_cover_the_jobs_in_order_and_balance(count):
         planning.process_share(3, count, count)
 
 
+@pytest.mark.slow  # a long run: CI runs it (pytest -m slow), the README's command leaves it out
 def test_multiscale_schedule_and_run(random_weights):
     config = Config(size=64, scales=3, steps=4, optimizer="adam", init="content", chunk_size=2)
     assert [size for size, _ in config.schedule] == [32, 45, 64]
@@ -199,7 +203,7 @@ def test_adam_state_is_carried_across_scales_and_lbfgs_restarts():
     adam = jax.vmap(__import__("optax").adam(0.1).init)(jnp.ones(z_shape))
     carried = steps.carry_state(adam, z_shape, new)
     assert carried is not None and carried[0].mu.shape == new
-    lbfgs = jax.vmap(steps.make_optimizer("lbfgs-torch", {"lr": 1.0}, memory=10).init)(jnp.ones(z_shape))
+    lbfgs = jax.vmap(lambda z: OPTIMIZERS["lbfgs-torch"].init(z, {"lr": 1.0}, 10))(jnp.ones(z_shape))
     assert steps.carry_state(lbfgs, z_shape, new) is None
 
 

@@ -18,6 +18,7 @@ CONTENT = smooth_image((48, 64), 1)
 STYLE = smooth_image((64, 64), 2)
 
 
+@pytest.mark.slow  # a long run: CI runs it (pytest -m slow), the README's command leaves it out
 def test_lbfgs_from_noise_lowers_total_loss_tenfold(random_weights):
     result = stylize(CONTENT, STYLE, random_weights, Config(size=64, steps=30, optimizer="lbfgs", init="noise"))
     history = result.history["total"]

@@ -57,6 +57,7 @@ def image_folder(tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow  # a long run: CI runs it (pytest -m slow), the README's command leaves it out
 def test_normalize_gives_unit_mean_activations_and_keeps_relu_pattern(h5_files, image_folder, tmp_path):
     assert main(["normalize", str(h5_files["legacy"]), str(tmp_path / "n.npz"), "--images", str(image_folder),
                  "--size", "64"]) == 0

@@ -95,12 +95,9 @@ def two_loop(g: jax.Array, memory: Memory, precondition: Optional[Callable[[jax.
     return jax.lax.fori_loop(0, m, oldest_first, r)
 
 
-TORCH_HISTORY = 100  # torch.optim.LBFGS's history_size default (jcjohnson/neural-style keeps 100 too)
-
-
 def scale_by_torch_lbfgs(
     learning_rate: float = 1.0,
-    history_size: int = TORCH_HISTORY,
+    history_size: int = 100,
     tolerance_grad: float = 1e-7,
     tolerance_change: float = 1e-9,
 ) -> optax.GradientTransformation:

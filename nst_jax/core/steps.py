@@ -1,6 +1,7 @@
-"""The optimisers and the compiled chunk: one optimisation step of the objective (`objective.loss_terms`) under
-each optimiser, a chunk of steps as one XLA program (`run_chunk`: a `lax.scan`, vmapped over jobs), and the jitted
-set-up between scales (fresh optimiser states, the upsampled variable and carried state)."""
+"""The compiled chunk: one optimisation step of the objective (`objective.loss_terms`) under an optimiser of the
+registry (`optimizers.OPTIMIZERS`), iterate averaging as a wrapper of its state, a chunk of steps as one XLA
+program (`run_chunk`: a `lax.scan`, vmapped over jobs), and the jitted set-up between scales (fresh optimiser
+states, the upsampled variable and carried state)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,10 @@ from typing import Any, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
-import optax
 
-from . import lbfgs_armijo, vgg
-from .lbfgs_torch import scale_by_torch_lbfgs
-from .objective import TERMS, LossSpec, loss_terms, project, to_variable
+from . import vgg
+from .objective import LossSpec, loss_terms, project
+from .optimizers import OPTIMIZERS
 
 
 class Averaged(NamedTuple):
@@ -41,47 +41,22 @@ def averaged_variable(z: jax.Array, opt_state) -> jax.Array:
     return opt_state.biased / (1.0 - accum)
 
 
-def make_optimizer(name: str, hyper, memory: int) -> optax.GradientTransformation:
-    """optax L-BFGS (`memory` curvature pairs, zoom line search), torch.optim.LBFGS's algorithm (its own 100 pairs,
-    `lbfgs_torch.TORCH_HISTORY`), or Adam.
-
-    hyper: {"lr", "b1", "b2"} (Python floats or traced scalars); memory: `Config.lbfgs_memory`.
-    """
-    if name == "lbfgs":
-        return optax.lbfgs(memory_size=memory)
-    if name == "lbfgs-torch":
-        return scale_by_torch_lbfgs(hyper["lr"])
-    if name == "adam":
-        return optax.adam(hyper["lr"], b1=hyper["b1"], b2=hyper["b2"])
-    raise ValueError(f"unknown optimizer {name!r}")
-
-
 def init_state(optimizer: str, hyper, z: jax.Array, memory: int):
-    """The optimiser state of one job's variable z; `memory`: the curvature pairs of lbfgs-armijo and optax's lbfgs
-    (`Config.lbfgs_memory`; the state's shape carries it into every step)."""
-    if optimizer == "lbfgs-armijo":
-        state = lbfgs_armijo.init(z, {k: jnp.zeros((), z.dtype) for k in TERMS}, memory)
-    else:
-        state = make_optimizer(optimizer, hyper, memory).init(z)
+    """The optimiser state of one job's variable z (`optimizers.OPTIMIZERS[optimizer].init`); `memory`: the
+    curvature pairs of lbfgs-armijo and optax's lbfgs (`Config.lbfgs_memory`; the state's shape carries it into
+    every step). Under iterate averaging (hyper["average"]) the state is wrapped in `Averaged`."""
+    state = OPTIMIZERS[optimizer].init(z, hyper, memory)
     return start_average(state, z, hyper["average"]) if "average" in hyper else state
-
-
-def first_step_size(spec: LossSpec, lr) -> jax.Array:
-    """lbfgs-armijo's first step (largest change of one pixel, `lr` in image units [0, 1]) in variable units."""
-    unit = jnp.max(jnp.abs(to_variable(jnp.ones((1, 1, 1, 3)), spec) - to_variable(jnp.zeros((1, 1, 1, 3)), spec)))
-    return lr * unit
 
 
 def _step(z, opt_state, params, targets, coefficients, hyper, spec: LossSpec, optimizer: str, box: str, memory: int,
           flipped=None):
-    """One optimisation step. Returns (new z, new state, loss terms summed over the batch: at the evaluated z, or
-    for lbfgs-armijo at the new z)."""
-
-    def terms_fn(v):
-        return {k: jnp.sum(t) for k, t in loss_terms(v, params, targets, coefficients, spec, flipped).items()}
+    """One optimisation step of `optimizer` (`optimizers.OPTIMIZERS`), iterate averaging around it when the state is
+    `Averaged`. Returns (new z, new state, loss terms summed over the batch: at the evaluated z, or at the new z
+    where the optimiser's `losses_after_step`)."""
 
     def value_and_terms(v):
-        terms = terms_fn(v)
+        terms = {k: jnp.sum(t) for k, t in loss_terms(v, params, targets, coefficients, spec, flipped).items()}
         return terms["total"], terms
 
     if isinstance(opt_state, Averaged):  # the step, then the average updated with its result
@@ -90,35 +65,7 @@ def _step(z, opt_state, params, targets, coefficients, hyper, spec: LossSpec, op
         d = hyper["average"]
         return z, Averaged(inner, d * opt_state.biased + (1.0 - d) * z, d * opt_state.accum), terms
 
-    if optimizer == "lbfgs-armijo":  # one evaluation, at the trial point; see lbfgs_armijo
-        trial = lbfgs_armijo.trial_point(z, opt_state, (lambda v: project(v, spec)) if box == "clip" else None)
-        (value, terms), grad = jax.value_and_grad(value_and_terms, has_aux=True)(trial)
-        z, opt_state = lbfgs_armijo.update(z, trial, value, grad, opt_state, terms,
-                                           first_step=first_step_size(spec, hyper["lr"]))
-        return z, opt_state, opt_state.aux
-
-    opt = make_optimizer(optimizer, hyper, memory)
-
-    if optimizer == "lbfgs":
-        # optax L-BFGS: value and gradient at z come from the line search of the previous step (stored in the
-        # state); the unweighted terms need one extra forward pass. No box: see docs/design.md.
-        def value_fn(v):
-            return terms_fn(v)["total"]
-
-        terms = terms_fn(z)
-        value, grad = optax.value_and_grad_from_state(value_fn)(z, state=opt_state)
-        updates, opt_state = opt.update(grad, opt_state, z, value=value, grad=grad, value_fn=value_fn)
-        return optax.apply_updates(z, updates), opt_state, terms
-
-    if box == "closure":  # the PyTorch tutorial clamps the iterate itself at the start of every evaluation
-        z = project(z, spec)
-
-    (_, terms), grad = jax.value_and_grad(value_and_terms, has_aux=True)(z)
-    updates, opt_state = opt.update(grad, opt_state, z)
-    z = optax.apply_updates(z, updates)
-    if box == "clip":  # keep the image in the [0, 1] box after every update
-        z = project(z, spec)
-    return z, opt_state, terms
+    return OPTIMIZERS[optimizer].update(z, opt_state, value_and_terms, hyper, spec, box, memory)
 
 
 @functools.partial(jax.jit, static_argnames=("spec", "optimizer", "box", "memory", "length"), donate_argnums=(0, 1))

@@ -11,7 +11,7 @@ from typing import Optional
 
 from ..config import Config
 from ..core import layers, vgg
-from ..core.lbfgs_torch import TORCH_HISTORY
+from ..core.optimizers import OPTIMIZERS
 from ..errors import InputError
 from ..io.images import target_shape
 
@@ -24,8 +24,6 @@ from ..io.images import target_shape
 # 4096 px, exact float32, remat raised it: 22.3 -> 29.3 GiB, estimate 33.6).
 BASE_BYTES = int(0.65 * 2**30)
 ACTIVATION_FACTOR = 1.8
-# image-sized pairs kept by each optimiser (Adam: its two moments; lbfgs-armijo and lbfgs: config.lbfgs_memory)
-HISTORY = {"lbfgs-torch": TORCH_HISTORY, "adam": 1}
 
 
 def activation_elements(h: int, w: int, deepest: str) -> int:
@@ -44,8 +42,8 @@ def estimate_bytes(h: int, w: int, config: Config, jobs: int = 1) -> int:
     """Estimated peak memory of a run at (h, w) with `jobs` images in the batch (within ~20% on the benchmark;
     remat does not change it, see above)."""
     activations = activation_bytes(h, w, tuple(config.content_layers) + tuple(config.style_layers), config)
-    pairs = config.lbfgs_memory if config.optimizer in ("lbfgs-armijo", "lbfgs") else HISTORY[config.optimizer]
-    state = 2 * pairs * h * w * 3 * (8 if config.precision == "float64" else 4)
+    vectors = OPTIMIZERS[config.optimizer].state_vectors(config.lbfgs_memory)  # image-sized arrays of its state
+    state = vectors * h * w * 3 * (8 if config.precision == "float64" else 4)
     return int(BASE_BYTES + jobs * (activations + state))
 
 

@@ -35,6 +35,7 @@ from ..core.objective import (
     to_image,
     to_variable,
 )
+from ..core.optimizers import OPTIMIZERS
 from ..core.steps import averaged_variable, chunk_length, next_scale, run_chunk, start_states
 from ..errors import InputError, Interrupted, check_stop, deferred_stops
 from ..io import images
@@ -445,15 +446,15 @@ def _optimize_batch(
         """Wait for `chunk`, keep its terms and each job's last image whose loss was seen finite, tell the callback.
         Returns whether every job has become NaN.
 
-        lbfgs-armijo's terms are the losses of the images after its steps, so a chunk whose losses are finite
-        vouches for its end image; the other optimisers' terms are the losses *before* each update, so a chunk's
-        end image is vouched for by the next chunk's first loss."""
+        Where an optimiser's terms are the losses of the images after its steps (`losses_after_step`: lbfgs-armijo),
+        a chunk whose losses are finite vouches for its end image; the other optimisers' terms are the losses
+        *before* each update, so a chunk's end image is vouched for by the next chunk's first loss."""
         terms = {k: np.asarray(v)[:, :n_jobs] for k, v in chunk.terms.items()}
         history.append(terms)
         lost = np.asarray(chunk.lost)[:n_jobs]
         finite = np.isfinite(terms["total"])  # [k, n_jobs]
         for j in range(n_jobs):
-            if config.optimizer == "lbfgs-armijo":
+            if OPTIMIZERS[config.optimizer].losses_after_step:
                 if finite[:, j].all() and not lost[j]:
                     finite_steps[j], finite_images[j] = chunk.step, chunk.image[j]
                 continue
