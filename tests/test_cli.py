@@ -15,6 +15,7 @@ from PIL import Image
 
 from nst_jax import Config
 from nst_jax.cli import command as cli
+from nst_jax.cli import plan, reporter
 from nst_jax.errors import InputError
 from nst_jax.io import files, images
 
@@ -355,11 +356,11 @@ def test_each_process_share_is_checked_as_that_process_batches_it(image_files, t
     config = Config(size=32, batch_size=4)
     grouped = [(wide, (style,)), (wide, (style,)), (tall, (style,)), (tall, (style,))]  # (content, styles)
     with pytest.raises(InputError, match="one aspect ratio"):
-        cli.check_shares(grouped, loaded, config, count=1)
-    cli.check_shares(grouped, loaded, config, count=2)
-    assert cli.check_shares(grouped, loaded, config, count=3) == [range(0, 2), range(2, 3), range(3, 4)]
+        plan.check_shares(grouped, loaded, config, count=1)
+    plan.check_shares(grouped, loaded, config, count=2)
+    assert plan.check_shares(grouped, loaded, config, count=3) == [range(0, 2), range(2, 3), range(3, 4)]
     with pytest.raises(InputError, match="one aspect ratio"):
-        cli.check_shares([grouped[0], grouped[2], grouped[1], grouped[3]], loaded, config, count=2)
+        plan.check_shares([grouped[0], grouped[2], grouped[1], grouped[3]], loaded, config, count=2)
 
 
 @pytest.mark.parametrize("extra, expected", [
@@ -505,8 +506,8 @@ def test_divergence_names_each_jobs_first_non_finite_step():
     image, bad_image = np.zeros((2, 2, 3)), np.full((2, 2, 3), np.nan)
     totals = np.array([[1.0, 1.0, 1.0, 1.0], [0.5, np.inf, 2.0, 2.0], [0.2, np.nan, 3.0, 3.0]])  # [steps, jobs]
     # job 1's loss overflows at step 1; job 2's losses are finite but its image is not (counted at the last step)
-    assert cli._divergence([image, image, bad_image, image], totals) == [None, 1, 2, None]
-    assert cli._divergence([image], totals[:0, :1]) == [None]  # no steps
+    assert reporter.divergence([image, image, bad_image, image], totals) == [None, 1, 2, None]
+    assert reporter.divergence([image], totals[:0, :1]) == [None]  # no steps
 
 
 def test_output_folder_naming_for_one_job_and_clashing_names(h5_files, image_files, tmp_path, capsys):
@@ -548,7 +549,7 @@ def test_a_full_disk_is_one_line_naming_the_log_and_leaves_no_temporary(tmp_path
     log = tmp_path / "log.jsonl"
     monkeypatch.setattr(files, "open", lambda fd, *a, **k: (os.close(fd), FullFile())[1], raising=False)
     with pytest.raises(InputError, match=re.escape(f"{log}: cannot write the log (No space left on device)")):
-        with cli._json_lines(log) as write:
+        with reporter.json_lines(log) as write:
             write({"step": 0})
     assert list(tmp_path.iterdir()) == []
 
@@ -825,20 +826,20 @@ def test_a_stopped_batch_resumes_from_its_checkpoint_to_the_uninterrupted_images
     assert main(command(whole, tmp_path / "whole.jsonl")) == 0
     out, log = tmp_path / "out", tmp_path / "run.jsonl"
     out.mkdir()
-    real = cli.Reporter.progress
+    real = reporter.Reporter.progress
 
     def progress(self, p):
         real(self, p)
         if p.first_job == 1 and p.step == 2:
             os.kill(os.getpid(), signal.SIGINT)
 
-    monkeypatch.setattr(cli.Reporter, "progress", progress)
+    monkeypatch.setattr(reporter.Reporter, "progress", progress)
     assert main(command(out, log)) == 130
     ckpt = out / "nst_jax.checkpoint.npz"
     assert sorted(p.name for p in out.iterdir()) == ["content_content.partial.png", "content_style.json",
                                                      "content_style.png", ckpt.name]
     assert f"continue with: python -m nst_jax --resume {ckpt}" in capsys.readouterr().err
-    monkeypatch.setattr(cli.Reporter, "progress", real)
+    monkeypatch.setattr(reporter.Reporter, "progress", real)
     assert main(["--resume", ckpt, "--quiet"]) == 0
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in whole.iterdir())
     for name in ("content_style.png", "content_content.png"):
@@ -925,17 +926,17 @@ def _stopped_run(h5_files, image_files, tmp_path, command=None):
         "--content", image_files["content"], "--style", image_files["style"], "--output", tmp_path / "o.png",
         "--weights", h5_files["legacy"], "--size", 32, "--steps", 6, "--chunk-size", 2, "--optimizer", "adam",
         "--quiet"]
-    real = cli.Reporter.progress
+    real = reporter.Reporter.progress
 
     def progress(self, p):
         real(self, p)
         os.kill(os.getpid(), signal.SIGINT)
 
-    cli.Reporter.progress = progress
+    reporter.Reporter.progress = progress
     try:
         assert main(command) == 130
     finally:
-        cli.Reporter.progress = real
+        reporter.Reporter.progress = real
     return command, tmp_path / "o.checkpoint.npz"
 
 

@@ -8,6 +8,7 @@ import stat
 import pytest
 
 from nst_jax.cli import command as cli
+from nst_jax.cli import reporter
 from nst_jax.errors import InputError
 from nst_jax.io import files
 
@@ -61,11 +62,11 @@ def test_a_failed_log_write_removes_only_the_log_this_run_made(tmp_path, monkeyp
     log = tmp_path / "log.jsonl"
     monkeypatch.setattr(files, "open", lambda fd, *a, **k: FullFile(fd), raising=False)
     with pytest.raises(InputError, match="cannot write the log"):
-        with cli._json_lines(log) as write:
+        with reporter.json_lines(log) as write:
             write({"step": 0})
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(InputError, match="cannot write the log"):
-        with cli._json_lines(log) as write:
+        with reporter.json_lines(log) as write:
             os.replace(tmp_path / "log.jsonl", tmp_path / "mine")  # the run's log moved away,
             (tmp_path / "log.jsonl").write_text("someone else's file")  # another file took its name
             write({"step": 0})

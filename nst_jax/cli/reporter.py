@@ -1,0 +1,222 @@
+"""What a run shows and writes besides computing: the progress bar, the streamed log, the --save-every frames, each
+job's image and run record, the plot, the closing line, and on a stop the partial images and the checkpoint."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterator, Optional
+
+import numpy as np
+
+from ..config import Config
+from ..errors import InputError, Interrupted, check_stop, deferred_stops
+from ..io import images, record
+from ..io.files import atomic_path, streamed_file
+from ..io.plot import plot_losses, term_weights
+from .jobs import mask_paths
+from .options import PROG
+from .paths import intermediate_path, is_file, partial_path, summary_path
+from .plan import Plan
+
+
+def progress_bar(total: int, quiet: bool):
+    from tqdm import tqdm
+
+    # disable=None: shown on a terminal, hidden when stderr is not one (CI logs, pipes).
+    return tqdm(total=total, unit="step", disable=True if quiet else None, dynamic_ncols=True, file=sys.stderr)
+
+
+class Reporter:
+    """What a run shows and writes besides computing: the progress bar, the log (streamed), the --save-every frames,
+    each job's image and run record as soon as its batch ends, the plot, and the closing line or error. A context
+    manager around the batches: on a stop it keeps the jobs already done and the log, writes the current images of
+    the batch that was running and a checkpoint, and says how to resume."""
+
+    def __init__(self, args: argparse.Namespace, config: Config, plan: Plan, weights: dict, start: float,
+                 resumed: Optional[dict] = None):
+        self.args, self.config, self.plan, self.weights, self.start = args, config, plan, weights, start
+        self.resumed = resumed  # the checkpoint's meta when this run continues a stopped one
+        self.total_steps = sum(steps for _, steps in config.schedule)
+        self.reports: list[tuple[int, float, int]] = []  # (steps of the job timeline done, seconds since
+        # loop_start, scale)
+        self.histories: list[dict[str, np.ndarray]] = []
+        self.written: list[Path] = []
+        self.diverged: dict[int, tuple[int, int]] = {}  # job -> (its first non-finite step, its image's step)
+        self.stopped_note = ""
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self) -> "Reporter":
+        path = self.plan.log_path
+        self.log = self._stack.enter_context(json_lines(path, bool(self.resumed))) if path else None
+        if self.log and self.resumed:
+            self.log({"event": "resumed", "step": self.resumed["step"], "job": self.resumed["first"]})
+        self.bar = self._stack.enter_context(progress_bar(self.total_steps * len(self.plan.jobs), self.args.quiet))
+        self.environment = record.environment()  # the same for every batch
+        self.loop_start = time.perf_counter()
+        return self
+
+    def __exit__(self, kind, error, trace) -> None:
+        if kind is not None and issubclass(kind, KeyboardInterrupt):
+            state = getattr(error, "state", None)
+            if self.log:
+                self.log({"event": "interrupted", "status": getattr(error, "status", Interrupted.CTRL_C),
+                          **({"step": state.step, "job": self.plan.first + state.first} if state else {})})
+            if state is not None and self.plan.checkpoint is not None:
+                with deferred_stops():  # a second Ctrl-C does not cut the checkpoint short
+                    self.stopped_note = self._save_checkpoint(state)
+        self._stack.__exit__(kind, error, trace)
+        self.end = time.perf_counter()
+        if kind is not None and issubclass(kind, KeyboardInterrupt):
+            raise Interrupted(self._interrupted(), getattr(error, "status", Interrupted.CTRL_C)) from None
+
+    def _save_checkpoint(self, state) -> str:
+        """Write the stopped batch's current images (OUTPUT_STEM.partial.png) and the checkpoint; returns what the
+        closing line says about them."""
+        from ..run import checkpoint
+        from ..weights.download import file_digest
+
+        partials = [partial_path(self.plan.outputs[state.first + j]) for j in range(len(state.images))]
+        for image, path in zip(state.images, partials):
+            images.save(image, path)
+        inputs = sorted({str(p) for c, ss in self.plan.jobs for p in (c, *ss)} | ({self.config.init}
+                        if is_file(self.config.init) else set()) | {str(p) for p in mask_paths(self.config)})
+        checkpoint.save(self.plan.checkpoint, state, {
+            "argv": self.args.argv, "cwd": getattr(self.args, "cwd", str(Path.cwd())),
+            "weights_sha256": self.weights["sha256"],
+            "inputs": {p: file_digest(p, "sha256") for p in inputs}, "partials": [str(p) for p in partials],
+            "first": state.first, "step": state.step})
+        where = (f"the current image {partials[0]}" if len(partials) == 1 else
+                 f"the current images of {len(partials)} jobs (OUTPUT_STEM.partial.png)")
+        return (f"{where} (step {state.step}) and the checkpoint {self.plan.checkpoint} were written; continue "
+                f"with: {PROG} --resume {self.plan.checkpoint}; ")
+
+    def _interrupted(self) -> str:
+        """The closing line of an interrupted run: what was written, what was not."""
+        missing = [o for j, o in enumerate(self.plan.outputs) if o not in self.written and j not in self.diverged]
+        done = f"wrote {len(self.written)} of {len(self.plan.outputs)} images; " if self.written else ""
+        log = ""
+        if self.plan.log_path:
+            log = (f"the log {self.plan.log_path} holds the steps so far; " if self.reports else
+                   f"the log {self.plan.log_path} holds no step (none had finished); ")
+        rest = missing[0] if len(missing) == 1 else f"{len(missing)} images, from {missing[0]},"
+        return f"{done}{log}{self.stopped_note}{rest} not written by this run"
+
+    def progress(self, p) -> None:
+        """The `optimize_batches` callback: the log, the frames, the bar, for the G jobs of `p` (plan jobs
+        p.first_job, p.first_job + 1, ...). (A stop signal ends the loop between chunks: see `optimize_batches`.)"""
+        n, group = p.losses["total"].shape[:2]
+        batches_done = len(self.histories)  # the job timeline: batches run one after another
+        self.reports.append((batches_done * self.total_steps + p.step, time.perf_counter() - self.loop_start,
+                             p.scale))
+        if self.log:
+            scale = {"scale": p.scale, "size": list(p.size)} if len(self.config.schedule) > 1 else {}
+            for i in range(n):
+                for j in range(group):
+                    job = {"job": self.plan.first + p.first_job + j} if self.plan.n_all > 1 else {}
+                    self.log({**job, **scale, "step": p.step - n + i,
+                              **{k: float(v[i, j]) for k, v in p.losses.items()}})
+        if self.args.save_every and p.step % self.args.save_every == 0 and p.step < p.total_steps:
+            for j in range(group):
+                images.save(p.image[j], intermediate_path(self.plan.outputs[p.first_job + j], p.step))
+        self.bar.set_postfix(loss=span(p.losses["total"][-1]), refresh=False)
+        self.bar.update(n * group)
+
+    def batch_done(self, batch) -> None:
+        """Write the images and run records of the batch's jobs (a `transfer.Batch`: plan jobs batch.first,
+        batch.first + 1, ...); a job whose loss stopped being finite gets its last image with a finite loss, and
+        none if it never had one."""
+        check_stop()  # a stop that came during the batch's last chunk: its images are not written
+        first, history = batch.first, batch.history
+        self.histories.append(history)
+        timing = record.timing(self.start, self.loop_start, time.perf_counter(), self.reports)
+        for j, bad in enumerate(divergence(batch.images, history["total"])):
+            image_step = int(batch.image_steps[j])
+            if bad is not None:
+                self.diverged[first + j] = (bad, image_step)
+                if image_step < 0:
+                    continue
+            (c, s), out = self.plan.jobs[first + j], self.plan.outputs[first + j]
+            images.save(batch.images[j], out)
+            diverged = {"diverged_at_step": bad, "image_step": image_step} if bad is not None else {}
+            write_json(summary_path(out), {**record.run_record(
+                self.config, content=str(c), style=",".join(map(str, s)), output=str(out),
+                final=record.final_losses(history, j),
+                job=self.plan.first + first + j if self.plan.n_all > 1 else None, preset=self.args.preset,
+                weights=self.weights, env=self.environment, time=timing), **diverged})
+            if bad is None:
+                self.written.append(out)
+
+    def finish(self) -> None:
+        """After every batch: the plot, then the divergence error or the closing line. A resumed run's checkpoint
+        and partial images, no longer needed, are removed."""
+        from ..run import checkpoint
+        from ..run.transfer import joined_histories
+
+        if self.resumed:  # the partial images are this run's own names, never a list read from the file
+            checkpoint.remove([self.resumed["path"], *(partial_path(o) for o in self.plan.outputs)])
+        history = joined_histories(self.histories) if self.histories else None
+        outputs = self.plan.outputs
+        if self.plan.plot_path and history is not None:
+            plot_losses(history, term_weights(self.config), self.plan.plot_path, title=f"{PROG}: {outputs[0].name}"
+                        + (f" and {len(outputs) - 1} more" if len(outputs) > 1 else ""))
+        if self.diverged:
+            j, (step, image_step) = next(iter(self.diverged.items()))
+            others = f" ({len(self.diverged)} of {len(outputs)} jobs; the others were written)" * (len(outputs) > 1)
+            what = ("not written" if image_step < 0 else
+                    f"written from step {image_step}, the last image whose loss was finite")
+            raise InputError(outputs[j], f"{what}: the optimisation diverged (loss not finite from step "
+                                         f"{step}){others}; try --box clip, a smaller --lr, or smaller loss weights")
+        if not self.args.quiet:
+            final = f", final loss {span(history['total'][-1])}" if self.total_steps and history else ""
+            where = outputs[0] if self.plan.n_all == 1 else (
+                f"{len(outputs)} image{'s' * (len(outputs) > 1)} to {self.args.output}")
+            resumed = (f", resumed at step {self.resumed['step']}" + (f" of job {self.resumed['first']}"
+                                                                     if self.plan.n_all > 1 else "") + ","
+                       if self.resumed else "")  # the time is this run's only
+            print(f"wrote {where} ({self.plan.whose}{self.total_steps} steps{resumed} in "
+                  f"{self.end - self.loop_start:.1f} s{final})", file=sys.stderr)
+
+
+def write_json(path: Path, data: dict) -> None:
+    """`data` as strict, indented JSON at `path` (atomic write)."""
+    with atomic_path(path, "the run summary") as tmp:
+        tmp.write_text(json.dumps(data, indent=1, allow_nan=False) + "\n")
+
+
+@contextlib.contextmanager
+def json_lines(path: Path, append: bool = False) -> Iterator[Callable[[dict], None]]:
+    """Yield write(record), which adds `record` (a flat dict) as one strict JSON line to `path` and flushes it: the
+    log is streamed (`tail -f` follows it) and an interrupted run keeps every line written. The file is started
+    afresh when the loop starts, replacing an earlier file or a link of that name (`files.streamed_file`; `append`:
+    a resumed run continues its own log). Floats that are NaN or infinite, which JSON cannot write, become null. A
+    failed write (a full disk) is an InputError naming `path`, and the log this run started is removed (never
+    another file); so is any other OSError raised during the run, none of which the run's own code raises (it reads
+    its files before and reports failed image writes as InputErrors)."""
+    with streamed_file(path, "the log", append) as f:
+        def write(record: dict) -> None:
+            strict = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
+            f.write(json.dumps(strict, allow_nan=False) + "\n")
+
+        yield write
+
+
+def span(losses) -> str:
+    """Final losses of a run's jobs, shape (jobs,), as text: the one value, or the range over the jobs."""
+    low, high = float(min(losses)), float(max(losses))
+    return f"{low:.4g}" if len(losses) == 1 else f"{low:.4g} to {high:.4g} over {len(losses)} jobs"
+
+
+def divergence(result, totals) -> list[Optional[int]]:
+    """For each job: None if its final image (result[j], [H, W, 3]) and losses (totals[:, j], [steps]) are finite,
+    else the first step whose loss is not (the last step if only the image is not)."""
+    finite, out = np.isfinite(np.asarray(totals)), []
+    for j, image in enumerate(result):
+        bad = np.flatnonzero(~finite[:, j])
+        out.append(int(bad[0]) if bad.size else (None if np.isfinite(image).all() else len(totals) - 1))
+    return out

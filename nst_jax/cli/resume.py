@@ -1,0 +1,72 @@
+"""`--resume CHECKPOINT`: the stopped run's arguments from its checkpoint (paths rebased to the folder it ran in),
+and the checks that its inputs, weights and outputs are as they were."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import InputError, OneLineParser
+from .options import PROG, path_argument
+
+
+def check_unchanged(meta: dict, weights_sha256: str) -> None:
+    """Refuse (InputError) to resume when the weights or an input image differ from those the checkpoint
+    (meta["path"]) was made with: the result would match neither run."""
+    from ..weights.download import file_digest
+
+    if meta["weights_sha256"] != weights_sha256:
+        raise InputError(meta["path"], "the weights file differs from the one this checkpoint was made with")
+    for path, digest in meta["inputs"].items():
+        path = Path(meta["cwd"], path)  # a relative path is from the folder the stopped run ran in
+        if not path.is_file() or file_digest(path, "sha256") != digest:
+            raise InputError(meta["path"], f"the input {path} is missing or changed since the checkpoint was made")
+
+
+def check_not_replaced(meta: dict, outputs: list[Path]) -> None:
+    """Refuse (InputError) to resume when an output the resumed run would write (`outputs`: those of the stopped
+    batch's jobs and the later ones, which the stopped run never wrote) is newer than the checkpoint (meta["path"]):
+    another run with the same --output wrote it after the stop, and resuming would replace it."""
+    made = Path(meta["path"]).stat().st_mtime_ns
+    for out in outputs:
+        if out.is_file() and out.stat().st_mtime_ns > made:
+            raise InputError(meta["path"], f"the output {out} was written after this checkpoint was made (by a later "
+                                           "run); resuming would replace it: move that image away first, or delete "
+                                           "the checkpoint")
+
+
+PATH_OPTIONS = ("content", "style", "output", "log", "plot", "weights", "init", "style_masks", "content_mask")
+
+
+def resumed_args(argv: list[str], parser: argparse.ArgumentParser):
+    """For `--resume CHECKPOINT [--quiet]`: the stopped run's arguments (paths made absolute from the folder it
+    ran in) and the checkpoint's (state, meta); None without --resume. Other options with --resume: a usage error
+    (exit 2); an unreadable checkpoint: InputError."""
+    if not any(a == "--resume" or a.startswith("--resume=") for a in argv):
+        return None
+    only = OneLineParser(prog=PROG, add_help=False)
+    only.add_argument("--resume", type=path_argument, required=True)
+    only.add_argument("--quiet", action="store_true")
+    known, extra = only.parse_known_args(argv)
+    if extra:
+        parser.error(f"--resume is given alone (or with --quiet): the run's options are in the checkpoint, got "
+                     f"{' '.join(extra)}")
+    from ..run import checkpoint
+
+    state, meta = checkpoint.load(known.resume)
+    meta["path"] = known.resume
+    args = parser.parse_args(meta["argv"])
+    def rebase(name: str, value):  # a relative path, from the folder the stopped run ran in
+        if not isinstance(value, str) or (name == "init" and not Path(meta["cwd"], value).is_file()):
+            return value  # not a path (--init content), or not given
+        if name == "style" and "," in value and not Path(meta["cwd"], value).exists():  # a style set A,B
+            return ",".join(str(Path(meta["cwd"], v)) for v in value.split(","))
+        return str(Path(meta["cwd"], value))
+
+    for name in (n for n in PATH_OPTIONS if hasattr(args, n)):  # settings not given are not attributes
+        value = getattr(args, name)
+        many = isinstance(value, (list, tuple))
+        setattr(args, name, type(value)(rebase(name, v) for v in value) if many else rebase(name, value))
+    args.argv, args.cwd, args.quiet = meta["argv"], meta["cwd"], args.quiet or known.quiet
+    args.resume = known.resume
+    return args, (state, meta)
