@@ -29,7 +29,7 @@ import jax
 from nst_jax.reference.bench import load_weights, test_images, timed_optimize
 from nst_jax import enable_compilation_cache
 from nst_jax.core import objective
-from nst_jax.run import settings, transfer
+from nst_jax.run import settings
 from nst_jax.config import Config
 enable_compilation_cache(sys.argv[2])
 w, _ = load_weights(sys.argv[3] or None)

@@ -2,7 +2,7 @@
 
     python benchmarks/controls_cost.py [--size 256] [--steps 10] [--repeats 2] [--weights FILE] [--only TEXT]
 
-Every row runs nst_jax's real loop (`transfer.optimize`) with Adam steps on examples/chelsea.jpg and
+Every row runs nst_jax's real loop (`run.loop.optimize`) with Adam steps on examples/chelsea.jpg and
 examples/starry_night.jpg (a second style: examples/the_scream.jpg), differing from the first row by one setting.
 Seconds per step: a warm call of three chunks minus one of one chunk, over two chunks' steps, so that set-up and
 targets cancel (as benchmarks/step_time.py), the least of --repeats such measurements. The ratio column is each row
@@ -23,7 +23,7 @@ from PIL import Image
 from nst_jax.config import Config
 from nst_jax.io import images
 from nst_jax.reference.bench import REPO, load_weights, machine, table
-from nst_jax.run import transfer
+from nst_jax.run import loop
 
 
 def masks(shape: tuple[int, int]) -> tuple[str, str]:
@@ -59,7 +59,7 @@ def step_seconds(content, styles, w, config: Config, steps: int, repeats: int) -
         import time
 
         t = time.perf_counter()
-        transfer.optimize([content], [styles], w, config.replace(steps=chunks * steps, chunk_size=steps))
+        loop.optimize([content], [styles], w, config.replace(steps=chunks * steps, chunk_size=steps))
         return time.perf_counter() - t
 
     wall(1)  # compile

@@ -19,7 +19,7 @@ CHILD = """
 import json, resource, sys, time
 import jax
 from nst_jax.reference.bench import load_weights, test_images
-from nst_jax.run import transfer
+from nst_jax.run import loop
 from nst_jax.config import Config
 from nst_jax.run.memory import estimate_bytes, preflight
 size, steps, remat, weights = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4] or None
@@ -28,7 +28,7 @@ preflight(config, (size, size), 1)  # before resizing the images: a refused size
 w, _ = load_weights(weights)
 c, s = test_images(size)
 t = time.perf_counter()
-transfer.optimize([c], [s], w, config)
+loop.optimize([c], [s], w, config)
 device = jax.devices()[0]
 stats = device.memory_stats() if device.platform != "cpu" else None
 peak = stats["peak_bytes_in_use"] if stats else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

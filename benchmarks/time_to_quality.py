@@ -41,7 +41,7 @@ from nst_jax import enable_compilation_cache
 from nst_jax.config import Config, preset_config
 from nst_jax.core import objective
 from nst_jax.reference.bench import load_weights, machine, table, test_images, torch_device
-from nst_jax.run import settings, transfer
+from nst_jax.run import inputs, loop, settings
 
 
 class Reached(Exception):
@@ -118,7 +118,7 @@ def nst_time(w, content, style, config: Config, target: float, give_up: float) -
             raise TimeoutError
 
     try:
-        transfer.optimize([content], [style], w, config, callback=watch)
+        loop.optimize([content], [style], w, config, callback=watch)
     except Reached:
         return reached, steps, best
     except TimeoutError:
@@ -148,7 +148,7 @@ def main() -> None:
     print(machine() + "\n", flush=True)
     base = preset_config("gatys", size=None, steps=args.max_steps, init=args.init, chunk_size=10)
     spec = settings.loss_spec(base, w.preprocess)  # nst_jax's own start image, handed to torch as an RGB image
-    start_image = np.asarray(objective.to_image(transfer.initial_variable(args.init, content, style, base.seed, spec),
+    start_image = np.asarray(objective.to_image(inputs.initial_variable(args.init, content, style, base.seed, spec),
                                                spec))
     import torch
 

@@ -20,7 +20,7 @@ from .config import Config
 from .core.objective import TERMS
 from .io import images
 from .io.plot import draw_losses, term_weights
-from .run.transfer import Progress
+from .run.records import Progress
 
 # The precision a backend runs best at, and what it costs: (Config.precision, one line for the notebook).
 PRECISIONS = {

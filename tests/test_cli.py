@@ -668,9 +668,9 @@ def test_log_or_plot_naming_the_default_weights_file_is_refused(h5_files, image_
 
 def _stop_at_second_batch(monkeypatch, stop):
     """Run the real optimisation for the first batch; `stop()` (raise, or send a signal) at the start of the second."""
-    from nst_jax.run import transfer
+    from nst_jax.run import loop
 
-    real, calls = transfer._optimize_batch, []
+    real, calls = loop._optimize_batch, []
 
     def optimize_batch(*a, **k):
         calls.append(1)
@@ -678,7 +678,7 @@ def _stop_at_second_batch(monkeypatch, stop):
             stop()
         return real(*a, **k)
 
-    monkeypatch.setattr(transfer, "_optimize_batch", optimize_batch)
+    monkeypatch.setattr(loop, "_optimize_batch", optimize_batch)
     return calls
 
 
@@ -740,9 +740,9 @@ def test_a_stop_signal_whose_exception_was_swallowed_still_stops_the_run(h5_file
     import time
 
     from nst_jax.errors import Interrupted
-    from nst_jax.run import transfer
+    from nst_jax.run import loop
 
-    real = transfer._optimize_batch
+    real = loop._optimize_batch
 
     def optimize_batch(*a, **k):
         try:  # as a callback that swallows the handler's exception
@@ -752,7 +752,7 @@ def test_a_stop_signal_whose_exception_was_swallowed_still_stops_the_run(h5_file
             pass
         return real(*a, **k)
 
-    monkeypatch.setattr(transfer, "_optimize_batch", optimize_batch)
+    monkeypatch.setattr(loop, "_optimize_batch", optimize_batch)
     out = tmp_path / "o.png"
     code = main(["--content", image_files["content"], "--style", image_files["style"], "--output", out,
                  "--weights", h5_files["legacy"], "--size", 32, "--steps", 4, "--optimizer", "adam", "--quiet"])
@@ -882,7 +882,7 @@ def test_a_run_that_diverges_later_writes_its_last_image_with_a_finite_loss(h5_f
     import jax.numpy as jnp
 
     from nst_jax.core import steps
-    from nst_jax.run import transfer
+    from nst_jax.run import loop
 
     base = ["--content", image_files["content"], "--style", image_files["style"], "--weights", h5_files["legacy"],
             "--size", 32, "--chunk-size", 2, "--optimizer", "adam", "--quiet"]
@@ -896,7 +896,7 @@ def test_a_run_that_diverges_later_writes_its_last_image_with_a_finite_loss(h5_f
             z, terms, lost = z * jnp.nan, {n: t * jnp.nan for n, t in terms.items()}, jnp.ones_like(lost)
         return z, state, terms, lost
 
-    monkeypatch.setattr(transfer, "run_chunk", poisoned)
+    monkeypatch.setattr(loop, "run_chunk", poisoned)
     out = tmp_path / "o.png"
     assert main([*base, "--steps", 10, "--output", out]) == 1
     err = capsys.readouterr().err

@@ -123,10 +123,10 @@ def test_l1_total_variation_is_the_sum_of_absolute_neighbour_differences():
 
 
 def _start(init, ratio=0.0, preprocess="caffe"):
-    from nst_jax.run import transfer
+    from nst_jax.run import inputs
 
     spec = settings.loss_spec(Config(), preprocess)
-    return transfer.initial_variable(init, _mid(CONTENT), STYLE, 3, spec, ratio)
+    return inputs.initial_variable(init, _mid(CONTENT), STYLE, 3, spec, ratio)
 
 
 def test_gray_start_and_noise_mixed_into_the_start_image():

@@ -14,7 +14,7 @@ import pytest
 from nst_jax.config import Config
 from nst_jax.core import lbfgs_armijo
 from nst_jax.core.lbfgs_torch import empty_memory, remember, two_loop
-from nst_jax.run import transfer
+from nst_jax.run import loop
 
 
 def _minimise(f, x, steps, first_step=0.05, project=None, precondition=None):
@@ -83,7 +83,7 @@ def test_projected_trials_stay_in_the_box():
 @pytest.mark.parametrize("box", ["clip", "none"])
 def test_style_transfer_loss_never_rises(random_weights, box):
     config = Config(size=40, steps=30, optimizer="lbfgs-armijo", init="content", box=box, chunk_size=2)
-    out, history = transfer.optimize([np.asarray(jax.random.uniform(jax.random.key(1), (40, 40, 3)))],
+    out, history = loop.optimize([np.asarray(jax.random.uniform(jax.random.key(1), (40, 40, 3)))],
                                      [np.asarray(jax.random.uniform(jax.random.key(2), (40, 40, 3)))],
                                      random_weights, config)
     total = history["total"][:, 0]
@@ -102,7 +102,7 @@ def test_lbfgs_memory_sets_the_pairs_kept(random_weights):
     start), so the runs agree exactly that far and then part; the preflight counts 2 image copies per pair."""
     content, style = (np.asarray(jax.random.uniform(jax.random.key(k), (40, 40, 3))) for k in (1, 2))
     config = Config(size=40, steps=10, optimizer="lbfgs-armijo", init="content", box="none", chunk_size=2)
-    totals = {m: transfer.optimize([content], [style], random_weights, config.replace(lbfgs_memory=m))[1]["total"][:, 0]
+    totals = {m: loop.optimize([content], [style], random_weights, config.replace(lbfgs_memory=m))[1]["total"][:, 0]
               for m in (1, 10)}
     np.testing.assert_allclose(totals[1][:3], totals[10][:3], rtol=1e-6)
     assert np.abs(totals[1][3:] / totals[10][3:] - 1).max() > 1e-4

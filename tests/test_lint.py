@@ -46,9 +46,9 @@ def _private_uses(source: str) -> list[str]:
 
 
 def test_the_private_name_check_sees_both_forms():
-    assert _private_uses("from nst_jax.run.transfer import _x\nimport nst_jax.core.losses as l\nl._GRAM\n") == [
-        "nst_jax.run.transfer._x", "l._GRAM"]
-    assert _private_uses("from nst_jax.run import transfer\ntransfer.optimize()\nx._y\n") == []
+    assert _private_uses("from nst_jax.run.loop import _x\nimport nst_jax.core.losses as l\nl._GRAM\n") == [
+        "nst_jax.run.loop._x", "l._GRAM"]
+    assert _private_uses("from nst_jax.run import loop\nloop.optimize()\nx._y\n") == []
 
 
 def test_benchmarks_use_no_private_name_of_the_package():

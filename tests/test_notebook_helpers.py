@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from nst_jax import api
 from nst_jax.config import Config
 from nst_jax.io import images, plot
-from nst_jax.run import planning, transfer
+from nst_jax.run import planning
 
 
 def test_loss_plot_draws_one_line_per_term_and_job_and_one_legend_entry_per_term():
@@ -34,7 +35,7 @@ def test_loss_plot_draws_one_line_per_term_and_job_and_one_legend_entry_per_term
 def test_result_saves_shows_and_converts_its_image(tmp_path):
     image = np.zeros((4, 6, 3), np.float32)
     image[:, :3] = 1.0  # left half white
-    result = transfer.Result(image, {})
+    result = api.Result(image, {})
     pil = result.to_pil()
     assert pil.size == (6, 4) and pil.mode == "RGB" and pil.getpixel((0, 0)) == (255, 255, 255)
     shown = Image.open(io.BytesIO(result._repr_png_()))
@@ -135,7 +136,7 @@ def test_side_by_side_cells_of_a_width_line_up_and_bad_calls_say_what_is_wrong()
     assert sheet.size == (30 + 2 + 30, 20 + 2 + 20)
     assert sheet.getpixel((15, 10)) == (255, 255, 255) and sheet.getpixel((2, 10)) == (255, 255, 255)
     assert sheet.getpixel((32 + 15, 10)) == (0, 0, 0)  # the wide picture, letterboxed in its cell
-    result = transfer.Result(np.full((8, 8, 3), 0.5, np.float32), {})
+    result = api.Result(np.full((8, 8, 3), 0.5, np.float32), {})
     assert images.side_by_side([[result]], height=8).getpixel((4, 4)) == (128, 128, 128)
     for rows, titles, match in (([], None, "at least one image"), ([[tall]], [["a", "b"]], "row by row"),
                                 ([[np.zeros((4, 4))]], None, r"\[H, W, 3\]")):
@@ -162,7 +163,7 @@ def test_api_inputs_of_the_wrong_kind_say_what_is_expected():
     with pytest.raises(ValueError, match=r"non-empty \[H, W, 3\] RGB array, got shape \(0, 0, 3\)"):
         images.as_image(np.zeros((0, 0, 3), np.float32), "content")
     with pytest.raises(TypeError, match="config must be an nst_jax.Config"):
-        transfer.stylize(np.zeros((16, 16, 3)), np.zeros((16, 16, 3)), None, {"size": 16})
+        api.stylize(np.zeros((16, 16, 3)), np.zeros((16, 16, 3)), None, {"size": 16})
 
 
 def test_the_readmes_live_view_is_reached_after_a_plain_import():

@@ -66,7 +66,7 @@ def test_sharded_over_four_devices_equals_one_by_one(random_weights, tmp_path):
     script = textwrap.dedent(f"""
         import jax, numpy as np
         from nst_jax import Config, Weights
-        from nst_jax.run.transfer import stylize_batch
+        from nst_jax.api import stylize_batch
         from nst_jax.core.vgg import random_params
         assert jax.local_device_count() == 4
         w = Weights(jax.tree.map(np.asarray, random_params(jax.random.key(0))), "caffe")

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from conftest import convolution_labels, smooth_image
 
-from nst_jax import Config, stylize
+from nst_jax import Config, stylize, stylize_batch
 from nst_jax.core import objective, steps
 from nst_jax.errors import InputError
-from nst_jax.run import settings, transfer
+from nst_jax.run import inputs, loop, settings
 
 CONTENT = smooth_image((48, 64), 1)
 STYLE = smooth_image((64, 64), 2)
@@ -61,7 +61,7 @@ def test_init_modes(tmp_path):
     net = rgb._replace(pixel_space="network")
 
     def init(name, seed=0, spec=rgb):
-        return transfer.initial_variable(name, content, style, seed, spec)
+        return inputs.initial_variable(name, content, style, seed, spec)
 
     np.testing.assert_array_equal(init("content"), content)
     assert init("style").shape == content.shape
@@ -85,7 +85,7 @@ def test_zero_steps_returns_the_start_image(random_weights):
 
 
 def test_style_is_sized_relative_to_content():
-    content, style = transfer.prepare_images(CONTENT, STYLE, Config(size=32, style_scale=1.5))
+    content, style = inputs.prepare_images(CONTENT, STYLE, Config(size=32, style_scale=1.5))
     assert content.shape == (24, 32, 3) and style.shape == (48, 48, 3)
 
 
@@ -99,18 +99,18 @@ def test_uint8_arrays_are_read_as_loading_reads_them_and_out_of_range_floats_are
 
     pixels = (CONTENT * 255).round().astype(np.uint8)
     Image.fromarray(pixels).save(tmp_path / "c.png")
-    from_array = transfer.prepare_images(pixels, STYLE, Config(size=64))[0]
+    from_array = inputs.prepare_images(pixels, STYLE, Config(size=64))[0]
     np.testing.assert_array_equal(from_array, images.load(tmp_path / "c.png"))
     np.testing.assert_allclose(from_array, pixels / 255.0, atol=1e-7)
     overshoot = np.where(CONTENT > 0.5, CONTENT + 0.2, CONTENT - 0.2)
-    np.testing.assert_array_equal(transfer.prepare_images(overshoot, STYLE, Config(size=64))[0],
+    np.testing.assert_array_equal(inputs.prepare_images(overshoot, STYLE, Config(size=64))[0],
                                   np.clip(overshoot, 0, 1).astype(np.float32))
     for bad, message in [(pixels.astype(np.float32), "lie in [0, 255]"), (CONTENT * 2 - 1, "RGB must be in [0, 1]"),
                          (np.where(CONTENT > 0.5, np.nan, CONTENT), "NaN"), (pixels.astype(np.int32), "dtype int32")]:
         with pytest.raises(ValueError, match=re.escape(message)):
-            transfer.prepare_images(bad, STYLE, Config(size=64))
+            inputs.prepare_images(bad, STYLE, Config(size=64))
     with pytest.raises(ValueError, match="style image"):
-        transfer.prepare_images(CONTENT, STYLE * 255, Config(size=64))
+        inputs.prepare_images(CONTENT, STYLE * 255, Config(size=64))
 
 
 def test_chunk_is_one_loop_whose_convolutions_all_have_hwio_kernels(random_weights):
@@ -148,8 +148,8 @@ def test_targets_are_dispatched_first_and_the_set_up_after_them_is_jitted(random
     assert all(hasattr(f, "lower") for f in (steps.start_states, steps.next_scale))  # jitted
     calls = []
     for name in ("initial_variable", "compute_targets", "start_states", "next_scale", "run_chunk"):
-        original = getattr(transfer, name)
-        monkeypatch.setattr(transfer, name, lambda *a, _f=original, _n=name, **k: (calls.append(_n), _f(*a, **k))[1])
+        original = getattr(loop, name)
+        monkeypatch.setattr(loop, name, lambda *a, _f=original, _n=name, **k: (calls.append(_n), _f(*a, **k))[1])
     config = Config(size=64, scale_sizes=(32, 64), scale_steps=(2, 4), chunk_size=2, init="content")
     stylize(CONTENT, STYLE, random_weights, config)
     assert calls == ["compute_targets", "initial_variable", "start_states", "run_chunk",  # scale 1: fresh
@@ -165,7 +165,7 @@ def _counting_chunks(monkeypatch, calls, force_lost=None):
         z, state, terms, lost = original(*a, **k)
         return z, state, terms, lost if force_lost is None else jnp.asarray(force_lost)
 
-    monkeypatch.setattr(transfer, "run_chunk", wrapped)
+    monkeypatch.setattr(loop, "run_chunk", wrapped)
 
 
 @pytest.mark.parametrize("scales", [dict(steps=12), dict(scale_sizes=(32, 64), scale_steps=(6, 6))])
@@ -206,7 +206,7 @@ def _poisoned_from(monkeypatch, chunk: int):
             z, terms, lost = z * jnp.nan, {n: t * jnp.nan for n, t in terms.items()}, jnp.ones_like(lost)
         return z, state, terms, lost
 
-    monkeypatch.setattr(transfer, "run_chunk", wrapped)
+    monkeypatch.setattr(loop, "run_chunk", wrapped)
 
 
 def test_a_diverged_run_keeps_its_last_image_with_a_finite_loss(random_weights, monkeypatch):
@@ -261,10 +261,10 @@ def test_a_stopped_run_resumes_to_the_uninterrupted_result_bit_for_bit(random_we
 
     config = Config(size=64, chunk_size=2, init="noise", batch_size=1, **settings)
     contents, styles = [CONTENT, CONTENT[::-1]], [STYLE, STYLE[:, ::-1]]
-    whole = list(transfer.optimize_batches(contents, styles, random_weights, config))
+    whole = list(loop.optimize_batches(contents, styles, random_weights, config))
     done = []
     with stop_on_signals(), pytest.raises(Interrupted) as stopped:
-        for batch in transfer.optimize_batches(contents, styles, random_weights, config, callback=_stop_at(4)):
+        for batch in loop.optimize_batches(contents, styles, random_weights, config, callback=_stop_at(4)):
             done.append(batch)
     assert len(done) == 0  # job 0's batch reports step 4 too: stopped there
     state = stopped.value.state
@@ -272,7 +272,7 @@ def test_a_stopped_run_resumes_to_the_uninterrupted_result_bit_for_bit(random_we
     assert (state.first, state.step) == (0, 4 if "scale_sizes" in settings else 6)
     checkpoint.save(tmp_path / "c.npz", state, {"argv": []})
     state, _ = checkpoint.load(tmp_path / "c.npz")
-    resumed = list(transfer.optimize_batches(contents, styles, random_weights, config, resume=state))
+    resumed = list(loop.optimize_batches(contents, styles, random_weights, config, resume=state))
     assert [b.first for b in resumed] == [0, 1]
     for a, b in zip(whole, resumed):
         np.testing.assert_array_equal(a.images, b.images)
@@ -287,14 +287,14 @@ def test_a_batch_resumes_after_the_batches_already_done(random_weights):
 
     config = Config(size=32, steps=6, chunk_size=2, optimizer="adam", lr=0.05, init="content", batch_size=1)
     contents, styles = [CONTENT, CONTENT], [STYLE, CONTENT]
-    whole = list(transfer.optimize_batches(contents, styles, random_weights, config))
+    whole = list(loop.optimize_batches(contents, styles, random_weights, config))
     seen, done = [], []
     callback = lambda p: (seen.append(p.first_job), _stop_at(2)(p) if p.first_job == 1 else None)  # noqa: E731
     with stop_on_signals(), pytest.raises(Interrupted) as stopped:
-        for batch in transfer.optimize_batches(contents, styles, random_weights, config, callback=callback):
+        for batch in loop.optimize_batches(contents, styles, random_weights, config, callback=callback):
             done.append(batch)
     assert [b.first for b in done] == [0] and stopped.value.state.first == 1
-    resumed = list(transfer.optimize_batches(contents, styles, random_weights, config, resume=stopped.value.state))
+    resumed = list(loop.optimize_batches(contents, styles, random_weights, config, resume=stopped.value.state))
     assert [b.first for b in resumed] == [1]
     np.testing.assert_array_equal(resumed[0].images, whole[1].images)
     np.testing.assert_array_equal(resumed[0].history["total"], whole[1].history["total"])
@@ -304,7 +304,7 @@ def test_a_batch_stops_early_only_when_every_job_is_lost(random_weights, monkeyp
     calls = []
     _counting_chunks(monkeypatch, calls, force_lost=[True, False])
     config = Config(size=32, steps=6, chunk_size=2, init="content", batch_size=2)  # both jobs in one program
-    results = transfer.stylize_batch([CONTENT, CONTENT], [STYLE, CONTENT], random_weights, config)
+    results = stylize_batch([CONTENT, CONTENT], [STYLE, CONTENT], random_weights, config)
     assert calls == ["chunk"] * 3 and all(np.isfinite(r.history["total"]).all() for r in results)
 
 
@@ -313,7 +313,7 @@ def test_next_chunk_is_dispatched_before_the_last_one_is_reported(random_weights
     # queued on the device; each report still carries its own chunk's image.
     calls, seen = [], []
     original = steps.run_chunk
-    monkeypatch.setattr(transfer, "run_chunk", lambda *a, **k: (calls.append("chunk"), original(*a, **k))[1])
+    monkeypatch.setattr(loop, "run_chunk", lambda *a, **k: (calls.append("chunk"), original(*a, **k))[1])
     config = Config(size=64, steps=6, chunk_size=2, init="content")
     stylize(CONTENT, STYLE, random_weights, config,
             callback=lambda p: (calls.append(f"report {p.step}"), seen.append(np.asarray(p.image))))

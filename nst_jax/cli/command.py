@@ -42,7 +42,7 @@ def run(args: argparse.Namespace, config: Config, start: Optional[float] = None,
     start = time.perf_counter() if start is None else start
     import jax
 
-    from ..run.transfer import optimize_batches
+    from ..run.loop import optimize_batches
     from ..weights import as_weights
     from ..weights.download import file_digest
 

@@ -85,7 +85,7 @@ class Plan:
     whose: str  # "process I of N, jobs A-B of M; " on several hosts, else ""
     checkpoint: Optional[Path]  # where a stop writes the checkpoint (None: a multi-process run writes none)
     init_image: Optional[np.ndarray] = None  # --init PATH, read as the inputs are (pixel limit, reduced)
-    masks: Optional[object] = None  # the spatial control, read and checked (`transfer.Masks`)
+    masks: Optional[object] = None  # the spatial control, read and checked (`run.inputs.Masks`)
 
 
 def plan_run(args: argparse.Namespace, config: Config, index: int, count: int) -> Optional[Plan]:
@@ -138,7 +138,7 @@ def plan_run(args: argparse.Namespace, config: Config, index: int, count: int) -
         from ..run.planning import needed_sides
 
         init_image = images.load(config.init, args.max_input_pixels, needed_sides(config)[0])
-    from ..run.transfer import load_masks
+    from ..run.inputs import load_masks
 
     masks = load_masks(config, args.max_input_pixels)
     mine = check_shares(all_jobs, loaded, config, count)[index]

@@ -128,7 +128,7 @@ class Reporter:
         self.bar.update(n * group)
 
     def batch_done(self, batch) -> None:
-        """Write the images and run records of the batch's jobs (a `transfer.Batch`: plan jobs batch.first,
+        """Write the images and run records of the batch's jobs (a `run.records.Batch`: plan jobs batch.first,
         batch.first + 1, ...); a job whose loss stopped being finite gets its last image with a finite loss, and
         none if it never had one."""
         check_stop()  # a stop that came during the batch's last chunk: its images are not written
@@ -156,7 +156,7 @@ class Reporter:
         """After every batch: the plot, then the divergence error or the closing line. A resumed run's checkpoint
         and partial images, no longer needed, are removed."""
         from ..run import checkpoint
-        from ..run.transfer import joined_histories
+        from ..run.records import joined_histories
 
         if self.resumed:  # the partial images are this run's own names, never a list read from the file
             checkpoint.remove([self.resumed["path"], *(partial_path(o) for o in self.plan.outputs)])

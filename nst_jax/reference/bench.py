@@ -60,11 +60,11 @@ def timed_optimize(content, style, w, config, jobs: int = 1, marks: list | None 
     done. With `marks`, appends the seconds from the call to each chunk's report: exact for a one-chunk call, whose
     report waits for its chunk; with several chunks a report comes after the next chunk's dispatch, which on some
     GPU hosts waits for the device, so differences of marks are not chunk times there."""
-    from nst_jax.run import transfer
+    from nst_jax.run import loop
 
     t = time.perf_counter()
     callback = None if marks is None else (lambda p: marks.append(time.perf_counter() - t))
-    transfer.optimize([content] * jobs, [style] * jobs, w, config, callback=callback)
+    loop.optimize([content] * jobs, [style] * jobs, w, config, callback=callback)
     return time.perf_counter() - t
 
 

@@ -16,11 +16,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import api
 from .. import weights as weights_lib
 from ..config import Config, preset_config
 from ..core import layers, losses, objective, vgg
 from ..core.objective import TERMS
-from ..run import settings, transfer
+from ..run import inputs, settings
 from . import torch_reference as ref
 
 PathLike = Union[str, os.PathLike]
@@ -70,7 +71,7 @@ def markdown_table(rows: list[dict]) -> str:
 def prepare(content, style, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Content (a path or array) with its longer side `size`, the style resized as a run at that size resizes it:
     [H, W, 3], [H_s, W_s, 3] float32 in [0, 1]."""
-    return transfer.prepare_images(content, style, Config(size=size))
+    return inputs.prepare_images(content, style, Config(size=size))
 
 
 def layer_errors(weights_path: PathLike, image: np.ndarray, poolings=("avg", "max")) -> list[dict]:
@@ -141,6 +142,6 @@ def adam_curves(weights_path: PathLike, content: np.ndarray, style: np.ndarray, 
     if theirs["pixel_space"] == "network":
         start = ref.preprocess(ref.to_tensor(content), w.preprocess).numpy()[0].transpose(1, 2, 0)
     torch_run = ref.run(ref.read_weights(weights_path), content, style, start, theirs, steps)
-    ours = transfer.stylize(content, style, w, config)
+    ours = api.stylize(content, style, w, config)
     return {"nst_jax": {k: np.asarray(ours.history[k], np.float64) for k in TERMS},
             "torch": {k: np.array([r[k] for r in torch_run], np.float64) for k in TERMS}}

@@ -1,4 +1,4 @@
-"""Checkpoint files: a stopped batch's state (`transfer.BatchState`) and what the command line needs to continue it
+"""Checkpoint files: a stopped batch's state (`records.BatchState`) and what the command line needs to continue it
 (its arguments, the hashes of its inputs and weights), in one `.npz` written atomically. IO only.
 
 Layout: `meta` (a JSON string: format, argv, cwd, hashes, the partial images written), `z`, `state_0` ... (the
@@ -19,13 +19,13 @@ import numpy as np
 from ..core.objective import TERMS
 from ..errors import InputError
 from ..io.files import atomic_path, check_regular_file
-from .transfer import BatchState  # the record type (transfer imports nothing from here)
+from .records import BatchState
 
 FORMAT = "nst_jax checkpoint 1"
 
 
 def save(path: str | os.PathLike, state, meta: dict[str, Any]) -> None:
-    """Write `state` (a `transfer.BatchState`) and `meta` (JSON-able) to `path`, atomically."""
+    """Write `state` (a `records.BatchState`) and `meta` (JSON-able) to `path`, atomically."""
     arrays = {"meta": np.asarray(json.dumps({"format": FORMAT, **meta})), "z": state.z,
               "scalars": np.asarray([state.first, state.scale, state.step], np.int64),
               "finite_steps": np.asarray(state.finite_steps, np.int64)}

@@ -1,206 +1,37 @@
-"""The loop and the entry points: `stylize`, `stylize_batch` and `optimize` run the objective (`objective`) with
-the compiled chunks of steps (`steps`) over the shapes `planning` checked, and report `Progress` between chunks.
-No printing, no files except reading the inputs the caller names.
+"""The loop: `optimize_batches` runs the objective (`core.objective`) with the compiled chunks of steps
+(`core.steps`) over the shapes `planning` checked, batch by batch, and reports `Progress` between chunks; a stop
+signal ends it between chunks with the batch's `BatchState`, from which `resume` continues bit for bit. No
+printing, no files except reading the inputs the caller names.
 
-Data flow: images ([H, W, 3] RGB in [0, 1]) -> targets (content features P, style statistics A) -> chunks of K
-optimisation steps, each chunk one compiled XLA program (`lax.scan`), -> a `Progress` record to the callback
-between chunks -> `Result`. Chunks are pipelined: chunk k+1 is dispatched before chunk k's losses are read and
-reported, so it is already queued on the device while the host waits for chunk k and runs the callback.
-
-Compilation: one program per (image shape, layers, pooling, preprocessing, optimiser, chunk length); all chunks of
-a run have the same length (`chunk_length`). Loss weights, learning rate, params and targets are traced arguments,
-so changing them never recompiles.
+Chunks are pipelined: chunk k+1 is dispatched before chunk k's losses are read and reported, so it is already
+queued on the device while the host waits for chunk k and runs the callback. All chunks of a run have the same
+length (`chunk_length`); loss weights, learning rate, params and targets are traced arguments, so changing them
+never recompiles.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
-from dataclasses import dataclass
-from typing import Callable, Iterator, Mapping, NamedTuple, Optional, Sequence, Union
+from typing import Callable, Iterator, Mapping, NamedTuple, Optional, Union
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from PIL import Image
 
 from .. import weights as weights_lib
-from ..config import INIT_KEYWORDS, Config
-from ..core.objective import (
-    TERMS,
-    LossSpec,
-    cast_params,
-    compute_targets,
-    to_image,
-    to_variable,
-)
+from ..config import Config
+from ..core.objective import TERMS, LossSpec, cast_params, compute_targets, to_image, to_variable
 from ..core.optimizers import OPTIMIZERS
 from ..core.steps import averaged_variable, chunk_length, next_scale, run_chunk, start_states
 from ..errors import InputError, Interrupted, check_stop, deferred_stops
 from ..io import images
-from ..io.images import MAX_PIXELS, ImageLike, as_image, load
-from ..weights import as_weights
+from ..io.images import ImageLike
 from . import colour
-from .planning import jobs_per_program, needed_sides, padded_jobs, plan_scales, scaled_shapes
+from .inputs import Masks, initial_variable, load_masks, scaled_masks, style_set
+from .planning import jobs_per_program, padded_jobs, plan_scales
+from .records import Batch, BatchState, Progress, joined_batches
 from .settings import hyperparams, loss_spec, loss_weights
-
-WeightsLike = Union[weights_lib.Weights, str, os.PathLike, None]
-
-
-
-@dataclass(frozen=True)
-class Progress:
-    """What the callback receives between chunks.
-
-    Attributes:
-      step: steps completed so far.
-      total_steps: steps of the whole run.
-      losses: {"content", "style", "tv", "total": [k]} per-step terms of the chunk just run (unweighted, except
-        total), each evaluated at the image before that step's update (lbfgs-armijo: at the image after it).
-      image: [H, W, 3] current image (a device array; under lbfgs and lbfgs-torch it may leave [0, 1]).
-      elapsed: seconds since the optimisation started (compilation included).
-      scale, size: index and (H, W) of the current scale.
-      first_job: the batch index of this record's first job.
-    (From `stylize_batch`/`optimize`, losses are [k, G] and image is [G, H, W, 3] for the G jobs first_job,
-    first_job + 1, ... of one compiled program; see `jobs_per_program`.)
-    """
-
-    step: int
-    total_steps: int
-    losses: Mapping[str, np.ndarray]
-    image: jax.Array
-    elapsed: float
-    scale: int = 0
-    size: tuple[int, int] = (0, 0)
-    first_job: int = 0
-
-
-@dataclass(frozen=True)
-class Result:
-    """Attributes: image: [H, W, 3] float32 in [0, 1]; history: {"content", "style", "tv", "total": [steps]};
-    image_step: the step the image is from: all the steps, or where the loss stopped being finite the last step
-    whose image had a finite loss (history then shows where it diverged; -1: there was none and the image is NaN).
-
-    In a notebook a `Result` shows as its image (`_repr_png_`)."""
-
-    image: np.ndarray
-    history: Mapping[str, np.ndarray]
-    image_step: int = -1
-
-    def to_pil(self) -> Image.Image:
-        """The image as an 8-bit RGB Pillow image (rounded to nearest)."""
-        return Image.fromarray(images.to_uint8(self.image))
-
-    def save(self, path: Union[str, os.PathLike], quality: int = 95) -> None:
-        """Write the image as PNG or JPEG (by suffix), atomically; see `nst_jax.io.images.save`."""
-        images.save(self.image, path, quality)
-
-    def _repr_png_(self) -> bytes:
-        return images.png_bytes(self.image)
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Inputs
-
-
-def style_set(style) -> list:
-    """A job's styles as a list: one image (a path, a Pillow image, an [H, W, 3] array), or a list or tuple of them
-    (several styles in one job, blended: `Config.style_blend`). ValueError for an empty list."""
-    styles = list(style) if isinstance(style, (list, tuple)) else [style]
-    if not styles:
-        raise ValueError("a job needs at least one style image, got an empty list")
-    return styles
-
-
-class Masks(NamedTuple):
-    """The spatial control of a run (`Config.style_masks`, `Config.content_mask`), read: style: one [H, W] mask per
-    style of each job (or None), content: [H, W] (or None); values in [0, 1], any size (resized to the content)."""
-
-    style: Optional[list[np.ndarray]] = None
-    content: Optional[np.ndarray] = None
-
-
-def mask_array(image: np.ndarray, name=None, what: str = "mask") -> np.ndarray:
-    """An [H, W, 3] image in [0, 1] as a mask [H, W]: its gray level (white 1: applies; black 0: not). InputError
-    naming it when it is black everywhere: it would select nothing."""
-    mask = np.asarray(image, np.float32).mean(axis=-1)
-    if not mask.any():
-        raise InputError(name, f"the {what} selects nothing: it is black everywhere at the size the run reads it "
-                               "(white marks where it applies)")
-    return mask
-
-
-def load_masks(config: Config, max_pixels: int = MAX_PIXELS) -> Masks:
-    """The masks `config` names, read no larger than the content needs (`images.load`) and checked (`mask_array`).
-    Raises InputError naming the file."""
-    side = needed_sides(config)[0]
-    read = lambda path, what: mask_array(load(path, max_pixels, side), path, what)  # noqa: E731
-    return Masks(None if config.style_masks is None else [read(p, "style mask") for p in config.style_masks],
-                 None if config.content_mask is None else read(config.content_mask, "content mask"))
-
-
-def scaled_masks(masks: Masks, shape: tuple[int, int]) -> tuple[Optional[np.ndarray], Optional[np.ndarray]]:
-    """The masks resized to one scale's content shape (Lanczos, clipped to [0, 1]): style [K, H, W] and content
-    [H, W], each None when not given."""
-    fit = lambda m: images.resize(m[..., None], shape)[..., 0]  # noqa: E731
-    return (None if masks.style is None else np.stack([fit(m) for m in masks.style]),
-            None if masks.content is None else fit(masks.content))
-
-
-def scale_images(content: np.ndarray, style: np.ndarray, size: Optional[int], style_scale: float):
-    """Content resized so its longer side is `size`, style so its longer side is style_scale times that."""
-    content_shape, style_shape = scaled_shapes(content.shape[:2], style.shape[:2], size, style_scale)
-    return images.resize(content, content_shape), images.resize(style, style_shape)
-
-
-def prepare_images(content: ImageLike, style: ImageLike, config: Config) -> tuple[np.ndarray, np.ndarray]:
-    """Load (paths) and resize: content's longer side to `config.size`, style's to style_scale times that.
-
-    No resampling happens to an image already at its target size. Returns [H, W, 3], [H_s, W_s, 3] in [0, 1].
-    """
-    content_side, style_side = needed_sides(config)
-    return scale_images(as_image(content, "content", content_side), as_image(style, "style", style_side),
-                        config.size, config.style_scale)
-
-
-def initial_variable(init: Union[str, ImageLike], content: np.ndarray, style: np.ndarray, seed: int,
-                     spec: LossSpec, noise_ratio: float = 0.0) -> np.ndarray:
-    """The start of the optimised variable, [H, W, 3].
-
-    init: "noise" (uniform white noise in [0, 1] per pixel and channel, seeded), "randn" (N(0, 0.001^2) in the
-    variable's own space, jcjohnson's "random"), "gauss" (N(0, 1) in the network's input space, as an image clipped
-    to [0, 1]), "gray" (0.5), "content", "style" (resized to the content's shape), an image path or an array
-    (resized to the content's shape). noise_ratio r: the start image becomes (1 - r) image + r uniform noise (not
-    for "randn", which is not an image).
-    """
-    shape, key = content.shape[:2], jax.random.key(seed)
-    if isinstance(init, str) and init == "randn":
-        return 0.001 * np.asarray(jax.random.normal(key, (*shape, 3), spec.variable_dtype))
-    if isinstance(init, str) and init == "noise":
-        image = np.asarray(jax.random.uniform(key, (*shape, 3), jnp.float32))
-    elif isinstance(init, str) and init == "gauss":
-        noise = jax.random.normal(key, (*shape, 3), jnp.float32)
-        image = np.clip(np.asarray(weights_lib.deprocess(noise, spec.preprocess)), 0.0, 1.0)
-    elif isinstance(init, str) and init == "gray":
-        image = np.full((*shape, 3), 0.5, np.float32)
-    elif isinstance(init, str) and init == "content":
-        image = content
-    elif isinstance(init, str) and init == "style":
-        image = images.resize(style, shape)
-    else:
-        if isinstance(init, str) and not os.path.exists(init):
-            raise InputError(init, f"the start image (--init, Config.init) is neither {', '.join(INIT_KEYWORDS)} "
-                                   "nor an existing image file")
-        image = images.resize(as_image(init, "init"), shape)
-    if noise_ratio:
-        noise = np.asarray(jax.random.uniform(jax.random.fold_in(key, 1), (*shape, 3), jnp.float32))
-        image = (1.0 - noise_ratio) * np.asarray(image, np.float32) + noise_ratio * noise
-    return np.asarray(to_variable(jnp.asarray(image, spec.variable_dtype), spec))
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# The loop
 
 
 def shard_jobs(tree, n_jobs: int):
@@ -211,45 +42,6 @@ def shard_jobs(tree, n_jobs: int):
     mesh = jax.sharding.Mesh(np.array(devices), ("jobs",))
     sharded = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("jobs"))
     return jax.tree.map(lambda a: jax.device_put(a, sharded) if a.ndim and a.shape[0] == n_jobs else a, tree)
-
-
-class Batch(NamedTuple):
-    """A batch of jobs as it ends (`optimize_batches`): jobs first, first + 1, ..., first + G - 1.
-
-    images: [G, H, W, 3] in [0, 1]: each job's final image, or for a job whose loss stopped being finite its last
-      image with a finite loss (resized to the output size), or NaN where it never had one.
-    history: {term: [steps run, G]} (a batch whose every job was lost stops early: fewer rows than the schedule's
-      steps).
-    image_steps: [G] the step each image is from: the schedule's steps, less for a diverged job (-1: NaN image).
-    """
-
-    first: int
-    images: np.ndarray
-    history: dict[str, np.ndarray]
-    image_steps: np.ndarray
-
-
-@dataclass
-class BatchState:
-    """Where a batch stands between two chunks, on the host: everything that continues it exactly
-    (`optimize_batches`' `resume`; the command line saves it as a checkpoint when a run is stopped).
-
-    first: the batch's first job; scale: the scale it is in; step: steps done over all scales (a multiple of the
-    chunk length within `scale`); z: [G', 1, H, W, 3] the variables (G': the jobs padded to the devices);
-    opt_state: the optimiser state's leaves (`jax.tree.leaves` order, leading axis G'); history: {term: [step, G]};
-    finite_steps: [G] the step of each job's last image with a finite loss (-1: none), finite_images: those images;
-    images: [G, H, W, 3] the current images (clipped; not needed to resume).
-    """
-
-    first: int
-    scale: int
-    step: int
-    z: np.ndarray
-    opt_state: list[np.ndarray]
-    history: dict[str, np.ndarray]
-    finite_steps: np.ndarray
-    finite_images: list[Optional[np.ndarray]]
-    images: Optional[np.ndarray] = None
 
 
 def optimize_batches(
@@ -342,22 +134,9 @@ def optimize(
 ) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
     """`optimize_batches`, all batches at once: the J images, each [H_j, W_j, 3] (see `Batch`), and the history
     {term: [steps, J]} (the rows of a batch that stopped early padded with NaN to the longest batch's)."""
-    images_, history, _ = _joined(list(optimize_batches(contents, styles, w, config, callback, init, report_every)))
+    batches = optimize_batches(contents, styles, w, config, callback, init, report_every)
+    images_, history, _ = joined_batches(list(batches))
     return images_, history
-
-
-def joined_histories(histories: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Batches' histories {term: [steps, G_b]} side by side, {term: [steps, sum G_b]}; a batch that stopped early
-    (fewer rows) padded with NaN to the longest one's rows."""
-    rows = max(len(h["total"]) for h in histories)
-    pad = lambda a: np.concatenate([a, np.full((rows - len(a), *a.shape[1:]), np.nan, a.dtype)])  # noqa: E731
-    return {k: np.concatenate([pad(h[k]) for h in histories], axis=1) for k in TERMS}
-
-
-def _joined(batches: list[Batch]) -> tuple[list[np.ndarray], dict[str, np.ndarray], np.ndarray]:
-    """Batches as one: the images, the history {term: [steps, J]} (`joined_histories`) and the image steps [J]."""
-    return ([image for b in batches for image in b.images], joined_histories([b.history for b in batches]),
-            np.concatenate([b.image_steps for b in batches]))
 
 
 class _Chunk(NamedTuple):
@@ -542,85 +321,3 @@ def _last_finite(final: Optional[np.ndarray], kept: np.ndarray, shape: tuple[int
             out.append(np.full((*shape, 3), np.nan, np.float32))
             steps.append(-1)
     return np.clip(np.stack(out), 0.0, 1.0), np.asarray(steps)
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# The entry points
-
-
-def stylize(
-    content: ImageLike,
-    style: ImageLike,
-    weights: WeightsLike = None,
-    config: Optional[Config] = None,
-    callback: Optional[Callable[[Progress], None]] = None,
-    init_image: Optional[ImageLike] = None,
-    report_every: Optional[int] = None,
-) -> Result:
-    """Gatys et al. style transfer: optimise an image to match `content`'s features and `style`'s Gram matrices.
-
-    Args:
-      content, style: image paths, Pillow images or [H, W, 3] RGB arrays, float in [0, 1] or uint8; resized per
-        `config.size` (or each scale's size) and `config.style_scale` (no resampling when already at size).
-        `style` may be a list of such: several styles in this one job, their statistics blended by
-        `config.style_blend` (default: equal weights).
-      weights: a `Weights`, a weights file path, or None for the default file (see `nst_jax.weights`).
-      config: settings (default `Config()`).
-      callback: called with a `Progress` after every chunk of steps.
-      init_image: overrides `config.init` with an array or path.
-      report_every: also end chunks (and call back) at every multiple of this many steps.
-    Returns:
-      `Result` with the final image (clipped to [0, 1]) and the per-step loss history.
-    """
-    config = _as_config(config)
-    content_side, style_side = needed_sides(config)
-    content = as_image(content, "content", content_side)
-    style = [as_image(s, "style", style_side) for s in style_set(style)]
-    w = as_weights(weights, config.weights_source)
-
-    def single(p: Progress) -> None:
-        callback(Progress(p.step, p.total_steps, {k: v[:, 0] for k, v in p.losses.items()}, p.image[0], p.elapsed,
-                          p.scale, p.size))
-
-    out, history, image_steps = _joined(list(optimize_batches(
-        [content], [style], w, config, single if callback else None, init_image, report_every)))
-    return Result(out[0], {k: v[:, 0] for k, v in history.items()}, int(image_steps[0]))
-
-
-def stylize_batch(
-    contents: Sequence[ImageLike],
-    styles: Sequence[ImageLike],
-    weights: WeightsLike = None,
-    config: Optional[Config] = None,
-    callback: Optional[Callable[[Progress], None]] = None,
-) -> list[Result]:
-    """Several jobs: job j stylises contents[j] with styles[j] (pass equal-length lists; `itertools.product` makes
-    every pairing); styles[j] may itself be a list (several styles blended in job j, see `stylize`). Up to
-    `config.batch_size` jobs run in one compiled program (see `jobs_per_program`), vmapped,
-    each with its own optimiser state, and laid across all local devices (padded to a multiple of them, see
-    `padded_jobs`); the results equal running the jobs one by one.
-
-    Content images must have the same shape after resizing (the same aspect ratio); styles may differ.
-    """
-    if not contents:
-        raise ValueError("stylize_batch needs at least one job: pass lists of content and style images")
-    if len(contents) != len(styles):
-        raise ValueError(f"need as many styles as contents (one job each), got {len(contents)} and {len(styles)}")
-    config = _as_config(config)
-    w = as_weights(weights, config.weights_source)
-    content_side, style_side = needed_sides(config)
-    out, history, image_steps = _joined(list(optimize_batches(
-        [as_image(c, "content", content_side) for c in contents],
-        [[as_image(s, "style", style_side) for s in style_set(ss)] for ss in styles], w, config, callback)))
-    return [Result(out[j], {k: v[:, j] for k, v in history.items()}, int(image_steps[j]))
-            for j in range(len(contents))]
-
-
-def _as_config(config) -> Config:
-    """`config`, or `Config()` for None; a TypeError naming what was passed otherwise (e.g. a dict)."""
-    if config is None:
-        return Config()
-    if not isinstance(config, Config):
-        raise TypeError(f"config must be an nst_jax.Config (or None for the defaults), got {type(config).__name__}; "
-                        "e.g. nst_jax.Config(**settings)")
-    return config
