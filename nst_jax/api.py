@@ -98,6 +98,7 @@ def stylize_batch(
 
     Content images must have the same shape after resizing (the same aspect ratio); styles may differ.
     """
+    contents, styles = _job_list(contents, "contents"), _job_list(styles, "styles")
     if not contents:
         raise ValueError("stylize_batch needs at least one job: pass lists of content and style images")
     if len(contents) != len(styles):
@@ -110,6 +111,24 @@ def stylize_batch(
         [[as_image(s, "style", style_side) for s in style_set(ss)] for ss in styles], w, config, callback)))
     return [Result(out[j], {k: v[:, j] for k, v in history.items()}, int(image_steps[j]))
             for j in range(len(contents))]
+
+
+def _job_list(images_, what: str) -> list:
+    """`stylize_batch`'s contents or styles as a list of one entry per job: a list, tuple or any iterable (a
+    generator) of images, or an [J, H, W, 3] array of J images; a TypeError that says so for one image (a path
+    would otherwise be read as a folder, a string as its characters)."""
+    if isinstance(images_, np.ndarray):
+        if images_.ndim != 4:
+            raise TypeError(f"{what} as one array must be [jobs, H, W, 3], got shape {images_.shape}; for one job "
+                            f"use stylize() or a list of one image")
+        return list(images_)
+    if isinstance(images_, (str, bytes, os.PathLike, Image.Image)):
+        raise TypeError(f"{what} must be a list of images, one per job, got one {type(images_).__name__}; for one "
+                        f"job use stylize() or [image]")
+    try:
+        return list(images_)
+    except TypeError:
+        raise TypeError(f"{what} must be a list of images, one per job, got {type(images_).__name__}") from None
 
 
 def as_config(config) -> Config:

@@ -193,3 +193,82 @@ def test_a_name_is_checked_without_its_folder():
             files.check_name(Path(folder) / ("x" * 246 + ".00002.png"))
         with pytest.raises(InputError, match="output path is a folder"):
             files.check_name(Path(folder))
+
+
+def _meta_changed(arrays, **changes):
+    import json
+
+    import numpy as np
+
+    meta = json.loads(str(arrays["meta"]))
+    for key, value in changes.items():
+        if value is KeyError:
+            meta.pop(key)
+        else:
+            meta[key] = value
+    return {**arrays, "meta": np.asarray(json.dumps(meta))}
+
+
+def _nan_in(arrays, name):
+    import numpy as np
+
+    a = arrays[name].copy()
+    a.reshape(-1)[0] = np.nan
+    return {**arrays, name: a}
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda a: _meta_changed(a, argv=KeyError), "its metadata has no 'argv'"),  # item 9: KeyError tracebacks
+    (lambda a: _meta_changed(a, weights_sha256=KeyError), "its metadata has no 'weights_sha256'"),
+    (lambda a: _meta_changed(a, inputs=["c.png"]), "its metadata's 'inputs' is not a mapping of paths to hashes"),
+    (lambda a: _meta_changed(a, cwd=None), "its metadata's 'cwd' is not a string"),
+    (lambda a: _nan_in(a, "z"), "its variables hold NaN where the loss was finite"),  # item 17: resumed, exit 0
+    (lambda a: _nan_in(a, "state_1"), "its optimiser state hold NaN where the loss was finite"),
+])
+def test_a_tampered_checkpoint_is_one_line_and_writes_nothing(h5_files, image_files, tmp_path, capsys, change,
+                                                              message):
+    """Issue 49, items 9 and 17: a checkpoint whose metadata lacks argv or weights_sha256, has inputs as a list or
+    cwd null gave KeyError, AttributeError or TypeError tracebacks; one with NaN in the image or the optimiser state
+    (Adam's first moment, state_1) beside a finite loss resumed and exited 0 with a frozen loss."""
+    import numpy as np
+    from test_cli import _stopped_run
+
+    _, ckpt = _stopped_run(h5_files, image_files, tmp_path)
+    capsys.readouterr()
+    with np.load(ckpt) as data:
+        arrays = change({k: data[k] for k in data.files})
+    np.savez(ckpt, **arrays)
+    assert main(["--resume", ckpt]) == 1
+    err = capsys.readouterr().err
+    assert f"{ckpt}: not a readable nst_jax checkpoint ({message}" in err, err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "o.png").exists()
+
+
+def test_a_stop_keeps_the_checkpoint_when_a_partial_image_cannot_be_written(h5_files, image_files, tmp_path,
+                                                                           capsys):
+    """Issue 49, item 13: Ctrl-C when the partial image could not be written (here a folder of its name made during
+    the run) silently lost the checkpoint too. The checkpoint is written, and the line says what was not."""
+    from test_cli import _stopped_run
+
+    from nst_jax.cli import reporter as reporter_module
+
+    real = reporter_module.Reporter.__exit__
+
+    def exit_(self, *exc):  # the partial image's name taken by a folder after the planning checked it
+        (tmp_path / "o.partial.png").mkdir(exist_ok=True)
+        return real(self, *exc)
+
+    reporter_module.Reporter.__exit__ = exit_
+    try:
+        command, ckpt = _stopped_run(h5_files, image_files, tmp_path, [
+            "--content", image_files["content"], "--style", image_files["style"], "--output", tmp_path / "o.png",
+            "--weights", h5_files["legacy"], "--size", 32, "--steps", 6, "--chunk-size", 2, "--optimizer", "adam"])
+    finally:
+        reporter_module.Reporter.__exit__ = real
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"the current image {tmp_path / 'o.partial.png'} was not written (output path is a folder)" in err, err
+    import re
+
+    assert re.search(re.escape(f"the checkpoint {ckpt} (step ") + r"\d+" + re.escape(
+        f") was written; continue with: python -m nst_jax --resume {ckpt}; {tmp_path / 'o.png'} not written"), err), err
+    assert ckpt.is_file() and (tmp_path / "o.partial.png").is_dir()

@@ -81,20 +81,33 @@ class Reporter:
         from ..run import checkpoint
         from ..weights.download import file_digest
 
-        partials = [partial_path(self.plan.outputs[state.first + j]) for j in range(len(state.images))]
-        for image, path in zip(state.images, partials):
-            images.save(image, path)
+        partials, lost = [], []
+        for j, image in enumerate(state.images):
+            path = partial_path(self.plan.outputs[state.first + j])
+            try:  # one image that cannot be written (a folder of that name, a full disk) costs only itself
+                images.save(image, path)
+                partials.append(path)
+            except InputError as e:
+                lost.append(f"the current image {path} was not written ({e.problem})")
         inputs = sorted({str(p) for c, ss in self.plan.jobs for p in (c, *ss)} | ({self.config.init}
                         if is_file(self.config.init) else set()) | {str(p) for p in mask_paths(self.config)})
-        checkpoint.save(self.plan.checkpoint, state, {
-            "argv": self.args.argv, "cwd": getattr(self.args, "cwd", str(Path.cwd())),
-            "weights_sha256": self.weights["sha256"],
-            "inputs": {p: file_digest(p, "sha256") for p in inputs}, "partials": [str(p) for p in partials],
-            "first": state.first, "step": state.step})
+        try:
+            checkpoint.save(self.plan.checkpoint, state, {
+                "argv": self.args.argv, "cwd": getattr(self.args, "cwd", str(Path.cwd())),
+                "weights_sha256": self.weights["sha256"],
+                "inputs": {p: file_digest(p, "sha256") for p in inputs}, "partials": [str(p) for p in partials],
+                "first": state.first, "step": state.step})
+            saved = (f"the checkpoint {self.plan.checkpoint} (step {state.step}) was written; continue with: {PROG} "
+                     f"--resume {self.plan.checkpoint}; ")
+        except InputError as e:  # said, as a failed partial image is: what was kept is said too
+            saved = f"the checkpoint {self.plan.checkpoint} was not written ({e.problem}); "
         where = (f"the current image {partials[0]}" if len(partials) == 1 else
                  f"the current images of {len(partials)} jobs (OUTPUT_STEM.partial.png)")
-        return (f"{where} (step {state.step}) and the checkpoint {self.plan.checkpoint} were written; continue "
-                f"with: {PROG} --resume {self.plan.checkpoint}; ")
+        if not lost and saved.startswith("the checkpoint") and "was written" in saved:
+            return (f"{where} (step {state.step}) and the checkpoint {self.plan.checkpoint} were written; continue "
+                    f"with: {PROG} --resume {self.plan.checkpoint}; ")
+        kept = f"{where} (step {state.step}) {'was' if len(partials) == 1 else 'were'} written; " if partials else ""
+        return "".join(f"{w}; " for w in lost) + kept + saved
 
     def _interrupted(self) -> str:
         """The closing line of an interrupted run: what was written, what was not."""

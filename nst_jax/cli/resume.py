@@ -35,6 +35,25 @@ def check_not_replaced(meta: dict, outputs: list[Path]) -> None:
                                            "the checkpoint")
 
 
+META_KINDS = {"argv": "a list of strings", "cwd": "a string", "weights_sha256": "a string",
+              "inputs": "a mapping of paths to hashes", "partials": "a list of strings"}
+
+
+def check_meta(meta: dict) -> None:
+    """ValueError unless `meta` (a checkpoint's, as the reporter writes it) holds what a resumed command reads, of
+    the kinds written (META_KINDS): a tampered file gave KeyError and TypeError tracebacks."""
+    strings = lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v)  # noqa: E731
+    kinds = {"argv": strings, "cwd": lambda v: isinstance(v, str), "weights_sha256": lambda v: isinstance(v, str),
+             "inputs": lambda v: isinstance(v, dict) and all(isinstance(k, str) and isinstance(x, str)
+                                                             for k, x in v.items()),
+             "partials": strings}
+    for key, ok in kinds.items():
+        if key not in meta:
+            raise ValueError(f"its metadata has no {key!r}")
+        if not ok(meta[key]):
+            raise ValueError(f"its metadata's {key!r} is not {META_KINDS[key]}")
+
+
 PATH_OPTIONS = ("content", "style", "output", "log", "plot", "weights", "init", "style_masks", "content_mask")
 
 
@@ -54,6 +73,10 @@ def resumed_args(argv: list[str], parser: argparse.ArgumentParser):
     from ..run import checkpoint
 
     state, meta = checkpoint.load(known.resume)
+    try:
+        check_meta(meta)
+    except ValueError as e:
+        raise InputError(known.resume, f"not a readable nst_jax checkpoint ({e})") from None
     meta["path"] = known.resume
     args = parser.parse_args(meta["argv"])
     def rebase(name: str, value):  # a relative path, from the folder the stopped run ran in

@@ -46,6 +46,7 @@ def load(path: str | os.PathLike):
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise ValueError("not an nst_jax checkpoint")
         _check_layout(arrays)
+        _check_values(arrays)
         first, scale, step = (int(v) for v in arrays["scalars"])
         finite_steps = arrays["finite_steps"]
         leaves = [arrays[f"state_{i}"] for i in range(sum(k.startswith("state_") for k in arrays))]
@@ -59,6 +60,22 @@ def load(path: str | os.PathLike):
         why = "not an .npz of arrays" if "pickle" in str(e) or isinstance(e, zipfile.BadZipFile) else str(e)
         raise InputError(path, f"not a readable nst_jax checkpoint ({why})") from None
     return state, meta
+
+
+def _check_values(arrays: dict[str, np.ndarray]) -> None:
+    """ValueError if a job's variables or optimiser state hold NaN while its last loss is finite: a run that
+    diverged stops with NaN and a NaN loss, so NaN beside a finite loss was never written by `save` (resuming it
+    would run to the end with a frozen loss)."""
+    totals = arrays["history_total"]
+    finite_loss = np.isfinite(totals[-1]) if len(totals) else np.ones(arrays["finite_steps"].shape, bool)
+    for name in ["z"] + sorted(k for k in arrays if k.startswith("state_")):
+        a = arrays[name]
+        if a.dtype.kind != "f":
+            continue
+        bad = np.isnan(a.reshape(a.shape[0], -1)).any(axis=1)[:finite_loss.shape[0]]
+        if (bad & finite_loss).any():
+            what = "variables" if name == "z" else "optimiser state"
+            raise ValueError(f"its {what} hold NaN where the loss was finite (job {int(np.argmax(bad & finite_loss))})")
 
 
 def _check_layout(arrays: dict[str, np.ndarray]) -> None:

@@ -71,6 +71,9 @@ def optimize_batches(
     on the same machine what the uninterrupted run gives, bit for bit (the same programs on the same values).
     `masks`: the spatial control, read (default: `load_masks(config)`), the same for every job.
     """
+    if report_every is not None and (isinstance(report_every, bool) or not isinstance(report_every, int)
+                                     or report_every < 1):
+        raise ValueError(f"report_every must be a whole number of steps >= 1 (or None), got {report_every!r}")
     if config.precision == "float64" and not jax.config.jax_enable_x64:
         raise ValueError("precision float64 needs JAX's x64 mode: wrap the call in `with jax.enable_x64(True):`")
     spec = loss_spec(config, w.preprocess, config.remat == "on")

@@ -223,6 +223,8 @@ def default_weights(source: str = "auto", folder: Optional[str | os.PathLike] = 
     Raises:
       InputError: no file and downloads are off ($NST_JAX_NO_DOWNLOAD) or failed.
     """
+    if source not in ("auto", *SOURCES):
+        raise ValueError(f"source must be one of auto, {', '.join(SOURCES)}, got {source!r}")
     folder = Path(folder) if folder is not None else weights_dir()
     notify = notify or (lambda line: None)
     for name, path in zip(AUTO_ORDER if source == "auto" else (source,), candidate_paths(source, folder)):
