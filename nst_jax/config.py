@@ -434,12 +434,11 @@ def check(config: Config) -> None:
     if config.preserve_colors is not None and config.preserve_colors not in COLOR_MODES:
         raise ValueError(f"preserve_colors must be one of {', '.join(COLOR_MODES)} or None, "
                          f"got {config.preserve_colors!r}")
-    for name, allowed in (("optimizer", tuple(OPTIMIZERS)), ("pooling", POOLINGS), ("box", BOXES),
-                          ("normalization", NORMALIZATIONS), ("tv_form", TV_FORMS), ("pixel_space", PIXEL_SPACES),
-                          ("style_loss", STYLE_LOSSES),
-                          ("weights_source", WEIGHTS_SOURCES), ("precision", PRECISIONS)):
-        if getattr(config, name) not in allowed:
-            raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {getattr(config, name)!r}")
+    for f in dataclasses.fields(config):  # every field's choices, as declared once in its metadata
+        allowed = f.metadata.get("choices")
+        value = getattr(config, f.name)
+        if allowed is not None and value is not None and value not in allowed:
+            raise ValueError(f"{f.name} must be one of {', '.join(allowed)}, got {value!r}")
     if config.scales is not None and config.scales < 1:
         raise ValueError(f"scales must be >= 1, got {config.scales}")
     if (config.scale_sizes is None and config.scales is not None and config.size is not None

@@ -74,3 +74,16 @@ def test_the_command_line_says_so_in_one_line_without_warnings(option, value, me
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and len(err.strip().splitlines()) == 1 and message in err, err
     assert [str(w.message) for w in caught] == []
+
+
+def test_every_field_with_choices_is_checked_against_the_one_list_it_declares():
+    """Issue 50: Config(remat="yes") was accepted and meant off, because check() listed the fields' choices a
+    second time and left remat out. Now each field's `choices` metadata is the one list, and every one is checked."""
+    import dataclasses
+
+    with pytest.raises(ValueError, match="remat must be one of on, off, got 'yes'"):
+        Config(remat="yes")
+    for f in dataclasses.fields(Config):
+        if f.metadata.get("choices") and f.name != "preserve_colors":
+            with pytest.raises(ValueError, match=f"{f.name} must be one of "):
+                Config(**{f.name: "not-a-choice"})
