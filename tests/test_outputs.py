@@ -272,3 +272,19 @@ def test_a_stop_keeps_the_checkpoint_when_a_partial_image_cannot_be_written(h5_f
     assert re.search(re.escape(f"the checkpoint {ckpt} (step ") + r"\d+" + re.escape(
         f") was written; continue with: python -m nst_jax --resume {ckpt}; {tmp_path / 'o.png'} not written"), err), err
     assert ckpt.is_file() and (tmp_path / "o.partial.png").is_dir()
+
+
+def test_a_fresh_run_removes_the_stale_checkpoint_of_its_own_outputs(h5_files, image_files, tmp_path, capsys):
+    """Issue 49, item 18: a fresh run after an interrupted one left the stale o.checkpoint.npz and o.partial.png
+    beside its new output. They are this output's: the finished run removes them; a file at the checkpoint's name
+    that is not a checkpoint is kept."""
+    from test_cli import _stopped_run
+
+    command, ckpt = _stopped_run(h5_files, image_files, tmp_path)
+    partial = tmp_path / "o.partial.png"
+    assert ckpt.is_file() and partial.is_file()
+    assert main(command) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.json", "o.png"]
+    ckpt.write_text("my notes, not a checkpoint")
+    assert main(command) == 0
+    assert ckpt.read_text() == "my notes, not a checkpoint"

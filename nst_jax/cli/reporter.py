@@ -167,12 +167,19 @@ class Reporter:
 
     def finish(self) -> None:
         """After every batch: the plot, then the divergence error or the closing line. A resumed run's checkpoint
-        and partial images, no longer needed, are removed."""
+        and partial images, no longer needed, are removed; so are those of an earlier stopped run of the same
+        outputs, which this run has written anew (only a file that is an nst_jax checkpoint, at this run's checkpoint
+        path, and this run's own partial-image names)."""
         from ..run import checkpoint
         from ..run.records import joined_histories
 
         if self.resumed:  # the partial images are this run's own names, never a list read from the file
             checkpoint.remove([self.resumed["path"], *(partial_path(o) for o in self.plan.outputs)])
+        elif (self.plan.checkpoint is not None and not self.diverged and self.histories
+              and checkpoint.is_checkpoint(self.plan.checkpoint)):
+            # an earlier stopped run of these outputs: this run has written them anew, so its checkpoint and partial
+            # images are stale (resuming it would be refused as older than the outputs)
+            checkpoint.remove([self.plan.checkpoint, *(partial_path(o) for o in self.plan.outputs)])
         history = joined_histories(self.histories) if self.histories else None
         outputs = self.plan.outputs
         if self.plan.plot_path and history is not None:

@@ -97,6 +97,19 @@ def _check_layout(arrays: dict[str, np.ndarray]) -> None:
         raise ValueError("its optimiser state is not arrays with one entry per job")
 
 
+def is_checkpoint(path: str | os.PathLike) -> bool:
+    """Whether `path` is a regular file holding an nst_jax checkpoint (only its metadata is read)."""
+    try:
+        check_regular_file(path)
+        if not Path(path).is_file():
+            return False
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+        return isinstance(meta, dict) and meta.get("format") == FORMAT
+    except Exception:  # anything unreadable is not one (and is left alone)
+        return False
+
+
 def remove(paths) -> None:
     """Delete files that a finished run no longer needs (a checkpoint, partial images); missing ones are fine."""
     for path in paths:
