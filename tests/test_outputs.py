@@ -288,3 +288,46 @@ def test_a_fresh_run_removes_the_stale_checkpoint_of_its_own_outputs(h5_files, i
     ckpt.write_text("my notes, not a checkpoint")
     assert main(command) == 0
     assert ckpt.read_text() == "my notes, not a checkpoint"
+
+
+def test_closing_lines_say_what_was_written(h5_files, image_files, tmp_path, monkeypatch, capsys):
+    """Issue 49, item 8: Ctrl-C while --plot drew said "o.png was not written" when it was; and a resumed batch
+    whose earlier image had been deleted said "wrote 2 images" with one missing."""
+    import signal
+
+    from nst_jax.cli import reporter as reporter_module
+
+    pytest.importorskip("matplotlib")
+
+    def stop_while_drawing(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(reporter_module, "plot_losses", stop_while_drawing)
+    out = tmp_path / "o.png"
+    assert main(_base(h5_files, image_files) + ["--output", out, "--plot", tmp_path / "p.png"]) == 130
+    err = capsys.readouterr().err.strip()
+    assert err == f"python -m nst_jax: interrupted; wrote {out}; the plot {tmp_path / 'p.png'} was not written", err
+    assert out.is_file()
+    monkeypatch.undo()
+
+    folder = tmp_path / "out"
+    folder.mkdir()
+    command = ["--content", image_files["content"], "--style", image_files["style"], image_files["content"],
+               "--output", folder, "--weights", h5_files["legacy"], "--size", 32, "--steps", 6, "--chunk-size", 2,
+               "--optimizer", "adam", "--batch-size", 1]
+    real = reporter_module.Reporter.progress
+
+    def progress(self, p):
+        real(self, p)
+        if p.first_job == 1 and p.step == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(reporter_module.Reporter, "progress", progress)
+    assert main(command) == 130
+    monkeypatch.setattr(reporter_module.Reporter, "progress", real)
+    (folder / "content_style.png").unlink()  # the first job's image, written before the stop
+    capsys.readouterr()
+    assert main(["--resume", folder / "nst_jax.checkpoint.npz"]) == 0
+    err = capsys.readouterr().err
+    assert (f"wrote 1 image to {folder} (0 more from before the stop; {folder / 'content_style.png'}, written "
+            "before the stop, is missing)") in err, err

@@ -109,6 +109,23 @@ class Reporter:
         kept = f"{where} (step {state.step}) {'was' if len(partials) == 1 else 'were'} written; " if partials else ""
         return "".join(f"{w}; " for w in lost) + kept + saved
 
+    def _where(self) -> str:
+        """What a finished run wrote, for its closing line: the one output, or the images of a batch into the
+        --output folder; a resumed batch run counts the images the stopped run wrote apart, and names one of them
+        that is no longer there."""
+        outputs = self.plan.outputs
+        if self.plan.n_all == 1:
+            return str(outputs[0])
+        if not self.resumed:
+            return f"{_images(len(outputs))} to {self.args.output}"
+        before = outputs[:self.resumed["first"]]  # the stopped run's finished batches
+        gone = [o for o in before if not o.is_file()]
+        where = f"{_images(len(self.written))} to {self.args.output}"
+        if before:
+            where += f" ({len(before) - len(gone)} more from before the stop"
+            where += f"; {gone[0]}, written before the stop, is missing)" if gone else ")"
+        return where
+
     def _interrupted(self) -> str:
         """The closing line of an interrupted run: what was written, what was not."""
         missing = [o for j, o in enumerate(self.plan.outputs) if o not in self.written and j not in self.diverged]
@@ -183,8 +200,12 @@ class Reporter:
         history = joined_histories(self.histories) if self.histories else None
         outputs = self.plan.outputs
         if self.plan.plot_path and history is not None:
-            plot_losses(history, term_weights(self.config), self.plan.plot_path, title=f"{PROG}: {outputs[0].name}"
-                        + (f" and {len(outputs) - 1} more" if len(outputs) > 1 else ""))
+            try:
+                plot_losses(history, term_weights(self.config), self.plan.plot_path,
+                            title=f"{PROG}: {outputs[0].name}" + (f" and {len(outputs) - 1} more" * (len(outputs) > 1)))
+            except KeyboardInterrupt as e:  # the images are written: say so, not that the output was not
+                raise Interrupted(f"wrote {self._where()}; the plot {self.plan.plot_path} was not written",
+                                  getattr(e, "status", Interrupted.CTRL_C)) from None
         if self.diverged:
             j, (step, image_step) = next(iter(self.diverged.items()))
             others = f" ({len(self.diverged)} of {len(outputs)} jobs; the others were written)" * (len(outputs) > 1)
@@ -194,13 +215,16 @@ class Reporter:
                                          f"{step}){others}; try --box clip, a smaller --lr, or smaller loss weights")
         if not self.args.quiet:
             final = f", final loss {span(history['total'][-1])}" if self.total_steps and history else ""
-            where = outputs[0] if self.plan.n_all == 1 else (
-                f"{len(outputs)} image{'s' * (len(outputs) > 1)} to {self.args.output}")
+            where = self._where()
             resumed = (f", resumed at step {self.resumed['step']}" + (f" of job {self.resumed['first']}"
                                                                      if self.plan.n_all > 1 else "") + ","
                        if self.resumed else "")  # the time is this run's only
             print(f"wrote {where} ({self.plan.whose}{self.total_steps} steps{resumed} in "
                   f"{self.end - self.loop_start:.1f} s{final})", file=sys.stderr)
+
+
+def _images(n: int) -> str:
+    return f"{n} image{'s' * (n != 1)}"
 
 
 def write_json(path: Path, data: dict) -> None:
