@@ -977,7 +977,10 @@ def test_resume_refuses_to_replace_an_output_written_after_the_stop(h5_files, im
     checkpoint."""
     command, ckpt = _stopped_run(h5_files, image_files, tmp_path)
     later = [*command[:command.index("--steps")], "--steps", "2", *command[command.index("--steps") + 2:]]
-    assert main(later) == 0
+    later.remove("--quiet")
+    capsys.readouterr()
+    assert main(later) == 0  # another command: the earlier checkpoint is kept, and the closing line says so
+    assert f"; kept {ckpt}, the checkpoint of an earlier stopped run of another command" in capsys.readouterr().err
     out = tmp_path / "o.png"
     before = (out.read_bytes(), (tmp_path / "o.json").read_bytes())
     capsys.readouterr()

@@ -276,8 +276,9 @@ def test_a_stop_keeps_the_checkpoint_when_a_partial_image_cannot_be_written(h5_f
 
 def test_a_fresh_run_removes_the_stale_checkpoint_of_its_own_outputs(h5_files, image_files, tmp_path, capsys):
     """Issue 49, item 18: a fresh run after an interrupted one left the stale o.checkpoint.npz and o.partial.png
-    beside its new output. They are this output's: the finished run removes them; a file at the checkpoint's name
-    that is not a checkpoint is kept."""
+    beside its new output. The same command run again from the start removes them when it finishes; a file at the
+    checkpoint's name that is not a checkpoint is kept (another command's checkpoint is kept and named:
+    test_cli.py::test_resume_refuses_to_replace_an_output_written_after_the_stop)."""
     from test_cli import _stopped_run
 
     command, ckpt = _stopped_run(h5_files, image_files, tmp_path)

@@ -49,6 +49,7 @@ class Reporter:
         self.written: list[Path] = []
         self.diverged: dict[int, tuple[int, int]] = {}  # job -> (its first non-finite step, its image's step)
         self.stopped_note = ""
+        self.stale_note = ""
         self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> "Reporter":
@@ -108,6 +109,21 @@ class Reporter:
                     f"with: {PROG} --resume {self.plan.checkpoint}; ")
         kept = f"{where} (step {state.step}) {'was' if len(partials) == 1 else 'were'} written; " if partials else ""
         return "".join(f"{w}; " for w in lost) + kept + saved
+
+    def _stale(self, meta: Optional[dict]) -> None:
+        """An earlier stopped run's checkpoint at this run's checkpoint path (`meta`: its metadata; None: there is
+        none): stale now that this run has written its outputs anew. The same command's is removed with this
+        run's partial-image names; another command's is kept, and the closing line says so."""
+        if meta is None:
+            return
+        ckpt = self.plan.checkpoint
+        if meta.get("argv") == self.args.argv and meta.get("cwd") == getattr(self.args, "cwd", None):
+            from ..run import checkpoint
+
+            checkpoint.remove([ckpt, *(partial_path(o) for o in self.plan.outputs)])
+        else:
+            self.stale_note = (f"; kept {ckpt}, the checkpoint of an earlier stopped run of another command: "
+                               "resuming it is refused now that its outputs are newer")
 
     def _where(self) -> str:
         """What a finished run wrote, for its closing line: the one output, or the images of a batch into the
@@ -192,11 +208,8 @@ class Reporter:
 
         if self.resumed:  # the partial images are this run's own names, never a list read from the file
             checkpoint.remove([self.resumed["path"], *(partial_path(o) for o in self.plan.outputs)])
-        elif (self.plan.checkpoint is not None and not self.diverged and self.histories
-              and checkpoint.is_checkpoint(self.plan.checkpoint)):
-            # an earlier stopped run of these outputs: this run has written them anew, so its checkpoint and partial
-            # images are stale (resuming it would be refused as older than the outputs)
-            checkpoint.remove([self.plan.checkpoint, *(partial_path(o) for o in self.plan.outputs)])
+        elif self.plan.checkpoint is not None and not self.diverged and self.histories:
+            self._stale(checkpoint.read_meta(self.plan.checkpoint))
         history = joined_histories(self.histories) if self.histories else None
         outputs = self.plan.outputs
         if self.plan.plot_path and history is not None:
@@ -220,7 +233,7 @@ class Reporter:
                                                                      if self.plan.n_all > 1 else "") + ","
                        if self.resumed else "")  # the time is this run's only
             print(f"wrote {where} ({self.plan.whose}{self.total_steps} steps{resumed} in "
-                  f"{self.end - self.loop_start:.1f} s{final})", file=sys.stderr)
+                  f"{self.end - self.loop_start:.1f} s{final}){self.stale_note}", file=sys.stderr)
 
 
 def _images(n: int) -> str:

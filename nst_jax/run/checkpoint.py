@@ -97,17 +97,18 @@ def _check_layout(arrays: dict[str, np.ndarray]) -> None:
         raise ValueError("its optimiser state is not arrays with one entry per job")
 
 
-def is_checkpoint(path: str | os.PathLike) -> bool:
-    """Whether `path` is a regular file holding an nst_jax checkpoint (only its metadata is read)."""
+def read_meta(path: str | os.PathLike):
+    """The metadata of the nst_jax checkpoint at `path` (only that is read), or None if `path` is not a regular file
+    holding one."""
     try:
         check_regular_file(path)
         if not Path(path).is_file():
-            return False
+            return None
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
-        return isinstance(meta, dict) and meta.get("format") == FORMAT
+        return meta if isinstance(meta, dict) and meta.get("format") == FORMAT else None
     except Exception:  # anything unreadable is not one (and is left alone)
-        return False
+        return None
 
 
 def remove(paths) -> None:
