@@ -332,3 +332,28 @@ def test_closing_lines_say_what_was_written(h5_files, image_files, tmp_path, mon
     err = capsys.readouterr().err
     assert (f"wrote 1 image to {folder} (0 more from before the stop; {folder / 'content_style.png'}, written "
             "before the stop, is missing)") in err, err
+
+
+def test_one_checkpoint_is_resumed_by_one_run_at_a_time(h5_files, image_files, tmp_path, capsys):
+    """Issue 49, item 11: two --resume runs of one checkpoint both ran, appending the same steps twice to one log.
+    While one process holds the checkpoint, another's --resume is one line, exit 1, and writes nothing."""
+    import subprocess
+    import sys
+
+    from test_cli import _stopped_run
+
+    _, ckpt = _stopped_run(h5_files, image_files, tmp_path)
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'rb'); "
+                               "fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)", str(ckpt)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        capsys.readouterr()
+        assert main(["--resume", ckpt]) == 1
+        err = capsys.readouterr().err
+        assert f"{ckpt}: another run is resuming this checkpoint now" in err and len(err.strip().splitlines()) == 1
+        assert not (tmp_path / "o.png").exists() and ckpt.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert main(["--resume", ckpt]) == 0 and (tmp_path / "o.png").exists()

@@ -73,6 +73,7 @@ def resumed_args(argv: list[str], parser: argparse.ArgumentParser):
     from ..run import checkpoint
 
     state, meta = checkpoint.load(known.resume)
+    args_lock = _hold(known.resume)
     try:
         check_meta(meta)
     except ValueError as e:
@@ -91,5 +92,24 @@ def resumed_args(argv: list[str], parser: argparse.ArgumentParser):
         many = isinstance(value, (list, tuple))
         setattr(args, name, type(value)(rebase(name, v) for v in value) if many else rebase(name, value))
     args.argv, args.cwd, args.quiet = meta["argv"], meta["cwd"], args.quiet or known.quiet
-    args.resume = known.resume
+    args.resume, args.resume_lock = known.resume, args_lock  # the lock lasts as long as the run (its process)
     return args, (state, meta)
+
+
+def _hold(path: str):
+    """An open file on the checkpoint `path` with an exclusive lock (flock), held until the process ends; an
+    InputError when another process holds it: two runs resuming one checkpoint would both write the same outputs
+    and append the same steps to one log."""
+    import fcntl
+    import os
+
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as e:
+        raise InputError(path, f"cannot open the checkpoint ({e.strerror or e})") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise InputError(path, "another run is resuming this checkpoint now; wait for it to finish") from None
+    return os.fdopen(fd, "rb")
