@@ -357,3 +357,28 @@ def test_one_checkpoint_is_resumed_by_one_run_at_a_time(h5_files, image_files, t
         holder.kill()
         holder.wait()
     assert main(["--resume", ckpt]) == 0 and (tmp_path / "o.png").exists()
+
+
+def test_joining_an_unreachable_coordinator_ends_in_one_line_and_a_stop_ends_the_wait(image_files, tmp_path):
+    """Issue 49, item 6: --coordinator 127.0.0.1:9 --num-processes 2 --process-id 1 waited forever and ignored
+    SIGINT and SIGTERM (JAX's wait blocks in C++; its own deadline aborts the process with a C++ trace). The wait
+    now ends at --join-timeout with one line, exit 1, and SIGTERM ends it at once with 143."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    command = [sys.executable, "-m", "nst_jax", "--content", str(image_files["content"]), "--style",
+               str(image_files["style"]), "--output", str(tmp_path / "o.png"), "--size", "32", "--steps", "2",
+               "--coordinator", "127.0.0.1:9", "--num-processes", "2", "--process-id", "1"]
+    start = time.monotonic()
+    done = subprocess.run(command + ["--join-timeout", "3"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and time.monotonic() - start < 30, done.stderr[-2000:]
+    assert done.stderr.strip().splitlines() == [
+        "python -m nst_jax: error: --distributed: no multi-process run to join within 3 s (is the coordinator "
+        "127.0.0.1:9 up? --join-timeout sets the wait)"]
+    waiting = subprocess.Popen(command + ["--join-timeout", "120"], stderr=subprocess.PIPE, text=True)
+    time.sleep(4)
+    waiting.send_signal(signal.SIGTERM)
+    assert waiting.wait(timeout=20) == 143
+    assert "interrupted by SIGTERM" in waiting.stderr.read() and not (tmp_path / "o.png").exists()

@@ -140,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     hosts.add_argument("--coordinator", metavar="HOST:PORT", help="process 0's address (implies --distributed)")
     hosts.add_argument("--num-processes", type=int, metavar="N", help="processes in the run (with --coordinator)")
     hosts.add_argument("--process-id", type=int, metavar="I", help="this process, 0..N-1 (with --coordinator)")
+    hosts.add_argument("--join-timeout", type=float, default=300.0, metavar="S",
+                       help="seconds to wait for every process to join (default: 300, JAX's); Ctrl-C ends the wait")
 
     settings = parser.add_argument_group("settings (see docs/cli.md)")
     for f in dataclasses.fields(Config):
@@ -174,6 +176,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
 def check_hosts(args: argparse.Namespace) -> None:
     """Usage errors of the multi-host options: the coordinator, process count and id come all together or not at
     all, and describe a valid process (given, they imply --distributed: see `joined_hosts`)."""
+    if not 1 <= args.join_timeout <= 86400:
+        raise ValueError(f"--join-timeout must be 1 to 86400 seconds, got {args.join_timeout}")
     manual = (args.coordinator, args.num_processes, args.process_id)
     if any(v is not None for v in manual):
         if any(v is None for v in manual):

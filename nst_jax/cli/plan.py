@@ -14,7 +14,7 @@ from typing import Iterator, Optional
 import numpy as np
 
 from ..config import INIT_KEYWORDS, Config
-from ..errors import InputError, UsageError
+from ..errors import InputError, UsageError, check_stop
 from ..io import images
 from ..io.files import check_name, check_writable_target
 from ..io.plot import check_matplotlib
@@ -42,12 +42,34 @@ def joined_hosts(args: argparse.Namespace) -> Iterator[None]:
     if not (args.distributed or args.coordinator is not None):
         yield
         return
+    import threading
+    import time
+
     import jax
 
-    try:
-        jax.distributed.initialize(args.coordinator, args.num_processes, args.process_id)
-    except (ValueError, RuntimeError) as e:  # no cluster detected, coordinator unreachable
-        raise InputError(None, f"--distributed: could not join a multi-process run: {e}") from None
+    failed: list[BaseException] = []
+
+    def join() -> None:  # in a thread: JAX's wait blocks in C++, where no stop signal could end it
+        try:
+            jax.distributed.initialize(args.coordinator, args.num_processes, args.process_id,
+                                       initialization_timeout=int(args.join_timeout) + 60)
+        except BaseException as e:  # noqa: B036 (handed to the main thread)
+            failed.append(e)
+
+    joining = threading.Thread(target=join, name="nst_jax-join", daemon=True)
+    joining.start()
+    # JAX's own deadline (later) aborts the whole process with a C++ trace: this wait ends first, and a stop signal
+    # interrupts it (errors.stop_on_signals)
+    deadline = time.monotonic() + args.join_timeout
+    while joining.is_alive() and time.monotonic() < deadline:
+        joining.join(0.2)
+        check_stop()
+    if joining.is_alive():
+        raise InputError(None, f"--distributed: no multi-process run to join within {args.join_timeout:g} s (is the "
+                               f"coordinator {args.coordinator or 'detected'} up? --join-timeout sets the wait)")
+    if failed:  # no cluster detected, coordinator unreachable, the timeout
+        raise InputError(None, f"--distributed: could not join a multi-process run: "
+                               f"{' '.join(str(failed[0]).split())[:300]}") from None
     try:
         yield
     finally:
