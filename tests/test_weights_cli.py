@@ -101,3 +101,25 @@ def test_info_into_a_closed_pipe_stops_quietly(h5_files):
     command = f"{sys.executable} -m nst_jax.weights info {h5_files['legacy']} | true; echo ${{PIPESTATUS[0]}}"
     proc = subprocess.run(["bash", "-c", command], capture_output=True, text=True)
     assert (proc.stdout.strip(), proc.stderr) == ("0", "")
+
+
+def test_normalize_reads_a_huge_image_in_bounded_memory(h5_files, tmp_path):
+    """Issue 49, item 10: a 12 KB 9999x9999 PNG given to `weights normalize --images` was decoded whole as float32
+    (2.8 GB peak). It is reduced while it is decoded, to what --size needs; measured in a fresh process."""
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    Image.new("RGB", (9999, 9999), (120, 80, 200)).save(folder / "huge.png")
+    assert (folder / "huge.png").stat().st_size < 1_000_000
+    script = ("import resource, sys\nfrom nst_jax.weights.cli import main\n"
+              "status = main(sys.argv[1:])\n"
+              "print(status, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
+    out = subprocess.run([sys.executable, "-c", script, "normalize", str(h5_files["legacy"]), str(tmp_path / "n.npz"),
+                          "--images", str(folder), "--size", "64"], capture_output=True, text=True, timeout=300)
+    status, peak_kib = out.stdout.split()[-2:]
+    assert status == "0" and (tmp_path / "n.npz").is_file(), out.stderr[-2000:]
+    assert int(peak_kib) < 1_500_000, f"peak {int(peak_kib) // 1024} MiB"

@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> None:
         least = smallest_side(CONV_NAMES[-1].replace("conv", "relu"))
         pics = []
         for path in images.list_images(args.images):
-            pic = images.resize_longer_side(images.load(path), args.size)
+            pic = images.resize_longer_side(images.load(path, longer_side=args.size), args.size)  # reduced while read
             if min(pic.shape[:2]) < least:  # conv5_x would see no positions: its means would be undefined
                 raise InputError(path, f"resized to {pic.shape[1]}x{pic.shape[0]}, too small: every filter up to "
                                        f"conv5_4 needs at least {least} px on each side; raise --size")
