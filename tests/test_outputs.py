@@ -382,3 +382,37 @@ def test_joining_an_unreachable_coordinator_ends_in_one_line_and_a_stop_ends_the
     waiting.send_signal(signal.SIGTERM)
     assert waiting.wait(timeout=20) == 143
     assert "interrupted by SIGTERM" in waiting.stderr.read() and not (tmp_path / "o.png").exists()
+
+
+def test_a_checkpoint_claiming_a_huge_image_is_refused_before_reading_it(h5_files, image_files, tmp_path, capsys):
+    """Issue 49, item 10: a 1.3 MB checkpoint whose image array claimed 9000x9000 was allocated (1.26 GB) before
+    its refusal. The sizes are checked from the .npy headers first; compressed arrays (save never writes them) are
+    refused too."""
+    import io
+    import zipfile
+
+    import numpy as np
+    from test_cli import _stopped_run
+
+    _, ckpt = _stopped_run(h5_files, image_files, tmp_path)
+    with np.load(ckpt) as data:
+        arrays = {k: data[k] for k in data.files}
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False,
+                                                  "shape": (1, 1, 9000, 9000, 3)})
+    with zipfile.ZipFile(ckpt, "w") as archive:  # every array as save stores it, but z's header lies
+        for name, array in arrays.items():
+            buffer = io.BytesIO()
+            np.save(buffer, array)
+            archive.writestr(f"{name}.npy", header.getvalue() + bytes(1_000_000) if name == "z" else buffer.getvalue())
+    capsys.readouterr()
+    assert main(["--resume", ckpt]) == 1
+    err = capsys.readouterr().err
+    assert "its array z.npy claims 972000000 bytes in a member of" in err and len(err.strip().splitlines()) == 1, err
+    with zipfile.ZipFile(ckpt, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, array in arrays.items():
+            buffer = io.BytesIO()
+            np.save(buffer, array)
+            archive.writestr(f"{name}.npy", buffer.getvalue())
+    assert main(["--resume", ckpt]) == 1
+    assert "is compressed; nst_jax stores checkpoints uncompressed" in capsys.readouterr().err
