@@ -208,3 +208,94 @@ def test_a_zip_with_a_name_that_is_not_utf8_is_one_input_error(weight_seeds, tmp
     path.write_bytes(_zip_flag_set(bytes(data), 1 << 11))
     with pytest.raises(InputError, match="corrupt zip archive"):
         weights_lib.load(path)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Checkpoints and run settings (issue 49): a mutated checkpoint loads or is one InputError naming it; any value of
+# any Config field gives a Config or one ValueError/TypeError line, never another exception.
+
+
+@pytest.fixture(scope="module")
+def checkpoint_seed(tmp_path_factory) -> bytes:
+    """A small real checkpoint: two jobs' 8x8 variables, Adam's state, three steps of history."""
+    from nst_jax.run import checkpoint
+    from nst_jax.run.records import BatchState
+
+    rng = np.random.default_rng(0)
+    z = rng.uniform(size=(2, 1, 8, 8, 3)).astype(np.float32)
+    history = {k: rng.uniform(size=(3, 2)).astype(np.float32) for k in ("content", "style", "tv", "total")}
+    state = BatchState(0, 0, 3, z, [np.zeros(2, np.int32), z.copy(), z.copy()], history, np.asarray([3, 3]),
+                       [None, None])
+    path = tmp_path_factory.mktemp("ckpt") / "seed.npz"
+    checkpoint.save(path, state, {"argv": [], "cwd": "/", "weights_sha256": "", "inputs": {}, "partials": []})
+    return path.read_bytes()
+
+
+def test_the_checkpoint_seed_loads(checkpoint_seed, tmp_path):
+    from nst_jax.run import checkpoint
+
+    (tmp_path / "c.npz").write_bytes(checkpoint_seed)
+    state, meta = checkpoint.load(tmp_path / "c.npz")
+    assert state.z.shape == (2, 1, 8, 8, 3) and state.step == 3 and meta["argv"] == []
+
+
+def test_any_checkpoint_file_loads_or_is_one_input_error(checkpoint_seed, tmp_path, memory_bound):
+    from nst_jax.run import checkpoint
+
+    @FUZZ
+    @given(data=mutated([checkpoint_seed]))
+    def check(data):
+        path = tmp_path / "fuzzed.npz"
+        path.write_bytes(data)
+        try:
+            state, _ = checkpoint.load(path)
+        except InputError as e:
+            assert str(path) in str(e) and "\n" not in str(e)
+            return
+        assert state.z.ndim == 5 and state.z.shape[-1] == 3
+
+    check()
+
+
+def _field_values():
+    """Values of every kind a caller might pass a setting: numbers at the edges, strings, sequences, None."""
+    numbers = st.one_of(st.integers(-(2**70), 2**70), st.floats(allow_nan=True, allow_infinity=True),
+                        st.sampled_from([0, 1, -1, 1e308, 1e-320, 2**63, 16, 512, 0.5]))
+    text = st.one_of(st.text(max_size=12), st.sampled_from(["", "auto", "on", "content", "relu4_2", "1,2", "a,b",
+                                                            "nan", "-1"]))
+    return st.one_of(numbers, text, st.none(), st.booleans(), st.lists(st.one_of(numbers, text), max_size=6),
+                     st.tuples(numbers, numbers))
+
+
+def test_any_setting_value_makes_a_config_or_one_line(memory_bound):
+    import dataclasses
+
+    from nst_jax import Config
+
+    names = [f.name for f in dataclasses.fields(Config)]
+
+    @FUZZ
+    @given(changes=st.dictionaries(st.sampled_from(names), _field_values(), min_size=1, max_size=3))
+    def check(changes):
+        try:
+            config = Config(**changes)
+        except (ValueError, TypeError) as e:
+            assert str(e) and "\n" not in str(e), (changes, str(e))
+            return
+        assert config.replace() == config  # a Config made is valid again as it is
+        config.schedule  # noqa: B018 (every derived setting can be computed)
+
+    check()
+
+
+def test_a_checkpoint_needing_a_newer_zip_version_is_one_input_error(checkpoint_seed, tmp_path):
+    """Found by the fuzzing above: a zip entry that claims version 6.4 to extract made zipfile raise
+    NotImplementedError, a traceback. It is one InputError."""
+    from nst_jax.run import checkpoint
+
+    data = bytearray(checkpoint_seed)
+    entry = data.index(b"PK\x01\x02")  # the first central-directory entry: version needed at offset 6
+    data[entry + 6:entry + 8] = b"\x40\x00"
+    (tmp_path / "c.npz").write_bytes(bytes(data))
+    with pytest.raises(InputError, match="not a readable nst_jax checkpoint"):
+        checkpoint.load(tmp_path / "c.npz")

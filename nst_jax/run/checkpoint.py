@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import struct
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,8 @@ def load(path: str | os.PathLike):
         raise InputError(path, "no such checkpoint file") from None
     except IsADirectoryError:
         raise InputError(path, "is a folder, not a checkpoint file") from None
-    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as e:
+    except (OSError, ValueError, KeyError, TypeError, EOFError, IndexError, OverflowError, NotImplementedError,
+            RuntimeError, struct.error, zipfile.BadZipFile) as e:  # what a damaged zip or .npy raises
         why = "not an .npz of arrays" if "pickle" in str(e) or isinstance(e, zipfile.BadZipFile) else str(e)
         raise InputError(path, f"not a readable nst_jax checkpoint ({why})") from None
     return state, meta
