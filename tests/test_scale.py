@@ -15,11 +15,12 @@ from conftest import smooth_image
 
 from nst_jax import Config, stylize, stylize_batch
 from nst_jax.cli.options import build_parser, config_from_args
-from nst_jax.config import PRESETS, preset_config, schedule_note
+from nst_jax.config import schedule_note
 from nst_jax.core import objective, steps
 from nst_jax.core.optimizers import OPTIMIZERS
 from nst_jax.errors import InputError
 from nst_jax.io.record import run_record, timing
+from nst_jax.presets import PRESETS, preset_config
 from nst_jax.run import planning, settings
 from nst_jax.run.memory import estimate_bytes, preflight
 

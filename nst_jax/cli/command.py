@@ -11,8 +11,9 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
-from ..config import Config, preset_weights_note, schedule_note
+from ..config import Config, schedule_note
 from ..errors import InputError, check_stop, exit_status, stop_on_signals
+from ..presets import preset_weights_note
 from .options import PROG, build_parser, check_hosts, config_from_args, option_message
 from .plan import joined_hosts, plan_run
 from .reporter import Reporter

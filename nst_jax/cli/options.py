@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from ..config import MAX_INPUT_PIXELS, PRESETS, Config, field_kind, parse_text, preset_config
+from ..config import MAX_INPUT_PIXELS, Config, field_kind, parse_text
 from ..errors import OneLineParser
+from ..presets import PRESETS, preset_config
 
 PROG = "python -m nst_jax"
 

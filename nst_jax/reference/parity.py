@@ -18,9 +18,10 @@ import numpy as np
 
 from .. import api
 from .. import weights as weights_lib
-from ..config import Config, preset_config
+from ..config import Config
 from ..core import layers, losses, objective, vgg
 from ..core.objective import TERMS
+from ..presets import preset_config
 from ..run import inputs, settings
 from . import torch_reference as ref
 
