@@ -118,3 +118,25 @@ def test_the_process_restarts_itself_once_before_jax(switch, size):
 def test_importing_the_package_does_not_load_jax():
     code = "import nst_jax, sys; assert 'jax' not in sys.modules; nst_jax.stylize; assert 'jax' in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_resumed_run_asks_for_the_size_its_checkpoint_records(tmp_path):
+    """Issue 50: `requested_size` could not see --resume, so a resumed 2048 px run lost its huge pages. It reads the
+    stopped run's arguments from the checkpoint, with the standard library alone (before JAX is imported)."""
+    import numpy as np
+
+    from nst_jax.cli.hugepages import checkpoint_argv
+    from nst_jax.run import checkpoint
+    from nst_jax.run.records import BatchState
+
+    z = np.zeros((1, 1, 4, 4, 3), np.float32)
+    state = BatchState(0, 0, 0, z, [z], {k: np.zeros((0, 1), np.float32) for k in ("content", "style", "tv", "total")},
+                       np.asarray([0]), [None])
+    argv = ["--content", "c.png", "--style", "s.png", "--output", "o.png", "--size", "2048"]
+    checkpoint.save(tmp_path / "c.npz", state, {"argv": argv, "cwd": "/", "weights_sha256": "", "inputs": {},
+                                                 "partials": []})
+    assert checkpoint_argv(str(tmp_path / "c.npz")) == argv
+    assert requested_size(["--resume", str(tmp_path / "c.npz")]) == 2048
+    assert requested_size([f"--resume={tmp_path / 'c.npz'}", "--quiet"]) == 2048
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    assert requested_size(["--resume", str(tmp_path / "bad.npz")]) is None

@@ -15,10 +15,13 @@ Standard library only (and `nst_jax.cli.options`, which is too): this runs befor
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import io
+import json
 import os
 import sys
+import zipfile
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
@@ -53,10 +56,38 @@ def requested_size(argv: Sequence[str]) -> Optional[int]:
     """The output's longer side that command-line arguments `argv` ask for (the last scale's size), read by the
     CLI's own parser (`nst_jax.cli.options`); None if the arguments are not a run (`--help`, a usage error: the CLI
     then reports it) or leave the size to the content image."""
+    argv = list(argv)
+    resumed = [a.split("=", 1)[1] for a in argv if a.startswith("--resume=")] + [
+        b for a, b in zip(argv, argv[1:]) if a == "--resume"]
+    if resumed:  # the stopped run's own arguments, from its checkpoint (a resumed run keeps its huge pages)
+        argv = checkpoint_argv(resumed[-1])
+        if argv is None:
+            return None
     try:
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             return config_from_args(build_parser().parse_args(argv)).schedule[-1][0]
     except (SystemExit, ValueError):
+        return None
+
+
+def checkpoint_argv(path: str) -> Optional[list[str]]:
+    """The command-line arguments a checkpoint (`run.checkpoint`'s .npz) records, read with the standard library
+    alone (its `meta` member: a .npy of one unicode string, JSON); None if that cannot be read."""
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open("meta.npy") as member:
+            data = member.read(1 << 20)
+        if not data.startswith(b"\x93NUMPY"):
+            return None
+        width = 2 if data[6] == 1 else 4  # the header's length: 2 bytes in .npy version 1, 4 in 2 and 3
+        length = int.from_bytes(data[8:8 + width], "little")
+        header = ast.literal_eval(data[8 + width:8 + width + length].decode("latin1"))
+        if header.get("descr", "")[:2] != "<U" or header.get("shape") != ():
+            return None
+        text = data[8 + width + length:].decode("utf-32-le").rstrip("\x00")
+        argv = json.loads(text).get("argv")
+        return argv if isinstance(argv, list) and all(isinstance(a, str) for a in argv) else None
+    except (OSError, ValueError, SyntaxError, KeyError, AttributeError, IndexError, zipfile.BadZipFile,
+            NotImplementedError, RuntimeError):
         return None
 
 
