@@ -69,6 +69,9 @@ def stylize(
       `Result` with the final image (clipped to [0, 1]) and the per-step loss history.
     """
     config = as_config(config)
+    _check_image_kind(content, "content")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be a function of a Progress (or None), got {type(callback).__name__}")
     content_side, style_side = needed_sides(config)
     content = as_image(content, "content", content_side)
     style = [as_image(s, "style", style_side) for s in style_set(style)]
@@ -104,6 +107,8 @@ def stylize_batch(
     if len(contents) != len(styles):
         raise ValueError(f"need as many styles as contents (one job each), got {len(contents)} and {len(styles)}")
     config = as_config(config)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be a function of a Progress (or None), got {type(callback).__name__}")
     w = as_weights(weights, config.weights_source)
     content_side, style_side = needed_sides(config)
     out, history, image_steps = joined_batches(list(optimize_batches(
@@ -111,6 +116,16 @@ def stylize_batch(
         [[as_image(s, "style", style_side) for s in style_set(ss)] for ss in styles], w, config, callback)))
     return [Result(out[j], {k: v[:, j] for k, v in history.items()}, int(image_steps[j]))
             for j in range(len(contents))]
+
+
+def _check_image_kind(image, what: str) -> None:
+    """A TypeError saying what an image may be, for what is none of them (None, bytes, a list of contents)."""
+    if isinstance(image, (list, tuple)):
+        raise TypeError(f"{what} must be one image (a path, a Pillow image or an [H, W, 3] array), got a "
+                        f"{type(image).__name__}; several contents are several jobs: use stylize_batch")
+    if image is None or isinstance(image, (bytes, bytearray, int, float)):
+        raise TypeError(f"{what} must be an image path, a Pillow image or an [H, W, 3] array, got "
+                        f"{type(image).__name__}")
 
 
 def _job_list(images_, what: str) -> list:

@@ -446,7 +446,7 @@ def check(config: Config) -> None:
         raise ValueError(f"lbfgs_memory must be >= 1, got {config.lbfgs_memory}")
     if config.style_blend is not None and (not all(0 <= w < math.inf for w in config.style_blend)
                                            or not sum(config.style_blend) > 0):
-        raise ValueError(f"style_blend must be weights >= 0, not all zero, got {config.style_blend}")
+        raise ValueError(f"style_blend must be finite weights >= 0, not all zero, got {config.style_blend}")
     if config.layer_styles is not None:
         if len(config.layer_styles) != len(config.style_layers):
             raise ValueError(f"layer_styles has {len(config.layer_styles)} values for {len(config.style_layers)} "

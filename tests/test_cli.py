@@ -424,8 +424,9 @@ def test_damaged_compilation_cache_entries_are_removed_and_compiled_again(tmp_pa
 
 
 def test_only_entries_that_do_not_decompress_are_removed(tmp_path):
-    """A whole zlib entry stays; garbage, a cut zlib stream and one with trailing bytes go; entries older than the
-    last check are not read again."""
+    """A whole zlib entry stays; a cut zlib stream and one with trailing bytes go; bytes that are no compressed
+    stream at all are not JAX's format and stay (a user's file); entries older than the last check are not read
+    again."""
     import zlib
 
     from nst_jax.io.compile_cache import remove_damaged_entries
@@ -437,10 +438,9 @@ def test_only_entries_that_do_not_decompress_are_removed(tmp_path):
         (tmp_path / f"jit_{name}-{key}-cache").write_bytes(data)
     (tmp_path / f"jit_good-{key}-atime").write_bytes(b"12345678")  # JAX's access times are not entries
     removed = remove_damaged_entries(tmp_path)
-    assert sorted(p.name for p in removed) == [f"jit_cut-{key}-cache", f"jit_garbage-{key}-cache",
-                                               f"jit_trailing-{key}-cache"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".nst_jax-verified", f"jit_good-{key}-atime",
-                                                          f"jit_good-{key}-cache"]
+    assert sorted(p.name for p in removed) == [f"jit_cut-{key}-cache", f"jit_trailing-{key}-cache"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".nst_jax-verified", f"jit_garbage-{key}-cache",
+                                                          f"jit_good-{key}-atime", f"jit_good-{key}-cache"]
     old = tmp_path / f"jit_old-{key}-cache"
     old.write_bytes(b"garbage written before the last check")
     os.utime(old, (1e9, 1e9))

@@ -19,14 +19,17 @@ def test_entry_names_are_jaxs_own():
 
 def test_the_users_files_in_the_cache_folder_are_never_removed(tmp_path):
     """Item 3: NST_JAX_COMPILATION_CACHE=d with d/project-cache (the user's notes) removed the file as 'damaged'.
-    Files not named as JAX names its entries, links and pipes are left as they are, damaged or not."""
+    Files not named as JAX names its entries, links, pipes, and files so named that are not in JAX's format (a
+    zlib or zstd stream) are left as they are."""
     (tmp_path / "project-cache").write_text("notes")
     (tmp_path / "elsewhere.txt").write_text("target")
     (tmp_path / f"jit_link-{KEY}-cache").symlink_to(tmp_path / "elsewhere.txt")
     os.mkfifo(tmp_path / f"jit_fifo-{KEY}-cache")  # item 6: reading it waited forever
-    (tmp_path / f"jit_bad-{KEY}-cache").write_bytes(b"cut short")
+    (tmp_path / f"jit_bad-{KEY}-cache").write_bytes(zlib.compress(b"executable" * 100)[:-9])  # cut short
+    (tmp_path / f"jit_mine-{KEY}-cache").write_text("my notes, named like an entry")  # not JAX's format: kept
     removed = remove_damaged_entries(tmp_path)
     assert [p.name for p in removed] == [f"jit_bad-{KEY}-cache"]
+    assert (tmp_path / f"jit_mine-{KEY}-cache").read_text() == "my notes, named like an entry"
     assert (tmp_path / "project-cache").read_text() == "notes"
     assert (tmp_path / f"jit_link-{KEY}-cache").is_symlink() and (tmp_path / "elsewhere.txt").read_text() == "target"
     assert (tmp_path / f"jit_fifo-{KEY}-cache").exists()
@@ -42,8 +45,9 @@ def test_a_huge_entry_is_checked_in_bounded_memory(tmp_path):
         for _ in range(1024):
             f.write(compressor.compress(block))
         f.write(compressor.flush())
-    sparse = tmp_path / f"jit_sparse-{KEY}-cache"
+    sparse = tmp_path / f"jit_sparse-{KEY}-cache"  # a zlib header, then 1.5 GB of zeros: a stream cut short
     with open(sparse, "wb") as f:
+        f.write(b"\x78\x9c")
         f.truncate(1_500_000_000)
     script = ("import resource, sys\nfrom nst_jax.io.compile_cache import remove_damaged_entries\n"
               "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"

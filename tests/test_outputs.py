@@ -416,3 +416,49 @@ def test_a_checkpoint_claiming_a_huge_image_is_refused_before_reading_it(h5_file
             archive.writestr(f"{name}.npy", buffer.getvalue())
     assert main(["--resume", ckpt]) == 1
     assert "is compressed; nst_jax stores checkpoints uncompressed" in capsys.readouterr().err
+
+
+def _stopped_with_log(h5_files, image_files, tmp_path):
+    from test_cli import _stopped_run
+
+    log = tmp_path / "run.jsonl"
+    command, ckpt = _stopped_run(h5_files, image_files, tmp_path, [
+        "--content", image_files["content"], "--style", image_files["style"], "--output", tmp_path / "o.png",
+        "--weights", h5_files["legacy"], "--size", 32, "--steps", 6, "--chunk-size", 2, "--optimizer", "adam",
+        "--log", log, "--quiet"])
+    return command, ckpt, log
+
+
+def test_resume_never_appends_to_a_log_that_is_not_the_stopped_runs(h5_files, image_files, tmp_path, capsys):
+    """A second hostile trial: after a stop, another run wrote its own log at the same --log path (or the user put
+    a hard link to another file there), and --resume appended the stopped run's steps to it. Refused, file kept."""
+    _, ckpt, log = _stopped_with_log(h5_files, image_files, tmp_path)
+    own = log.read_bytes()
+    precious = tmp_path / "precious.txt"
+    precious.write_text("keep me")
+    log.unlink()
+    os.link(precious, log)
+    capsys.readouterr()
+    assert main(["--resume", ckpt]) == 1
+    err = capsys.readouterr().err
+    assert f"the log {log} is missing or changed since the checkpoint was made" in err, err
+    assert precious.read_text() == "keep me" and not (tmp_path / "o.png").exists()
+    log.unlink()
+    log.write_bytes(own)  # the stopped run's own log back: the resume appends to it
+    assert main(["--resume", ckpt]) == 0 and log.read_bytes().startswith(own) and len(log.read_bytes()) > len(own)
+
+
+def test_resume_removes_only_what_the_stopped_run_wrote(h5_files, image_files, tmp_path):
+    """A second hostile trial: --resume deleted o.partial.png although a user's file had replaced it, and resuming
+    a copy of the checkpoint deleted the copy (the user's) and left the run's own. Now a partial image is removed
+    only while it is the image the stopped run wrote (its SHA-256), and a checkpoint only at the run's own path."""
+    from test_cli import _stopped_run
+
+    _, ckpt = _stopped_run(h5_files, image_files, tmp_path)
+    partial = tmp_path / "o.partial.png"
+    partial.write_bytes(b"a user's picture now")
+    copy = tmp_path / "keep.npz"
+    copy.write_bytes(ckpt.read_bytes())
+    assert main(["--resume", copy]) == 0
+    assert copy.is_file() and partial.read_bytes() == b"a user's picture now"
+    assert not ckpt.exists()  # the run's own checkpoint, used up

@@ -6,10 +6,11 @@ The options and their parser are `nst_jax.cli.options`; no algorithm code lives 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 from ..config import Config, schedule_note
 from ..errors import InputError, check_stop, exit_status, stop_on_signals
@@ -17,7 +18,7 @@ from ..presets import preset_weights_note
 from .options import PROG, build_parser, check_hosts, config_from_args, option_message
 from .plan import joined_hosts, plan_run
 from .reporter import Reporter
-from .resume import check_not_replaced, check_unchanged, resumed_args
+from .resume import check_log_kept, check_not_replaced, check_unchanged, resumed_args
 
 
 def default_weights_path(source: str, quiet: bool) -> Path:
@@ -33,6 +34,17 @@ def default_weights_path(source: str, quiet: bool) -> Path:
     if chosen.note:
         say(chosen.note)
     return chosen.path
+
+
+@contextlib.contextmanager
+def _named(meta: Optional[dict]) -> Iterator[None]:
+    """A resumed run's errors about its checkpoint (an InputError naming no file, from the loop) name it."""
+    try:
+        yield
+    except InputError as e:
+        if meta is None or e.path is not None or not e.problem.startswith("the checkpoint"):
+            raise
+        raise InputError(meta["path"], e.problem) from None
 
 
 def run(args: argparse.Namespace, config: Config, start: Optional[float] = None, resume=None) -> None:
@@ -54,6 +66,7 @@ def run(args: argparse.Namespace, config: Config, start: Optional[float] = None,
     state, meta = resume if resume is not None else (None, None)
     if meta is not None:  # before the weights (and their note): the refusal is the run's one line
         check_not_replaced(meta, plan.outputs[state.first:])
+        check_log_kept(meta, plan.log_path)
     weights_path = Path(args.weights) if args.weights else default_weights_path(config.weights_source, args.quiet)
     weights = as_weights(weights_path)
     note = preset_weights_note(args.preset, weights.preprocess)
@@ -67,7 +80,7 @@ def run(args: argparse.Namespace, config: Config, start: Optional[float] = None,
     check_stop()  # a stop while the images and weights were read
     if meta is not None:
         check_unchanged(meta, weights_record["sha256"])
-    with Reporter(args, config, plan, weights_record, start, meta) as reporter:
+    with Reporter(args, config, plan, weights_record, start, meta) as reporter, _named(meta):
         for batch in optimize_batches(
                 [plan.loaded[c] for c, _ in plan.jobs], [[plan.loaded[s] for s in ss] for _, ss in plan.jobs],
                 weights, config,

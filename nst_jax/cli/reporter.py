@@ -21,7 +21,7 @@ from ..io.files import atomic_path, streamed_file
 from ..io.plot import plot_losses, term_weights
 from .jobs import mask_paths
 from .options import PROG
-from .paths import intermediate_path, is_file, partial_path, summary_path
+from .paths import intermediate_path, is_file, location, partial_path, summary_path
 from .plan import Plan
 
 
@@ -97,6 +97,8 @@ class Reporter:
                 "argv": self.args.argv, "cwd": getattr(self.args, "cwd", str(Path.cwd())),
                 "weights_sha256": self.weights["sha256"],
                 "inputs": {p: file_digest(p, "sha256") for p in inputs}, "partials": [str(p) for p in partials],
+                "partial_sha256": {str(p): file_digest(p, "sha256") for p in partials},
+                **({"log_sha256": file_digest(self.plan.log_path, "sha256")} if self.plan.log_path else {}),
                 "first": state.first, "step": state.step})
             saved = (f"the checkpoint {self.plan.checkpoint} (step {state.step}) was written; continue with: {PROG} "
                      f"--resume {self.plan.checkpoint}; ")
@@ -110,6 +112,26 @@ class Reporter:
         kept = f"{where} (step {state.step}) {'was' if len(partials) == 1 else 'were'} written; " if partials else ""
         return "".join(f"{w}; " for w in lost) + kept + saved
 
+    def _remove_used(self, meta: dict) -> None:
+        """Remove the stopped run's checkpoint at this run's checkpoint path, when it is this command's (never a
+        copy given to --resume from elsewhere: that one is the user's), and its partial images: this run's own
+        partial-image names, each only while it is the very image the stopped run wrote (the SHA-256 `meta`
+        records; a file put there since is kept)."""
+        from ..run import checkpoint
+        from ..weights.download import file_digest
+
+        ckpt = self.plan.checkpoint
+        at_ckpt = checkpoint.read_meta(ckpt) if ckpt is not None else None  # the same command's, or not ours
+        own = at_ckpt is not None and (at_ckpt.get("argv"), at_ckpt.get("cwd")) == (meta.get("argv"), meta.get("cwd"))
+        digests = meta.get("partial_sha256") if isinstance(meta.get("partial_sha256"), dict) else {}
+        used = []
+        for path in (partial_path(o) for o in self.plan.outputs):
+            recorded = next((d for p, d in digests.items() if location(Path(meta.get("cwd", "."), p)) ==
+                             location(path)), None)
+            if recorded is not None and path.is_file() and file_digest(path, "sha256") == recorded:
+                used.append(path)
+        checkpoint.remove(([ckpt] if own else []) + used)
+
     def _stale(self, meta: Optional[dict]) -> None:
         """An earlier stopped run's checkpoint at this run's checkpoint path (`meta`: its metadata; None: there is
         none): stale now that this run has written its outputs anew. The same command's is removed with this
@@ -118,9 +140,7 @@ class Reporter:
             return
         ckpt = self.plan.checkpoint
         if meta.get("argv") == self.args.argv and meta.get("cwd") == getattr(self.args, "cwd", None):
-            from ..run import checkpoint
-
-            checkpoint.remove([ckpt, *(partial_path(o) for o in self.plan.outputs)])
+            self._remove_used({**meta, "path": str(ckpt)})
         else:
             self.stale_note = (f"; kept {ckpt}, the checkpoint of an earlier stopped run of another command: "
                                "resuming it is refused now that its outputs are newer")
@@ -206,8 +226,8 @@ class Reporter:
         from ..run import checkpoint
         from ..run.records import joined_histories
 
-        if self.resumed:  # the partial images are this run's own names, never a list read from the file
-            checkpoint.remove([self.resumed["path"], *(partial_path(o) for o in self.plan.outputs)])
+        if self.resumed:  # what the stopped run wrote and this run has used up; never a user's copy or file
+            self._remove_used(self.resumed)
         elif self.plan.checkpoint is not None and not self.diverged and self.histories:
             self._stale(checkpoint.read_meta(self.plan.checkpoint))
         history = joined_histories(self.histories) if self.histories else None

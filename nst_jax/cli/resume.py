@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Optional
 
 from ..errors import InputError, OneLineParser
 from .options import PROG, path_argument
@@ -21,6 +22,20 @@ def check_unchanged(meta: dict, weights_sha256: str) -> None:
         path = Path(meta["cwd"], path)  # a relative path is from the folder the stopped run ran in
         if not path.is_file() or file_digest(path, "sha256") != digest:
             raise InputError(meta["path"], f"the input {path} is missing or changed since the checkpoint was made")
+
+
+def check_log_kept(meta: dict, log: Optional[Path]) -> None:
+    """Refuse (InputError) to resume into a log that is not the stopped run's own as it was at the stop (the
+    checkpoint records its SHA-256): another run's log written there since, or any other file put at its name,
+    would have the resumed steps appended to it."""
+    from ..weights.download import file_digest
+
+    recorded = meta.get("log_sha256")
+    if log is None or not isinstance(recorded, str):
+        return
+    if not log.is_file() or log.is_symlink() or file_digest(log, "sha256") != recorded:
+        raise InputError(meta["path"], f"the log {log} is missing or changed since the checkpoint was made (another "
+                                       "run's log?); resuming would append to it: move that file back or away")
 
 
 def check_not_replaced(meta: dict, outputs: list[Path]) -> None:

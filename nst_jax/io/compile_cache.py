@@ -64,7 +64,8 @@ def remove_damaged_entries(folder: str | os.PathLike) -> list[Path]:
     them again. JAX writes an entry in place and never replaces one that exists: an entry cut short (a run killed
     while writing it, a full disk) otherwise warns on every later run and is never repaired. Only regular files
     named as JAX names its entries (`is_entry_name`) are read or removed: a user's file, a link, a pipe or a device
-    in the folder is left as it is. An entry is read in chunks, so a huge file costs no memory. Returns the removed
+    in the folder is left as it is, and so is a file of such a name that does not begin as a zlib or zstd stream.
+    An entry is read in chunks, so a huge file costs no memory. Returns the removed
     files. A zstd entry is checked only where a zstd decompressor is installed."""
     folder = Path(folder)
     marker = folder / VERIFIED
@@ -76,6 +77,9 @@ def remove_damaged_entries(folder: str | os.PathLike) -> list[Path]:
             if not (is_entry_name(entry.name) and stat.S_ISREG(info.st_mode)) or info.st_mtime < since:
                 continue
             with open(entry, "rb") as f:
+                if not _looks_compressed(f.read(4)):  # not JAX's format: a user's file of that name is kept
+                    continue
+                f.seek(0)
                 if _decompresses(f):
                     continue
             if remove_if_made(entry, info):  # still the file that was read
@@ -88,6 +92,14 @@ def remove_damaged_entries(folder: str | os.PathLike) -> list[Path]:
     except OSError:
         pass
     return removed
+
+
+def _looks_compressed(head: bytes) -> bool:
+    """Whether `head`, a file's first bytes, opens a zstd frame or a zlib stream (deflate, a header whose check
+    bits are right): the formats JAX writes its entries in, whole or cut short."""
+    if head.startswith(ZSTD_MAGIC):
+        return True
+    return len(head) >= 2 and head[0] & 0x0F == 8 and (head[0] << 8 | head[1]) % 31 == 0
 
 
 def _decompresses(f: BinaryIO) -> bool:
