@@ -101,7 +101,7 @@ class Config:
     optimizer: str = _opt(
         "lbfgs-armijo",
         "optimiser: " + "; ".join(f"{o.name} ({o.help})" for o in OPTIMIZERS.values()),
-        choices=tuple(OPTIMIZERS),
+        choices=OPTIMIZERS,  # the registry itself: an entry added there is a choice here
     )
     lr: Optional[float] = _opt(
         None,

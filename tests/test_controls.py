@@ -238,7 +238,7 @@ def test_blend_weights_must_match_the_styles_and_be_usable():
     with pytest.raises(ValueError, match="style_blend has 3 weights for 2 style images"):
         Config(style_blend=(1, 1, 1)).blend(2)
     for bad in ((1.0, -1.0), (0.0, 0.0), (1.0, float("nan"))):
-        with pytest.raises(ValueError, match="style_blend must be weights >= 0, not all zero"):
+        with pytest.raises(ValueError, match="style_blend must be finite weights >= 0, not all zero"):
             Config(style_blend=bad)
 
 
