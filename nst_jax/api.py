@@ -70,8 +70,7 @@ def stylize(
     """
     config = as_config(config)
     _check_image_kind(content, "content")
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be a function of a Progress (or None), got {type(callback).__name__}")
+    _check_callback(callback)
     content_side, style_side = needed_sides(config)
     content = as_image(content, "content", content_side)
     style = [as_image(s, "style", style_side) for s in style_set(style)]
@@ -107,8 +106,7 @@ def stylize_batch(
     if len(contents) != len(styles):
         raise ValueError(f"need as many styles as contents (one job each), got {len(contents)} and {len(styles)}")
     config = as_config(config)
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be a function of a Progress (or None), got {type(callback).__name__}")
+    _check_callback(callback)
     w = as_weights(weights, config.weights_source)
     content_side, style_side = needed_sides(config)
     out, history, image_steps = joined_batches(list(optimize_batches(
@@ -116,6 +114,12 @@ def stylize_batch(
         [[as_image(s, "style", style_side) for s in style_set(ss)] for ss in styles], w, config, callback)))
     return [Result(out[j], {k: v[:, j] for k, v in history.items()}, int(image_steps[j]))
             for j in range(len(contents))]
+
+
+def _check_callback(callback) -> None:
+    """A TypeError before any work for a callback that cannot be called (it would fail after the first chunk)."""
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be a function of a Progress (or None), got {type(callback).__name__}")
 
 
 def _check_image_kind(image, what: str) -> None:

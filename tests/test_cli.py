@@ -815,7 +815,6 @@ def test_a_stopped_batch_resumes_from_its_checkpoint_to_the_uninterrupted_images
     on disk, the second's current image and a checkpoint beside the outputs, the log marked; `--resume CHECKPOINT`
     alone finishes the run: both images equal the uninterrupted run's pixel for pixel, the log holds every step
     and both marks, and the checkpoint and partial image are gone. Before: nothing could be resumed."""
-    import signal
 
     def command(out, log):
         return ["--content", image_files["content"], "--style", image_files["style"], image_files["content"],
@@ -826,14 +825,7 @@ def test_a_stopped_batch_resumes_from_its_checkpoint_to_the_uninterrupted_images
     assert main(command(whole, tmp_path / "whole.jsonl")) == 0
     out, log = tmp_path / "out", tmp_path / "run.jsonl"
     out.mkdir()
-    real = reporter.Reporter.progress
-
-    def progress(self, p):
-        real(self, p)
-        if p.first_job == 1 and p.step == 2:
-            os.kill(os.getpid(), signal.SIGINT)
-
-    monkeypatch.setattr(reporter.Reporter, "progress", progress)
+    real = stop_in_second_job(monkeypatch)
     assert main(command(out, log)) == 130
     ckpt = out / "nst_jax.checkpoint.npz"
     assert sorted(p.name for p in out.iterdir()) == ["content_content.partial.png", "content_style.json",
@@ -915,6 +907,22 @@ def test_an_input_over_the_pixel_limit_is_one_line_before_any_work(h5_files, ima
     err = capsys.readouterr().err
     assert code == 1 and not out.exists() and len(err.strip().splitlines()) == 1
     assert f"{image_files['content']}: 64x48 is 3072 pixels, more than the limit of 3000" in err
+
+
+def stop_in_second_job(monkeypatch):
+    """Make the CLI send itself SIGINT once job 1 (the second) has reported step 2; returns the real
+    Reporter.progress, to put back."""
+    import signal
+
+    real = reporter.Reporter.progress
+
+    def progress(self, p):
+        real(self, p)
+        if p.first_job == 1 and p.step == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(reporter.Reporter, "progress", progress)
+    return real
 
 
 def _stopped_run(h5_files, image_files, tmp_path, command=None):

@@ -294,7 +294,6 @@ def test_a_fresh_run_removes_the_stale_checkpoint_of_its_own_outputs(h5_files, i
 def test_closing_lines_say_what_was_written(h5_files, image_files, tmp_path, monkeypatch, capsys):
     """Issue 49, item 8: Ctrl-C while --plot drew said "o.png was not written" when it was; and a resumed batch
     whose earlier image had been deleted said "wrote 2 images" with one missing."""
-    import signal
 
     from nst_jax.cli import reporter as reporter_module
 
@@ -316,14 +315,9 @@ def test_closing_lines_say_what_was_written(h5_files, image_files, tmp_path, mon
     command = ["--content", image_files["content"], "--style", image_files["style"], image_files["content"],
                "--output", folder, "--weights", h5_files["legacy"], "--size", 32, "--steps", 6, "--chunk-size", 2,
                "--optimizer", "adam", "--batch-size", 1]
-    real = reporter_module.Reporter.progress
+    from test_cli import stop_in_second_job
 
-    def progress(self, p):
-        real(self, p)
-        if p.first_job == 1 and p.step == 2:
-            os.kill(os.getpid(), signal.SIGINT)
-
-    monkeypatch.setattr(reporter_module.Reporter, "progress", progress)
+    real = stop_in_second_job(monkeypatch)
     assert main(command) == 130
     monkeypatch.setattr(reporter_module.Reporter, "progress", real)
     (folder / "content_style.png").unlink()  # the first job's image, written before the stop

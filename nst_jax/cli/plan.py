@@ -143,8 +143,10 @@ def plan_run(args: argparse.Namespace, config: Config, index: int, count: int) -
     check_inputs_kept(all_outputs + summaries + extra,
                       {**inputs, "checkpoint": [resumed] if resumed and (
                           ckpt is None or location(resumed) != location(ckpt)) else []})
-    for path in summaries + partials:  # a folder or a device of that name, or a name too long: refused now
-        check_writable_target(path)
+    # a folder or a device of a record's or partial image's name, or a name too long, is refused now (their folder
+    # is the output's, checked with it)
+    for path in summaries + partials:
+        check_name(path)
     if args.save_every:
         for out in all_outputs:
             for step in range(args.save_every, total_steps, args.save_every):

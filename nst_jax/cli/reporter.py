@@ -92,6 +92,7 @@ class Reporter:
                 lost.append(f"the current image {path} was not written ({e.problem})")
         inputs = sorted({str(p) for c, ss in self.plan.jobs for p in (c, *ss)} | ({self.config.init}
                         if is_file(self.config.init) else set()) | {str(p) for p in mask_paths(self.config)})
+        saved = True
         try:
             checkpoint.save(self.plan.checkpoint, state, {
                 "argv": self.args.argv, "cwd": getattr(self.args, "cwd", str(Path.cwd())),
@@ -100,29 +101,28 @@ class Reporter:
                 "partial_sha256": {str(p): file_digest(p, "sha256") for p in partials},
                 **({"log_sha256": file_digest(self.plan.log_path, "sha256")} if self.plan.log_path else {}),
                 "first": state.first, "step": state.step})
-            saved = (f"the checkpoint {self.plan.checkpoint} (step {state.step}) was written; continue with: {PROG} "
-                     f"--resume {self.plan.checkpoint}; ")
         except InputError as e:  # said, as a failed partial image is: what was kept is said too
-            saved = f"the checkpoint {self.plan.checkpoint} was not written ({e.problem}); "
+            saved, why = False, e.problem
         where = (f"the current image {partials[0]}" if len(partials) == 1 else
                  f"the current images of {len(partials)} jobs (OUTPUT_STEM.partial.png)")
-        if not lost and saved.startswith("the checkpoint") and "was written" in saved:
-            return (f"{where} (step {state.step}) and the checkpoint {self.plan.checkpoint} were written; continue "
-                    f"with: {PROG} --resume {self.plan.checkpoint}; ")
+        go_on = f"continue with: {PROG} --resume {self.plan.checkpoint}; "
+        if saved and not lost:
+            return f"{where} (step {state.step}) and the checkpoint {self.plan.checkpoint} were written; {go_on}"
         kept = f"{where} (step {state.step}) {'was' if len(partials) == 1 else 'were'} written; " if partials else ""
-        return "".join(f"{w}; " for w in lost) + kept + saved
+        checkpoint_said = (f"the checkpoint {self.plan.checkpoint} (step {state.step}) was written; {go_on}" if saved
+                           else f"the checkpoint {self.plan.checkpoint} was not written ({why}); ")
+        return "".join(f"{w}; " for w in lost) + kept + checkpoint_said
 
-    def _remove_used(self, meta: dict) -> None:
+    def _remove_used(self, meta: dict, at_ckpt: Optional[dict]) -> None:
         """Remove the stopped run's checkpoint at this run's checkpoint path, when it is this command's (never a
         copy given to --resume from elsewhere: that one is the user's), and its partial images: this run's own
         partial-image names, each only while it is the very image the stopped run wrote (the SHA-256 `meta`
-        records; a file put there since is kept)."""
+        records; a file put there since is kept). `at_ckpt`: the metadata of the checkpoint at this run's path."""
         from ..run import checkpoint
         from ..weights.download import file_digest
 
         ckpt = self.plan.checkpoint
-        at_ckpt = checkpoint.read_meta(ckpt) if ckpt is not None else None  # the same command's, or not ours
-        own = at_ckpt is not None and (at_ckpt.get("argv"), at_ckpt.get("cwd")) == (meta.get("argv"), meta.get("cwd"))
+        own = at_ckpt is not None and _command(at_ckpt) == _command(meta)
         digests = meta.get("partial_sha256") if isinstance(meta.get("partial_sha256"), dict) else {}
         used = []
         for path in (partial_path(o) for o in self.plan.outputs):
@@ -139,8 +139,8 @@ class Reporter:
         if meta is None:
             return
         ckpt = self.plan.checkpoint
-        if meta.get("argv") == self.args.argv and meta.get("cwd") == getattr(self.args, "cwd", None):
-            self._remove_used({**meta, "path": str(ckpt)})
+        if _command(meta) == (self.args.argv, getattr(self.args, "cwd", None)):
+            self._remove_used(meta, meta)
         else:
             self.stale_note = (f"; kept {ckpt}, the checkpoint of an earlier stopped run of another command: "
                                "resuming it is refused now that its outputs are newer")
@@ -226,10 +226,11 @@ class Reporter:
         from ..run import checkpoint
         from ..run.records import joined_histories
 
+        at_ckpt = checkpoint.read_meta(self.plan.checkpoint) if self.plan.checkpoint is not None else None
         if self.resumed:  # what the stopped run wrote and this run has used up; never a user's copy or file
-            self._remove_used(self.resumed)
+            self._remove_used(self.resumed, at_ckpt)
         elif self.plan.checkpoint is not None and not self.diverged and self.histories:
-            self._stale(checkpoint.read_meta(self.plan.checkpoint))
+            self._stale(at_ckpt)
         history = joined_histories(self.histories) if self.histories else None
         outputs = self.plan.outputs
         if self.plan.plot_path and history is not None:
@@ -254,6 +255,11 @@ class Reporter:
                        if self.resumed else "")  # the time is this run's only
             print(f"wrote {where} ({self.plan.whose}{self.total_steps} steps{resumed} in "
                   f"{self.end - self.loop_start:.1f} s{final}){self.stale_note}", file=sys.stderr)
+
+
+def _command(meta: dict) -> tuple:
+    """A checkpoint's command: its arguments and the folder it ran in (two checkpoints of one command match)."""
+    return meta.get("argv"), meta.get("cwd")
 
 
 def _images(n: int) -> str:

@@ -81,10 +81,8 @@ def atomic_path(path: str | os.PathLike, what: str = "the file",
     `path`'s name before the exception goes on (a log of whole lines, interrupted).
     """
     path = check_writable_target(path)
-    # a short temporary name: one as long as any legal output name would pass NAME_MAX with the random part added
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem[:40]}.", suffix=f".part{path.suffix}", dir=path.parent)
+    fd, tmp = _temporary(path)
     os.close(fd)
-    tmp = Path(tmp)
     try:
         yield tmp
         _commit(tmp, path)
@@ -96,6 +94,13 @@ def atomic_path(path: str | os.PathLike, what: str = "the file",
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _temporary(path: Path) -> tuple[int, Path]:
+    """A new, open (fd) temporary file beside `path`, keeping its suffix. The name is short: one as long as any
+    legal output name would pass NAME_MAX with the random part added."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem[:40]}.", suffix=f".part{path.suffix}", dir=path.parent)
+    return fd, Path(tmp)
 
 
 def _commit(tmp: Path, path: Path) -> None:
@@ -129,13 +134,12 @@ def streamed_file(path: str | os.PathLike, what: str = "the file", append: bool 
             os.close(fd)
             raise InputError(path, f"cannot append to {what}: not a regular file")
     else:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem[:40]}.", suffix=f".part{path.suffix}", dir=path.parent)
+        fd, tmp = _temporary(path)
         try:
-            os.chmod(tmp, 0o666 & ~_umask())
-            os.replace(tmp, path)
+            _commit(tmp, path)
         except OSError as e:
             os.close(fd)
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise InputError(path, f"cannot write {what} ({e.strerror or e})") from None
     made = None if append else os.fstat(fd)
     try:

@@ -45,9 +45,7 @@ def load(path: str | os.PathLike):
         _check_sizes(path)
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
-        meta = json.loads(str(arrays.pop("meta")))
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise ValueError("not an nst_jax checkpoint")
+        meta = _meta(arrays.pop("meta"))
         _check_layout(arrays)
         _check_values(arrays)
         first, scale, step = (int(v) for v in arrays["scalars"])
@@ -64,6 +62,15 @@ def load(path: str | os.PathLike):
         why = "not an .npz of arrays" if "pickle" in str(e) or isinstance(e, zipfile.BadZipFile) else str(e)
         raise InputError(path, f"not a readable nst_jax checkpoint ({why})") from None
     return state, meta
+
+
+def _meta(text: np.ndarray) -> dict:
+    """The metadata from a checkpoint's `meta` array (one JSON string); ValueError unless it is an nst_jax
+    checkpoint's."""
+    meta = json.loads(str(text))
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ValueError("not an nst_jax checkpoint")
+    return meta
 
 
 def _check_sizes(path) -> None:
@@ -127,8 +134,7 @@ def read_meta(path: str | os.PathLike):
         if not Path(path).is_file():
             return None
         with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(str(data["meta"]))
-        return meta if isinstance(meta, dict) and meta.get("format") == FORMAT else None
+            return _meta(data["meta"])
     except Exception:  # anything unreadable is not one (and is left alone)
         return None
 
