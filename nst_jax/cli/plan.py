@@ -134,28 +134,22 @@ def plan_run(args: argparse.Namespace, config: Config, index: int, count: int) -
     summaries = [summary_path(out) for out in all_outputs]
     partials = [partial_path(out) for out in all_outputs]
     ckpt = check_writable_target(checkpoint_path(args.output, len(all_jobs))) if count == 1 else None
-    extra = [p for p in (log_path, plot_path, ckpt) if p] + partials
-    check_distinct({"weights file": [] if args.weights else candidate_paths(config.weights_source),
-                    "output": all_outputs, "summary": summaries, "log": [log_path] if log_path else [],
-                    "plot": [plot_path] if plot_path else [], "partial image": partials,
-                    "checkpoint": [ckpt] if ckpt else []})
+    writes = {"output": all_outputs, "summary": summaries, "log": [log_path] if log_path else [],
+              "plot": [plot_path] if plot_path else [], "partial image": partials, "checkpoint": [ckpt] if ckpt else []}
+    check_distinct({"weights file": [] if args.weights else candidate_paths(config.weights_source), **writes})
     resumed = Path(args.resume) if args.resume else None  # the checkpoint read: an input, but rewritten by a stop
-    check_inputs_kept(all_outputs + summaries + extra,
+    check_inputs_kept(all_outputs + summaries + [p for p in (log_path, plot_path, ckpt) if p] + partials,
                       {**inputs, "checkpoint": [resumed] if resumed and (
                           ckpt is None or location(resumed) != location(ckpt)) else []})
     # a folder or a device of a record's or partial image's name, or a name too long, is refused now (their folder
     # is the output's, checked with it)
     for path in summaries + partials:
         check_name(path)
-    if args.save_every:
+    if args.save_every:  # each frame's name; and no frame replaces an input or another file of the run
         for out in all_outputs:
             for step in range(args.save_every, total_steps, args.save_every):
                 check_name(intermediate_path(out, step))
-    if args.save_every:  # frames never replace an input or another file of the run (another job's output)
-        check_frames_kept(all_outputs, args.save_every, total_steps, {
-            **inputs, "log": [log_path] if log_path else [], "plot": [plot_path] if plot_path else [],
-            "output": all_outputs, "summary": summaries, "partial image": partials,
-            "checkpoint": [ckpt] if ckpt else []})
+        check_frames_kept(all_outputs, args.save_every, total_steps, {**inputs, **writes})
     loaded = loaded_images(all_jobs, config, args.max_input_pixels)
     init_image = None
     if config.init not in INIT_KEYWORDS:  # a start image: read now, before the weights (a folder, a device: refused)
