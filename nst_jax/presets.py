@@ -1,12 +1,12 @@
 """Presets: settings that reproduce known implementations (`--preset`, `preset_config`). Each is tested
 against its own PyTorch reference (tests/test_parity.py), and runs one scale at every size (scales=1), as the
-implementation it reproduces does."""
+implementation it reproduces does (an Unchosen scale count: `scale_sizes` given over a preset set their own)."""
 
 from __future__ import annotations
 
 from typing import Optional
 
-from .config import PAPER_CONTENT_LAYERS, PAPER_STYLE_LAYERS, Config
+from .config import PAPER_CONTENT_LAYERS, PAPER_STYLE_LAYERS, Config, Unchosen
 
 PRESETS: dict[str, dict] = {
     # Gatys, Ecker & Bethge (arXiv 1508.06576; CVPR 2016): their objective exactly (sums over positions,
@@ -14,7 +14,7 @@ PRESETS: dict[str, dict] = {
     "gatys": dict(
         content_layers=PAPER_CONTENT_LAYERS, style_layers=PAPER_STYLE_LAYERS, style_layer_weights=None,
         normalization="paper", content_weight=1.0, style_weight=1e3, tv_weight=0.0, pooling="avg",
-        optimizer="lbfgs-armijo", box="auto", init="noise", pixel_space="rgb", steps=500, scales=1,
+        optimizer="lbfgs-armijo", box="auto", init="noise", pixel_space="rgb", steps=500, scales=Unchosen(1),
     ),
     # pytorch.org/tutorials/advanced/neural_style_tutorial: its conv_1..conv_5 are conv1_1, conv1_2, conv2_1,
     # conv2_2, conv3_1 (pre-ReLU) and its content layer conv_4 is conv2_2; Gram/(N M) and MSE; torchvision VGG19
@@ -24,7 +24,7 @@ PRESETS: dict[str, dict] = {
         content_layers=("conv2_2",), style_layers=("conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1"),
         style_layer_weights=(1.0,) * 5, normalization="mse", content_weight=1.0, style_weight=1e6, tv_weight=0.0,
         pooling="max", optimizer="lbfgs-torch", box="closure", init="content", pixel_space="rgb", steps=300,
-        scales=1, weights_source="torchvision",
+        scales=Unchosen(1), weights_source="torchvision",
     ),
     # jcjohnson/neural-style (neural_style.lua defaults): relu layers, MSE with Gram/(N M), content 5, style 100
     # per layer, TV 1e-3 in its own form, max pooling, Caffe VGG19 and pixels (the optimised variable is the
@@ -35,7 +35,7 @@ PRESETS: dict[str, dict] = {
         normalization="mse",
         content_weight=5.0, style_weight=100.0, tv_weight=1e-3, tv_form="jcjohnson", pooling="max",
         optimizer="lbfgs-torch", box="none", init="randn", pixel_space="network", steps=1000,
-        scales=1, weights_source="keras",
+        scales=Unchosen(1), weights_source="keras",
     ),
     # yunjey/pytorch-tutorial, tutorials/03-advanced/neural_style_transfer: features of conv1_1, conv2_1, conv3_1,
     # conv4_1, conv5_1 taken before torchvision's in-place ReLU runs, so they are the ReLU outputs; content loss
@@ -46,7 +46,7 @@ PRESETS: dict[str, dict] = {
         normalization="yunjey",
         content_weight=1.0, style_weight=100.0, tv_weight=0.0, pooling="max", optimizer="adam", lr=0.003,
         adam_betas=(0.5, 0.999), box="none", init="content", pixel_space="network", steps=2000,
-        scales=1, weights_source="torchvision",
+        scales=Unchosen(1), weights_source="torchvision",
     ),
 }
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from nst_jax import Config
+from nst_jax.run.settings import style_blend
 
 
 def test_sequences_strings_and_numpy_scalars_become_the_declared_types():
@@ -39,9 +40,9 @@ def test_wrong_types_name_the_setting(kw, message):
 
 def test_huge_blend_weights_blend_as_their_ratio():
     """Issue 49, item 7: --style-blend 1e308,1e308 summed to inf and the blend became (0, 0): no style at all."""
-    assert Config(style_blend=(1e308, 1e308)).blend(2) == (0.5, 0.5)
-    assert Config(style_blend=(1.5e308, 0.5e308)).blend(2) == pytest.approx((0.75, 0.25))
-    assert Config(style_blend=(3.0, 1.0)).blend(2) == pytest.approx((0.75, 0.25))
+    assert style_blend(Config(style_blend=(1e308, 1e308)), 2) == (0.5, 0.5)
+    assert style_blend(Config(style_blend=(1.5e308, 0.5e308)), 2) == pytest.approx((0.75, 0.25))
+    assert style_blend(Config(style_blend=(3.0, 1.0)), 2) == pytest.approx((0.75, 0.25))
 
 
 @pytest.mark.parametrize("kw, message", [

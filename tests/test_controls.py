@@ -12,6 +12,7 @@ from conftest import smooth_image
 from nst_jax import Config, stylize
 from nst_jax.core import losses
 from nst_jax.run import colour, settings
+from nst_jax.run.settings import layer_blend, style_blend
 
 CONTENT = smooth_image((48, 64), 1)
 STYLE = smooth_image((64, 64), 2)
@@ -219,7 +220,7 @@ def test_the_blended_target_is_the_weighted_sum_of_the_styles_statistics(random_
     var = lambda image: objective.to_variable(jnp.asarray(image)[None], spec)  # noqa: E731
     a = objective.compute_targets(params, var(CONTENT), var(STYLE), spec)["style"]
     b = objective.compute_targets(params, var(CONTENT), var(OTHER), spec)["style"]
-    blend = jnp.asarray(Config(style_blend=(3.0, 1.0)).layer_blend(2))  # [2 styles, 5 layers]
+    blend = jnp.asarray(layer_blend(Config(style_blend=(3.0, 1.0)), 2))  # [2 styles, 5 layers]
     both = objective.compute_targets(params, var(CONTENT), (var(STYLE), var(OTHER)), spec, blend)["style"]
     for layer in spec.style_layers:
         if statistic == "gram":
@@ -234,9 +235,9 @@ def test_the_blended_target_is_the_weighted_sum_of_the_styles_statistics(random_
 
 
 def test_blend_weights_must_match_the_styles_and_be_usable():
-    assert Config(style_blend=(2, 6)).blend(2) == (0.25, 0.75) and Config().blend(4) == (0.25,) * 4
+    assert style_blend(Config(style_blend=(2, 6)), 2) == (0.25, 0.75) and style_blend(Config(), 4) == (0.25,) * 4
     with pytest.raises(ValueError, match="style_blend has 3 weights for 2 style images"):
-        Config(style_blend=(1, 1, 1)).blend(2)
+        style_blend(Config(style_blend=(1, 1, 1)), 2)
     for bad in ((1.0, -1.0), (0.0, 0.0), (1.0, float("nan"))):
         with pytest.raises(ValueError, match="style_blend must be finite weights >= 0, not all zero"):
             Config(style_blend=bad)
@@ -432,9 +433,9 @@ def test_masks_are_refused_in_one_line_before_any_compute(h5_files, image_files,
 
 def test_layer_styles_make_a_blend_per_layer():
     config = Config(style_blend=(3, 1), layer_styles=(1, 1, 2, 0, 0))
-    assert config.layer_blend(2) == ((1.0, 1.0, 0.0, 0.75, 0.75), (0.0, 0.0, 1.0, 0.25, 0.25))
+    assert layer_blend(config, 2) == ((1.0, 1.0, 0.0, 0.75, 0.75), (0.0, 0.0, 1.0, 0.25, 0.25))
     with pytest.raises(ValueError, match="layer_styles names style 3 of a job with 2 style images"):
-        Config(layer_styles=(3, 1, 1, 1, 1)).layer_blend(2)
+        layer_blend(Config(layer_styles=(3, 1, 1, 1, 1)), 2)
     with pytest.raises(ValueError, match="layer_styles has 2 values for 5 style layers"):
         Config(layer_styles=(1, 2))
 
@@ -455,7 +456,7 @@ def test_fine_layers_from_one_style_and_coarse_from_another_are_those_targets(ra
     var = lambda image: objective.to_variable(jnp.asarray(image)[None], spec)  # noqa: E731
     a = objective.compute_targets(params, var(CONTENT), var(STYLE), spec)["style"]
     b = objective.compute_targets(params, var(CONTENT), var(OTHER), spec)["style"]
-    blend = jnp.asarray(Config(layer_styles=(1, 1, 2, 2, 2)).layer_blend(2))
+    blend = jnp.asarray(layer_blend(Config(layer_styles=(1, 1, 2, 2, 2)), 2))
     both = objective.compute_targets(params, var(CONTENT), (var(STYLE), var(OTHER)), spec, blend)["style"]
     for layer, source in zip(spec.style_layers, (a, a, b, b, b)):
         np.testing.assert_array_equal(both[layer], source[layer])

@@ -15,7 +15,6 @@ from conftest import smooth_image
 
 from nst_jax import Config, stylize, stylize_batch
 from nst_jax.cli.options import build_parser, config_from_args
-from nst_jax.config import schedule_note
 from nst_jax.core import objective, steps
 from nst_jax.core.optimizers import OPTIMIZERS
 from nst_jax.errors import InputError
@@ -23,6 +22,7 @@ from nst_jax.io.record import run_record, timing
 from nst_jax.presets import PRESETS, preset_config
 from nst_jax.run import planning, settings
 from nst_jax.run.memory import estimate_bytes, preflight
+from nst_jax.schedule import schedule_note
 
 CONTENTS = [smooth_image((24, 32), 20), smooth_image((24, 32), 21)]
 STYLES = [smooth_image((32, 32), 22), smooth_image((28, 36), 23)]  # styles may differ in shape
@@ -172,8 +172,8 @@ def test_scale_sizes_set_the_size_and_scales_that_are_recorded_and_their_errors_
     assert Config(scale_sizes=(16, 20, 24, 28, 32)).scales == 5  # any increasing sizes, not only sqrt(2) apart
     with pytest.raises(ValueError, match=r"scale_sizes must increase \(coarse to fine\), got \(900, 512\)"):
         parse("--size", "900", "--scale-sizes", "900,512")
-    with pytest.raises(ValueError, match="conflicts with --scale-sizes"):  # increasing, but not ending at --size
-        parse("--size", "900", "--scale-sizes", "512,800")
+    with pytest.raises(ValueError, match=r"size 900 conflicts with scale_sizes, whose last size \(800\)"):
+        parse("--size", "900", "--scale-sizes", "512,800")  # increasing, but not ending at --size
     with pytest.raises(ValueError, match=r"scale_steps needs a non-negative step count, got \(1, 2\)"):
         Config(size=256, scale_steps=(1, 2))
     with pytest.raises(ValueError, match="scales 3 need a size to grow to"):  # at once, not when it first runs
@@ -185,6 +185,25 @@ def test_scale_sizes_set_the_size_and_scales_that_are_recorded_and_their_errors_
            "--scale-steps=VALUE) (see --help)" in capsys.readouterr().err
     with pytest.raises(ValueError, match=r"scale_steps needs a non-negative step count, got \(-1, 2\)"):
         parse("--scale-steps=-1,2")
+
+
+def test_the_api_refuses_the_size_and_scales_that_contradict_scale_sizes_as_the_cli_does():
+    """Issue 50: `Config(size=1024, scale_sizes=(256, 512))` ran at 512 px while the CLI refused the same pair. Now
+    a chosen size or scale count must agree with the scale sizes; one nobody chose (the default, a preset's) follows
+    them, through `replace` too."""
+    with pytest.raises(ValueError, match=r"^size 1024 conflicts with scale_sizes, whose last size \(512\) is the "
+                                         r"output size; give one of them$"):
+        Config(size=1024, scale_sizes=(256, 512))
+    with pytest.raises(ValueError, match=r"^scales 3 conflicts with the 2 scale_sizes; give one$"):
+        Config(scales=3, scale_sizes=(256, 512))
+    with pytest.raises(ValueError, match="size 1024 conflicts"):
+        Config(size=1024).replace(scale_sizes=(256, 512))
+    assert Config(size=512, scales=2, scale_sizes=(256, 512)).schedule == ((256, 200), (512, 200))
+    followed = Config(scale_sizes=(256, 512)).replace(scale_sizes=(128, 256, 384))
+    assert (followed.size, followed.scales) == (384, 3)
+    assert type(followed.size) is int and type(followed.scales) is int  # plain values in the fields
+    assert preset_config("gatys", scale_sizes=(64, 128)).schedule == ((64, 500), (128, 500))
+    assert preset_config("gatys").replace(scale_sizes=(64, 128)).scales == 2
 
 
 def test_steps_per_second_leave_out_the_first_chunk_of_every_scale():

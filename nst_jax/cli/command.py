@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
-from ..config import Config, schedule_note
+from ..config import Config
 from ..errors import InputError, check_stop, exit_status, stop_on_signals
 from ..presets import preset_weights_note
+from ..schedule import schedule_note
 from .options import PROG, build_parser, check_hosts, config_from_args, option_message
 from .plan import joined_hosts, plan_run
 from .reporter import Reporter

@@ -9,19 +9,20 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from ..config import MAX_INPUT_PIXELS, Config, field_kind, parse_text
+from ..config import MAX_INPUT_PIXELS, Config
 from ..errors import OneLineParser
+from ..fields import field_kind, parse_text
 from ..presets import PRESETS, preset_config
 
 PROG = "python -m nst_jax"
 
 
-def _text_parser(name: str):
-    """argparse's `type` for Config field `name`: `config.parse_text`, whose message argparse shows after the
-    option's name ("argument --size: must be an int, got 'x'")."""
+def _text_parser(name: str, declared: str):
+    """argparse's `type` for Config field `name` of declared type `declared`: `fields.parse_text`, whose message
+    argparse shows after the option's name ("argument --size: must be an int, got 'x'")."""
     def parse(text: str):
         try:
-            return parse_text(name, text)
+            return parse_text(name, declared, text)
         except TypeError as e:
             raise argparse.ArgumentTypeError(str(e).removeprefix(f"{name} ")) from None
 
@@ -153,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
         elif "choices" in f.metadata:
             kwargs["choices"] = f.metadata["choices"]
         else:
-            kwargs["type"] = _text_parser(f.name)
+            kwargs["type"] = _text_parser(f.name, f.type)
             kwargs["metavar"] = _METAVARS.get(f.name, {"int": "N", "float": "F"}.get(field_kind(f.type)[0]))
         settings.add_argument("--" + f.name.replace("_", "-"), **kwargs)
     settings.add_argument("--original-colors", dest="preserve_colors", action="store_const", const="original",
@@ -164,13 +165,6 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> Config:
     """A Config from the settings given on the command line over the preset's (the rest keep Config's defaults)."""
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if hasattr(args, f.name)}
-    sizes = given.get("scale_sizes")
-    increasing = sizes and all(a < b for a, b in zip(sizes, sizes[1:]))  # else Config names the order
-    if increasing and "size" in given and given["size"] != sizes[-1]:
-        raise ValueError(f"--size {given['size']} conflicts with --scale-sizes, whose last size ({sizes[-1]}) is "
-                         "the output size; give one of them")
-    if sizes and "scales" in given and given["scales"] != len(sizes):
-        raise ValueError(f"--scales {given['scales']} conflicts with the {len(sizes)} --scale-sizes; give one")
     return preset_config(args.preset, **given) if args.preset else Config(**given)
 
 

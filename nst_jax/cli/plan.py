@@ -18,6 +18,7 @@ from ..errors import InputError, UsageError, check_stop
 from ..io import images
 from ..io.files import check_name, check_writable_target
 from ..io.plot import check_matplotlib
+from ..run.settings import layer_blend
 from .jobs import Job, image_paths, loaded_images, mask_paths, outputs_of, style_sets
 from .options import PROG, option_message
 from .paths import (
@@ -119,7 +120,7 @@ def plan_run(args: argparse.Namespace, config: Config, index: int, count: int) -
     all_jobs = list(itertools.product(image_paths(args.content), style_sets(args.style)))
     for _, ss in all_jobs:
         try:
-            config.layer_blend(len(ss))  # --style-blend, --layer-styles and --style-masks fit the job's styles
+            layer_blend(config, len(ss))  # --style-blend, --layer-styles and --style-masks fit the job's styles
         except ValueError as e:
             raise UsageError(None, option_message(str(e))) from None
     all_outputs = outputs_of(args, all_jobs)

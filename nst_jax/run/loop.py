@@ -31,7 +31,7 @@ from . import colour
 from .inputs import Masks, initial_variable, load_masks, scaled_masks, style_set
 from .planning import jobs_per_program, padded_jobs, plan_scales
 from .records import Batch, BatchState, Progress, joined_batches
-from .settings import hyperparams, loss_spec, loss_weights
+from .settings import hyperparams, layer_blend, loss_spec, loss_weights
 
 
 def shard_jobs(tree, n_jobs: int):
@@ -79,7 +79,7 @@ def optimize_batches(
     spec = loss_spec(config, w.preprocess, config.remat == "on")
     params = cast_params(w.params, spec)  # on the device once, for every batch and scale
     originals, styles = contents, [style_set(s) for s in styles]
-    blends = [np.asarray(config.layer_blend(len(s)), np.float32) for s in styles]  # ValueError before any compute
+    blends = [np.asarray(layer_blend(config, len(s)), np.float32) for s in styles]  # ValueError before any compute
     masks = load_masks(config) if masks is None else masks
     if config.preserve_colors:
         styles = [[colour.style_before(s, c, config.preserve_colors) for s in ss] for c, ss in zip(contents, styles)]
