@@ -14,7 +14,7 @@ from .config import Config
 from .io import images
 from .io.images import ImageLike, as_image
 from .run.inputs import WeightsLike, style_set
-from .run.loop import optimize_batches
+from .run.loop import finished, optimize_batches
 from .run.planning import needed_sides
 from .run.records import Progress, joined_batches
 from .weights import as_weights
@@ -80,7 +80,7 @@ def stylize(
         callback(Progress(p.step, p.total_steps, {k: v[:, 0] for k, v in p.losses.items()}, p.image[0], p.elapsed,
                           p.scale, p.size))
 
-    out, history, image_steps = joined_batches(list(optimize_batches(
+    out, history, image_steps = joined_batches(finished(optimize_batches(
         [content], [style], w, config, single if callback else None, init_image, report_every)))
     return Result(out[0], {k: v[:, 0] for k, v in history.items()}, int(image_steps[0]))
 
@@ -109,7 +109,7 @@ def stylize_batch(
     _check_callback(callback)
     w = as_weights(weights, config.weights_source)
     content_side, style_side = needed_sides(config)
-    out, history, image_steps = joined_batches(list(optimize_batches(
+    out, history, image_steps = joined_batches(finished(optimize_batches(
         [as_image(c, "content", content_side) for c in contents],
         [[as_image(s, "style", style_side) for s in style_set(ss)] for ss in styles], w, config, callback)))
     return [Result(out[j], {k: v[:, j] for k, v in history.items()}, int(image_steps[j]))

@@ -6,11 +6,11 @@ non-zero. Anything else that escapes is a bug.
 
 
 import argparse
-import contextlib
 import signal
 import sys
-import threading
-from typing import Callable, Iterator
+from typing import Callable
+
+from .stops import STOPS, Interrupted  # noqa: F401  (Interrupted: re-exported, the error of a stopped run)
 
 
 class InputError(Exception):
@@ -42,84 +42,6 @@ class UsageError(InputError):
     status = 2
 
 
-class Interrupted(KeyboardInterrupt):
-    """A run stopped from outside: Ctrl-C, or SIGTERM / SIGHUP (`kill`, `timeout`, Slurm, a closed terminal) turned
-    into the same clean stop, so that temporary files are removed and finished outputs kept. `status`: the exit
-    status, 128 + the signal's number (130 for Ctrl-C)."""
-
-    CTRL_C = 128 + signal.SIGINT
-
-    def __init__(self, message: str = "", status: int = CTRL_C):
-        super().__init__(message)
-        self.status = status
-
-
-_PENDING: list[int] = []  # the exit status of a stop signal received and not yet acted on (see check_stop)
-_DEFERRED: list[bool] = []  # non-empty inside `deferred_stops`
-
-
-@contextlib.contextmanager
-def stop_on_signals() -> Iterator[None]:
-    """Within the block, SIGINT (Ctrl-C), SIGTERM and SIGHUP raise `Interrupted` in the main thread (Python's
-    default for the last two is to die at once, leaving temporary files behind), and are remembered: a handler's
-    exception raised inside a callback that swallows exceptions (JAX's garbage-collection callback does, printing
-    "Exception ignored") would otherwise be lost and the run would go on, so `check_stop` raises it again at the next
-    safe point. The previous handlers come back afterwards. Elsewhere than the main thread: no change."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    wanted = [s for s in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, s)]
-
-    def stop(number, frame):
-        _PENDING.append(128 + number)
-        if not _DEFERRED and not _cannot_raise_in(frame):
-            # (inside a GC callback an exception would be dropped; inside an import, raised through a C extension's
-            # initialisation, it can abort the interpreter: check_stop acts at the next safe point instead)
-            raise Interrupted("", 128 + number)
-
-    previous = {name: signal.signal(getattr(signal, name), stop) for name in wanted}
-    try:
-        yield
-    finally:
-        for name, handler in previous.items():
-            signal.signal(getattr(signal, name), handler)
-        _PENDING.clear()
-
-
-def _cannot_raise_in(frame) -> bool:
-    """Whether `frame` runs where a signal handler's exception must not be raised: inside a garbage-collector
-    callback (such as JAX's `_xla_gc_callback`), where Python prints and drops it, or inside an import (importlib's
-    frames on the stack): jaxlib's extension modules run Python during their initialisation, and an exception
-    raised there can abort the process (a segfault, or "terminate called after throwing an instance of
-    'nanobind::python_error'")."""
-    while frame is not None:
-        code = frame.f_code
-        if code.co_name.endswith("gc_callback") or code.co_filename.startswith("<frozen importlib"):
-            return True
-        frame = frame.f_back
-    return False
-
-
-@contextlib.contextmanager
-def deferred_stops() -> Iterator[None]:
-    """Within the block a stop signal (under `stop_on_signals`) raises nothing where it lands; the block's own
-    `check_stop` calls raise it, so that a loop stops only between its steps, with its state consistent (a chunk's
-    inputs donated and its outputs not yet assigned is not such a state). Without `stop_on_signals` (a notebook's
-    Ctrl-C): no change."""
-    _DEFERRED.append(True)
-    try:
-        yield
-    finally:
-        _DEFERRED.pop()
-
-
-def check_stop() -> None:
-    """Raise `Interrupted` if a stop signal came (see `stop_on_signals`) and its exception may have been lost. Call
-    it where stopping is safe: between chunks, before writing outputs."""
-    if _PENDING:
-        raise Interrupted("", _PENDING[0])
-
-
 def exit_status(prog: str, action: Callable[[], None], not_written: str) -> int:
     """Run a command line's `action`: 0 on success; on bad input a one-line error and its status (1; a
     `UsageError` 2); on a failed read or write
@@ -127,15 +49,15 @@ def exit_status(prog: str, action: Callable[[], None], not_written: str) -> int:
     status) and what was not written. No traceback for any of them."""
     try:
         action()
-        check_stop()  # a stop signal whose exception was swallowed after the last safe point
+        STOPS.check()  # a stop signal whose exception was swallowed after the last safe point
     except BrokenPipeError:  # the reader of our output went away (`... | head`): nothing is wrong, stop quietly
         _silence_stdout()
         return 0
     except KeyboardInterrupt as e:  # Ctrl-C, or Interrupted (which may say what was and was not written)
         return _interrupted(prog, getattr(e, "status", Interrupted.CTRL_C), str(e) or not_written)
     except (InputError, OSError) as e:
-        if _PENDING:  # the user stopped the run, and what failed since may be its consequence: say the stop
-            return _interrupted(prog, _PENDING[0], not_written)
+        if STOPS.requested():  # the user stopped the run, and what failed since may be its consequence: say so
+            return _interrupted(prog, STOPS.requested(), not_written)
         if isinstance(e, InputError):
             print(f"{prog}: error: {e}", file=sys.stderr)
             return e.status

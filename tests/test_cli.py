@@ -667,18 +667,19 @@ def test_log_or_plot_naming_the_default_weights_file_is_refused(h5_files, image_
 
 
 def _stop_at_second_batch(monkeypatch, stop):
-    """Run the real optimisation for the first batch; `stop()` (raise, or send a signal) at the start of the second."""
+    """Run the real optimisation for the first batch; `stop()` (raise, or send a signal) once it is written, before
+    the second (through the loop's public entry, which the command imports when it runs)."""
     from nst_jax.run import loop
 
-    real, calls = loop._optimize_batch, []
+    real, calls = loop.optimize_batches, []
 
-    def optimize_batch(*a, **k):
-        calls.append(1)
-        if len(calls) == 2:
+    def optimize_batches(*a, **k):
+        for batch in real(*a, **k):
+            calls.append(1)
+            yield batch
             stop()
-        return real(*a, **k)
 
-    monkeypatch.setattr(loop, "_optimize_batch", optimize_batch)
+    monkeypatch.setattr(loop, "optimize_batches", optimize_batches)
     return calls
 
 
@@ -706,7 +707,7 @@ def test_an_interrupted_batch_keeps_the_jobs_done_and_the_log(h5_files, image_fi
     code = main(["--content", image_files["content"], "--style", image_files["style"], image_files["content"],
                  "--output", out, "--weights", h5_files["legacy"], "--size", 32, "--steps", 4, "--optimizer", "adam",
                  "--log", log, "--quiet"])
-    assert (code, len(calls)) == (status, 2)
+    assert (code, len(calls)) == (status, 1)
     assert sorted(p.name for p in out.iterdir()) == ["content_style.json", "content_style.png"]
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     assert [line["step"] for line in lines[:-1]] == [0, 1, 2, 3]
@@ -739,12 +740,12 @@ def test_a_stop_signal_whose_exception_was_swallowed_still_stops_the_run(h5_file
     import signal
     import time
 
-    from nst_jax.errors import Interrupted
     from nst_jax.run import loop
+    from nst_jax.stops import Interrupted
 
-    real = loop._optimize_batch
+    real = loop.optimize_batches
 
-    def optimize_batch(*a, **k):
+    def optimize_batches(*a, **k):
         try:  # as a callback that swallows the handler's exception
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(0.5)
@@ -752,7 +753,7 @@ def test_a_stop_signal_whose_exception_was_swallowed_still_stops_the_run(h5_file
             pass
         return real(*a, **k)
 
-    monkeypatch.setattr(loop, "_optimize_batch", optimize_batch)
+    monkeypatch.setattr(loop, "optimize_batches", optimize_batches)
     out = tmp_path / "o.png"
     code = main(["--content", image_files["content"], "--style", image_files["style"], "--output", out,
                  "--weights", h5_files["legacy"], "--size", 32, "--steps", 4, "--optimizer", "adam", "--quiet"])

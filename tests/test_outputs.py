@@ -252,19 +252,19 @@ def test_a_stop_keeps_the_checkpoint_when_a_partial_image_cannot_be_written(h5_f
 
     from nst_jax.cli import reporter as reporter_module
 
-    real = reporter_module.Reporter.__exit__
+    real = reporter_module.Reporter.stopped
 
-    def exit_(self, *exc):  # the partial image's name taken by a folder after the planning checked it
+    def stopped(self, state):  # the partial image's name taken by a folder after the planning checked it
         (tmp_path / "o.partial.png").mkdir(exist_ok=True)
-        return real(self, *exc)
+        return real(self, state)
 
-    reporter_module.Reporter.__exit__ = exit_
+    reporter_module.Reporter.stopped = stopped
     try:
         command, ckpt = _stopped_run(h5_files, image_files, tmp_path, [
             "--content", image_files["content"], "--style", image_files["style"], "--output", tmp_path / "o.png",
             "--weights", h5_files["legacy"], "--size", 32, "--steps", 6, "--chunk-size", 2, "--optimizer", "adam"])
     finally:
-        reporter_module.Reporter.__exit__ = real
+        reporter_module.Reporter.stopped = real
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert f"the current image {tmp_path / 'o.partial.png'} was not written (output path is a folder)" in err, err
     import re

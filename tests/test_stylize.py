@@ -13,6 +13,8 @@ from nst_jax import Config, stylize, stylize_batch
 from nst_jax.core import objective, steps
 from nst_jax.errors import InputError
 from nst_jax.run import inputs, loop, settings
+from nst_jax.run.records import BatchState
+from nst_jax.stops import Stops
 
 CONTENT = smooth_image((48, 64), 1)
 STYLE = smooth_image((64, 64), 2)
@@ -235,7 +237,7 @@ def test_an_image_whose_own_loss_is_not_finite_is_never_returned(random_weights)
 
 def _stop_at(step: int):
     """A callback that sends this process SIGINT when the run reports `step` (as Ctrl-C would), under
-    `stop_on_signals`: the loop stops at its next safe point."""
+    `STOPS.on_signals`: the loop stops at its next safe point."""
     import os
     import signal
 
@@ -256,18 +258,15 @@ def test_a_stopped_run_resumes_to_the_uninterrupted_result_bit_for_bit(random_we
     """Issue 37: a stop between chunks gives a `BatchState` (through a checkpoint file here); resuming from it
     gives exactly the uninterrupted run's image and history, on this CPU, for Adam (state carried across scales)
     and lbfgs-armijo. Two jobs in two batches (batch_size 1), stopped in the second: the first is yielded before."""
-    from nst_jax.errors import Interrupted, stop_on_signals
     from nst_jax.run import checkpoint
+    from nst_jax.stops import STOPS
 
     config = Config(size=64, chunk_size=2, init="noise", batch_size=1, **settings)
     contents, styles = [CONTENT, CONTENT[::-1]], [STYLE, STYLE[:, ::-1]]
     whole = list(loop.optimize_batches(contents, styles, random_weights, config))
-    done = []
-    with stop_on_signals(), pytest.raises(Interrupted) as stopped:
-        for batch in loop.optimize_batches(contents, styles, random_weights, config, callback=_stop_at(4)):
-            done.append(batch)
-    assert len(done) == 0  # job 0's batch reports step 4 too: stopped there
-    state = stopped.value.state
+    with STOPS.on_signals():
+        *done, state = loop.optimize_batches(contents, styles, random_weights, config, callback=_stop_at(4))
+    assert len(done) == 0 and isinstance(state, BatchState)  # job 0's batch reports step 4 too: stopped there
     # reported step 4; the chunk queued behind it is read too, except at the end of a scale (none is queued)
     assert (state.first, state.step) == (0, 4 if "scale_sizes" in settings else 6)
     checkpoint.save(tmp_path / "c.npz", state, {"argv": []})
@@ -280,21 +279,47 @@ def test_a_stopped_run_resumes_to_the_uninterrupted_result_bit_for_bit(random_we
             np.testing.assert_array_equal(a.history[k], b.history[k])
 
 
+class _StopAfter(Stops):
+    """A `Stops` that requests a stop (status 143, as SIGTERM) from its `asks`-th question on: no signal needed."""
+
+    def __init__(self, asks: int):
+        super().__init__()
+        self.asks = asks
+
+    def requested(self):
+        self.asks -= 1
+        return 143 if self.asks <= 0 else None
+
+
+def test_the_loop_asks_its_stops_object_between_chunks_and_returns_the_state(random_weights):
+    """Issue 50: stops are explicit. The loop asks the `Stops` it is given once per chunk (here: stop at the third
+    question, so after three chunks of 2 steps, the pipelined fourth chunk read too) and returns the stopped batch's
+    state as its last item, not as an attribute of an exception; `finished` turns that into `Interrupted` with the
+    status, as the Python API does."""
+    config = Config(size=32, steps=12, chunk_size=2, optimizer="adam", lr=0.05, init="content")
+    *done, state = loop.optimize_batches([CONTENT], [STYLE], random_weights, config, stops=_StopAfter(3))
+    assert done == [] and isinstance(state, BatchState)
+    assert (state.first, state.scale, state.step) == (0, 0, 6) and state.history["total"].shape == (6, 1)
+    stops = _StopAfter(1)
+    with pytest.raises(loop.Interrupted) as stopped:
+        loop.finished(loop.optimize_batches([CONTENT], [STYLE], random_weights, config, stops=stops), stops)
+    assert stopped.value.status == 143
+
+
 def test_a_batch_resumes_after_the_batches_already_done(random_weights):
     """Stopped in the second of two batches, the state names it, and resuming runs only it (the first was yielded
     before the stop), to the uninterrupted result."""
-    from nst_jax.errors import Interrupted, stop_on_signals
+    from nst_jax.stops import STOPS
 
     config = Config(size=32, steps=6, chunk_size=2, optimizer="adam", lr=0.05, init="content", batch_size=1)
     contents, styles = [CONTENT, CONTENT], [STYLE, CONTENT]
     whole = list(loop.optimize_batches(contents, styles, random_weights, config))
-    seen, done = [], []
+    seen = []
     callback = lambda p: (seen.append(p.first_job), _stop_at(2)(p) if p.first_job == 1 else None)  # noqa: E731
-    with stop_on_signals(), pytest.raises(Interrupted) as stopped:
-        for batch in loop.optimize_batches(contents, styles, random_weights, config, callback=callback):
-            done.append(batch)
-    assert [b.first for b in done] == [0] and stopped.value.state.first == 1
-    resumed = list(loop.optimize_batches(contents, styles, random_weights, config, resume=stopped.value.state))
+    with STOPS.on_signals():
+        *done, state = loop.optimize_batches(contents, styles, random_weights, config, callback=callback)
+    assert [b.first for b in done] == [0] and isinstance(state, BatchState) and state.first == 1
+    resumed = list(loop.optimize_batches(contents, styles, random_weights, config, resume=state))
     assert [b.first for b in resumed] == [1]
     np.testing.assert_array_equal(resumed[0].images, whole[1].images)
     np.testing.assert_array_equal(resumed[0].history["total"], whole[1].history["total"])

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
 from ..config import Config
-from ..errors import InputError, check_stop, exit_status, stop_on_signals
+from ..errors import InputError, exit_status
 from ..presets import preset_weights_note
 from ..schedule import schedule_note
+from ..stops import STOPS
 from .options import PROG, build_parser, check_hosts, config_from_args, option_message
 from .plan import joined_hosts, plan_run
 from .reporter import Reporter
@@ -57,10 +58,11 @@ def run(args: argparse.Namespace, config: Config, start: Optional[float] = None,
     import jax
 
     from ..run.loop import optimize_batches
+    from ..run.records import BatchState
     from ..weights import as_weights
     from ..weights.download import file_digest
 
-    check_stop()  # a stop during the imports above
+    STOPS.check()  # a stop during the imports above
     plan = plan_run(args, config, jax.process_index(), jax.process_count())
     if plan is None:
         return
@@ -78,7 +80,7 @@ def run(args: argparse.Namespace, config: Config, start: Optional[float] = None,
         print(f"{PROG}: {scales_note}", file=sys.stderr)
     weights_record = {"source": weights.source, "file": str(weights_path), "sha256": file_digest(weights_path,
                                                                                                  "sha256")}
-    check_stop()  # a stop while the images and weights were read
+    STOPS.check()  # a stop while the images and weights were read
     if meta is not None:
         check_unchanged(meta, weights_record["sha256"])
     with Reporter(args, config, plan, weights_record, start, meta) as reporter, _named(meta):
@@ -87,6 +89,8 @@ def run(args: argparse.Namespace, config: Config, start: Optional[float] = None,
                 weights, config,
                 callback=reporter.progress, init=plan.init_image, report_every=args.save_every, resume=state,
                 masks=plan.masks):
+            if isinstance(batch, BatchState):
+                reporter.stopped(batch)  # the stopped batch's checkpoint; raises Interrupted
             reporter.batch_done(batch)  # written as each batch ends
     reporter.finish()
 
@@ -147,5 +151,5 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             else:
                 run(args, config, start, resume)
 
-    with stop_on_signals():
+    with STOPS.on_signals():
         return exit_status(PROG, action, f"{args.output} was not written")

@@ -14,11 +14,12 @@ from typing import Iterator, Optional
 import numpy as np
 
 from ..config import INIT_KEYWORDS, Config
-from ..errors import InputError, UsageError, check_stop
+from ..errors import InputError, UsageError
 from ..io import images
 from ..io.files import check_name, check_writable_target
 from ..io.plot import check_matplotlib
 from ..run.settings import layer_blend
+from ..stops import STOPS
 from .jobs import Job, image_paths, loaded_images, mask_paths, outputs_of, style_sets
 from .options import PROG, option_message
 from .paths import (
@@ -64,7 +65,7 @@ def joined_hosts(args: argparse.Namespace) -> Iterator[None]:
     deadline = time.monotonic() + args.join_timeout
     while joining.is_alive() and time.monotonic() < deadline:
         joining.join(0.2)
-        check_stop()
+        STOPS.check()
     if joining.is_alive():
         raise InputError(None, f"--distributed: no multi-process run to join within {args.join_timeout:g} s (is the "
                                f"coordinator {args.coordinator or 'detected'} up? --join-timeout sets the wait)")

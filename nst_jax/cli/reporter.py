@@ -10,15 +10,16 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, NoReturn, Optional
 
 import numpy as np
 
 from ..config import Config
-from ..errors import InputError, Interrupted, check_stop, deferred_stops
+from ..errors import InputError
 from ..io import images, record
 from ..io.files import atomic_path, streamed_file
 from ..io.plot import plot_losses, term_weights
+from ..stops import STOPS, Interrupted
 from .jobs import mask_paths
 from .options import PROG
 from .paths import intermediate_path, is_file, location, partial_path, summary_path
@@ -50,6 +51,7 @@ class Reporter:
         self.diverged: dict[int, tuple[int, int]] = {}  # job -> (its first non-finite step, its image's step)
         self.stopped_note = ""
         self.stale_note = ""
+        self._stop_logged = False
         self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> "Reporter":
@@ -62,19 +64,30 @@ class Reporter:
         self.loop_start = time.perf_counter()
         return self
 
+    def stopped(self, state) -> NoReturn:
+        """End the run that `optimize_batches` stopped (a `run.records.BatchState`): log the stop, write the batch's
+        current images and the checkpoint, and raise `Interrupted` with the stop signal's status."""
+        status = STOPS.requested() or Interrupted.CTRL_C
+        self._log_stop(status, {"step": state.step, "job": self.plan.first + state.first})
+        if self.plan.checkpoint is not None:
+            with STOPS.deferred():  # a second Ctrl-C does not cut the checkpoint short
+                self.stopped_note = self._save_checkpoint(state)
+        raise Interrupted("", status)
+
+    def _log_stop(self, status: int, where: dict) -> None:
+        if self.log and not self._stop_logged:
+            self.log({"event": "interrupted", "status": status, **where})
+        self._stop_logged = True
+
     def __exit__(self, kind, error, trace) -> None:
-        if kind is not None and issubclass(kind, KeyboardInterrupt):
-            state = getattr(error, "state", None)
-            if self.log:
-                self.log({"event": "interrupted", "status": getattr(error, "status", Interrupted.CTRL_C),
-                          **({"step": state.step, "job": self.plan.first + state.first} if state else {})})
-            if state is not None and self.plan.checkpoint is not None:
-                with deferred_stops():  # a second Ctrl-C does not cut the checkpoint short
-                    self.stopped_note = self._save_checkpoint(state)
+        stopped = kind is not None and issubclass(kind, KeyboardInterrupt)
+        status = getattr(error, "status", Interrupted.CTRL_C)
+        if stopped:
+            self._log_stop(status, {})  # a stop outside the loop (while writing a batch): no state to keep
         self._stack.__exit__(kind, error, trace)
         self.end = time.perf_counter()
-        if kind is not None and issubclass(kind, KeyboardInterrupt):
-            raise Interrupted(self._interrupted(), getattr(error, "status", Interrupted.CTRL_C)) from None
+        if stopped:
+            raise Interrupted(self._interrupted(), status) from None
 
     def _save_checkpoint(self, state) -> str:
         """Write the stopped batch's current images (OUTPUT_STEM.partial.png) and the checkpoint; returns what the
@@ -197,7 +210,7 @@ class Reporter:
         """Write the images and run records of the batch's jobs (a `run.records.Batch`: plan jobs batch.first,
         batch.first + 1, ...); a job whose loss stopped being finite gets its last image with a finite loss, and
         none if it never had one."""
-        check_stop()  # a stop that came during the batch's last chunk: its images are not written
+        STOPS.check()  # a stop that came during the batch's last chunk: its images are not written
         first, history = batch.first, batch.history
         self.histories.append(history)
         timing = record.timing(self.start, self.loop_start, time.perf_counter(), self.reports)

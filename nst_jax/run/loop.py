@@ -24,9 +24,10 @@ from ..config import Config
 from ..core.objective import TERMS, LossSpec, cast_params, compute_targets, to_image, to_variable
 from ..core.optimizers import OPTIMIZERS
 from ..core.steps import averaged_variable, chunk_length, next_scale, run_chunk, start_states
-from ..errors import InputError, Interrupted, check_stop, deferred_stops
+from ..errors import InputError
 from ..io import images
 from ..io.images import ImageLike
+from ..stops import STOPS, Interrupted, Stops
 from . import colour
 from .inputs import Masks, initial_variable, load_masks, scaled_masks, style_set
 from .planning import jobs_per_program, padded_jobs, plan_scales
@@ -54,10 +55,11 @@ def optimize_batches(
     report_every: Optional[int] = None,
     resume: Optional[BatchState] = None,
     masks: Optional[Masks] = None,
-) -> Iterator[Batch]:
+    stops: Optional[Stops] = None,
+) -> Iterator[Union[Batch, BatchState]]:
     """Run J jobs (contents[j] with styles[j]: an image or a list of images blended by `Config.style_blend`;
-    original sizes, RGB in [0, 1]), scale by scale, in batches of
-    `jobs_per_program` jobs, one batch after another, yielding each `Batch` as it ends.
+    original sizes, RGB in [0, 1]), scale by scale, in batches of `jobs_per_program` jobs, one batch after another,
+    yielding each `Batch` as it ends.
 
     The content images of one batch must share a shape at every scale (one aspect ratio); batches and styles may
     differ. Sizes and memory are checked first, for every batch (`plan_scales`), and the VGG params go to the
@@ -65,11 +67,11 @@ def optimize_batches(
     the G jobs of one batch (`Progress.first_job` says which). A batch whose every job's image has become NaN stops
     early (see `run_chunk`: its remaining steps could only give NaN).
 
-    Stopping: under `errors.stop_on_signals` a stop signal ends the loop between chunks only, raising
-    `errors.Interrupted` with a `state` attribute (a `BatchState`; the finished batches were yielded before).
-    `resume`: such a state; the batches before it are skipped and its batch continues where it stopped, giving
-    on the same machine what the uninterrupted run gives, bit for bit (the same programs on the same values).
-    `masks`: the spatial control, read (default: `load_masks(config)`), the same for every job.
+    Stopping: between chunks the loop asks `stops` (default: this process's `STOPS`, which only a stop signal under
+    `STOPS.on_signals` sets); when a stop was requested it yields the batch's `BatchState` as its last item, after
+    the batches finished before. `resume`: such a state; the batches before it are skipped and its batch continues
+    where it stopped, giving on the same machine what the uninterrupted run gives, bit for bit (the same programs on
+    the same values). `masks`: the spatial control, read (default: `load_masks(config)`), the same for every job.
     """
     if report_every is not None and (isinstance(report_every, bool) or not isinstance(report_every, int)
                                      or report_every < 1):
@@ -89,23 +91,34 @@ def optimize_batches(
                         group)
     if resume is not None:
         _check_resume(resume, plans, config, group, len(contents))
+    run = _Run(spec, params, config, init if init is not None else config.init, report_every, masks or Masks(),
+               STOPS if stops is None else stops)
     for first in range(resume.first if resume else 0, len(contents), group):
         report = callback
         if callback is not None and first:
             report = lambda p, first=first: callback(dataclasses.replace(p, first_job=first))  # noqa: E731
-        try:
-            out, history, steps = _optimize_batch(
-                contents[first:first + group], styles[first:first + group], blends[first:first + group],
-                [plan[first:first + group] for plan in plans], spec, params, config, report, init, report_every,
-                resume if resume is not None and resume.first == first else None, masks)
-        except Interrupted as e:
-            if isinstance(getattr(e, "state", None), BatchState):
-                e.state.first = first
-            raise
+        jobs = slice(first, first + group)
+        outcome = run.batch(contents[jobs], styles[jobs], blends[jobs], [plan[jobs] for plan in plans], report,
+                            resume if resume is not None and resume.first == first else None)
+        if isinstance(outcome, BatchState):
+            yield dataclasses.replace(outcome, first=first)
+            return
+        out, history, steps = outcome
         if config.preserve_colors:
             out = np.stack([colour.after(image, images.resize(content, image.shape[:2]), config.preserve_colors)
-                            for image, content in zip(out, originals[first:first + group])])
+                            for image, content in zip(out, originals[jobs])])
         yield Batch(first, out, history, steps)
+
+
+def finished(outcomes: Iterator[Union[Batch, BatchState]], stops: Optional[Stops] = None) -> list[Batch]:
+    """Every `Batch` of `optimize_batches`' outcomes; `Interrupted`, with the exit status `stops` (the one the loop
+    asked; default `STOPS`) holds, if it stopped instead."""
+    batches = []
+    for outcome in outcomes:
+        if isinstance(outcome, BatchState):
+            raise Interrupted("", (STOPS if stops is None else stops).requested() or Interrupted.CTRL_C)
+        batches.append(outcome)
+    return batches
 
 
 def _check_resume(state: BatchState, plans, config: Config, group: int, n_jobs: int) -> None:
@@ -138,7 +151,7 @@ def optimize(
     """`optimize_batches`, all batches at once: the J images, each [H_j, W_j, 3] (see `Batch`), and the history
     {term: [steps, J]} (the rows of a batch that stopped early padded with NaN to the longest batch's)."""
     batches = optimize_batches(contents, styles, w, config, callback, init, report_every)
-    images_, history, _ = joined_batches(list(batches))
+    images_, history, _ = joined_batches(finished(batches))
     return images_, history
 
 
@@ -165,6 +178,140 @@ def _targets(pairs, blends, spec: LossSpec, params, masks=(None, None)):
         for (c, ss), b in zip(pairs, blends)])
 
 
+class _Run(NamedTuple):
+    """What every batch of one `optimize_batches` call shares."""
+
+    spec: LossSpec
+    params: dict  # the VGG params, cast by `cast_params`, on the device
+    config: Config
+    init: Union[str, ImageLike]
+    report_every: Optional[int]
+    masks: Masks
+    stops: Stops
+
+    def batch(self, contents, styles, blends, plans, callback, resume: Optional[BatchState]):
+        """Run jobs that form one batch in one compiled program (vmapped, sharded across devices), scale by scale,
+        chunk by chunk; plans: `plan_scales`'s checked shapes of these jobs. Returns `Batch`'s (images, history,
+        image_steps), or the `BatchState` (first 0) where a stop was requested.
+
+        Chunks are pipelined: chunk k + 1 is dispatched before chunk k is read, so `unread` holds at most two."""
+        config, spec = self.config, self.spec
+        n_jobs, pad = len(contents), padded_jobs(len(contents), jax.local_device_count()) - len(contents)
+        if pad:  # run as a multiple of the devices (see padded_jobs); the callback, history and output drop them
+            contents, styles, blends = (x + x[-1:] * pad for x in (contents, styles, blends))
+            plans = [plan + plan[-1:] * pad for plan in plans]
+        watch = _Watch(n_jobs, config, callback, resume)
+        loss_w, hyper = loss_weights(config, spec.variable_dtype), hyperparams(config, spec.variable_dtype)
+        unread: list[_Chunk] = []
+        z = opt_state = None
+        step = resume.step if resume else 0
+        with self.stops.deferred():  # a stop signal lands as a request, answered between chunks
+            for scale in range(resume.scale if resume else 0, len(config.schedule)):
+                z, opt_state, targets = self._scale(scale, contents, styles, blends, plans, z, opt_state, resume)
+                steps, size = config.schedule[scale][1], plans[scale][0][0]
+                length = chunk_length(steps, config.chunk_size, self.report_every)
+                done = step - sum(s for _, s in config.schedule[:scale])  # steps of this scale already run
+                for _ in range((steps - done) // length):
+                    z, opt_state, terms, lost = run_chunk(z, opt_state, self.params, targets, loss_w, hyper,
+                                                          spec=spec, optimizer=config.optimizer, box=config.box_mode,
+                                                          memory=config.lbfgs_memory, length=length)
+                    step += length
+                    unread.append(_Chunk(terms, lost, _shown(z, opt_state, spec), step, scale, size))
+                    if len(unread) == 2 and watch.read(unread.pop(0)):
+                        return watch.outcome(None, plans)  # the chunk just dispatched is dropped
+                    if self.stops.requested():
+                        return watch.stopped(unread, scale, step, z, opt_state, spec)
+                while unread:
+                    if watch.read(unread.pop(0)):
+                        return watch.outcome(None, plans)
+                if self.stops.requested():
+                    return watch.stopped(unread, scale, step, z, opt_state, spec)
+        return watch.outcome(_shown(z, opt_state, spec), plans)
+
+    def _scale(self, scale: int, contents, styles, blends, plans, z, opt_state, resume: Optional[BatchState]):
+        """The targets of the batch's jobs at `scale` (dispatched first: they compute while the host goes on), and
+        the variables and optimiser states there: restored from `resume` at its scale, else the previous scale's
+        (z, opt_state; None at the first) carried over, or fresh; all laid across the devices."""
+        config, spec = self.config, self.spec
+        size = plans[scale][0][0]
+        pairs = [(images.resize(c, cs), [images.resize(s, shape) for s, shape in zip(ss, shapes)])
+                 for c, ss, (cs, shapes) in zip(contents, styles, plans[scale])]
+        targets = _targets(pairs, blends, spec, self.params, scaled_masks(self.masks, size))
+        if resume is not None and scale == resume.scale:
+            z, opt_state = _restored(resume, spec, config)
+        else:
+            z, opt_state = _scale_start(pairs, z, opt_state, spec, config, self.init)
+        return shard_jobs((z, opt_state, targets), len(contents))
+
+
+def _shown(z, opt_state, spec: LossSpec) -> jax.Array:
+    """The jobs' current images [J', H, W, 3] (not clipped): of the variables, or of their average."""
+    return to_image(averaged_variable(z, opt_state)[:, 0], spec)
+
+
+class _Watch:
+    """What the host keeps of one batch's chunks as it reads them: the losses so far, and each job's last image
+    whose loss was seen finite (the image a job that diverges ends with)."""
+
+    def __init__(self, n_jobs: int, config: Config, callback, resume: Optional[BatchState]):
+        self.n_jobs, self.callback, self.start = n_jobs, callback, time.perf_counter()
+        self.total = sum(steps for _, steps in config.schedule)
+        self.after_step = OPTIMIZERS[config.optimizer].losses_after_step
+        self.history = [resume.history] if resume else []  # each read chunk's terms {name: [k, n_jobs]}
+        self.finite_steps = resume.finite_steps.copy() if resume else np.full(n_jobs, -1)
+        self.finite_images = list(resume.finite_images) if resume else [None] * n_jobs
+        self.candidates: list = [None] * n_jobs  # (step, image) at a chunk's end, until a loss at it is seen finite
+
+    def read(self, chunk: _Chunk) -> bool:
+        """Wait for `chunk`, keep its terms and each job's last image whose loss was seen finite, tell the callback.
+        Returns whether every job has become NaN.
+
+        Where an optimiser's terms are the losses of the images after its steps (`losses_after_step`: lbfgs-armijo),
+        a chunk whose losses are finite vouches for its end image; the other optimisers' terms are the losses
+        *before* each update, so a chunk's end image is vouched for by the next chunk's first loss."""
+        n_jobs = self.n_jobs
+        terms = {k: np.asarray(v)[:, :n_jobs] for k, v in chunk.terms.items()}
+        self.history.append(terms)
+        lost = np.asarray(chunk.lost)[:n_jobs]
+        finite = np.isfinite(terms["total"])  # [k, n_jobs]
+        for j in range(n_jobs):
+            vouched = finite[:, j].all() and not lost[j]
+            if self.after_step:
+                if vouched:
+                    self.finite_steps[j], self.finite_images[j] = chunk.step, chunk.image[j]
+                continue
+            if self.candidates[j] is not None and finite[0, j]:
+                self.finite_steps[j], self.finite_images[j] = self.candidates[j]
+            self.candidates[j] = (chunk.step, chunk.image[j]) if vouched else None
+        if self.callback is not None:
+            self.callback(Progress(chunk.step, self.total, terms, chunk.image[:n_jobs],
+                                   time.perf_counter() - self.start, chunk.scale, chunk.size))
+        return bool(np.all(lost))
+
+    def so_far(self) -> dict[str, np.ndarray]:
+        """The history of the steps run, {term: [steps, n_jobs]}."""
+        return {k: np.concatenate([h[k] for h in self.history]) if self.history else
+                np.zeros((0, self.n_jobs), np.float32) for k in TERMS}
+
+    def outcome(self, final, plans) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+        """The images, history and image steps; final: the final images [J', H, W, 3], None when the batch stopped
+        early (every job NaN)."""
+        final = np.asarray(final[:self.n_jobs]) if final is not None else None
+        run = self.so_far()
+        kept = np.isfinite(run["total"]).all(axis=0)  # [n_jobs]: no loss of the job was ever non-finite
+        out, steps = _last_finite(final, kept, plans[-1][0][0], self.total, self.finite_steps, self.finite_images)
+        return out, run, steps
+
+    def stopped(self, unread: list, scale: int, step: int, z, opt_state, spec: LossSpec) -> BatchState:
+        """The batch's state where a stop was requested, between chunks (the chunks still unread are read first)."""
+        while unread:
+            self.read(unread.pop(0))
+        return BatchState(0, scale, step, np.asarray(z), [np.asarray(a) for a in jax.tree.leaves(opt_state)],
+                          self.so_far(), self.finite_steps,
+                          [None if i is None else np.asarray(i) for i in self.finite_images],
+                          np.clip(np.asarray(_shown(z, opt_state, spec)[:self.n_jobs]), 0.0, 1.0))
+
+
 def _scale_start(pairs, z, opt_state, spec: LossSpec, config: Config, init):
     """The variables and optimiser states of one scale's jobs: z, opt_state the previous scale's (None at the
     first scale), upsampled and carried over, or fresh."""
@@ -188,122 +335,6 @@ def _restored(state: BatchState, spec: LossSpec, config: Config):
         raise InputError(None, "the checkpoint does not fit this run: its optimiser state is not this optimiser's")
     return z, jax.tree.unflatten(jax.tree.structure(fresh),
                                  [jnp.asarray(b, a.dtype) for a, b in zip(leaves, state.opt_state)])
-
-
-def _optimize_batch(
-    contents: list[np.ndarray],
-    styles: list[list[np.ndarray]],
-    blends: list[np.ndarray],
-    plans: list[list[tuple]],
-    spec: LossSpec,
-    params,
-    config: Config,
-    callback: Optional[Callable[[Progress], None]],
-    init: Union[str, ImageLike, None],
-    report_every: Optional[int],
-    resume: Optional[BatchState] = None,
-    masks: Optional[Masks] = None,
-) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
-    """`optimize` for jobs that run as one batch in one compiled program (vmapped, sharded across devices);
-    plans: `plan_scales`'s checked shapes of these jobs; params: the VGG params already cast by `cast_params`.
-    Returns `Batch`'s images, history and image_steps.
-
-    Chunks are pipelined: chunk k + 1 is dispatched before chunk k is read, so `unread` holds at most two."""
-    n_jobs, pad = len(contents), padded_jobs(len(contents), jax.local_device_count()) - len(contents)
-    if pad:  # run as a multiple of the devices (see padded_jobs); the callback, history and output drop the copies
-        contents, styles, blends = (x + x[-1:] * pad for x in (contents, styles, blends))
-        plans = [plan + plan[-1:] * pad for plan in plans]
-    init = config.init if init is None else init
-    total = sum(steps for _, steps in config.schedule)
-    loss_w, hyper = loss_weights(config, spec.variable_dtype), hyperparams(config, spec.variable_dtype)
-    history = [resume.history] if resume else []  # each read chunk's terms {name: [k, n_jobs]}
-    finite_steps = resume.finite_steps.copy() if resume else np.full(n_jobs, -1)
-    finite_images = list(resume.finite_images) if resume else [None] * n_jobs
-    unread: list[_Chunk] = []
-    start = time.perf_counter()
-
-    candidates: list = [None] * n_jobs  # (step, image) at a chunk's end, until a loss at it is seen finite
-
-    def read(chunk: _Chunk) -> bool:
-        """Wait for `chunk`, keep its terms and each job's last image whose loss was seen finite, tell the callback.
-        Returns whether every job has become NaN.
-
-        Where an optimiser's terms are the losses of the images after its steps (`losses_after_step`: lbfgs-armijo),
-        a chunk whose losses are finite vouches for its end image; the other optimisers' terms are the losses
-        *before* each update, so a chunk's end image is vouched for by the next chunk's first loss."""
-        terms = {k: np.asarray(v)[:, :n_jobs] for k, v in chunk.terms.items()}
-        history.append(terms)
-        lost = np.asarray(chunk.lost)[:n_jobs]
-        finite = np.isfinite(terms["total"])  # [k, n_jobs]
-        for j in range(n_jobs):
-            if OPTIMIZERS[config.optimizer].losses_after_step:
-                if finite[:, j].all() and not lost[j]:
-                    finite_steps[j], finite_images[j] = chunk.step, chunk.image[j]
-                continue
-            if candidates[j] is not None and finite[0, j]:
-                finite_steps[j], finite_images[j] = candidates[j]
-            candidates[j] = (chunk.step, chunk.image[j]) if finite[:, j].all() and not lost[j] else None
-        if callback is not None:
-            callback(Progress(chunk.step, total, terms, chunk.image[:n_jobs], time.perf_counter() - start,
-                              chunk.scale, chunk.size))
-        return bool(np.all(lost))
-
-    def so_far() -> dict[str, np.ndarray]:
-        """The history of the steps run, {term: [steps, n_jobs]}."""
-        return {k: np.concatenate([h[k] for h in history]) if history else np.zeros((0, n_jobs), np.float32)
-                for k in TERMS}
-
-    def shown(z, opt_state) -> jax.Array:
-        """The jobs' current images [J', H, W, 3] (not clipped): of the variables, or of their average."""
-        return to_image(averaged_variable(z, opt_state)[:, 0], spec)
-
-    def outcome(z) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
-        """The images, history and image steps; z: the final variables, None when the batch stopped early."""
-        final = np.asarray(shown(z, opt_state)[:n_jobs]) if z is not None else None
-        run = so_far()
-        kept = np.isfinite(run["total"]).all(axis=0)  # [n_jobs]: no loss of the job was ever non-finite
-        out, steps = _last_finite(final, kept, plans[-1][0][0], total, finite_steps, finite_images)
-        return out, run, steps
-
-    z = opt_state = None
-    step = resume.step if resume else 0
-    with deferred_stops():  # stops raise at check_stop only (a second Ctrl-C while saving waits too)
-        try:
-            for scale in range(resume.scale if resume else 0, len(config.schedule)):
-                steps, plan = config.schedule[scale][1], plans[scale]
-                size = plan[0][0]
-                pairs = [(images.resize(c, cs), [images.resize(s, shape) for s, shape in zip(ss, shapes)])
-                         for c, ss, (cs, shapes) in zip(contents, styles, plan)]
-                # dispatched first: it runs while the host goes on
-                targets = _targets(pairs, blends, spec, params, scaled_masks(masks or Masks(), size))
-                if resume is not None and scale == resume.scale:
-                    z, opt_state = _restored(resume, spec, config)
-                else:
-                    z, opt_state = _scale_start(pairs, z, opt_state, spec, config, init)
-                z, opt_state, targets = shard_jobs((z, opt_state, targets), n_jobs + pad)
-                length = chunk_length(steps, config.chunk_size, report_every)
-                done = step - sum(s for _, s in config.schedule[:scale])  # steps of this scale already run
-                for _ in range((steps - done) // length):
-                    z, opt_state, terms, lost = run_chunk(z, opt_state, params, targets, loss_w, hyper, spec=spec,
-                                                          optimizer=config.optimizer, box=config.box_mode,
-                                                          memory=config.lbfgs_memory, length=length)
-                    step += length
-                    unread.append(_Chunk(terms, lost, shown(z, opt_state), step, scale, size))
-                    if len(unread) == 2 and read(unread.pop(0)):
-                        return outcome(None)  # the chunk just dispatched is dropped
-                    check_stop()
-                while unread:
-                    if read(unread.pop(0)):
-                        return outcome(None)
-                check_stop()
-        except Interrupted as e:  # raised by check_stop, between chunks: the state is consistent
-            while unread:
-                read(unread.pop(0))
-            e.state = BatchState(0, scale, step, np.asarray(z), [np.asarray(a) for a in jax.tree.leaves(opt_state)],
-                                 so_far(), finite_steps, [None if i is None else np.asarray(i) for i in finite_images],
-                                 np.clip(np.asarray(shown(z, opt_state)[:n_jobs]), 0.0, 1.0))
-            raise
-    return outcome(z)
 
 
 def _last_finite(final: Optional[np.ndarray], kept: np.ndarray, shape: tuple[int, int], total: int,

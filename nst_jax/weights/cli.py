@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from ..core.layers import CONV_NAMES
-from ..errors import InputError, OneLineParser, exit_status, stop_on_signals
+from ..errors import InputError, OneLineParser, exit_status
+from ..stops import STOPS
 from .core import save_npz, weights_dir
 from .download import SOURCES, download, file_digest
 from .reader import detect_format, load
@@ -105,6 +106,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "normalize" and args.size < 16:
         parser.error(f"--size must be at least 16 (relu5_x needs 16 px on each side), got {args.size}")
-    with stop_on_signals():
+    with STOPS.on_signals():
         return exit_status(PROG, lambda: run(args), "nothing was written")
 
