@@ -24,8 +24,8 @@ import nst_jax
 from nst_jax import Config
 from nst_jax.core.objective import cast_params, compute_targets, to_variable
 from nst_jax.core.steps import run_chunk, start_states
-from nst_jax.core.vgg import random_params
 from nst_jax.reference.bench import machine, table
+from nst_jax.reference.random_vgg import random_params
 from nst_jax.run.settings import hyperparams, loss_spec, loss_weights
 
 

@@ -30,7 +30,7 @@ import pytest
 from PIL import Image
 
 from nst_jax import weights as weights_lib
-from nst_jax.core.vgg import random_params
+from nst_jax.reference.random_vgg import random_params
 from nst_jax.reference.writers import write_keras_h5
 
 jax.config.update("jax_numpy_rank_promotion", "raise")  # no silent broadcasting in the library

@@ -68,7 +68,7 @@ def test_sharded_over_four_devices_equals_one_by_one(random_weights, tmp_path):
         import jax, numpy as np
         from nst_jax import Config, Weights
         from nst_jax.api import stylize_batch
-        from nst_jax.core.vgg import random_params
+        from nst_jax.reference.random_vgg import random_params
         assert jax.local_device_count() == 4
         w = Weights(jax.tree.map(np.asarray, random_params(jax.random.key(0))), "caffe")
         d = np.load({str(tmp_path / "in.npz")!r})
@@ -322,7 +322,7 @@ def test_second_run_hits_the_persistent_compilation_cache(tmp_path):
         hits = []
         jax.monitoring.register_event_listener(lambda name, **kw: hits.append(name) if "cache_hits" in name else 0)
         import nst_jax
-        from nst_jax.core.vgg import random_params
+        from nst_jax.reference.random_vgg import random_params
         nst_jax.enable_compilation_cache(sys.argv[1])
         w = nst_jax.Weights(jax.tree.map(np.asarray, random_params(jax.random.key(0))), "caffe")
         c = np.linspace(0, 1, 32 * 32 * 3, dtype=np.float32).reshape(32, 32, 3)

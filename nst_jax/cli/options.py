@@ -89,7 +89,18 @@ def build_parser() -> argparse.ArgumentParser:
         "at every size, or never; needs glibc >= 2.35\n                               and a kernel that offers them "
         "on request (see docs/performance.md)",
     )
-    files = parser.add_argument_group("files")
+    _file_options(parser.add_argument_group("files"))
+    _host_options(parser.add_argument_group(
+        "multi-host (jax.distributed)",
+        "Run the same command on every host: each process runs its contiguous share of the jobs\n"
+        "on its own devices and writes those outputs (a log gets a .processI suffix per process).",
+    ))
+    _setting_options(parser.add_argument_group("settings (see docs/cli.md)"))
+    return parser
+
+
+def _file_options(files) -> None:
+    """The files a run reads and writes, and how it reports and resumes."""
     files.add_argument("--content", type=path_argument, required=True, nargs="+", metavar="PATH",
                        help="content image(s) or folder(s); several make one batch with every style")
     files.add_argument("--style", type=path_argument, required=True, nargs="+", metavar="PATH",
@@ -131,11 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="settings that reproduce a known implementation (see docs/cli.md); other options override them",
     )
 
-    hosts = parser.add_argument_group(
-        "multi-host (jax.distributed)",
-        "Run the same command on every host: each process runs its contiguous share of the jobs\n"
-        "on its own devices and writes those outputs (a log gets a .processI suffix per process).",
-    )
+
+def _host_options(hosts) -> None:
+    """The multi-host options: the cluster to join, detected or given."""
     hosts.add_argument("--distributed", action="store_true",
                        help="join a multi-process JAX run; the cluster is detected (Cloud TPU, SLURM, Open MPI, "
                        "Kubernetes) unless the three options below give it")
@@ -145,7 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     hosts.add_argument("--join-timeout", type=float, default=300.0, metavar="S",
                        help="seconds to wait for every process to join (default: 300, JAX's); Ctrl-C ends the wait")
 
-    settings = parser.add_argument_group("settings (see docs/cli.md)")
+
+def _setting_options(settings) -> None:
+    """One option per `Config` field (its default, help and choices from the field), and --original-colors."""
     for f in dataclasses.fields(Config):
         shown = "" if f.default is None else f" (default: {_show(f.default)})"
         kwargs = dict(default=argparse.SUPPRESS, help=f.metadata["help"] + shown)
@@ -159,7 +170,6 @@ def build_parser() -> argparse.ArgumentParser:
         settings.add_argument("--" + f.name.replace("_", "-"), **kwargs)
     settings.add_argument("--original-colors", dest="preserve_colors", action="store_const", const="original",
                           default=argparse.SUPPRESS, help="the same as --preserve-colors original (jcjohnson's)")
-    return parser
 
 
 def config_from_args(args: argparse.Namespace) -> Config:

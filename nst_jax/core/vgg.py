@@ -199,20 +199,3 @@ def features(
         if block_last in result:
             x = result[block_last]
     return out
-
-
-def random_params(key: jax.Array) -> dict[str, dict[str, jax.Array]]:
-    """Random VGG19 conv params (He-normal kernels, small random biases): for tests and benchmarks only.
-
-    These are not pretrained weights; nothing computed with them says anything about image quality.
-    """
-    params = {}
-    for conv, key_i in zip(CONV_NAMES, jax.random.split(key, len(CONV_NAMES))):
-        k_w, k_b = jax.random.split(key_i)
-        shape = CONV_SHAPES[conv]
-        std = (2.0 / (shape[0] * shape[1] * shape[2])) ** 0.5
-        params[conv] = {
-            "kernel": std * jax.random.normal(k_w, shape, jnp.float32),
-            "bias": 0.01 * jax.random.normal(k_b, (shape[3],), jnp.float32),
-        }
-    return params

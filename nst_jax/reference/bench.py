@@ -17,6 +17,7 @@ REPO = Path(__file__).resolve().parents[2]  # the source checkout: CHECKOUT/nst_
 
 from nst_jax import weights as weights_lib  # noqa: E402
 from nst_jax.core import layers, vgg  # noqa: E402
+from nst_jax.reference.random_vgg import random_params  # noqa: E402
 
 
 def load_weights(path: str | None) -> tuple[weights_lib.Weights, Path]:
@@ -26,7 +27,7 @@ def load_weights(path: str | None) -> tuple[weights_lib.Weights, Path]:
         return weights_lib.load(path), Path(path)
     from nst_jax.reference.writers import write_keras_h5
 
-    params = jax.tree.map(np.asarray, vgg.random_params(jax.random.key(0)))
+    params = jax.tree.map(np.asarray, random_params(jax.random.key(0)))
     file = Path(tempfile.mkdtemp()) / "random_vgg19.h5"
     write_keras_h5(params, file)
     return weights_lib.load(file), file
