@@ -6,6 +6,8 @@ import atexit
 import os
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -30,6 +32,8 @@ import pytest
 from PIL import Image
 
 from nst_jax import weights as weights_lib
+from nst_jax.cli import command as cli
+from nst_jax.cli import reporter
 from nst_jax.reference.random_vgg import random_params
 from nst_jax.reference.writers import write_keras_h5
 
@@ -93,3 +97,83 @@ def convolution_labels(compiled_hlo: str) -> list[str]:
     """The dim_labels of every convolution in a compiled program's HLO text, e.g. "b01f_01io->b01f" (input batch,
     spatial, feature; kernel spatial, input, output channels; output)."""
     return re.findall(r"convolution\(.*?dim_labels=(\S+?)[,\s]", compiled_hlo)
+
+
+# Helpers shared by several test files (plain functions and images, imported with `from conftest import`).
+
+
+CONTENT = smooth_image((48, 64), 1)
+
+
+CONTENTS = [smooth_image((24, 32), 20), smooth_image((24, 32), 21)]
+
+
+OTHER = smooth_image((40, 56), 7)
+
+
+STYLE = smooth_image((64, 64), 2)
+
+
+STYLES = [smooth_image((32, 32), 22), smooth_image((28, 36), 23)]  # styles may differ in shape
+
+
+def base_args(h5_files, image_files, steps=2):
+    return ["--content", image_files["content"], "--style", image_files["style"], "--weights", h5_files["legacy"],
+            "--size", "32", "--steps", str(steps), "--optimizer", "adam", "--quiet"]
+
+
+def mid_range(image: np.ndarray, spread: float = 0.3) -> np.ndarray:
+    """An image squeezed around mid-gray, so that colour maps do not reach the [0, 1] clip."""
+    return (0.5 + spread * (image - 0.5)).astype(np.float32)
+
+
+def stopped_run(h5_files, image_files, tmp_path, command=None):
+    """A one-job run (or `command`) stopped by SIGINT after its first chunk: returns (its command, the checkpoint
+    path)."""
+    import signal
+
+    command = command or [
+        "--content", image_files["content"], "--style", image_files["style"], "--output", tmp_path / "o.png",
+        "--weights", h5_files["legacy"], "--size", 32, "--steps", 6, "--chunk-size", 2, "--optimizer", "adam",
+        "--quiet"]
+    real = reporter.Reporter.progress
+
+    def progress(self, p):
+        real(self, p)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    reporter.Reporter.progress = progress
+    try:
+        assert main(command) == 130
+    finally:
+        reporter.Reporter.progress = real
+    return command, tmp_path / "o.checkpoint.npz"
+
+
+def main(args):
+    """The CLI in this process (argv as strings, as a shell gives them)."""
+    return cli.main([str(a) for a in args])
+
+
+def run_cli(*args, env=None):
+    """Run `python -m nst_jax` in a fresh process: returns (exit status, stderr)."""
+    full_env = {**os.environ, **(env or {})}
+    proc = subprocess.run([sys.executable, "-m", "nst_jax", *map(str, args)], capture_output=True, text=True,
+                          env=full_env, timeout=300)
+    return proc.returncode, proc.stderr
+
+
+def stop_in_second_job(monkeypatch):
+    """Make the CLI send itself SIGINT once job 1 (the second) has reported step 2; returns the real
+    Reporter.progress, to put back."""
+    import signal
+
+    real = reporter.Reporter.progress
+
+    def progress(self, p):
+        real(self, p)
+        if p.first_job == 1 and p.step == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(reporter.Reporter, "progress", progress)
+    return real

@@ -8,6 +8,8 @@ import pytest
 from nst_jax import Config, default_weights, stylize, stylize_batch
 
 CONTENT = np.full((24, 32, 3), 0.5, np.float32)
+
+
 STYLE = np.linspace(0, 1, 32 * 32 * 3, dtype=np.float32).reshape(32, 32, 3)
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from nst_jax import Config
+from nst_jax.presets import preset_config
 from nst_jax.run.settings import style_blend
 
 
@@ -88,3 +89,41 @@ def test_every_field_with_choices_is_checked_against_the_one_list_it_declares():
         if f.metadata.get("choices") and f.name != "preserve_colors":
             with pytest.raises(ValueError, match=f"{f.name} must be one of "):
                 Config(**{f.name: "not-a-choice"})
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(init_noise_ratio=1.5), "init_noise_ratio must be in [0, 1], got 1.5"),
+    (dict(preserve_colors="sepia"), "preserve_colors must be one of luminance, histogram, original or None"),
+    (dict(style_loss="wasserstein"), "style_loss must be one of gram, cosine, meancov"),
+    (dict(tv_form="l2"), "tv_form must be one of sum, jcjohnson, l1"),
+])
+def test_bad_control_settings_are_one_line(settings, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Config(**settings)
+
+
+def test_average_is_for_adam_and_a_decay_below_1():
+    with pytest.raises(ValueError, match="average .iterate averaging. is for optimizer adam"):
+        Config(average=0.9)
+    for bad in (1.0, 0.99999999, -0.5, float("nan")):  # 0.99999999 is 1 in float32: the average was 0/0
+        with pytest.raises(ValueError, match=re.escape("average must be a decay in [0, 0.99999]")):
+            Config(optimizer="adam", average=bad)
+
+
+def test_the_api_refuses_the_size_and_scales_that_contradict_scale_sizes_as_the_cli_does():
+    """Issue 50: `Config(size=1024, scale_sizes=(256, 512))` ran at 512 px while the CLI refused the same pair. Now
+    a chosen size or scale count must agree with the scale sizes; one nobody chose (the default, a preset's) follows
+    them, through `replace` too."""
+    with pytest.raises(ValueError, match=r"^size 1024 conflicts with scale_sizes, whose last size \(512\) is the "
+                                         r"output size; give one of them$"):
+        Config(size=1024, scale_sizes=(256, 512))
+    with pytest.raises(ValueError, match=r"^scales 3 conflicts with the 2 scale_sizes; give one$"):
+        Config(scales=3, scale_sizes=(256, 512))
+    with pytest.raises(ValueError, match="size 1024 conflicts"):
+        Config(size=1024).replace(scale_sizes=(256, 512))
+    assert Config(size=512, scales=2, scale_sizes=(256, 512)).schedule == ((256, 200), (512, 200))
+    followed = Config(scale_sizes=(256, 512)).replace(scale_sizes=(128, 256, 384))
+    assert (followed.size, followed.scales) == (384, 3)
+    assert type(followed.size) is int and type(followed.scales) is int  # plain values in the fields
+    assert preset_config("gatys", scale_sizes=(64, 128)).schedule == ((64, 500), (128, 500))
+    assert preset_config("gatys").replace(scale_sizes=(64, 128)).scales == 2

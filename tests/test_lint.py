@@ -3,6 +3,7 @@ examples."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -56,6 +57,19 @@ def test_benchmarks_use_no_private_name_of_the_package():
     proper option, or was dropped)."""
     for script in sorted((REPO / "benchmarks").glob("*.py")):
         assert _private_uses(script.read_text()) == [], script.name
+
+
+def test_tests_reach_the_package_through_public_names_only():
+    """Issue 50: tests test through the public seams (the loop's `stops`, `optimize_batches`, the Reporter's
+    methods), never by importing or patching a private name of the package. `_cache_size` is JAX's method of a
+    jitted function (the compilation count), not a name of nst_jax."""
+    for test in sorted((REPO / "tests").rglob("*.py")):
+        if test.name == "test_lint.py":  # its own examples of what the check finds
+            continue
+        source = test.read_text()
+        found = [u for u in _private_uses(source) if not u.endswith("._cache_size")]
+        found += re.findall(r"setattr\([^,()]+, \"(_[a-z]\w*)\"", source)
+        assert found == [], test.relative_to(REPO)
 
 
 def test_scripts_reach_shared_helpers_as_a_package_not_by_path_edits():

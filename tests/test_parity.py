@@ -35,7 +35,7 @@ TRAJECTORY_RTOL = 1e-3
 # y = g1 - g0 is then mostly rounding, in either framework, and each framework rounds differently (measured: the
 # jcjohnson preset, Caffe pixel units, 30% apart at step 2). Its trajectories are therefore compared in float64
 # (--precision float64, torch in double), where the two agree to ~1e-12, and the algorithm itself is checked in
-# tests/test_lbfgs_torch.py. In float32 the PyTorch tutorial's run is compared over its first 10 steps.
+# tests/core/test_lbfgs_torch.py. In float32 the PyTorch tutorial's run is compared over its first 10 steps.
 FLOAT64_TRAJECTORY_RTOL = 1e-6
 FLOAT32_LBFGS_STEPS = 10
 STEPS = 20

@@ -17,6 +17,16 @@ from nst_jax.weights.cli import main
 from nst_jax.weights.normalize import mean_activations
 
 
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory):
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("norm_images")
+    for i, shape in enumerate([(40, 56), (48, 48), (36, 64)]):
+        Image.fromarray(np.round(smooth_image(shape, 10 + i) * 255).astype(np.uint8)).save(folder / f"{i}.png")
+    return folder
+
+
 def test_convert_then_npz_gives_the_same_losses(h5_files, tmp_path, capsys):
     assert main(["convert", str(h5_files["nested"]), str(tmp_path / "w.npz")]) == 0
     config = Config(size=32, steps=3, optimizer="adam", init="content")
@@ -45,16 +55,6 @@ def test_convert_refuses_bad_source_with_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "not a weights file" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "w.npz").exists()
-
-
-@pytest.fixture(scope="module")
-def image_folder(tmp_path_factory):
-    from PIL import Image
-
-    folder = tmp_path_factory.mktemp("norm_images")
-    for i, shape in enumerate([(40, 56), (48, 48), (36, 64)]):
-        Image.fromarray(np.round(smooth_image(shape, 10 + i) * 255).astype(np.uint8)).save(folder / f"{i}.png")
-    return folder
 
 
 @pytest.mark.slow  # a long run: CI runs it (pytest -m slow), the README's command leaves it out

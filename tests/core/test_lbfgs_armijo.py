@@ -36,6 +36,12 @@ def _minimise(f, x, steps, first_step=0.05, project=None, precondition=None):
     return x, np.array(values), trials
 
 
+def _spd(n, seed):
+    """A random symmetric positive definite n x n matrix (condition number about 10)."""
+    a = np.random.default_rng(seed).standard_normal((n, n))
+    return a @ a.T + n * np.eye(n)
+
+
 def test_quadratic_reaches_the_solution_of_the_linear_system():
     with jax.enable_x64(True):
         rng = np.random.default_rng(0)
@@ -110,12 +116,6 @@ def test_lbfgs_memory_sets_the_pairs_kept(random_weights):
 
     more = estimate_bytes(64, 48, config.replace(lbfgs_memory=100)) - estimate_bytes(64, 48, config)
     assert more == 2 * 90 * 64 * 48 * 3 * 4
-
-
-def _spd(n, seed):
-    """A random symmetric positive definite n x n matrix (condition number about 10)."""
-    a = np.random.default_rng(seed).standard_normal((n, n))
-    return a @ a.T + n * np.eye(n)
 
 
 def test_preconditioned_two_loop_is_bfgs_from_gamma_m():

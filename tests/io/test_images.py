@@ -4,10 +4,13 @@ import re
 
 import numpy as np
 import pytest
+from conftest import CONTENT, STYLE, main
 from PIL import Image
 
+from nst_jax import Config
 from nst_jax.errors import InputError
 from nst_jax.io import images
+from nst_jax.run import inputs
 
 
 def test_exif_orientation_is_applied(tmp_path):
@@ -157,3 +160,37 @@ def test_a_large_jpeg_is_decoded_at_a_reduced_scale(tmp_path):
     full = images.load(tmp_path / "big.jpg")
     assert full.shape == (1200, 1600, 3)
     assert np.abs(small - full.reshape(150, 8, 200, 8, 3).mean(axis=(1, 3))).mean() < 0.01
+
+
+def test_an_input_over_the_pixel_limit_is_one_line_before_any_work(h5_files, image_files, tmp_path, capsys):
+    """--max-input-pixels (default 10^8) is checked from each image's header (issue 37 defect 6)."""
+    out = tmp_path / "o.png"
+    code = main(["--content", image_files["content"], "--style", image_files["style"], "--output", out,
+                 "--weights", h5_files["legacy"], "--size", 32, "--max-input-pixels", 3000, "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1 and not out.exists() and len(err.strip().splitlines()) == 1
+    assert f"{image_files['content']}: 64x48 is 3072 pixels, more than the limit of 3000" in err
+
+
+def test_uint8_arrays_are_read_as_loading_reads_them_and_out_of_range_floats_are_refused(tmp_path):
+    """A uint8 array (np.asarray of a Pillow image) means what the same image loaded from a file means; a small
+    overshoot of [0, 1] is clipped; floats in 0..255 or [-1, 1], non-finite floats and other dtypes are errors
+    rather than a run on a different image."""
+    from PIL import Image
+
+    from nst_jax.io import images
+
+    pixels = (CONTENT * 255).round().astype(np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "c.png")
+    from_array = inputs.prepare_images(pixels, STYLE, Config(size=64))[0]
+    np.testing.assert_array_equal(from_array, images.load(tmp_path / "c.png"))
+    np.testing.assert_allclose(from_array, pixels / 255.0, atol=1e-7)
+    overshoot = np.where(CONTENT > 0.5, CONTENT + 0.2, CONTENT - 0.2)
+    np.testing.assert_array_equal(inputs.prepare_images(overshoot, STYLE, Config(size=64))[0],
+                                  np.clip(overshoot, 0, 1).astype(np.float32))
+    for bad, message in [(pixels.astype(np.float32), "lie in [0, 255]"), (CONTENT * 2 - 1, "RGB must be in [0, 1]"),
+                         (np.where(CONTENT > 0.5, np.nan, CONTENT), "NaN"), (pixels.astype(np.int32), "dtype int32")]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            inputs.prepare_images(bad, STYLE, Config(size=64))
+    with pytest.raises(ValueError, match="style image"):
+        inputs.prepare_images(CONTENT, STYLE * 255, Config(size=64))

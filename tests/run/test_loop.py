@@ -1,23 +1,128 @@
-"""The optimisation loop on random (not pretrained) weights at tiny sizes: convergence, the box, chunking,
-compilation count, init modes."""
+"""Tests of `nst_jax.run.loop`: batches, chunks, divergence, stops and resume."""
 
-import re
+import os
+import subprocess
+import sys
+import textwrap
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import convolution_labels, smooth_image
+from conftest import CONTENT, CONTENTS, STYLE, STYLES
 
 from nst_jax import Config, stylize, stylize_batch
-from nst_jax.core import objective, steps
-from nst_jax.errors import InputError
-from nst_jax.run import inputs, loop, settings
+from nst_jax.core import steps
+from nst_jax.run import loop, planning
 from nst_jax.run.records import BatchState
 from nst_jax.stops import Stops
 
-CONTENT = smooth_image((48, 64), 1)
-STYLE = smooth_image((64, 64), 2)
+
+def _counting_chunks(monkeypatch, calls, force_lost=None):
+    """Wrap run_chunk to append "chunk" to `calls` per call; force_lost: replace its lost flags [J] by these."""
+    original = steps.run_chunk
+
+    def wrapped(*a, **k):
+        calls.append("chunk")
+        z, state, terms, lost = original(*a, **k)
+        return z, state, terms, lost if force_lost is None else jnp.asarray(force_lost)
+
+    monkeypatch.setattr(loop, "run_chunk", wrapped)
+
+
+def _poisoned_from(monkeypatch, chunk: int):
+    """Wrap run_chunk so that from its `chunk`-th call on (1-based) every variable and loss term is NaN."""
+    original, calls = steps.run_chunk, []
+
+    def wrapped(*a, **k):
+        calls.append(1)
+        z, state, terms, lost = original(*a, **k)
+        if len(calls) >= chunk:
+            z, terms, lost = z * jnp.nan, {n: t * jnp.nan for n, t in terms.items()}, jnp.ones_like(lost)
+        return z, state, terms, lost
+
+    monkeypatch.setattr(loop, "run_chunk", wrapped)
+
+
+def _stop_at(step: int):
+    """A callback that sends this process SIGINT when the run reports `step` (as Ctrl-C would), under
+    `STOPS.on_signals`: the loop stops at its next safe point."""
+    import os
+    import signal
+
+    def callback(p):
+        if p.step == step:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    return callback
+
+
+class _StopAfter(Stops):
+    """A `Stops` that requests a stop (status 143, as SIGTERM) from its `asks`-th question on: no signal needed."""
+
+    def __init__(self, asks: int):
+        super().__init__()
+        self.asks = asks
+
+    def requested(self):
+        self.asks -= 1
+        return 143 if self.asks <= 0 else None
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs-torch", pytest.param("lbfgs", marks=pytest.mark.slow),
+                                       "lbfgs-armijo"])  # lbfgs: a long run, left to CI (pytest -m slow)
+def test_batch_equals_one_by_one(random_weights, optimizer):
+    # Chunks of 2 steps (3 chunks per run: state carried within and between them).
+    config = Config(size=32, steps=6, chunk_size=2, optimizer=optimizer,
+                    init="content" if optimizer == "adam" else "noise")
+    batch = stylize_batch(CONTENTS, STYLES, random_weights, config.replace(batch_size=2))  # one vmapped program
+    for job, (c, s) in enumerate(zip(CONTENTS, STYLES)):
+        alone = stylize(c, s, random_weights, config)
+        for term in ("content", "style", "total"):
+            np.testing.assert_allclose(batch[job].history[term], alone.history[term], rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(batch[job].image, alone.image, atol=1e-4)
+
+
+@pytest.mark.slow  # a long run: CI runs it (pytest -m slow), the README's command leaves it out
+def test_jobs_run_in_batches_of_batch_size(random_weights):
+    """Three jobs in programs of 2 and 1: every job's history equals its run in one 3-job program, and each
+    Progress names its first job."""
+    contents, styles = CONTENTS + CONTENTS[:1], STYLES + STYLES[:1]
+    config = Config(size=32, steps=3, optimizer="adam", init="content")
+    seen = []
+    grouped = stylize_batch(contents, styles, random_weights, config.replace(batch_size=2),
+                            callback=lambda p: seen.append((p.first_job, p.losses["total"].shape[1])))
+    together = stylize_batch(contents, styles, random_weights, config.replace(batch_size=3))
+    assert seen == [(0, 2), (2, 1)]
+    for g, t in zip(grouped, together):
+        np.testing.assert_allclose(g.history["total"], t.history["total"], rtol=1e-4)
+        np.testing.assert_allclose(g.image, t.image, atol=1e-4)
+    assert planning.jobs_per_program(config, 16) == 1  # default on this lone CPU device
+    assert planning.jobs_per_program(config.replace(batch_size=4), 3) == 3
+
+
+@pytest.mark.slow
+def test_sharded_over_four_devices_equals_one_by_one(random_weights, tmp_path):
+    """Four jobs laid across 4 (forced) CPU devices in a fresh process, against one-by-one runs here."""
+    np.savez(tmp_path / "in.npz", c=np.stack(CONTENTS * 2), s=np.stack([STYLES[0]] * 4))
+    script = textwrap.dedent(f"""
+        import jax, numpy as np
+        from nst_jax import Config, Weights
+        from nst_jax.api import stylize_batch
+        from nst_jax.reference.random_vgg import random_params
+        assert jax.local_device_count() == 4
+        w = Weights(jax.tree.map(np.asarray, random_params(jax.random.key(0))), "caffe")
+        d = np.load({str(tmp_path / "in.npz")!r})
+        out = stylize_batch(list(d["c"]), list(d["s"]), w, Config(size=32, steps=4, chunk_size=2,
+                            optimizer="adam", init="content"))
+        np.save({str(tmp_path / "out.npy")!r}, np.stack([r.history["total"] for r in out]))
+    """)
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+    subprocess.run([sys.executable, "-c", script], check=True, env=env)
+    sharded = np.load(tmp_path / "out.npy")
+    config = Config(size=32, steps=4, chunk_size=2, optimizer="adam", init="content")
+    for job in range(4):
+        alone = stylize(CONTENTS[job % 2], STYLES[0], random_weights, config)
+        np.testing.assert_allclose(sharded[job], alone.history["total"], rtol=1e-4)
 
 
 @pytest.mark.slow  # a long run: CI runs it (pytest -m slow), the README's command leaves it out
@@ -49,97 +154,10 @@ def test_adam_stays_in_box_reports_every_chunk_and_compiles_once(random_weights)
     assert steps.run_chunk._cache_size() == before + 1
 
 
-def test_chunk_length_divides_steps_and_report_points():
-    assert steps.chunk_length(25, 10) == 5
-    assert steps.chunk_length(500, 10) == 10
-    assert steps.chunk_length(24, 10, report_every=9) == 3
-    assert steps.chunk_length(37, 10) == 1
-    assert steps.chunk_length(0, 10) == 1
-
-
-def test_init_modes(tmp_path):
-    content, style = CONTENT, STYLE
-    rgb = settings.loss_spec(Config(style_layers=("relu1_1",), pixel_space="rgb"), "caffe")
-    net = rgb._replace(pixel_space="network")
-
-    def init(name, seed=0, spec=rgb):
-        return inputs.initial_variable(name, content, style, seed, spec)
-
-    np.testing.assert_array_equal(init("content"), content)
-    assert init("style").shape == content.shape
-    noise = init("noise", 3)
-    assert noise.shape == content.shape and 0 <= noise.min() and noise.max() <= 1 and noise.std() > 0.2
-    np.testing.assert_array_equal(noise, init("noise", 3))  # seeded
-    assert not np.array_equal(noise, init("noise", 4))
-    randn = init("randn", 0, net)  # jcjohnson's: N(0, 0.001^2) in the network's (caffe) pixel space
-    assert abs(randn.std() - 0.001) < 1e-4 and abs(randn.mean()) < 1e-4
-    # the content image in caffe space: BGR * 255 - mean
-    expected = content[..., ::-1] * 255.0 - np.array([103.939, 116.779, 123.68], np.float32)
-    np.testing.assert_allclose(init("content", 0, net), expected, rtol=1e-5, atol=1e-4)
-    with pytest.raises(InputError, match="neither noise, randn, gauss, gray, content, style nor an existing image"):
-        init(str(tmp_path / "nope.png"))
-
-
 def test_zero_steps_returns_the_start_image(random_weights):
     result = stylize(CONTENT, STYLE, random_weights, Config(size=64, steps=0, init="content"))
     np.testing.assert_allclose(result.image, CONTENT, atol=1e-6)
     assert result.history["total"].shape == (0,)
-
-
-def test_style_is_sized_relative_to_content():
-    content, style = inputs.prepare_images(CONTENT, STYLE, Config(size=32, style_scale=1.5))
-    assert content.shape == (24, 32, 3) and style.shape == (48, 48, 3)
-
-
-def test_uint8_arrays_are_read_as_loading_reads_them_and_out_of_range_floats_are_refused(tmp_path):
-    """A uint8 array (np.asarray of a Pillow image) means what the same image loaded from a file means; a small
-    overshoot of [0, 1] is clipped; floats in 0..255 or [-1, 1], non-finite floats and other dtypes are errors
-    rather than a run on a different image."""
-    from PIL import Image
-
-    from nst_jax.io import images
-
-    pixels = (CONTENT * 255).round().astype(np.uint8)
-    Image.fromarray(pixels).save(tmp_path / "c.png")
-    from_array = inputs.prepare_images(pixels, STYLE, Config(size=64))[0]
-    np.testing.assert_array_equal(from_array, images.load(tmp_path / "c.png"))
-    np.testing.assert_allclose(from_array, pixels / 255.0, atol=1e-7)
-    overshoot = np.where(CONTENT > 0.5, CONTENT + 0.2, CONTENT - 0.2)
-    np.testing.assert_array_equal(inputs.prepare_images(overshoot, STYLE, Config(size=64))[0],
-                                  np.clip(overshoot, 0, 1).astype(np.float32))
-    for bad, message in [(pixels.astype(np.float32), "lie in [0, 255]"), (CONTENT * 2 - 1, "RGB must be in [0, 1]"),
-                         (np.where(CONTENT > 0.5, np.nan, CONTENT), "NaN"), (pixels.astype(np.int32), "dtype int32")]:
-        with pytest.raises(ValueError, match=re.escape(message)):
-            inputs.prepare_images(bad, STYLE, Config(size=64))
-    with pytest.raises(ValueError, match="style image"):
-        inputs.prepare_images(CONTENT, STYLE * 255, Config(size=64))
-
-
-def test_chunk_is_one_loop_whose_convolutions_all_have_hwio_kernels(random_weights):
-    """A chunk is a loop over one step: its compiled program has the same convolutions at any length. Every one of
-    them takes its kernel as [3, 3, C_in, C_out] (dim labels ..._01io): the input gradients convolve with kernels
-    flipped beforehand (vgg.conv3x3), because XLA:CPU runs a loop body's convolution with swapped kernel channels
-    (..._01oi, JAX's own gradient) outside its fast library (README, "Speed and scale"; test_vgg shows the
-    detection on JAX's own gradient)."""
-    config = Config(size=16, steps=3, optimizer="adam", init="content")
-    spec = settings.loss_spec(config, random_weights.preprocess)
-    params = objective.cast_params(random_weights.params, spec)
-    image = objective.to_variable(jnp.asarray(CONTENT[:16, :16])[None], spec)
-    targets = jax.tree.map(lambda a: a[None], objective.compute_targets(params, image, image, spec))
-    hyper = settings.hyperparams(config)
-    z = image[None]
-    state = jax.vmap(lambda v: steps.init_state(config.optimizer, hyper, v, config.lbfgs_memory))(z)
-
-    def compiled(length):
-        return steps.run_chunk.lower(z, state, params, targets, settings.loss_weights(config), hyper, spec=spec,
-                                     optimizer=config.optimizer, box=config.box_mode, memory=config.lbfgs_memory,
-                                     length=length).compile().as_text()
-
-    one, three = compiled(1), compiled(3)
-    assert " while(" in three
-    labels = convolution_labels(three)
-    assert len(labels) == len(convolution_labels(one)) >= 2 * 13  # forward and input gradient of relu5_1's 13 convs
-    assert not [l for l in labels if "_01oi->" in l], sorted(set(labels))
 
 
 def test_targets_are_dispatched_first_and_the_set_up_after_them_is_jitted(random_weights, monkeypatch):
@@ -156,18 +174,6 @@ def test_targets_are_dispatched_first_and_the_set_up_after_them_is_jitted(random
     stylize(CONTENT, STYLE, random_weights, config)
     assert calls == ["compute_targets", "initial_variable", "start_states", "run_chunk",  # scale 1: fresh
                      "compute_targets", "next_scale", "start_states", "run_chunk", "run_chunk"]  # L-BFGS restarts
-
-
-def _counting_chunks(monkeypatch, calls, force_lost=None):
-    """Wrap run_chunk to append "chunk" to `calls` per call; force_lost: replace its lost flags [J] by these."""
-    original = steps.run_chunk
-
-    def wrapped(*a, **k):
-        calls.append("chunk")
-        z, state, terms, lost = original(*a, **k)
-        return z, state, terms, lost if force_lost is None else jnp.asarray(force_lost)
-
-    monkeypatch.setattr(loop, "run_chunk", wrapped)
 
 
 @pytest.mark.parametrize("scales", [dict(steps=12), dict(scale_sizes=(32, 64), scale_steps=(6, 6))])
@@ -197,20 +203,6 @@ def test_a_run_whose_image_became_nan_stops_with_what_the_full_run_gives(random_
     assert np.isfinite(early.history["total"][0]) and np.isnan(early.history["total"][1])
 
 
-def _poisoned_from(monkeypatch, chunk: int):
-    """Wrap run_chunk so that from its `chunk`-th call on (1-based) every variable and loss term is NaN."""
-    original, calls = steps.run_chunk, []
-
-    def wrapped(*a, **k):
-        calls.append(1)
-        z, state, terms, lost = original(*a, **k)
-        if len(calls) >= chunk:
-            z, terms, lost = z * jnp.nan, {n: t * jnp.nan for n, t in terms.items()}, jnp.ones_like(lost)
-        return z, state, terms, lost
-
-    monkeypatch.setattr(loop, "run_chunk", wrapped)
-
-
 def test_a_diverged_run_keeps_its_last_image_with_a_finite_loss(random_weights, monkeypatch):
     """Issue 37: a run whose loss stops being finite returns the last image whose loss was seen finite (before: a
     NaN image), and says which step it is from. Chunks of 2 Adam steps; from the third chunk on everything is NaN,
@@ -233,19 +225,6 @@ def test_an_image_whose_own_loss_is_not_finite_is_never_returned(random_weights)
     result = stylize(CONTENT, STYLE, random_weights, config)
     assert np.isfinite(result.history["total"][0]) and not np.isfinite(result.history["total"][1])
     assert result.image_step == -1 and np.isnan(result.image).all()
-
-
-def _stop_at(step: int):
-    """A callback that sends this process SIGINT when the run reports `step` (as Ctrl-C would), under
-    `STOPS.on_signals`: the loop stops at its next safe point."""
-    import os
-    import signal
-
-    def callback(p):
-        if p.step == step:
-            os.kill(os.getpid(), signal.SIGINT)
-
-    return callback
 
 
 @pytest.mark.parametrize("settings", [
@@ -277,18 +256,6 @@ def test_a_stopped_run_resumes_to_the_uninterrupted_result_bit_for_bit(random_we
         np.testing.assert_array_equal(a.images, b.images)
         for k in ("content", "style", "tv", "total"):
             np.testing.assert_array_equal(a.history[k], b.history[k])
-
-
-class _StopAfter(Stops):
-    """A `Stops` that requests a stop (status 143, as SIGTERM) from its `asks`-th question on: no signal needed."""
-
-    def __init__(self, asks: int):
-        super().__init__()
-        self.asks = asks
-
-    def requested(self):
-        self.asks -= 1
-        return 143 if self.asks <= 0 else None
 
 
 def test_the_loop_asks_its_stops_object_between_chunks_and_returns_the_state(random_weights):

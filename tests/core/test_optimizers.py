@@ -25,6 +25,10 @@ def _quadratic(v):
     return total, {"content": total, "style": zero, "tv": zero, "total": total}
 
 
+def _rmsprop(hyper, memory):
+    return optax.rmsprop(hyper["lr"])
+
+
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
 def test_every_registered_optimizer_minimises_a_quadratic_in_the_box(name):
     """From the corner 0 of the box, 40 steps of each optimiser bring 0.5 |z - t|^2 (t inside the box) below a
@@ -51,10 +55,6 @@ def test_every_registered_optimizer_minimises_a_quadratic_in_the_box(name):
     assert set(TERMS) == {"content", "style", "tv", "total"} and np.isfinite(np.asarray(totals)).all()
     if opt.default_box == "clip":
         assert float(z.min()) >= 0 and float(z.max()) <= 1
-
-
-def _rmsprop(hyper, memory):
-    return optax.rmsprop(hyper["lr"])
 
 
 def test_a_new_optimizer_is_one_registry_entry(random_weights, monkeypatch):

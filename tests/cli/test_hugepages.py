@@ -13,7 +13,16 @@ from nst_jax.cli import hugepages
 from nst_jax.cli.hugepages import AUTO_FROM, huge_page_env, requested_size
 
 GLIBC = (2, 36)
+
+
 BIG = AUTO_FROM  # the smallest output size at which `auto` restarts
+
+
+FILES = ["--content", "c.png", "--style", "s.png", "--output", "o.png"]
+
+
+SHOW = ("import sys; from nst_jax.cli.hugepages import reexec_with_huge_pages as r; r(sys.argv[1:]); import os; "
+        "print(os.environ.get('GLIBC_TUNABLES'), 'jax' in sys.modules, sys.argv[1:])")
 
 
 def test_restart_sets_the_tunable_under_glibc_with_thp_on_request():
@@ -53,9 +62,6 @@ def test_no_restart(environ, glibc, thp, size):
     assert huge_page_env(environ, glibc, thp, size) is None
 
 
-FILES = ["--content", "c.png", "--style", "s.png", "--output", "o.png"]
-
-
 @pytest.mark.parametrize("argv, size", [
     (FILES, 512),  # Config's default
     (FILES + ["--size", "2048"], 2048),
@@ -92,10 +98,6 @@ def test_glibc_version_agrees_with_platform():
     name, version = platform.libc_ver()
     expected = tuple(int(v) for v in version.split(".")[:2]) if name == "glibc" else None
     assert hugepages.glibc_version() == expected
-
-
-SHOW = ("import sys; from nst_jax.cli.hugepages import reexec_with_huge_pages as r; r(sys.argv[1:]); import os; "
-        "print(os.environ.get('GLIBC_TUNABLES'), 'jax' in sys.modules, sys.argv[1:])")
 
 
 @pytest.mark.parametrize("switch, size", [(None, 2048), ("0", 2048), (None, 256)])

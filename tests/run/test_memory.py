@@ -1,0 +1,56 @@
+"""Tests of `nst_jax.run.memory`: the memory preflight."""
+
+import pytest
+from conftest import main
+
+from nst_jax import Config
+from nst_jax.errors import InputError
+from nst_jax.run.memory import estimate_bytes, preflight
+
+
+def test_a_style_image_too_large_for_memory_is_refused_before_any_work(h5_files, image_files, tmp_path, capsys):
+    """--style-scale 64 at --size 100 makes the style 6400 px square: its forward pass alone needs far more than
+    this machine has. Before: the preflight checked only the output's size, and the run died in a JAX
+    out-of-memory traceback (a 31 GB allocation)."""
+    out = tmp_path / "o.png"
+    code = main(["--content", image_files["content"], "--style", image_files["style"], "--output", out,
+                 "--weights", h5_files["legacy"], "--size", 100, "--style-scale", 64, "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and not out.exists() and "\n" not in err
+    assert err.startswith(f"python -m nst_jax: error: {image_files['style']}: resized to 6400x6400")
+    assert "lower the style scale (--style-scale)" in err
+
+
+def test_memory_preflight_refuses_what_cannot_fit_and_names_what_would():
+    config = Config()
+    need = estimate_bytes(1024, 1024, config)
+    # peaks measured by benchmarks/memory.py on the 2-core CPU (float32, Adam, one step): the estimate is never
+    # below them, and at most 25% above
+    for size, peak_gib in ((1024, 2.65), (2048, 8.07), (2927, 15.63), (3231, 18.84)):
+        assert peak_gib <= estimate_bytes(size, size, config) / 2**30 <= 1.25 * peak_gib, size
+    preflight(config, (1024, 1024), 1, limit=need)  # fits exactly: no error
+    with pytest.raises(InputError, match="the largest size that fits is") as info:
+        preflight(config, (768, 1024), 4, limit=need)
+    fits = int(str(info.value).split("fits is ")[1])
+    h = round(768 * fits / 1024)
+    assert estimate_bytes(h, fits, config, 4) <= need < estimate_bytes(round(768 * (fits + 1) / 1024), fits + 1,
+                                                                            config, 4)
+    assert estimate_bytes(512, 512, config.replace(optimizer="lbfgs-torch")) > estimate_bytes(512, 512, config)
+
+
+def test_memory_preflight_never_names_a_size_the_size_checks_refuse():
+    """Before, the hint was a binary search floored at 16 px: it named 16 when nothing fitted, and for a 1:16
+    panorama a longer side whose shorter side is below relu5_1's 16 px (which the size checks then refused)."""
+    config = Config()
+    # a 60x1000 panorama: 259 is the least longer side whose shorter side reaches relu5_1's 16 px (60 x 259 / 1000
+    # = 15.54 rounds to 16; 60 x 258 / 1000 = 15.48 to 15)
+    limit = estimate_bytes(16, 259, config) - 1
+    with pytest.raises(InputError, match=r"GiB available; no size fits$"):
+        preflight(config, (60, 1000), 1, limit=limit)
+    preflight(config, (60, 1000), 1, limit=estimate_bytes(60, 1000, config))  # fits exactly: no error
+    with pytest.raises(InputError, match="the largest size that fits is 259$"):
+        preflight(config, (60, 1000), 1, limit=estimate_bytes(16, 259, config))
+    # 8 jobs in one batch when not even 16x16 fits for all 8: fewer jobs at once is the way out
+    with pytest.raises(InputError, match=r"no size fits with this many jobs in one batch; run fewer at once "
+                                         r"\(--batch-size\)$"):
+        preflight(config, (512, 512), 8, limit=estimate_bytes(16, 16, config, 8) - 1)

@@ -1,0 +1,17 @@
+"""Tests of `nst_jax.run.planning`: shapes per scale and batch, and multi-host shares."""
+
+import pytest
+
+from nst_jax.run import planning
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 4])
+def test_process_shares_cover_the_jobs_in_order_and_balance(count):
+    for n_jobs in range(10):
+        shares = [planning.process_share(n_jobs, index, count) for index in range(count)]
+        assert [job for share in shares for job in share] == list(range(n_jobs))  # each job once, in order
+        assert max(map(len, shares)) - min(map(len, shares)) <= 1
+    assert [list(planning.process_share(5, i, 2)) for i in range(2)] == [[0, 1, 2], [3, 4]]
+    assert planning.process_share(3) == range(3)  # one process (this one) runs everything
+    with pytest.raises(ValueError, match="not in"):
+        planning.process_share(3, count, count)
