@@ -177,3 +177,14 @@ def stop_in_second_job(monkeypatch):
 
     monkeypatch.setattr(reporter.Reporter, "progress", progress)
     return real
+
+
+def random_features(seed: int, shape=(2, 5, 6, 4)) -> np.ndarray:
+    """Feature maps [B, H, W, N], normal around 0.3 (a reproducible stand-in for a VGG layer's)."""
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32) + 0.3
+
+
+def random_guide(shape, seed: int = 0) -> np.ndarray:
+    """A guide [H, W] with zeros, ones and values between."""
+    rng = np.random.default_rng(seed)
+    return rng.choice([0.0, 0.5, 1.0], size=shape).astype(np.float32)

@@ -11,56 +11,7 @@ from typing import Callable, Mapping, Optional, Sequence
 import jax
 import jax.numpy as jnp
 
-# Gram matrices sum over up to ~1e6 positions: keep them in full float32 on every backend (TPU/GPU defaults may
-# use bf16/TF32 passes for float32 matmuls).
-_GRAM_PRECISION = jax.lax.Precision.HIGHEST
-# The style statistics (`style_target`, `style_layer_loss`; config.STYLE_LOSSES): "gram", the paper's Gram
-# matrices; "cosine", Gram matrices of the filters' L2-normalised responses; "meancov", per-layer mean and
-# covariance under the 2-Wasserstein distance between Gaussians (crowsonkb/style-transfer-pytorch).
-_EPS = 1e-8
-
-
-def accumulation_dtype(dtype) -> jnp.dtype:
-    """Losses and Gram matrices accumulate in float32 (bfloat16/float32 features) or float64 (float64 features)."""
-    return jnp.dtype(jnp.float64) if jnp.dtype(dtype) == jnp.float64 else jnp.dtype(jnp.float32)
-
-
-@jax.custom_vjp
-def gram(features: jax.Array) -> jax.Array:
-    """Unnormalised Gram matrix G_ij = sum_k F_ik F_jk.
-
-    Args:
-      features: [B, H, W, N] feature maps.
-    Returns:
-      [B, N, N] Gram matrices, accumulated in float32 (float64 for float64 features) whatever the feature dtype.
-
-    Its gradient is written out (`_gram_bwd`): one matrix product instead of the two, each followed by a transpose
-    of the whole feature map, that differentiating the einsum gives (a 512 px step on CPU: 2.43 -> 2.16 s).
-    """
-    b, h, w, n = features.shape
-    f = features.reshape(b, h * w, n)
-    return jnp.einsum("bmi,bmj->bij", f, f, precision=_GRAM_PRECISION,
-                      preferred_element_type=accumulation_dtype(features.dtype))
-
-
-def _gram_fwd(features: jax.Array) -> tuple[jax.Array, jax.Array]:
-    return gram(features), features
-
-
-def _gram_bwd(features: jax.Array, d_gram: jax.Array) -> tuple[jax.Array]:
-    """dL/dF_mi = sum_j F_mj (dG_ji + dG_ij): [B, M, N] @ [B, N, N], like the forward product: operands in the
-    features' dtype, accumulated in the Gram's accumulation dtype. For bfloat16 features the symmetrised dG is
-    rounded to bfloat16 (relative 2^-9, the rounding the result gets anyway), so that the product runs at the
-    bfloat16 rate instead of the exact-float32 one (docs/performance.md)."""
-    b, h, w, n = features.shape
-    acc = accumulation_dtype(features.dtype)
-    sym = (d_gram + jnp.swapaxes(d_gram, 1, 2)).astype(features.dtype)  # d_gram: [B, N, N] in `acc`, as the Gram
-    d_f = jnp.einsum("bmj,bji->bmi", features.reshape(b, h * w, n), sym, precision=_GRAM_PRECISION,
-                     preferred_element_type=acc)
-    return (d_f.reshape(features.shape).astype(features.dtype),)
-
-
-gram.defvjp(_gram_fwd, _gram_bwd)
+from .statistics import EPS, accumulation_dtype, layer_statistic, with_square_root
 
 
 def content_loss(features: jax.Array, target: jax.Array, normalization: str = "paper",
@@ -93,16 +44,17 @@ def style_target(features: jax.Array, normalization: str = "paper", statistic: s
     gram: its Gram matrix, unnormalised (paper, mse, yunjey: the formulas divide by the *generated* image's
     positions M), or for "mean" divided by N M_s, N the filters and M_s the style image's own positions (a
     per-position statistic: the same for a larger copy of the same texture, so --style-scale and --size change the
-    strokes' scale, not the loss's balance). cosine: `cosine_gram`. meancov: {"mean": [B, N], "cov": [B, N, N],
-    "cov_sqrt": [B, N, N]} (`mean_cov`; the covariance's symmetric square root, made once here).
+    strokes' scale, not the loss's balance). cosine: `statistics.cosine_gram`. meancov: {"mean": [B, N],
+    "cov": [B, N, N], "cov_sqrt": [B, N, N]} (`statistics.mean_cov`; the covariance's symmetric square root, made
+    once here).
 
     Args:
       features: [B, H_s, W_s, N] features of the style image.
-      guide: [H_s, W_s] position weights (`guided_features`), or None for all positions.
+      guide: [H_s, W_s] position weights (`statistics.guided_features`), or None for all positions.
     Returns:
       [B, N, N] targets (float32, or float64 for float64 features), or the meancov dict.
     """
-    return _finished(_statistic(features, normalization, statistic, guide), statistic)
+    return with_square_root(layer_statistic(features, normalization, statistic, guide), statistic)
 
 
 def blended_target(features: Sequence[jax.Array], weights: jax.Array, normalization: str = "paper",
@@ -115,101 +67,9 @@ def blended_target(features: Sequence[jax.Array], weights: jax.Array, normalizat
     Returns:
       as `style_target`.
     """
-    stats = [_statistic(f, normalization, statistic) for f in features]
+    stats = [layer_statistic(f, normalization, statistic) for f in features]
     blend = jax.tree.map(lambda *xs: sum(w * x for w, x in zip(weights, xs)), *stats)
-    return _finished(blend, statistic)
-
-
-def guided_features(features: jax.Array, guide: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """A layer's features weighted by a guide map (Gatys et al. 2017, "Controlling Perceptual Factors in Neural
-    Style Transfer": guided Gram matrices are the Gram matrices of T F).
-
-    Args:
-      features: [B, H, W, N]; guide: [H, W] weights T in [0, 1] (a mask brought down to this layer).
-    Returns:
-      (T F [B, H, W, N] in the accumulation dtype, m = sum T^2 (the guided positions, a scalar), and M / m, the
-      factor that makes a guided Gram matrix count as many positions as the whole layer's: 0 where m = 0).
-    """
-    acc = accumulation_dtype(features.dtype)
-    t = guide.astype(acc)
-    m = jnp.sum(t * t)
-    full = float(features.shape[1] * features.shape[2])
-    return features.astype(acc) * t[None, :, :, None], m, jnp.where(m > 0, full / jnp.where(m > 0, m, 1.0), 0.0)
-
-
-def _statistic(features: jax.Array, normalization: str, statistic: str, guide: Optional[jax.Array] = None):
-    """A layer's style statistic, of a style image (a target, before `_finished`) or of the generated image (what
-    `_layer_distance` compares), in the form that blends linearly: gram (normalised for "mean"), cosine, or
-    {"mean", "cov"}; with a guide
-    (`guided_features`), over the guided positions, as the whole layer's would be if every position were like them
-    (a guide of ones gives the unguided statistic)."""
-    if guide is not None:
-        if statistic == "meancov":
-            mean, cov = _guided_mean_cov(features, guide)
-            return {"mean": mean, "cov": cov}
-        weighted, _, factor = guided_features(features, guide)
-        if statistic == "cosine":
-            return cosine_gram(weighted)
-        _, h, w, n = features.shape
-        g = gram(weighted) * factor
-        return g / (float(n) * float(h * w)) if normalization == "mean" else g
-    if statistic == "cosine":
-        return cosine_gram(features)
-    if statistic == "meancov":
-        mean, cov = mean_cov(features)
-        return {"mean": mean, "cov": cov}
-    g = gram(features)
-    if normalization != "mean":
-        return g
-    _, h, w, n = features.shape
-    return g / (float(n) * float(h * w))
-
-
-def _guided_mean_cov(features: jax.Array, guide: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """`mean_cov` over the positions weighted by T^2 (T: the guide [H, W]): mean = sum T^2 F / m and
-    cov = sum T^2 (F - mean)(F - mean)^T / m, m = sum T^2 (both 0 where m = 0)."""
-    weighted, m, factor = guided_features(features, guide)
-    full = float(features.shape[1] * features.shape[2])
-    t = guide.astype(weighted.dtype)[None, :, :, None]
-    mean = jnp.sum(weighted * t, axis=(1, 2)) * factor / full
-    return mean, gram(weighted - t * mean[:, None, None, :]) * factor / full
-
-
-def _finished(stat, statistic: str):
-    """The target from its statistic: for meancov, the covariance's symmetric square root added."""
-    if statistic != "meancov":
-        return stat
-    values, vectors = jnp.linalg.eigh(stat["cov"])
-    root = (vectors * jnp.sqrt(jnp.maximum(values, 0.0))[:, None, :]) @ jnp.swapaxes(vectors, 1, 2)
-    return {**stat, "cov_sqrt": root}
-
-
-def cosine_gram(features: jax.Array) -> jax.Array:
-    """C_ij = <F_i, F_j> / (|F_i| |F_j|): the cosine similarity of filters i and j's responses over the positions.
-
-    Args:
-      features: [B, H, W, N].
-    Returns:
-      [B, N, N], entries in [-1, 1] (a filter that never responds: a zero row and column).
-    """
-    acc = accumulation_dtype(features.dtype)
-    f = features.astype(acc)
-    norm = jnp.sqrt(jnp.sum(f * f, axis=(1, 2), keepdims=True) + _EPS)  # [B, 1, 1, N]
-    return gram(f / norm)
-
-
-def mean_cov(features: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Each filter's mean response and the covariance over the positions.
-
-    Args:
-      features: [B, H, W, N] (M = H W positions).
-    Returns:
-      mean [B, N] and covariance [B, N, N] = (F - mean)^T (F - mean) / M.
-    """
-    b, h, w, n = features.shape
-    f = features.astype(accumulation_dtype(features.dtype))
-    mean = jnp.mean(f, axis=(1, 2))
-    return mean, gram(f - mean[:, None, None, :]) / float(h * w)
+    return with_square_root(blend, statistic)
 
 
 def style_factor(n: int, m: int, normalization: str = "paper") -> float:
@@ -234,14 +94,15 @@ def style_layer_loss(features: jax.Array, target, normalization: str = "paper", 
     """E_l, the distance between the style statistics of `features` and the target (`style_target`).
 
     gram: E_l = 1 / (4 N_l^2 M_l^2) sum_ij (G_ij - A_ij)^2, with G the Gram matrix of `features` (other
-    normalisations: see `style_factor`). cosine: the mean over the N^2 entries of (C - C_s)^2 (`cosine_gram`; the
-    same for every normalisation: cosines do not grow with the image). meancov: the squared 2-Wasserstein distance
-    between the Gaussians of the two layers' responses, divided by N:
+    normalisations: see `style_factor`). cosine: the mean over the N^2 entries of (C - C_s)^2
+    (`statistics.cosine_gram`; the same for every normalisation: cosines do not grow with the image). meancov: the
+    squared 2-Wasserstein distance between the Gaussians of the two layers' responses, divided by N:
     (|mu - mu_s|^2 + tr S + tr S_s - 2 tr (S_s^(1/2) S S_s^(1/2))^(1/2)) / N.
 
-    With a guide T (spatial control, Gatys et al. 2017), the statistic is the guided one (`_statistic`: of T F,
-    counted as if it covered the whole layer) and E_l is weighted by the guided share of the layer, m / M
-    (m = sum T^2): a style applied to a quarter of the picture weighs a quarter, one applied nowhere exactly 0.
+    With a guide T (spatial control, Gatys et al. 2017), the statistic is the guided one
+    (`statistics.layer_statistic`: of T F, counted as if it covered the whole layer) and E_l is weighted by the
+    guided share of the layer, m / M (m = sum T^2): a style applied to a quarter of the picture weighs a quarter,
+    one applied nowhere exactly 0.
 
     Args:
       features: [B, H, W, N] features of the generated image (M = H * W).
@@ -259,15 +120,15 @@ def style_layer_loss(features: jax.Array, target, normalization: str = "paper", 
 
 
 def _layer_distance(features: jax.Array, target, normalization: str, statistic: str, guide) -> jax.Array:
-    """`style_layer_loss` before the guided share: the distance between `_statistic` of the features (guided or
+    """`style_layer_loss` before the guided share: the distance between `layer_statistic` of the features (guided or
     not) and the target, [B]."""
     _, h, w, n = features.shape
-    stat = _statistic(features, normalization, statistic, guide)
+    stat = layer_statistic(features, normalization, statistic, guide)
     if statistic == "meancov":
         mean, cov = stat["mean"], stat["cov"]
         root = target["cov_sqrt"]
         inner = root @ cov @ root
-        roots = jnp.sqrt(jnp.maximum(jnp.linalg.eigvalsh(0.5 * (inner + jnp.swapaxes(inner, 1, 2))), _EPS))
+        roots = jnp.sqrt(jnp.maximum(jnp.linalg.eigvalsh(0.5 * (inner + jnp.swapaxes(inner, 1, 2))), EPS))
         trace = lambda m: jnp.trace(m, axis1=1, axis2=2)  # noqa: E731
         w2 = (jnp.sum((mean - target["mean"]) ** 2, axis=-1) + trace(cov) + trace(target["cov"])
               - 2.0 * jnp.sum(roots, axis=-1))

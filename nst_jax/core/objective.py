@@ -10,7 +10,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from . import losses, pixels, vgg
+from . import losses, pixels, statistics, vgg
 
 TERMS = ("content", "style", "tv", "total")
 
@@ -143,7 +143,7 @@ def loss_terms(z: jax.Array, params, targets, coefficients, spec: LossSpec, flip
     the style layers' w_l; the VGG19 parameters are `params`). flipped: `vgg.flipped_kernels(params)`, made once
     outside a loop of steps (same values)."""
     feats = features(params, z, spec, flipped)
-    zeros = jnp.zeros((z.shape[0],), losses.accumulation_dtype(spec.compute_dtype))
+    zeros = jnp.zeros((z.shape[0],), statistics.accumulation_dtype(spec.compute_dtype))
     content = sum((_content_term(spec, l, targets)(feats[l], targets["content"][l]) for l in spec.content_layers),
                   zeros)
     style = zeros + losses.style_loss(feats, targets["style"], spec.style_layers, coefficients["layers"],

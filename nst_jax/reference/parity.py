@@ -19,7 +19,7 @@ import numpy as np
 from .. import api
 from .. import weights as weights_lib
 from ..config import Config
-from ..core import layers, losses, objective, vgg
+from ..core import layers, objective, statistics, vgg
 from ..core.objective import TERMS
 from ..presets import preset_config
 from ..run import inputs, settings
@@ -90,7 +90,7 @@ def layer_errors(weights_path: PathLike, image: np.ndarray, poolings=("avg", "ma
         for layer in layers.LAYER_NAMES:
             t = theirs[layer].numpy()[0].transpose(1, 2, 0)
             rows.append({"pooling": pooling, "layer": layer, "activation": rel_max(ours[layer][0], t),
-                         "gram": rel_max(losses.gram(ours[layer])[0], ref.gram(theirs[layer]).numpy())})
+                         "gram": rel_max(statistics.gram(ours[layer])[0], ref.gram(theirs[layer]).numpy())})
     return rows
 
 

@@ -5,18 +5,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import CONTENT, OTHER, STYLE
+from conftest import CONTENT, OTHER, STYLE, random_features, random_guide
 
 from nst_jax import Config, stylize
-from nst_jax.core import losses
+from nst_jax.core import losses, statistics
 from nst_jax.run import settings
 from nst_jax.run.settings import layer_blend
 
 rng = np.random.default_rng(0)
-
-
-def _features(seed: int, shape=(2, 5, 6, 4)) -> np.ndarray:
-    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32) + 0.3
 
 
 def _diagonal_features(means, scales) -> np.ndarray:
@@ -26,46 +22,6 @@ def _diagonal_features(means, scales) -> np.ndarray:
     b = np.array([1.0, 1.0, -1.0, -1.0])
     f = np.stack([means[0] + scales[0] * a, means[1] + scales[1] * b], axis=-1)
     return f.reshape(1, 2, 2, 2).astype(np.float32)
-
-
-def _guide(shape, seed: int = 0) -> np.ndarray:
-    """A guide [H, W] with zeros, ones and values between."""
-    rng = np.random.default_rng(seed)
-    return rng.choice([0.0, 0.5, 1.0], size=shape).astype(np.float32)
-
-
-def test_gram_is_sum_over_positions_of_outer_products():
-    f = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
-    expected = np.zeros((2, 5, 5))
-    for b in range(2):
-        for y in range(3):
-            for x in range(4):
-                expected[b] += np.outer(f[b, y, x], f[b, y, x])
-    np.testing.assert_allclose(losses.gram(jnp.asarray(f)), expected, rtol=1e-5, atol=1e-5)
-
-
-def test_gram_of_constant_features_closed_form():
-    # F_ik = c for all i, k: G_ij = M c^2.
-    g = losses.gram(jnp.full((1, 6, 7, 3), 2.0))
-    np.testing.assert_allclose(g, np.full((1, 3, 3), 6 * 7 * 4.0))
-
-
-@pytest.mark.parametrize("dtype", [np.float32, jnp.bfloat16])
-def test_gram_gradient_closed_form(dtype):
-    """L = sum_ij W_ij G_ij with W not symmetric: dL/dF_mi = sum_j F_mj (W_ij + W_ji), in NumPy (float64)."""
-    f = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
-    weights = rng.standard_normal((2, 5, 5)).astype(np.float32)
-    f_in = jnp.asarray(f).astype(dtype)
-    grad = jax.grad(lambda x: jnp.sum(losses.gram(x) * weights))(f_in)
-    assert grad.dtype == f_in.dtype and grad.shape == f.shape
-    f64 = np.asarray(f_in.astype(jnp.float32), np.float64).reshape(2, 12, 5)
-    expected = np.einsum("bmj,bij->bmi", f64, weights + weights.transpose(0, 2, 1)).reshape(f.shape)
-    tol = 1e-5 if dtype == np.float32 else 1e-2
-    np.testing.assert_allclose(np.asarray(grad, np.float64), expected, rtol=tol, atol=tol * np.abs(expected).max())
-    # under vmap (jobs) too
-    batched = jax.vmap(jax.grad(lambda x, w: jnp.sum(losses.gram(x) * w)))(f_in[:, None], jnp.asarray(weights)[:, None])
-    np.testing.assert_allclose(np.asarray(batched[:, 0], np.float64), expected, rtol=tol,
-                               atol=tol * np.abs(expected).max())
 
 
 def test_content_loss_is_half_sum_of_squares_per_image():
@@ -87,7 +43,7 @@ def test_style_layer_loss_matches_paper_formula():
 
 def test_style_layer_loss_zero_at_own_gram_and_no_int_overflow_at_high_resolution():
     f = jnp.ones((1, 512, 512, 64), jnp.float32)  # 4 N^2 M^2 ~ 1.1e15: would overflow int32
-    assert float(losses.style_layer_loss(f, losses.gram(f))[0]) == 0.0
+    assert float(losses.style_layer_loss(f, statistics.gram(f))[0]) == 0.0
     # G = M * ones, A = 0: sum (G - A)^2 = N^2 M^2, so E = 1/4 exactly.
     value = jax.jit(losses.style_layer_loss)(f, jnp.zeros((1, 64, 64)))
     np.testing.assert_allclose(value, [0.25], rtol=1e-6)
@@ -134,7 +90,7 @@ def test_mean_normalisation_closed_form_and_size_invariance():
         e = losses.style_layer_loss(jnp.full((1, h, w, n), 2.0), target, "mean")
         np.testing.assert_allclose(e, [(4.0 - 9.0) ** 2 / n**2], rtol=1e-6)
     # unnormalised targets (the other normalisations) are plain Gram matrices
-    np.testing.assert_allclose(losses.style_target(style_feats, "mse"), losses.gram(style_feats))
+    np.testing.assert_allclose(losses.style_target(style_feats, "mse"), statistics.gram(style_feats))
     f, p = rng.standard_normal((2, 3, 4, 5)), rng.standard_normal((2, 3, 4, 5))
     np.testing.assert_allclose(losses.content_loss(jnp.asarray(f), jnp.asarray(p), "mean"),
                                ((f - p) ** 2).mean(axis=(1, 2, 3)), rtol=1e-5)
@@ -154,21 +110,6 @@ def test_mean_normalisation_is_the_same_for_an_enlarged_copy():
         np.testing.assert_allclose(losses.content_loss(big(f), big(p), norm), content_ratio * small_c, rtol=1e-5)
 
 
-def test_cosine_gram_is_the_cosine_of_each_pair_of_filters_responses():
-    f = _features(0)
-    flat = f.reshape(2, 30, 4).astype(np.float64)
-    unit = flat / np.linalg.norm(flat, axis=1, keepdims=True)
-    np.testing.assert_allclose(losses.cosine_gram(jnp.asarray(f)), np.einsum("bmi,bmj->bij", unit, unit), atol=1e-5)
-
-
-def test_mean_and_covariance_are_numpys():
-    f = _features(1)
-    mean, cov = losses.mean_cov(jnp.asarray(f))
-    flat = f.reshape(2, 30, 4).astype(np.float64)
-    np.testing.assert_allclose(mean, flat.mean(axis=1), atol=1e-5)
-    np.testing.assert_allclose(cov, [np.cov(x, rowvar=False, bias=True) for x in flat], atol=1e-5)
-
-
 def test_meancov_is_the_2_wasserstein_distance_between_gaussians():
     """For uncorrelated filters the squared 2-Wasserstein distance is |mu - mu'|^2 + sum (s - s')^2; divided by N."""
     x, y = _diagonal_features((1.0, -2.0), (3.0, 0.5)), _diagonal_features((0.5, 0.0), (1.0, 2.0))
@@ -182,10 +123,10 @@ def test_meancov_is_the_2_wasserstein_distance_between_gaussians():
 
 
 def test_cosine_loss_is_the_mean_squared_difference_of_the_cosines():
-    f, g = _features(2), _features(3)
+    f, g = random_features(2), random_features(3)
     target = losses.style_target(jnp.asarray(g), "paper", "cosine")
     got = losses.style_layer_loss(jnp.asarray(f), target, "paper", "cosine")
-    diff = np.asarray(losses.cosine_gram(jnp.asarray(f))) - np.asarray(target)
+    diff = np.asarray(statistics.cosine_gram(jnp.asarray(f))) - np.asarray(target)
     np.testing.assert_allclose(got, (diff ** 2).mean(axis=(1, 2)), rtol=1e-5)
 
 
@@ -234,9 +175,9 @@ def test_the_blended_target_is_the_weighted_sum_of_the_styles_statistics(random_
 @pytest.mark.parametrize("normalization", ["paper", "mean"])
 def test_guided_gram_loss_by_hand(normalization):
     """E_l with a guide T: G = sum_m T_m^2 F_m F_m^T * M / m (m = sum T^2), against the target, times m / M."""
-    f = _features(3, (1, 3, 4, 5)).astype(np.float64)
-    t = _guide((3, 4))
-    a = (_features(4, (1, 5, 5, 5))[0, 0] @ _features(4, (1, 5, 5, 5))[0, 0].T)[None].astype(np.float32)
+    f = random_features(3, (1, 3, 4, 5)).astype(np.float64)
+    t = random_guide((3, 4))
+    a = (random_features(4, (1, 5, 5, 5))[0, 0] @ random_features(4, (1, 5, 5, 5))[0, 0].T)[None].astype(np.float32)
     big_m, m, n = 12.0, float(np.sum(t.astype(np.float64) ** 2)), 5
     flat, w = f[0].reshape(-1, n), t.reshape(-1).astype(np.float64) ** 2
     g = sum(w[i] * np.outer(flat[i], flat[i]) for i in range(12)) * big_m / m
@@ -250,8 +191,8 @@ def test_guided_gram_loss_by_hand(normalization):
 
 @pytest.mark.parametrize("statistic", ["gram", "cosine", "meancov"])
 def test_a_guide_of_ones_is_no_guide_and_a_guide_of_zeros_gives_exactly_zero(statistic):
-    f = jnp.asarray(_features(5, (2, 4, 6, 3)))
-    target = losses.style_target(jnp.asarray(_features(6, (1, 5, 5, 3))), "mean", statistic)
+    f = jnp.asarray(random_features(5, (2, 4, 6, 3)))
+    target = losses.style_target(jnp.asarray(random_features(6, (1, 5, 5, 3))), "mean", statistic)
     plain = losses.style_layer_loss(f, target, "mean", statistic)
     ones = losses.style_layer_loss(f, target, "mean", statistic, jnp.ones((4, 6)))
     np.testing.assert_allclose(ones, plain, rtol=1e-5)
@@ -261,21 +202,9 @@ def test_a_guide_of_ones_is_no_guide_and_a_guide_of_zeros_gives_exactly_zero(sta
     assert np.all(np.asarray(grad) == 0.0)
 
 
-def test_guided_mean_and_covariance_are_the_weighted_ones():
-    f = _features(7, (1, 4, 5, 3)).astype(np.float64)
-    t = _guide((4, 5), 1).astype(np.float64)
-    w = (t**2).reshape(-1)
-    flat = f[0].reshape(-1, 3)
-    mean = (w[:, None] * flat).sum(0) / w.sum()
-    cov = ((flat - mean) * w[:, None]).T @ (flat - mean) / w.sum()
-    target = losses.style_target(jnp.asarray(f, jnp.float32), "mean", "meancov", jnp.asarray(t, jnp.float32))
-    np.testing.assert_allclose(target["mean"][0], mean, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(target["cov"][0], cov, rtol=1e-4, atol=1e-6)
-
-
 def test_content_guide_weights_the_differences():
-    f, p = _features(8, (1, 3, 4, 2)), _features(9, (1, 3, 4, 2))
-    t = _guide((3, 4), 2)
+    f, p = random_features(8, (1, 3, 4, 2)), random_features(9, (1, 3, 4, 2))
+    t = random_guide((3, 4), 2)
     want = 0.5 * np.sum((t[None, :, :, None] * (f - p)) ** 2)
     got = losses.content_loss(jnp.asarray(f), jnp.asarray(p), "paper", jnp.asarray(t))
     np.testing.assert_allclose(float(got[0]), want, rtol=1e-5)
@@ -285,9 +214,9 @@ def test_content_guide_weights_the_differences():
 
 def test_normalized_gradients_have_the_weights_as_l1_norms():
     """jcjohnson's -normalize_gradients: the weighted term w E contributes w dE/dF / |dE/dF|_1 at its layer."""
-    f = jnp.asarray(_features(10, (2, 4, 5, 3)))
-    target = losses.style_target(jnp.asarray(_features(11, (1, 6, 6, 3))), "mean")
-    p = jnp.asarray(_features(12, (2, 4, 5, 3)))
+    f = jnp.asarray(random_features(10, (2, 4, 5, 3)))
+    target = losses.style_target(jnp.asarray(random_features(11, (1, 6, 6, 3))), "mean")
+    p = jnp.asarray(random_features(12, (2, 4, 5, 3)))
     plain_term = lambda x: losses.style_layer_loss(x, target, "mean")  # noqa: E731
     for w_style, w_content in ((1e3, 1.0), (0.5, 7.0)):
         normed = jax.grad(lambda x, w=w_style: jnp.sum(w * losses.style_loss({"l": x}, {"l": target}, ["l"], [1.0],
