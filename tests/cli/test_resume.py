@@ -15,8 +15,6 @@ from nst_jax.io import images
 
 
 def _stopped_with_log(h5_files, image_files, tmp_path):
-    from conftest import stopped_run
-
     log = tmp_path / "run.jsonl"
     command, ckpt = stopped_run(h5_files, image_files, tmp_path, [
         "--content", image_files["content"], "--style", image_files["style"], "--output", tmp_path / "o.png",
@@ -157,8 +155,6 @@ def test_resume_refuses_a_run_whose_output_would_replace_the_checkpoint_read(h5_
                                                                             capsys):
     """The checkpoint a run resumes from is an input too: moved to the name of the stopped run's --log, resuming
     would have streamed the log over it (and removed it at the end). Refused; the checkpoint kept."""
-    from conftest import stopped_run
-
     log = tmp_path / "run.jsonl"
     _, ckpt = stopped_run(h5_files, image_files, tmp_path, [
         "--content", image_files["content"], "--style", image_files["style"], "--output", tmp_path / "o.png",
@@ -176,8 +172,6 @@ def test_resume_refuses_a_run_whose_output_would_replace_the_checkpoint_read(h5_
 def test_one_checkpoint_is_resumed_by_one_run_at_a_time(h5_files, image_files, tmp_path, capsys):
     """Issue 49, item 11: two --resume runs of one checkpoint both ran, appending the same steps twice to one log.
     While one process holds the checkpoint, another's --resume is one line, exit 1, and writes nothing."""
-
-    from conftest import stopped_run
 
     _, ckpt = stopped_run(h5_files, image_files, tmp_path)
     holder = subprocess.Popen([sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'rb'); "
@@ -219,8 +213,6 @@ def test_resume_removes_only_what_the_stopped_run_wrote(h5_files, image_files, t
     """A second hostile trial: --resume deleted o.partial.png although a user's file had replaced it, and resuming
     a copy of the checkpoint deleted the copy (the user's) and left the run's own. Now a partial image is removed
     only while it is the image the stopped run wrote (its SHA-256), and a checkpoint only at the run's own path."""
-    from conftest import stopped_run
-
     _, ckpt = stopped_run(h5_files, image_files, tmp_path)
     partial = tmp_path / "o.partial.png"
     partial.write_bytes(b"a user's picture now")

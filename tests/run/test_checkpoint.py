@@ -1,6 +1,8 @@
 """Tests of `nst_jax.run.checkpoint`: a damaged or tampered checkpoint is one line, read without trusting it."""
 
+import io
 import json
+import zipfile
 
 import numpy as np
 import pytest
@@ -8,9 +10,6 @@ from conftest import main, stopped_run
 
 
 def _meta_changed(arrays, **changes):
-
-    import numpy as np
-
     meta = json.loads(str(arrays["meta"]))
     for key, value in changes.items():
         if value is KeyError:
@@ -21,11 +20,21 @@ def _meta_changed(arrays, **changes):
 
 
 def _nan_in(arrays, name):
-    import numpy as np
-
     a = arrays[name].copy()
     a.reshape(-1)[0] = np.nan
     return {**arrays, name: a}
+
+
+def _resume_changed(h5_files, image_files, tmp_path, capsys, change):
+    """Stop a run, rewrite its checkpoint's arrays with `change`, resume it (which must fail with exit 1): the
+    checkpoint's path and what the resume wrote on stderr."""
+    _, ckpt = stopped_run(h5_files, image_files, tmp_path)
+    capsys.readouterr()
+    with np.load(ckpt) as data:
+        arrays = change({k: data[k] for k in data.files})
+    np.savez(ckpt, **arrays)
+    assert main(["--resume", ckpt]) == 1
+    return ckpt, capsys.readouterr().err
 
 
 @pytest.mark.parametrize("change, message", [
@@ -37,13 +46,7 @@ def _nan_in(arrays, name):
 def test_a_damaged_checkpoint_is_one_line(h5_files, image_files, tmp_path, capsys, change, message):
     """Found by a hostile trial: a checkpoint with a wrong-shaped variable, a short history or a bytes state gave a
     traceback, and a step past the run's end was accepted. Each is now one line, exit 1, nothing written."""
-    _, ckpt = stopped_run(h5_files, image_files, tmp_path)
-    capsys.readouterr()
-    with np.load(ckpt) as data:
-        arrays = change({k: data[k] for k in data.files})
-    np.savez(ckpt, **arrays)
-    assert main(["--resume", ckpt]) == 1
-    err = capsys.readouterr().err
+    ckpt, err = _resume_changed(h5_files, image_files, tmp_path, capsys, change)
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not (tmp_path / "o.png").exists()
 
@@ -61,16 +64,7 @@ def test_a_tampered_checkpoint_is_one_line_and_writes_nothing(h5_files, image_fi
     """Issue 49, items 9 and 17: a checkpoint whose metadata lacks argv or weights_sha256, has inputs as a list or
     cwd null gave KeyError, AttributeError or TypeError tracebacks; one with NaN in the image or the optimiser state
     (Adam's first moment, state_1) beside a finite loss resumed and exited 0 with a frozen loss."""
-    import numpy as np
-    from conftest import stopped_run
-
-    _, ckpt = stopped_run(h5_files, image_files, tmp_path)
-    capsys.readouterr()
-    with np.load(ckpt) as data:
-        arrays = change({k: data[k] for k in data.files})
-    np.savez(ckpt, **arrays)
-    assert main(["--resume", ckpt]) == 1
-    err = capsys.readouterr().err
+    ckpt, err = _resume_changed(h5_files, image_files, tmp_path, capsys, change)
     assert f"{ckpt}: not a readable nst_jax checkpoint ({message}" in err, err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "o.png").exists()
 
@@ -79,12 +73,6 @@ def test_a_checkpoint_claiming_a_huge_image_is_refused_before_reading_it(h5_file
     """Issue 49, item 10: a 1.3 MB checkpoint whose image array claimed 9000x9000 was allocated (1.26 GB) before
     its refusal. The sizes are checked from the .npy headers first; compressed arrays (save never writes them) are
     refused too."""
-    import io
-    import zipfile
-
-    import numpy as np
-    from conftest import stopped_run
-
     _, ckpt = stopped_run(h5_files, image_files, tmp_path)
     with np.load(ckpt) as data:
         arrays = {k: data[k] for k in data.files}
