@@ -33,14 +33,6 @@ def np_pool(x, mode):
     return blocks.mean(axis=(1, 3)) if mode == "avg" else blocks.max(axis=(1, 3))
 
 
-def test_layer_names_and_shapes():
-    assert len(layers.CONV_NAMES) == 16 and len(layers.LAYER_NAMES) == 32
-    assert layers.CONV_NAMES[:3] == ("conv1_1", "conv1_2", "conv2_1") and layers.CONV_NAMES[-1] == "conv5_4"
-    assert layers.CONV_SHAPES["conv1_1"] == (3, 3, 3, 64) and layers.CONV_SHAPES["conv3_1"] == (3, 3, 128, 256)
-    total = sum(np.prod(s) + s[-1] for s in layers.CONV_SHAPES.values())
-    assert total == 20_024_384  # the parameter count of Keras' VGG19 notop file (FACTS.md)
-
-
 @pytest.mark.parametrize("pooling", ["avg", "max"])
 def test_first_layers_match_numpy(random_weights, pooling):
     p = random_weights.params

@@ -4,7 +4,6 @@ give one-line errors naming the file."""
 import sys
 
 import h5py
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -147,18 +146,6 @@ def test_weight_listed_but_absent(random_weights, tmp_path):
     with h5py.File(path, "a") as f:
         del f[keras_name("conv2_2")]["block2_conv2_b_1:0"]
     _assert_one_line_error(path, "block2_conv2_b_1:0")
-
-
-def test_caffe_preprocessing_hand_values():
-    red = jnp.zeros((1, 1, 3)).at[..., 0].set(1.0)  # pure red RGB
-    np.testing.assert_allclose(weights_lib.preprocess(red, "caffe")[0, 0], [-103.939, -116.779, 255 - 123.68],
-                               rtol=1e-6)
-
-
-def test_torchvision_preprocessing_hand_values():
-    grey = jnp.full((1, 1, 3), 0.5)
-    expected = [(0.5 - 0.485) / 0.229, (0.5 - 0.456) / 0.224, (0.5 - 0.406) / 0.225]
-    np.testing.assert_allclose(weights_lib.preprocess(grey, "torchvision")[0, 0], expected, rtol=1e-6)
 
 
 def test_weights_dir_env_override_and_missing_message(tmp_path, monkeypatch):
