@@ -166,8 +166,9 @@ class Config:
     box: str = setting(
         "auto",
         "keeping pixels in range: clip (after every update; lbfgs-armijo projects its trial points), closure (clamp "
-        "before every evaluation, as the PyTorch tutorial), none, or auto (clip for adam and lbfgs-armijo, none for "
-        "lbfgs and lbfgs-torch)",
+        "before every evaluation, as the PyTorch tutorial), none, or auto (the optimiser's own: "
+        + "; ".join(f"{box} for {', '.join(o.name for o in OPTIMIZERS.values() if o.default_box == box)}"
+                    for box in dict.fromkeys(o.default_box for o in OPTIMIZERS.values())) + ")",
         choices=BOXES,
     )
     tv_form: str = setting(
@@ -217,7 +218,8 @@ class Config:
         "of each term in the update directly: try --style-weight 10 --content-weight 1)"
     )
     average: float = setting(
-        0.0, "iterate averaging for adam: the result is the exponential moving average of the images with this "
+        0.0, f"iterate averaging for {', '.join(o.name for o in OPTIMIZERS.values() if o.averaging)}: the result "
+        "is the exponential moving average of the images with this "
         "decay, bias-corrected, as crowsonkb/style-transfer-pytorch's --avg-decay (e.g. 0.99, at most 0.99999; 0: "
         "off). The losses logged and recorded are the iterates', as crowsonkb's",
         valid=lambda v: 0 <= v <= MAX_AVERAGE, must=f"a decay in [0, {MAX_AVERAGE}] (0: off)",
@@ -292,7 +294,7 @@ class Config:
 
     @property
     def box_mode(self) -> str:
-        """`box` with "auto" resolved: clip for adam and lbfgs-armijo, none for lbfgs and lbfgs-torch."""
+        """`box` with "auto" resolved: the optimiser's default box (`Optimizer.default_box`)."""
         if self.box != "auto":
             return self.box
         return OPTIMIZERS[self.optimizer].default_box

@@ -6,6 +6,7 @@ non-zero. Anything else that escapes is a bug.
 
 
 import argparse
+import re
 import signal
 import sys
 from typing import Callable
@@ -32,7 +33,21 @@ class OneLineParser(argparse.ArgumentParser):
         if message.endswith("expected one argument"):  # argparse reads "-1,2" as an option, not a value
             option = message.split(":")[0].split("/")[-1].removeprefix("argument ")
             message += f" (a value that starts with '-' goes after '=': {option}=VALUE)"
+        message = _as_setting_message(message)
         self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see --help)\n")
+
+
+def _as_setting_message(message: str) -> str:
+    """argparse's wording of a bad option value in the words `Config` uses for the same value ("argument --remat:
+    invalid choice: 'yes' (choose from 'on', 'off')" -> "--remat must be one of on, off, got 'yes'"; "argument
+    --size: must be an int, got 'x'" -> "--size must be an int, got 'x'"), so that the API and the command line
+    refuse it alike."""
+    choice = re.fullmatch(r"argument (--[\w-]+): invalid choice: (.*) \(choose from (.*)\)", message)
+    if choice:
+        option, value, choices = choice.groups()
+        return f"{option} must be one of {', '.join(c.strip(chr(39)) for c in choices.split(', '))}, got {value}"
+    typed = re.fullmatch(r"argument (--[\w-]+): (must be .*)", message)
+    return f"{typed.group(1)} {typed.group(2)}" if typed else message
 
 
 class UsageError(InputError):

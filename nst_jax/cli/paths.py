@@ -4,11 +4,14 @@ its files. Every path is checked while planning, before any work (`plan.plan`)."
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from pathlib import Path
 from typing import Optional, Sequence
 
 from ..errors import InputError, UsageError
+from .options import PROG
 
 
 def process_path(path: Path, index: int, count: int) -> Path:
@@ -99,6 +102,49 @@ def check_inputs_kept(writes: Sequence[Path], inputs: dict[str, Sequence[Path]])
         if (where := resolved(path)) in existing:
             role, given = existing[where]
             raise InputError(path, f"would overwrite the {role} {given}; choose another output")
+
+
+def check_derived_kept(summaries: Sequence[Path], images_: Sequence[Path], ckpt: Optional[Path],
+                       command: tuple, resumed: Optional[Path] = None) -> None:
+    """Refuse (InputError) a run that would replace, at a name it derives from --output, a file it did not make:
+    `summaries` (OUTPUT_STEM.json) must be nst_jax run records if they exist, `images_` (the --save-every frames
+    and OUTPUT_STEM.partial.png) images nst_jax wrote, and a checkpoint at `ckpt` this `command`'s (argv, cwd) or
+    the one being resumed (`resumed`): a stop writes there. The files the user names (--output, --log, --plot)
+    are replaced as any program's outputs are."""
+    from ..io.images import written_by_nst_jax
+    from ..run.checkpoint import read_meta
+
+    for path in summaries:
+        if os.path.lexists(path) and not _is_run_record(path):
+            raise InputError(path, "exists and is not an nst_jax run record; this run writes its output's record "
+                                   "there: move that file away or choose another --output")
+    for path in images_:
+        if os.path.lexists(path) and not written_by_nst_jax(path):
+            raise InputError(path, "exists and is not an image nst_jax wrote; this run may write a frame or its "
+                                   "current image there: move that file away or choose another --output")
+    if ckpt is None or not os.path.lexists(ckpt) or (resumed is not None and location(resumed) == location(ckpt)):
+        return
+    meta = read_meta(ckpt)
+    if meta is None:
+        raise InputError(ckpt, "exists and is not an nst_jax checkpoint; a stop would write this run's checkpoint "
+                               "there: move that file away or choose another --output")
+    if (meta.get("argv"), meta.get("cwd")) != command:
+        raise InputError(ckpt, f"holds a stopped run of another command; resume it ({PROG} --resume {ckpt}) or "
+                               "delete it before running this one")
+
+
+def _is_run_record(path: Path) -> bool:
+    """Whether `path` is a regular file holding an nst_jax run record (JSON with its settings and environment)."""
+    try:
+        if not path.is_file() or path.is_symlink() or path.stat().st_size > RECORD_MAX_BYTES:
+            return False
+        record = json.loads(path.read_text())
+        return isinstance(record, dict) and "settings" in record and "nst_jax" in record.get("environment", {})
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+RECORD_MAX_BYTES = 2**24  # a run record is a few kB; anything larger is not one
 
 
 def is_file(value) -> bool:

@@ -23,6 +23,7 @@ from ..stops import STOPS
 from .jobs import Job, image_paths, loaded_images, mask_paths, outputs_of, style_sets
 from .options import PROG, option_message
 from .paths import (
+    check_derived_kept,
     check_distinct,
     check_frames_kept,
     check_inputs_kept,
@@ -147,11 +148,14 @@ def plan_run(args: argparse.Namespace, config: Config, index: int, count: int) -
     # is the output's, checked with it)
     for path in summaries + partials:
         check_name(path)
+    frames = [intermediate_path(out, step) for out in all_outputs
+              for step in range(args.save_every, total_steps, args.save_every)] if args.save_every else []
     if args.save_every:  # each frame's name; and no frame replaces an input or another file of the run
-        for out in all_outputs:
-            for step in range(args.save_every, total_steps, args.save_every):
-                check_name(intermediate_path(out, step))
+        for frame in frames:
+            check_name(frame)
         check_frames_kept(all_outputs, args.save_every, total_steps, {**inputs, **writes})
+    check_derived_kept(summaries, frames + partials, ckpt, (getattr(args, "argv", None), getattr(args, "cwd", None)),
+                       resumed)
     loaded = loaded_images(all_jobs, config, args.max_input_pixels)
     init_image = None
     if config.init not in INIT_KEYWORDS:  # a start image: read now, before the weights (a folder, a device: refused)

@@ -50,7 +50,6 @@ class Reporter:
         self.written: list[Path] = []
         self.diverged: dict[int, tuple[int, int]] = {}  # job -> (its first non-finite step, its image's step)
         self.stopped_note = ""
-        self.stale_note = ""
         self._stop_logged = False
         self._stack = contextlib.ExitStack()
 
@@ -112,6 +111,8 @@ class Reporter:
                 "weights_sha256": self.weights["sha256"],
                 "inputs": {p: file_digest(p, "sha256") for p in inputs}, "partials": [str(p) for p in partials],
                 "partial_sha256": {str(p): file_digest(p, "sha256") for p in partials},
+                "outputs_sha256": {str(o): file_digest(o, "sha256") if o.is_file() else None
+                                   for o in self.plan.outputs[state.first:]},
                 **({"log_sha256": file_digest(self.plan.log_path, "sha256")} if self.plan.log_path else {}),
                 "first": state.first, "step": state.step})
         except InputError as e:  # said, as a failed partial image is: what was kept is said too
@@ -147,16 +148,10 @@ class Reporter:
 
     def _stale(self, meta: Optional[dict]) -> None:
         """An earlier stopped run's checkpoint at this run's checkpoint path (`meta`: its metadata; None: there is
-        none): stale now that this run has written its outputs anew. The same command's is removed with this
-        run's partial-image names; another command's is kept, and the closing line says so."""
-        if meta is None:
-            return
-        ckpt = self.plan.checkpoint
-        if _command(meta) == (self.args.argv, getattr(self.args, "cwd", None)):
+        none), stale now that this run has written its outputs anew: removed with this run's partial-image names.
+        (Planning refused a run whose checkpoint path holds anything but this command's: `check_derived_kept`.)"""
+        if meta is not None and _command(meta) == (self.args.argv, getattr(self.args, "cwd", None)):
             self._remove_used(meta, meta)
-        else:
-            self.stale_note = (f"; kept {ckpt}, the checkpoint of an earlier stopped run of another command: "
-                               "resuming it is refused now that its outputs are newer")
 
     def _where(self) -> str:
         """What a finished run wrote, for its closing line: the one output, or the images of a batch into the
@@ -267,7 +262,7 @@ class Reporter:
                                                                      if self.plan.n_all > 1 else "") + ","
                        if self.resumed else "")  # the time is this run's only
             print(f"wrote {where} ({self.plan.whose}{self.total_steps} steps{resumed} in "
-                  f"{self.end - self.loop_start:.1f} s{final}){self.stale_note}", file=sys.stderr)
+                  f"{self.end - self.loop_start:.1f} s{final})", file=sys.stderr)
 
 
 def _command(meta: dict) -> tuple:

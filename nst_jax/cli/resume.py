@@ -9,6 +9,7 @@ from typing import Optional
 
 from ..errors import InputError, OneLineParser
 from .options import PROG, path_argument
+from .paths import location
 
 
 def check_unchanged(meta: dict, weights_sha256: str) -> None:
@@ -40,14 +41,24 @@ def check_log_kept(meta: dict, log: Optional[Path]) -> None:
 
 def check_not_replaced(meta: dict, outputs: list[Path]) -> None:
     """Refuse (InputError) to resume when an output the resumed run would write (`outputs`: those of the stopped
-    batch's jobs and the later ones, which the stopped run never wrote) is newer than the checkpoint (meta["path"]):
-    another run with the same --output wrote it after the stop, and resuming would replace it."""
-    made = Path(meta["path"]).stat().st_mtime_ns
-    for out in outputs:
-        if out.is_file() and out.stat().st_mtime_ns > made:
-            raise InputError(meta["path"], f"the output {out} was written after this checkpoint was made (by a later "
-                                           "run); resuming would replace it: move that image away first, or delete "
-                                           "the checkpoint")
+    batch's jobs and the later ones, which the stopped run never wrote) is not as it was at the stop: the checkpoint
+    records each one's SHA-256, or that there was none (meta["outputs_sha256"]); a file put there since (another run
+    with the same --output, a copy) would be replaced. Checkpoints without that record: refused when the output is
+    newer than the checkpoint (meta["path"])."""
+    from ..weights.download import file_digest
+
+    recorded = meta.get("outputs_sha256")
+    if isinstance(recorded, dict):
+        was = {location(Path(meta["cwd"], p)): d for p, d in recorded.items() if isinstance(p, str)}
+        changed = [out for out in outputs if location(out) in was
+                   and (file_digest(out, "sha256") if out.is_file() else None) != was[location(out)]]
+    else:
+        made = Path(meta["path"]).stat().st_mtime_ns
+        changed = [out for out in outputs if out.is_file() and out.stat().st_mtime_ns > made]
+    if changed:
+        raise InputError(meta["path"], f"the output {changed[0]} was written after this checkpoint was made (by a "
+                                       "later run, or put there); resuming would replace it: move that image away "
+                                       "first, or delete the checkpoint")
 
 
 META_KINDS = {"argv": "a list of strings", "cwd": "a string", "weights_sha256": "a string",

@@ -57,6 +57,14 @@ def _check_replaceable(path: Path) -> None:
         raise InputError(path, "output path is a folder")
     if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
         raise InputError(path, "output path is not a regular file (a device or a pipe); give a file name")
+    if stat.S_ISLNK(mode):  # a link to a file (or to nothing) is replaced; one to a device, a pipe or a folder
+        try:                # is a system's or a user's plumbing (/dev/stdout as root), never replaced
+            target = os.stat(path).st_mode
+        except OSError:
+            return
+        if not stat.S_ISREG(target):
+            raise InputError(path, "output path is a link to a device, a pipe or a folder (writing would replace "
+                                   "the link); give a file name")
 
 
 def check_regular_file(path: str | os.PathLike) -> None:

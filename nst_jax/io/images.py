@@ -184,13 +184,39 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return np.round(np.clip(np.asarray(image, np.float32), 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
+# What every image nst_jax writes carries, so that a later run can tell its own frames and partial images from a
+# file someone else put at their names (PNG: a Software text chunk; JPEG: a comment).
+MARK = "nst_jax"
+
+
 def save(image: np.ndarray, path: str | os.PathLike, quality: int = 95) -> None:
-    """Write [H, W, 3] float RGB in [0, 1] (clipped) as PNG or JPEG, atomically (temp file + rename)."""
+    """Write [H, W, 3] float RGB in [0, 1] (clipped) as PNG or JPEG, atomically (temp file + rename), marked as
+    nst_jax's (`MARK`, `written_by_nst_jax`)."""
+    from PIL import PngImagePlugin
+
     path = check_output_path(path)
     fmt = SAVE_FORMATS[path.suffix.lower()]
     im = Image.fromarray(to_uint8(image))
+    if fmt == "JPEG":
+        options = {"quality": quality, "comment": MARK.encode()}
+    else:
+        options = {"pnginfo": PngImagePlugin.PngInfo()}
+        options["pnginfo"].add_text("Software", MARK)
     with atomic_path(path, "the image") as tmp:
-        im.save(tmp, format=fmt, **({"quality": quality} if fmt == "JPEG" else {}))
+        im.save(tmp, format=fmt, **options)
+
+
+def written_by_nst_jax(path: str | os.PathLike) -> bool:
+    """Whether `path` is a regular file holding an image that nst_jax wrote (`save`'s mark; only the header is
+    read). Anything else (another program's image, a text file, a link to a device) is not."""
+    try:
+        if not Path(path).is_file():
+            return False
+        check_regular_file(path)
+        with Image.open(path) as im:
+            return im.info.get("Software") == MARK or im.info.get("comment") == MARK.encode()
+    except Exception:  # unreadable: not ours
+        return False
 
 
 def png_bytes(image: np.ndarray) -> bytes:

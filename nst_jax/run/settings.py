@@ -64,5 +64,6 @@ def layer_blend(config: Config, n_styles: int) -> tuple[tuple[float, ...], ...]:
     sources = config.layer_styles or (0,) * len(config.style_layers)
     if max(sources) > n_styles:
         raise ValueError(f"layer_styles names style {max(sources)} of a job with {n_styles} style "
-                         f"image{'s' * (n_styles != 1)} (--style A,B numbers them 1, 2, ...)")
+                         f"image{'s' * (n_styles != 1)} (a job's styles are numbered 1, 2, ... in the order given; "
+                         "0 is their blend)")
     return tuple(tuple(blend[k] if s == 0 else float(s == k + 1) for s in sources) for k in range(n_styles))

@@ -6,6 +6,7 @@ from conftest import main
 
 from nst_jax import Config
 from nst_jax.cli import command as cli
+from nst_jax.cli.options import option_message
 
 
 def usage_error(capsys, image_files, tmp_path, *extra) -> str:
@@ -40,11 +41,11 @@ def test_weights_and_rates_must_be_finite_numbers_in_range(image_files, tmp_path
 
 
 @pytest.mark.parametrize("extra, expected", [
-    (["--size", "x"], "argument --size: must be an int, got 'x'"),
-    (["--chunk-size", "1.5"], "argument --chunk-size: must be an int, got '1.5'"),
-    (["--lr", "1e"], "argument --lr: must be a float, got '1e'"),
-    (["--adam-betas", "a,0.9"], "argument --adam-betas: must be floats separated by commas, got 'a,0.9'"),
-    (["--scale-sizes", "64,128.5"], "argument --scale-sizes: must be ints separated by commas, got '64,128.5'"),
+    (["--size", "x"], "--size must be an int, got 'x'"),
+    (["--chunk-size", "1.5"], "--chunk-size must be an int, got '1.5'"),
+    (["--lr", "1e"], "--lr must be a float, got '1e'"),
+    (["--adam-betas", "a,0.9"], "--adam-betas must be floats separated by commas, got 'a,0.9'"),
+    (["--scale-sizes", "64,128.5"], "--scale-sizes must be ints separated by commas, got '64,128.5'"),
 ])
 def test_malformed_values_are_a_usage_error_naming_the_option(image_files, tmp_path, capsys, extra, expected):
     """One line (before: argparse's 25-line usage, then the error)."""
@@ -111,3 +112,15 @@ def test_original_colors_is_preserve_colors_original_on_the_command_line():
         ["--content", "c.png", "--style", "s.png", "--output", "o.png", *extra]))
     assert parse("--original-colors").preserve_colors == parse("--preserve-colors", "original").preserve_colors
     assert parse().preserve_colors is None and parse("--style-loss", "meancov").style_loss == "meancov"
+
+
+@pytest.mark.parametrize("field, value", [("remat", "yes"), ("optimizer", "sgd"), ("style_loss", "texture"),
+                                          ("precision", "float16")])
+def test_a_value_outside_the_choices_is_refused_in_the_same_words_by_the_api_and_the_command_line(
+        image_files, tmp_path, capsys, field, value):
+    """Found by a newcomer's trial: Config(remat="yes") said "remat must be one of on, off, got 'yes'" and --remat yes
+    argparse's "argument --remat: invalid choice: 'yes' (choose from 'on', 'off')"."""
+    with pytest.raises(ValueError) as refused:
+        Config(**{field: value})
+    err = usage_error(capsys, image_files, tmp_path, "--" + field.replace("_", "-"), value)
+    assert err == f"python -m nst_jax: error: {option_message(str(refused.value))} (see --help)\n"

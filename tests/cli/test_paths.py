@@ -1,7 +1,13 @@
 """Tests of `nst_jax.cli.paths`: the no-overwrite rules between a run's inputs and everything it writes."""
 
+import json
+import os
+from pathlib import Path
+
 import pytest
 from conftest import base_args, main, run_cli
+
+from nst_jax.io import images
 
 
 def test_several_jobs_need_an_output_folder(h5_files, image_files, tmp_path):
@@ -62,13 +68,19 @@ def test_save_every_frames_never_overwrite_inputs_or_the_log(h5_files, image_fil
     err = capsys.readouterr().err
     assert f"{plot}: the --save-every frame of step 2 of {tmp_path / 'y.png'} would overwrite this plot" in err, err
     assert not list(tmp_path.glob("y*"))
-    # frames only at steps 2, 4 of 5: x.00001.png as content is never written, so the run goes ahead
+    # frames only at steps 2, 4 of 5: x.00001.png as content is never written; x.00002.png, a file nst_jax did not
+    # write (a copy of the style image), would be: refused and kept (found by a hostile trial: it was replaced,
+    # exit 0); once it is moved away the run goes ahead
+    command = ["--content", frame1, "--style", image_files["style"], "--output", tmp_path / "x.png", "--weights",
+               h5_files["legacy"], "--size", "32", "--steps", "5", "--optimizer", "adam", "--save-every", "2",
+               "--quiet"]
+    assert main(command) == 1
+    assert f"{frame2}: exists and is not an image nst_jax wrote" in capsys.readouterr().err
+    assert frame2.read_bytes() == image_files["style"].read_bytes()
+    frame2.unlink()
     before = frame1.read_bytes()
-    assert main(["--content", frame1, "--style", image_files["style"], "--output", tmp_path / "x.png",
-                 "--weights", h5_files["legacy"], "--size", "32", "--steps", "5", "--optimizer", "adam",
-                 "--save-every", "2", "--quiet"]) == 0
-    assert frame1.read_bytes() == before
-    assert (tmp_path / "x.00002.png").read_bytes() != image_files["style"].read_bytes()
+    assert main(command) == 0
+    assert frame1.read_bytes() == before and images.written_by_nst_jax(frame2)
 
 
 def test_two_outputs_of_one_run_that_are_one_file_are_refused(h5_files, image_files, tmp_path, capsys):
@@ -169,3 +181,44 @@ def test_a_save_every_frame_never_replaces_another_jobs_output(h5_files, image_f
         assert (f"{out / 'c_s.00005.png'}: the --save-every frame of step 5 of {out / 'c_s.png'} would overwrite "
                 f"this output") in err and len(err.strip().splitlines()) == 1, err
         assert list(out.iterdir()) == []
+
+
+def test_a_link_to_a_device_or_a_pipe_is_never_replaced(h5_files, image_files, tmp_path, capsys):
+    """Found by a hostile trial: --log /dev/stdout (as root) replaced the system's link /dev/stdout with the log, exit
+    0; so did --log or --output naming any link to a device or a pipe. Such a link is now refused in one line and
+    kept; a link to a file is still replaced, never written through (the rule the docs give)."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for target, option in ((Path("/dev/null"), "--log"), (fifo, "--output"), (tmp_path, "--log")):
+        link = tmp_path / f"link-{option[2:]}.png"
+        link.unlink(missing_ok=True)
+        link.symlink_to(target)
+        args = base_args(h5_files, image_files) + ["--output", tmp_path / "o.png"] + [option, link]
+        assert main(args) == 1
+        err = capsys.readouterr().err
+        assert f"{link}: output path is a link to a device, a pipe or a folder" in err, err
+        assert len(err.strip().splitlines()) == 1 and link.is_symlink() and os.readlink(link) == str(target)
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_files_at_derived_names_that_nst_jax_did_not_write_are_refused_and_kept(h5_files, image_files, tmp_path,
+                                                                               capsys):
+    """Found by a hostile trial: --output other.png replaced a user's other.json (the run record's name), and a
+    stopped run replaced a user's k.checkpoint.npz and k.partial.png, all without a word. Names the run derives
+    from --output are now checked before any work: a record must be an nst_jax run record, a partial image or
+    frame an image nst_jax wrote, a checkpoint this command's; anything else is refused in one line and kept. What
+    nst_jax wrote there itself is replaced as before (the run's own rerun)."""
+    out = tmp_path / "k.png"
+    args = base_args(h5_files, image_files) + ["--output", out]
+    for name, problem in (("k.json", "exists and is not an nst_jax run record"),
+                          ("k.partial.png", "exists and is not an image nst_jax wrote"),
+                          ("k.checkpoint.npz", "exists and is not an nst_jax checkpoint")):
+        path = tmp_path / name
+        path.write_text("a user's notes")
+        assert main(args) == 1
+        err = capsys.readouterr().err
+        assert f"{path}: {problem}" in err and len(err.strip().splitlines()) == 1, err
+        assert path.read_text() == "a user's notes" and not out.exists()
+        path.unlink()
+    assert main(args) == 0 and main(args) == 0  # its own record, replaced by the rerun
+    assert json.loads((tmp_path / "k.json").read_text())["output"] == str(out)

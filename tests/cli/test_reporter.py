@@ -214,18 +214,22 @@ def test_a_stop_keeps_the_checkpoint_when_a_partial_image_cannot_be_written(h5_f
 
 def test_a_fresh_run_removes_the_stale_checkpoint_of_its_own_outputs(h5_files, image_files, tmp_path, capsys):
     """Issue 49, item 18: a fresh run after an interrupted one left the stale o.checkpoint.npz and o.partial.png
-    beside its new output. The same command run again from the start removes them when it finishes; a file at the
-    checkpoint's name that is not a checkpoint is kept (another command's checkpoint is kept and named:
-    cli/test_resume.py::test_resume_refuses_to_replace_an_output_written_after_the_stop)."""
+    beside its new output. The same command run again from the start removes them when it finishes. A file at the
+    checkpoint's name that is not a checkpoint, which a stop would replace, is refused before any work and kept
+    (another command's checkpoint too: cli/test_resume.py::test_resume_refuses_to_replace_an_output_written_after_
+    the_stop)."""
 
     command, ckpt = stopped_run(h5_files, image_files, tmp_path)
     partial = tmp_path / "o.partial.png"
     assert ckpt.is_file() and partial.is_file()
     assert main(command) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.json", "o.png"]
+    capsys.readouterr()
     ckpt.write_text("my notes, not a checkpoint")
-    assert main(command) == 0
+    assert main(command) == 1
     assert ckpt.read_text() == "my notes, not a checkpoint"
+    err = capsys.readouterr().err
+    assert f"{ckpt}: exists and is not an nst_jax checkpoint; a stop would write" in err and len(err.splitlines()) == 1
 
 
 def test_closing_lines_say_what_was_written(h5_files, image_files, tmp_path, monkeypatch, capsys):
