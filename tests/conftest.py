@@ -21,6 +21,11 @@ from nst_jax.io import compile_cache  # standard library only: JAX is not import
 if "NST_JAX_COMPILATION_CACHE" not in os.environ:
     os.environ["NST_JAX_COMPILATION_CACHE"] = tempfile.mkdtemp(prefix="nst_jax_test_xla_")
     atexit.register(shutil.rmtree, os.environ["NST_JAX_COMPILATION_CACHE"], ignore_errors=True)
+if os.environ.get("PYTEST_XDIST_WORKER") and compile_cache.cache_dir() is not None:
+    # under pytest-xdist (-n 2) each worker its own folder of that cache: two processes never write one entry
+    _own = compile_cache.cache_dir() / os.environ["PYTEST_XDIST_WORKER"]
+    _own.mkdir(parents=True, exist_ok=True)
+    os.environ["NST_JAX_COMPILATION_CACHE"] = os.environ["JAX_COMPILATION_CACHE_DIR"] = str(_own)
 if compile_cache.cache_dir() is not None:  # not switched off (NST_JAX_COMPILATION_CACHE=0)
     os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(compile_cache.cache_dir()))
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")

@@ -249,6 +249,7 @@ def test_every_path_the_run_writes_is_checked_before_the_first_step(h5_files, im
     assert list(out.iterdir()) == [] and not (tmp_path / "o.png").exists() and not (tmp_path / "p.png").exists()
 
 
+@pytest.mark.slow  # a multi-process join that waits out its deadline: CI runs it (pytest -m slow)
 def test_joining_an_unreachable_coordinator_ends_in_one_line_and_a_stop_ends_the_wait(image_files, tmp_path):
     """Issue 49, item 6: --coordinator 127.0.0.1:9 --num-processes 2 --process-id 1 waited forever and ignored
     SIGINT and SIGTERM (JAX's wait blocks in C++; its own deadline aborts the process with a C++ trace). The wait
