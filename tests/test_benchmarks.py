@@ -21,6 +21,7 @@ RUNS = {
     "chunk_size": ["--sizes", "32", "--chunks", "2", "--steps", "4"],
     "memory": ["--sizes", "32", "--steps", "1"],
     "batch_throughput": ["--size", "32", "--jobs", "1", "2", "--steps", "1"],
+    "swd_sort": ["--sizes", "32", "--repeats", "1"],
     "time_to_quality": ["--size", "64", "--evals", "4", "--max-steps", "6", "--only", "lbfgs-armijo, clip"],
 }
 

@@ -127,3 +127,17 @@ def test_the_api_refuses_the_size_and_scales_that_contradict_scale_sizes_as_the_
     assert type(followed.size) is int and type(followed.scales) is int  # plain values in the fields
     assert preset_config("gatys", scale_sizes=(64, 128)).schedule == ((64, 500), (128, 500))
     assert preset_config("gatys").replace(scale_sizes=(64, 128)).scales == 2
+
+
+def test_swd_settings_that_contradict_are_refused_by_the_api_and_the_command_line(image_files, tmp_path):
+    """swd compares whole layers' distributions: it takes no style masks (weighted quantiles are not built), and
+    its resampling means nothing for another statistic."""
+    from conftest import run_cli
+
+    for kwargs, message in ((dict(style_loss="swd", style_masks=("m.png",)), "style_loss swd compares whole layers"),
+                            (dict(swd_resample=10), "swd_resample is for style_loss swd, got gram")):
+        with pytest.raises(ValueError, match=message):
+            Config(**kwargs)
+    status, err = run_cli("--content", image_files["content"], "--style", image_files["style"], "--output",
+                          tmp_path / "o.png", "--swd-resample", "10")
+    assert status == 2 and "--swd-resample is for --style-loss swd, got gram" in err, err

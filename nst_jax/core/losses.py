@@ -11,7 +11,14 @@ from typing import Callable, Mapping, Optional, Sequence
 import jax
 import jax.numpy as jnp
 
-from .statistics import EPS, accumulation_dtype, layer_statistic, with_square_root
+from .statistics import (
+    EPS,
+    accumulation_dtype,
+    layer_statistic,
+    quantiles,
+    sorted_projections,
+    with_square_root,
+)
 
 
 def content_loss(features: jax.Array, target: jax.Array, normalization: str = "paper",
@@ -37,39 +44,100 @@ def content_loss(features: jax.Array, target: jax.Array, normalization: str = "p
     return scale * jnp.sum(diff * diff, axis=(1, 2, 3))
 
 
+# The constants c_s that put each statistic other than the paper's Gram matrices on the Gram loss's scale
+# (`balance`): 1 where the normalisation alone gave pictures of the Gram run's balance at the default style weight;
+# meancov's gradient moves the picture further for the same loss, and at 1 it erased the cat (docs/deviations.md,
+# "One style weight for every statistic", has the measurement).
+BALANCE = {"cosine": 1.0, "meancov": 0.1, "swd": 1.0}
+
+
 def style_target(features: jax.Array, normalization: str = "paper", statistic: str = "gram",
-                 guide: Optional[jax.Array] = None):
+                 guide: Optional[jax.Array] = None, directions: Optional[jax.Array] = None,
+                 positions: Optional[int] = None):
     """The style target A of one layer from the style image's features.
 
     gram: its Gram matrix, unnormalised (paper, mse, yunjey: the formulas divide by the *generated* image's
     positions M), or for "mean" divided by N M_s, N the filters and M_s the style image's own positions (a
     per-position statistic: the same for a larger copy of the same texture, so --style-scale and --size change the
-    strokes' scale, not the loss's balance). cosine: `statistics.cosine_gram`. meancov: {"mean": [B, N],
-    "cov": [B, N, N], "cov_sqrt": [B, N, N]} (`statistics.mean_cov`; the covariance's symmetric square root, made
-    once here).
+    strokes' scale, not the loss's balance). The other statistics are dicts with their "scale" (`balance`):
+    cosine: {"cosine": [B, N, N]} (`statistics.cosine_gram`); meancov: {"mean": [B, N], "cov": [B, N, N],
+    "cov_sqrt": [B, N, N]} (`statistics.mean_cov`; the covariance's symmetric square root, made once here); swd:
+    {"quantiles": [B, P, M], "directions": [N, P]} (`statistics.sorted_projections` read at the generated image's
+    M positions, `statistics.quantiles`).
 
     Args:
       features: [B, H_s, W_s, N] features of the style image.
-      guide: [H_s, W_s] position weights (`statistics.guided_features`), or None for all positions.
+      guide: [H_s, W_s] position weights (`statistics.guided_features`), or None for all positions (not for swd).
+      directions: [N, P] unit directions (`statistics.random_directions`), for swd.
+      positions: M, the generated image's positions at this layer (default: the style's own): the swd quantiles'
+        count and, for the scale of paper, mse and yunjey, the Gram loss's M.
     Returns:
-      [B, N, N] targets (float32, or float64 for float64 features), or the meancov dict.
+      [B, N, N] Gram targets (float32, or float64 for float64 features), or the statistic's dict.
     """
-    return with_square_root(layer_statistic(features, normalization, statistic, guide), statistic)
+    return blended_target([features], jnp.ones((1,), accumulation_dtype(features.dtype)), normalization, statistic,
+                          guide, directions, positions)
 
 
 def blended_target(features: Sequence[jax.Array], weights: jax.Array, normalization: str = "paper",
-                   statistic: str = "gram"):
+                   statistic: str = "gram", guide: Optional[jax.Array] = None,
+                   directions: Optional[jax.Array] = None, positions: Optional[int] = None):
     """The target of several style images, the blend sum_k w_k S_k of their statistics (jcjohnson/neural-style's
-    blend of Gram matrices; for meancov the means and covariances are blended, then the square root taken).
+    blend of Gram matrices; for meancov the means and covariances are blended, then the square root taken; for swd
+    the quantile functions, which is the sliced Wasserstein barycentre of the styles).
 
     Args:
-      features: K feature maps [B, H_k, W_k, N] (sizes may differ); weights: [K], summing to 1.
+      features: K feature maps [B, H_k, W_k, N] (sizes may differ); weights: [K], summing to 1; the rest as
+        `style_target`.
     Returns:
       as `style_target`.
     """
-    stats = [layer_statistic(f, normalization, statistic) for f in features]
-    blend = jax.tree.map(lambda *xs: sum(w * x for w, x in zip(weights, xs)), *stats)
-    return with_square_root(blend, statistic)
+    m = positions or features[0].shape[1] * features[0].shape[2]
+
+    def stat(f, of):
+        if of == "swd":
+            return quantiles(sorted_projections(f, directions), m)
+        return layer_statistic(f, normalization, of, guide)
+
+    def blend(of):
+        if len(features) == 1:
+            return stat(features[0], of)
+        return jax.tree.map(lambda *xs: sum(w * x for w, x in zip(weights, xs)), *[stat(f, of) for f in features])
+
+    if statistic == "gram":
+        return blend("gram")
+    target = with_square_root(blend(statistic), statistic)
+    target = {"cosine": target} if statistic == "cosine" else dict(target) if statistic == "meancov" else {
+        "quantiles": target, "directions": directions}
+    n = features[0].shape[-1]
+    return {**target, "scale": balance(target, blend("gram"), statistic, normalization, n, m)}
+
+
+def balance(target: dict, gram: jax.Array, statistic: str, normalization: str, n: int, m: int) -> jax.Array:
+    """The factor that puts `statistic`'s distance on the Gram loss's scale, [B]: c_s E_gram(0; A) / r_s(target).
+
+    E_gram(0; A) is the Gram loss a layer would have if the result had none of the style (G = 0) under this
+    normalisation: what the style term weighs at that layer in the paper's objective. r_s is the statistic's own
+    distance from nothing to the style: cosine, the mean squared cosine; meancov, (|mu|^2 + tr S) / N (the squared
+    2-Wasserstein distance from a point at 0, divided by N as the distance is); swd, the mean squared projection.
+    So each statistic's E_l is its distance relative to the style's size under it, weighed as the Gram loss weighs
+    that layer, times `BALANCE[statistic]` (c_s, measured). The style weight then means the same for every
+    statistic, and the factor follows the weights' scale as the Gram loss does.
+
+    Args:
+      target: the statistic's dict (`blended_target`); gram: [B, N, N] the style's Gram target under
+        `normalization`; n: filters; m: the generated image's positions.
+    """
+    if normalization == "mean":
+        size = jnp.sum(gram * gram, axis=(1, 2)) / float(n) ** 2
+    else:
+        size = style_factor(n, m, normalization) * jnp.sum(gram * gram, axis=(1, 2))
+    if statistic == "cosine":
+        own = jnp.sum(target["cosine"] ** 2, axis=(1, 2)) / float(n) ** 2
+    elif statistic == "meancov":
+        own = (jnp.sum(target["mean"] ** 2, axis=-1) + jnp.trace(target["cov"], axis1=1, axis2=2)) / float(n)
+    else:
+        own = jnp.mean(target["quantiles"] ** 2, axis=(1, 2))
+    return BALANCE[statistic] * size / jnp.maximum(own, EPS)
 
 
 def style_factor(n: int, m: int, normalization: str = "paper") -> float:
@@ -121,8 +189,11 @@ def style_layer_loss(features: jax.Array, target, normalization: str = "paper", 
 
 def _layer_distance(features: jax.Array, target, normalization: str, statistic: str, guide) -> jax.Array:
     """`style_layer_loss` before the guided share: the distance between `layer_statistic` of the features (guided or
-    not) and the target, [B]."""
+    not) and the target, times the target's scale for the statistics other than Gram's, [B]."""
     _, h, w, n = features.shape
+    if statistic == "swd":
+        diff = sorted_projections(features, target["directions"]) - target["quantiles"]
+        return target["scale"] * jnp.mean(diff * diff, axis=(1, 2))
     stat = layer_statistic(features, normalization, statistic, guide)
     if statistic == "meancov":
         mean, cov = stat["mean"], stat["cov"]
@@ -132,9 +203,12 @@ def _layer_distance(features: jax.Array, target, normalization: str, statistic: 
         trace = lambda m: jnp.trace(m, axis1=1, axis2=2)  # noqa: E731
         w2 = (jnp.sum((mean - target["mean"]) ** 2, axis=-1) + trace(cov) + trace(target["cov"])
               - 2.0 * jnp.sum(roots, axis=-1))
-        return w2 / float(n)
+        return target["scale"] * w2 / float(n)
+    if statistic == "cosine":  # a per-position statistic: the mean over the N^2 entries
+        diff = stat - target["cosine"]
+        return target["scale"] * jnp.sum(diff * diff, axis=(1, 2)) / float(n) ** 2
     diff = stat - target
-    if statistic == "cosine" or normalization == "mean":  # per-position statistics: the mean over the N^2 entries
+    if normalization == "mean":
         return jnp.sum(diff * diff, axis=(1, 2)) / float(n) ** 2
     return style_factor(n, h * w, normalization) * jnp.sum(diff * diff, axis=(1, 2))
 

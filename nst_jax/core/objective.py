@@ -98,7 +98,7 @@ def layer_guides(masks: jax.Array, layer: str) -> jax.Array:
 
 @functools.partial(jax.jit, static_argnames=("spec",))
 def compute_targets(params, content: jax.Array, style, spec: LossSpec, blend=None, style_masks=None,
-                    content_mask=None) -> dict:
+                    content_mask=None, key=None) -> dict:
     """Content features P and style statistics A of one job.
 
     Args:
@@ -111,6 +111,8 @@ def compute_targets(params, content: jax.Array, style, spec: LossSpec, blend=Non
       style_masks: [K, H, W] where each style applies in the output (spatial control; values in [0, 1], at the
         content's size): the K styles' targets are kept apart, stacked, and each mask brought to every style layer.
       content_mask: [H, W] where the content loss applies (`losses.content_loss`'s guide).
+      key: a PRNG key, for the sliced Wasserstein statistic (`style_statistic="swd"`): each style layer's random
+        directions (`statistics.random_directions`, as many as the layer has filters, as Heitz et al. do).
     Returns:
       {"content": {layer: [B, H_l, W_l, N_l]}, "style": {layer: the style statistic, `losses.style_target`}}, and
       with masks "style_guides": {layer: [K, H_l, W_l]} (the style targets then [K, ...]) and "content_guides":
@@ -121,20 +123,35 @@ def compute_targets(params, content: jax.Array, style, spec: LossSpec, blend=Non
     content_feats = features(params, content, spec)
     styles = style if isinstance(style, (tuple, list)) else (style,)
     style_feats = [features(params, s, spec) for s in styles]
-    target = lambda f: losses.style_target(f, spec.normalization, spec.style_statistic)  # noqa: E731
     out = {"content": {l: content_feats[l] for l in spec.content_layers}}
+    out["style"] = {l: _style_target(spec, l, i, [f[l] for f in style_feats], content_feats[l].shape, blend,
+                                     style_masks, key)
+                    for i, l in enumerate(spec.style_layers)}
     if style_masks is not None:
-        out["style"] = {l: jax.tree.map(lambda *t: jnp.stack(t), *[target(f[l]) for f in style_feats])
-                        for l in spec.style_layers}
         out["style_guides"] = {l: layer_guides(style_masks, l) for l in spec.style_layers}
-    elif len(styles) == 1:
-        out["style"] = {l: target(style_feats[0][l]) for l in spec.style_layers}
-    else:
-        out["style"] = {l: losses.blended_target([f[l] for f in style_feats], blend[:, i], spec.normalization,
-                                                 spec.style_statistic) for i, l in enumerate(spec.style_layers)}
     if content_mask is not None:
         out["content_guides"] = {l: layer_guides(content_mask[None], l)[0] for l in spec.content_layers}
     return out
+
+
+def _style_target(spec: LossSpec, layer: str, index: int, feats, shape, blend, style_masks, key):
+    """One style layer's target of `compute_targets`: the K styles' stacked (masks), one style's, or their blend.
+    shape: the content's features at the layer, [B, H_l, W_l, N] (the generated image's positions M = H_l W_l);
+    the swd directions are drawn from `key`, one stream per layer."""
+    directions, positions = None, shape[1] * shape[2]
+    if spec.style_statistic == "swd":
+        if key is None:
+            raise ValueError("the swd statistic needs a key for its random directions")
+        n = feats[0].shape[-1]
+        directions = statistics.random_directions(jax.random.fold_in(key, index), n, n, feats[0].dtype)
+    target = functools.partial(losses.style_target, normalization=spec.normalization,
+                               statistic=spec.style_statistic, directions=directions, positions=positions)
+    if style_masks is not None:
+        return jax.tree.map(lambda *t: jnp.stack(t), *[target(f) for f in feats])
+    if len(feats) == 1:
+        return target(feats[0])
+    return losses.blended_target(feats, blend[:, index], spec.normalization, spec.style_statistic,
+                                 directions=directions, positions=positions)
 
 
 def loss_terms(z: jax.Array, params, targets, coefficients, spec: LossSpec, flipped=None) -> dict[str, jax.Array]:

@@ -11,6 +11,7 @@ from typing import Optional
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 # Gram matrices sum over up to ~1e6 positions: keep them in full float32 on every backend (TPU/GPU defaults may
 # use bf16/TF32 passes for float32 matmuls).
@@ -154,3 +155,61 @@ def mean_cov(features: jax.Array) -> tuple[jax.Array, jax.Array]:
     f = features.astype(accumulation_dtype(features.dtype))
     mean = jnp.mean(f, axis=(1, 2))
     return mean, gram(f - mean[:, None, None, :]) / float(h * w)
+
+
+def random_directions(key: jax.Array, n: int, count: int, dtype=jnp.float32) -> jax.Array:
+    """`count` random unit directions in the N-dimensional feature space (Heitz et al. 2021: drawn from a normal
+    distribution and normalised, so uniform on the sphere).
+
+    Returns:
+      [N, count], each column of unit length.
+    """
+    v = jax.random.normal(key, (n, count), dtype)
+    return v / jnp.sqrt(jnp.sum(v * v, axis=0, keepdims=True))
+
+
+def sorted_projections(features: jax.Array, directions: jax.Array) -> jax.Array:
+    """The features projected on each direction, sorted over the positions: each row is the empirical quantile
+    function of the layer's responses along that direction (the sliced distribution of Heitz et al. 2021).
+
+    Args:
+      features: [B, H, W, N]; directions: [N, P].
+    Returns:
+      [B, P, M] (M = H W positions) in the accumulation dtype, ascending along M. Its gradient reaches each
+      position through the sorting permutation (`_ascending_order`, held constant: a sort's derivative).
+    """
+    b, h, w, n = features.shape
+    acc = accumulation_dtype(features.dtype)
+    proj = jnp.einsum("bmn,np->bpm", features.reshape(b, h * w, n).astype(acc), directions.astype(acc),
+                      precision=_GRAM_PRECISION)
+    return jnp.take_along_axis(proj, _ascending_order(jax.lax.stop_gradient(proj)), axis=-1)
+
+
+def _ascending_order(values: jax.Array) -> jax.Array:
+    """The permutation that sorts `values` [..., M] along its last axis, int32 (stable). On a CPU NumPy's argsort
+    through a callback: XLA's CPU sort calls its comparator for each comparison, and the swd distance's value and
+    gradient took 2.5x as long with it (benchmarks/swd_sort.py, docs/performance.md); elsewhere XLA's own sort."""
+    def host(v):
+        return jax.pure_callback(lambda a: np.argsort(a, axis=-1, kind="stable").astype(np.int32),
+                                 jax.ShapeDtypeStruct(v.shape, jnp.int32), v, vmap_method="expand_dims")
+
+    return jax.lax.platform_dependent(values, cpu=host,
+                                      default=lambda v: jnp.argsort(v, axis=-1, stable=True).astype(jnp.int32))
+
+
+def quantiles(sorted_values: jax.Array, m: int) -> jax.Array:
+    """The quantile functions `sorted_values` [B, P, M_s] (ascending along M_s) read at the M levels (i + 1/2) / M,
+    by linear interpolation between neighbouring order statistics: the style's sorted projections brought to the
+    generated image's count of positions (the same values when M = M_s).
+
+    Returns:
+      [B, P, m].
+    """
+    m_s = sorted_values.shape[-1]
+    if m_s == m:
+        return sorted_values
+    at = jnp.clip((jnp.arange(m, dtype=jnp.float32) + 0.5) * (m_s / m) - 0.5, 0.0, m_s - 1.0)
+    lo = jnp.floor(at).astype(jnp.int32)
+    hi = jnp.minimum(lo + 1, m_s - 1)
+    frac = (at - lo).astype(sorted_values.dtype)[None, None, :]
+    return sorted_values[..., lo] * (1.0 - frac) + sorted_values[..., hi] * frac

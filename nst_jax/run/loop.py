@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import weights as weights_lib
 from ..config import Config
-from ..core.objective import TERMS, LossSpec, cast_params, compute_targets, to_image, to_variable
+from ..core.objective import TERMS, LossSpec, cast_params, to_image
 from ..core.optimizers import OPTIMIZERS
 from ..core.steps import averaged_variable, chunk_length, next_scale, run_chunk, start_states
 from ..errors import InputError
@@ -33,6 +33,7 @@ from .inputs import Masks, initial_variable, load_masks, scaled_masks, style_set
 from .planning import jobs_per_program, padded_jobs, plan_scales
 from .records import Batch, BatchState, Progress, joined_batches
 from .settings import hyperparams, layer_blend, loss_spec, loss_weights
+from .targets import batch_targets, chunk_period, directions_key, directions_round, scale_pairs
 
 
 def shard_jobs(tree, n_jobs: int):
@@ -166,18 +167,6 @@ class _Chunk(NamedTuple):
     size: tuple[int, int]
 
 
-def _targets(pairs, blends, spec: LossSpec, params, masks=(None, None)):
-    """The stacked targets of one scale's jobs (pairs: their (content, [style, ...]) images at this scale; blends:
-    each job's style weights [K, L]; masks: `scaled_masks` at this scale, the same for every job)."""
-    variable = lambda image: to_variable(jnp.asarray(image, spec.variable_dtype)[None], spec)  # noqa: E731
-    style_masks, content_mask = (None if m is None else jnp.asarray(m, spec.variable_dtype) for m in masks)
-    return jax.tree.map(lambda *t: jnp.stack(t), *[
-        compute_targets(params, variable(c), tuple(variable(s) for s in ss), spec,
-                        None if len(ss) == 1 or style_masks is not None else jnp.asarray(b, spec.variable_dtype),
-                        style_masks, content_mask)
-        for (c, ss), b in zip(pairs, blends)])
-
-
 class _Run(NamedTuple):
     """What every batch of one `optimize_batches` call shares."""
 
@@ -207,11 +196,16 @@ class _Run(NamedTuple):
         step = resume.step if resume else 0
         with self.stops.deferred():  # a stop signal lands as a request, answered between chunks
             for scale in range(resume.scale if resume else 0, len(config.schedule)):
-                z, opt_state, targets = self._scale(scale, contents, styles, blends, plans, z, opt_state, resume)
+                z, opt_state, targets = self._scale(scale, contents, styles, blends, plans, z, opt_state, resume,
+                                                    step)
                 steps, size = config.schedule[scale][1], plans[scale][0][0]
-                length = chunk_length(steps, config.chunk_size, self.report_every)
+                length = chunk_length(steps, config.chunk_size, chunk_period(self.report_every, config.swd_resample))
                 done = step - sum(s for _, s in config.schedule[:scale])  # steps of this scale already run
+                drawn = directions_round(config, step)
                 for _ in range((steps - done) // length):
+                    if directions_round(config, step) != drawn:  # swd_resample: new directions, new targets
+                        drawn = directions_round(config, step)
+                        targets = self._targets(scale, contents, styles, blends, plans, step)
                     z, opt_state, terms, lost = run_chunk(z, opt_state, self.params, targets, loss_w, hyper,
                                                           spec=spec, optimizer=config.optimizer, box=config.box_mode,
                                                           memory=config.lbfgs_memory, length=length)
@@ -228,20 +222,26 @@ class _Run(NamedTuple):
                     return watch.stopped(unread, scale, step, z, opt_state, spec)
         return watch.outcome(_shown(z, opt_state, spec), plans)
 
-    def _scale(self, scale: int, contents, styles, blends, plans, z, opt_state, resume: Optional[BatchState]):
+    def _scale(self, scale: int, contents, styles, blends, plans, z, opt_state, resume: Optional[BatchState],
+               step: int):
         """The targets of the batch's jobs at `scale` (dispatched first: they compute while the host goes on), and
         the variables and optimiser states there: restored from `resume` at its scale, else the previous scale's
         (z, opt_state; None at the first) carried over, or fresh; all laid across the devices."""
         config, spec = self.config, self.spec
-        size = plans[scale][0][0]
-        pairs = [(images.resize(c, cs), [images.resize(s, shape) for s, shape in zip(ss, shapes)])
-                 for c, ss, (cs, shapes) in zip(contents, styles, plans[scale])]
-        targets = _targets(pairs, blends, spec, self.params, scaled_masks(self.masks, size))
+        targets = self._targets(scale, contents, styles, blends, plans, step)
         if resume is not None and scale == resume.scale:
             z, opt_state = _restored(resume, spec, config)
         else:
-            z, opt_state = _scale_start(pairs, z, opt_state, spec, config, self.init)
-        return shard_jobs((z, opt_state, targets), len(contents))
+            z, opt_state = _scale_start(scale_pairs(contents, styles, plans[scale]), z, opt_state, spec, config,
+                                        self.init)
+        return (*shard_jobs((z, opt_state), len(contents)), targets)
+
+    def _targets(self, scale: int, contents, styles, blends, plans, step: int):
+        """The batch's targets at `scale` from `step` on (`directions_key`), laid across the devices."""
+        size = plans[scale][0][0]
+        targets = batch_targets(scale_pairs(contents, styles, plans[scale]), blends, self.spec, self.params,
+                                scaled_masks(self.masks, size), key=directions_key(self.config, step))
+        return shard_jobs(targets, len(contents))
 
 
 def _shown(z, opt_state, spec: LossSpec) -> jax.Array:

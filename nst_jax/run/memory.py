@@ -24,6 +24,11 @@ from ..io.images import target_shape
 # 4096 px, exact float32, remat raised it: 22.3 -> 29.3 GiB, estimate 33.6).
 BASE_BYTES = int(0.65 * 2**30)
 ACTIVATION_FACTOR = 1.8
+# The sliced Wasserstein statistic (--style-loss swd) keeps about this many float32 copies of every style layer's
+# features more: the projections, the sorting permutation (NumPy's argsort makes int64 ones), the sorted values,
+# the style's quantiles and their gradients. benchmarks/memory.py --style-losses gram swd --remats off, 2-core CPU,
+# 2026-12-07: 5.74 against 2.64 GiB at 1024 px, 6.5 copies of the style layers' 128 M elements.
+SWD_FACTOR = 7
 
 
 def activation_elements(h: int, w: int, deepest: str) -> int:
@@ -42,9 +47,22 @@ def estimate_bytes(h: int, w: int, config: Config, jobs: int = 1) -> int:
     """Estimated peak memory of a run at (h, w) with `jobs` images in the batch (within ~20% on the benchmark;
     remat does not change it, see above)."""
     activations = activation_bytes(h, w, tuple(config.content_layers) + tuple(config.style_layers), config)
+    if config.style_loss == "swd":
+        activations += SWD_FACTOR * 4 * style_elements(h, w, config.style_layers)
     vectors = OPTIMIZERS[config.optimizer].state_vectors(config.lbfgs_memory)  # image-sized arrays of its state
     state = vectors * h * w * 3 * (8 if config.precision == "float64" else 4)
     return int(BASE_BYTES + jobs * (activations + state))
+
+
+def style_elements(h: int, w: int, style_layers) -> int:
+    """Elements (per image) of the style layers' feature maps: positions x filters of each."""
+    maps = {conv: (hh, ww) for conv, hh, ww in vgg.conv_maps(h, w, vgg.deepest(style_layers))}
+    total = 0
+    for layer in style_layers:
+        conv = "conv" + layer[len("relu"):] if layer.startswith("relu") else layer
+        hh, ww = maps[conv]
+        total += hh * ww * layers.CONV_SHAPES[conv][3]
+    return total
 
 
 def available_bytes() -> int:

@@ -110,13 +110,23 @@ def test_mean_normalisation_is_the_same_for_an_enlarged_copy():
         np.testing.assert_allclose(losses.content_loss(big(f), big(p), norm), content_ratio * small_c, rtol=1e-5)
 
 
+def _gram_scale(style: np.ndarray, c: float) -> float:
+    """c E_gram(0; A) under "mean" normalisation, in float64: sum(A^2) / N^2 with A = F^T F / (N M), the Gram
+    matrix normalised as that normalisation does."""
+    flat = style[0].reshape(-1, style.shape[-1]).astype(np.float64)
+    a = flat.T @ flat / (len(flat) * style.shape[-1])
+    return c * float((a ** 2).sum()) / style.shape[-1] ** 2
+
+
 def test_meancov_is_the_2_wasserstein_distance_between_gaussians():
-    """For uncorrelated filters the squared 2-Wasserstein distance is |mu - mu'|^2 + sum (s - s')^2; divided by N."""
+    """For uncorrelated filters the squared 2-Wasserstein distance is |mu - mu'|^2 + sum (s - s')^2; divided by N,
+    and weighed by E_gram(0; A) / r, r = (|mu'|^2 + sum s'^2) / N, times BALANCE["meancov"]."""
     x, y = _diagonal_features((1.0, -2.0), (3.0, 0.5)), _diagonal_features((0.5, 0.0), (1.0, 2.0))
     target = losses.style_target(jnp.asarray(y), "mean", "meancov")
     got = float(losses.style_layer_loss(jnp.asarray(x), target, "mean", "meancov")[0])
-    expected = ((1.0 - 0.5) ** 2 + (-2.0 - 0.0) ** 2 + (3.0 - 1.0) ** 2 + (0.5 - 2.0) ** 2) / 2
-    assert got == pytest.approx(expected, rel=1e-4)
+    w2 = ((1.0 - 0.5) ** 2 + (-2.0 - 0.0) ** 2 + (3.0 - 1.0) ** 2 + (0.5 - 2.0) ** 2) / 2
+    own = (0.5 ** 2 + 0.0 ** 2 + 1.0 ** 2 + 2.0 ** 2) / 2
+    assert got == pytest.approx(w2 * _gram_scale(y, losses.BALANCE["meancov"]) / own, rel=1e-4)
     same = float(losses.style_layer_loss(jnp.asarray(x), losses.style_target(jnp.asarray(x), "mean", "meancov"),
                                          "mean", "meancov")[0])
     assert abs(same) < 1e-3
@@ -124,10 +134,64 @@ def test_meancov_is_the_2_wasserstein_distance_between_gaussians():
 
 def test_cosine_loss_is_the_mean_squared_difference_of_the_cosines():
     f, g = random_features(2), random_features(3)
-    target = losses.style_target(jnp.asarray(g), "paper", "cosine")
-    got = losses.style_layer_loss(jnp.asarray(f), target, "paper", "cosine")
-    diff = np.asarray(statistics.cosine_gram(jnp.asarray(f))) - np.asarray(target)
-    np.testing.assert_allclose(got, (diff ** 2).mean(axis=(1, 2)), rtol=1e-5)
+    target = losses.style_target(jnp.asarray(g), "mean", "cosine")
+    got = losses.style_layer_loss(jnp.asarray(f), target, "mean", "cosine")
+    unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
+    cos = lambda x: np.einsum("bmi,bmj->bij", unit(x), unit(x))  # noqa: E731
+    cf, cg = cos(f.reshape(2, 30, 4).astype(np.float64)), cos(g.reshape(2, 30, 4).astype(np.float64))
+    scale = [_gram_scale(g[b:b + 1], losses.BALANCE["cosine"]) / (cg[b] ** 2).mean() for b in range(2)]
+    np.testing.assert_allclose(got, ((cf - cg) ** 2).mean(axis=(1, 2)) * scale, rtol=1e-5)
+
+
+def test_swd_is_the_mean_squared_difference_of_sorted_projections():
+    """Heitz et al. 2021 by hand: project both images' features on the directions, sort each column, compare; the
+    style's sorted projections read at the generated image's positions when their counts differ (here 30 -> 12, by
+    linear interpolation at the levels (i + 1/2) / 12); weighed by E_gram(0; A) over the mean squared projection."""
+    f, g = random_features(4, (1, 3, 4, 4)), random_features(5, (1, 5, 6, 4))
+    d = np.random.default_rng(6).standard_normal((4, 3))
+    d /= np.linalg.norm(d, axis=0)
+    target = losses.style_target(jnp.asarray(g), "mean", "swd", directions=jnp.asarray(d, jnp.float32),
+                                 positions=12)
+    got = float(losses.style_layer_loss(jnp.asarray(f), target, "mean", "swd")[0])
+    x = np.sort(f[0].reshape(12, 4).astype(np.float64) @ d, axis=0)
+    s = np.sort(g[0].reshape(30, 4).astype(np.float64) @ d, axis=0)
+    levels = (np.arange(12) + 0.5) / 12 * 30 - 0.5
+    q = np.stack([np.interp(levels, np.arange(30), s[:, p]) for p in range(3)], axis=1)
+    scale = _gram_scale(g, losses.BALANCE["swd"]) / (q ** 2).mean()
+    assert got == pytest.approx(((x - q) ** 2).mean() * scale, rel=1e-4)
+    assert float(losses.style_layer_loss(jnp.asarray(g), losses.style_target(
+        jnp.asarray(g), "mean", "swd", directions=jnp.asarray(d, jnp.float32)), "mean", "swd")[0]) < 1e-9
+
+
+def test_swd_gradient_moves_each_sorted_value_towards_its_quantile():
+    """d/dx mean((sort(x) - q)^2) puts 2 (x_(i) - q_i) / (M P) at the position holding the i-th smallest value:
+    with one direction along filter 0, only filter 0 gets a gradient, and it is that, by hand."""
+    f, g = random_features(8, (1, 2, 3, 2)), random_features(9, (1, 2, 3, 2))
+    d = jnp.asarray([[1.0], [0.0]])
+    target = losses.style_target(jnp.asarray(g), "mean", "swd", directions=d)
+    scale = float(target["scale"][0])
+    grad = np.asarray(jax.grad(lambda x: losses.style_layer_loss(x, target, "mean", "swd")[0])(jnp.asarray(f)))
+    values, style = f[0, :, :, 0].reshape(-1), np.sort(g[0, :, :, 0].reshape(-1))
+    expected = np.zeros(6)
+    expected[np.argsort(values)] = 2 * (np.sort(values) - style) / 6 * scale
+    np.testing.assert_allclose(grad[0, :, :, 0].reshape(-1), expected, rtol=1e-5, atol=1e-7)
+    assert np.all(grad[..., 1] == 0)
+
+
+@pytest.mark.parametrize("statistic", ["cosine", "meancov", "swd"])
+def test_each_statistic_weighs_a_layer_as_the_gram_loss_does(statistic):
+    """The balance's meaning: a result with none of the style's statistic (all-zero features: for cosine, every
+    cosine 0) has the distance r, so its loss is c_s E_gram(0; A), the Gram loss of that result, for every
+    normalisation."""
+    g = random_features(10, (1, 5, 6, 4))
+    d = jnp.asarray(np.linalg.qr(np.random.default_rng(1).standard_normal((4, 4)))[0], jnp.float32)
+    zero = jnp.zeros((1, 5, 6, 4))
+    for norm in ("mean", "paper"):
+        gram_loss = float(losses.style_layer_loss(zero, losses.style_target(jnp.asarray(g), norm), norm)[0])
+        target = losses.style_target(jnp.asarray(g), norm, statistic, directions=d)
+        got = float(losses.style_layer_loss(zero, target, norm, statistic)[0])
+        # meancov: the square roots of a zero covariance's eigenvalues are clamped at sqrt(1e-8), 2e-4 relative here
+        assert got == pytest.approx(losses.BALANCE[statistic] * gram_loss, rel=1e-3), norm
 
 
 def test_l1_total_variation_is_the_sum_of_absolute_neighbour_differences():
@@ -138,7 +202,7 @@ def test_l1_total_variation_is_the_sum_of_absolute_neighbour_differences():
 
 
 @pytest.mark.slow  # a long run: CI runs it (pytest -m slow), the README's command leaves it out
-@pytest.mark.parametrize("statistic", ["cosine", "meancov"])
+@pytest.mark.parametrize("statistic", ["cosine", "meancov", "swd"])
 def test_other_style_statistics_lower_their_loss(random_weights, statistic):
     """Style alone (content weight 0): lbfgs-armijo lowers the statistic's loss, with finite values and gradients."""
     config = Config(size=32, steps=12, chunk_size=6, init="content", style_loss=statistic,

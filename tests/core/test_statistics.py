@@ -72,3 +72,32 @@ def test_guided_mean_and_covariance_are_the_weighted_ones():
     got_mean, got_cov = statistics.guided_mean_cov(jnp.asarray(f, jnp.float32), jnp.asarray(t, jnp.float32))
     np.testing.assert_allclose(got_mean[0], mean, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(got_cov[0], cov, rtol=1e-4, atol=1e-6)
+
+
+def test_random_directions_are_unit_columns_drawn_from_the_key():
+    d = np.asarray(statistics.random_directions(jax.random.key(3), 5, 7))
+    assert d.shape == (5, 7)
+    np.testing.assert_allclose(np.linalg.norm(d, axis=0), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(d, statistics.random_directions(jax.random.key(3), 5, 7))
+    assert not np.allclose(d, statistics.random_directions(jax.random.key(4), 5, 7))
+
+
+def test_sorted_projections_are_numpys_sorted_products_also_under_vmap_and_jit():
+    f = random_features(11, (2, 3, 4, 5))
+    d = np.random.default_rng(12).standard_normal((5, 6)).astype(np.float32)
+    expected = np.sort(np.einsum("bmn,np->bpm", f.reshape(2, 12, 5).astype(np.float64), d), axis=-1)
+    np.testing.assert_allclose(statistics.sorted_projections(jnp.asarray(f), jnp.asarray(d)), expected, rtol=1e-5,
+                               atol=1e-5)
+    batched = jax.jit(jax.vmap(lambda x: statistics.sorted_projections(x, jnp.asarray(d))))(jnp.asarray(f)[:, None])
+    np.testing.assert_allclose(batched[:, 0], expected, rtol=1e-5, atol=1e-5)
+
+
+def test_quantiles_interpolate_the_order_statistics_at_the_mid_levels():
+    """M_s = 5 sorted values read at M = 2 levels (1/4 and 3/4: positions 5/4 - 1/2 = 0.75 and 15/4 - 1/2 = 3.25
+    among the order statistics 0..4) and at M = 5 (themselves)."""
+    values = jnp.asarray([[[0.0, 1.0, 4.0, 9.0, 16.0]]])
+    np.testing.assert_allclose(statistics.quantiles(values, 2), [[[0.75, 9.0 + 0.25 * 7.0]]], rtol=1e-6)
+    np.testing.assert_array_equal(statistics.quantiles(values, 5), values)
+    levels = (np.arange(8) + 0.5) / 8 * 5 - 0.5
+    np.testing.assert_allclose(statistics.quantiles(values, 8)[0, 0], np.interp(levels, np.arange(5), values[0, 0]),
+                               rtol=1e-6)

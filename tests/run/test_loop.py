@@ -13,6 +13,7 @@ from conftest import CONTENT, CONTENTS, STYLE, STYLES
 from nst_jax import Config, stylize, stylize_batch
 from nst_jax.core import steps
 from nst_jax.run import loop, planning
+from nst_jax.run import targets as run_targets
 from nst_jax.run.records import BatchState
 from nst_jax.stops import Stops
 
@@ -167,9 +168,10 @@ def test_targets_are_dispatched_first_and_the_set_up_after_them_is_jitted(random
     # host was held 1.9 s at 512 px, measured); as one jitted program each, it is dispatched at once.
     assert all(hasattr(f, "lower") for f in (steps.start_states, steps.next_scale))  # jitted
     calls = []
-    for name in ("initial_variable", "compute_targets", "start_states", "next_scale", "run_chunk"):
-        original = getattr(loop, name)
-        monkeypatch.setattr(loop, name, lambda *a, _f=original, _n=name, **k: (calls.append(_n), _f(*a, **k))[1])
+    for module, name in ((loop, "initial_variable"), (run_targets, "compute_targets"), (loop, "start_states"),
+                         (loop, "next_scale"), (loop, "run_chunk")):
+        original = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _f=original, _n=name, **k: (calls.append(_n), _f(*a, **k))[1])
     config = Config(size=64, scale_sizes=(32, 64), scale_steps=(2, 4), chunk_size=2, init="content")
     stylize(CONTENT, STYLE, random_weights, config)
     assert calls == ["compute_targets", "initial_variable", "start_states", "run_chunk",  # scale 1: fresh
@@ -232,6 +234,7 @@ def test_an_image_whose_own_loss_is_not_finite_is_never_returned(random_weights)
     dict(optimizer="lbfgs-armijo", steps=8),
     dict(optimizer="adam", lr=0.05, scale_sizes=(32, 64), scale_steps=(4, 4)),  # stopped at the scale boundary
     dict(optimizer="adam", lr=0.05, scale_sizes=(32, 64), scale_steps=(4, 4), average=0.9),  # the average too
+    dict(optimizer="adam", lr=0.05, steps=8, style_loss="swd", swd_resample=4),  # stopped in the 2nd draw's round
 ])
 def test_a_stopped_run_resumes_to_the_uninterrupted_result_bit_for_bit(random_weights, tmp_path, settings):
     """Issue 37: a stop between chunks gives a `BatchState` (through a checkpoint file here); resuming from it
