@@ -29,10 +29,10 @@ def _read(name: str):
     return nbformat.read(NOTEBOOKS / name, as_version=4)
 
 
-def run_notebook(name: str, parameters: dict, env: dict | None = None):
-    """Execute notebooks/NAME in a fresh kernel started in notebooks/ (as Jupyter opened from the checkout starts
-    it), with `parameters` assigned in a cell right after the "parameters" cell. Returns the executed notebook (a
-    CellExecutionError fails the test)."""
+def run_notebook(name: str, parameters: dict, env: dict | None = None, folder: Path = NOTEBOOKS):
+    """Execute notebooks/NAME in a fresh kernel started in `folder` (default notebooks/, as Jupyter opened from the
+    checkout starts it), with `parameters` assigned in a cell right after the "parameters" cell. Returns the
+    executed notebook (a CellExecutionError fails the test)."""
     from nbclient import NotebookClient
 
     nb = _read(name)
@@ -40,7 +40,7 @@ def run_notebook(name: str, parameters: dict, env: dict | None = None):
     source = "\n".join(f"{k} = {v!r}" for k, v in parameters.items())
     nb.cells.insert(at + 1, nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]}))
     client = NotebookClient(nb, kernel_name="python3", timeout=TIMEOUT_S,
-                            resources={"metadata": {"path": str(NOTEBOOKS)}})
+                            resources={"metadata": {"path": str(folder)}})
     client.execute(env={**os.environ, **(env or {})})
     return nb
 
@@ -80,6 +80,20 @@ def test_notebook_quickstart_runs_shows_its_view_and_writes_the_result(weights_f
     printed = text(nb)
     assert "JAX backend cpu" in printed and "precision 'float32'" in printed
     assert f"weights: {weights_file}" in printed
+
+
+def test_notebook_quickstart_says_in_one_line_when_it_cannot_clone(tmp_path):
+    """Issue 51: where the install cell had to clone and could not, it ended in a CalledProcessError traceback.
+    Started outside any checkout (so it must clone for the example images) with REPO_URL, now a parameter, naming
+    a copy that does not exist: one line naming the address, what git said and the other ways in."""
+    from nbclient.exceptions import CellExecutionError
+
+    nowhere = tmp_path / "nowhere"
+    with pytest.raises(CellExecutionError) as failed:
+        run_notebook("quickstart.ipynb", {"REPO_URL": str(nowhere)}, folder=tmp_path)
+    message = re.sub(r"\x1b\[[0-9;]*m", "", str(failed.value))  # the kernel's colours
+    assert f"SystemExit: could not clone {nowhere} (" in message and "upload a wheel or zip" in message, message
+    assert "CalledProcessError" not in message
 
 
 def test_notebook_many_images_uses_all_four_devices_and_equals_one_by_one(weights_file, tmp_path):
