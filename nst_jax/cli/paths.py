@@ -128,9 +128,14 @@ def check_derived_kept(summaries: Sequence[Path], images_: Sequence[Path], ckpt:
     if meta is None:
         raise InputError(ckpt, "exists and is not an nst_jax checkpoint; a stop would write this run's checkpoint "
                                "there: move that file away or choose another --output")
-    if (meta.get("argv"), meta.get("cwd")) != command:
+    if checkpoint_command(meta) != command:
         raise InputError(ckpt, f"holds a stopped run of another command; resume it ({PROG} --resume {ckpt}) or "
                                "delete it before running this one")
+
+
+def checkpoint_command(meta: dict) -> tuple:
+    """A checkpoint's command: its arguments and the folder it ran in (two checkpoints of one command match)."""
+    return meta.get("argv"), meta.get("cwd")
 
 
 def _is_run_record(path: Path) -> bool:

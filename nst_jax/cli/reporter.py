@@ -22,7 +22,7 @@ from ..io.plot import plot_losses, term_weights
 from ..stops import STOPS, Interrupted
 from .jobs import mask_paths
 from .options import PROG
-from .paths import intermediate_path, is_file, location, partial_path, summary_path
+from .paths import checkpoint_command, intermediate_path, is_file, location, partial_path, summary_path
 from .plan import Plan
 
 
@@ -136,7 +136,7 @@ class Reporter:
         from ..weights.download import file_digest
 
         ckpt = self.plan.checkpoint
-        own = at_ckpt is not None and _command(at_ckpt) == _command(meta)
+        own = at_ckpt is not None and checkpoint_command(at_ckpt) == checkpoint_command(meta)
         digests = meta.get("partial_sha256") if isinstance(meta.get("partial_sha256"), dict) else {}
         used = []
         for path in (partial_path(o) for o in self.plan.outputs):
@@ -150,7 +150,7 @@ class Reporter:
         """An earlier stopped run's checkpoint at this run's checkpoint path (`meta`: its metadata; None: there is
         none), stale now that this run has written its outputs anew: removed with this run's partial-image names.
         (Planning refused a run whose checkpoint path holds anything but this command's: `check_derived_kept`.)"""
-        if meta is not None and _command(meta) == (self.args.argv, getattr(self.args, "cwd", None)):
+        if meta is not None and checkpoint_command(meta) == (self.args.argv, getattr(self.args, "cwd", None)):
             self._remove_used(meta, meta)
 
     def _where(self) -> str:
@@ -263,11 +263,6 @@ class Reporter:
                        if self.resumed else "")  # the time is this run's only
             print(f"wrote {where} ({self.plan.whose}{self.total_steps} steps{resumed} in "
                   f"{self.end - self.loop_start:.1f} s{final})", file=sys.stderr)
-
-
-def _command(meta: dict) -> tuple:
-    """A checkpoint's command: its arguments and the folder it ran in (two checkpoints of one command match)."""
-    return meta.get("argv"), meta.get("cwd")
 
 
 def _images(n: int) -> str:

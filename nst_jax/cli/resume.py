@@ -50,8 +50,8 @@ def check_not_replaced(meta: dict, outputs: list[Path]) -> None:
     recorded = meta.get("outputs_sha256")
     if isinstance(recorded, dict):
         was = {location(Path(meta["cwd"], p)): d for p, d in recorded.items() if isinstance(p, str)}
-        changed = [out for out in outputs if location(out) in was
-                   and (file_digest(out, "sha256") if out.is_file() else None) != was[location(out)]]
+        changed = [out for out in outputs if (at := location(out)) in was
+                   and (file_digest(out, "sha256") if out.is_file() else None) != was[at]]
     else:
         made = Path(meta["path"]).stat().st_mtime_ns
         changed = [out for out in outputs if out.is_file() and out.stat().st_mtime_ns > made]

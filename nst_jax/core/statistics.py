@@ -1,8 +1,10 @@
 """The style statistics of a layer's features (Gatys et al., arXiv 1508.06576; CVPR 2016), batched over images:
-the Gram matrix, its cosine form, the mean and covariance, and their guided forms (Gatys et al. 2017).
+the Gram matrix, its cosine form, the mean and covariance, their guided forms (Gatys et al. 2017), and the sorted
+projections on random directions of the sliced Wasserstein statistic (Heitz et al. 2021).
 
 Shapes: feature maps are [B, H, W, N] (N filters, M = H * W positions); statistics are [B, N, N] (or, for the mean
-and covariance, [B, N] and [B, N, N]). `core.losses` measures the distances between them.
+and covariance, [B, N] and [B, N, N]; sorted projections [B, P, M]). `core.losses` measures the distances between
+them.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import numpy as np
 _GRAM_PRECISION = jax.lax.Precision.HIGHEST
 # The style statistics (config.STYLE_LOSSES; their distances: `losses.style_layer_loss`): "gram", the paper's
 # Gram matrices; "cosine", Gram matrices of the filters' L2-normalised responses; "meancov", per-layer mean and
-# covariance under the 2-Wasserstein distance between Gaussians (crowsonkb/style-transfer-pytorch).
+# covariance under the 2-Wasserstein distance between Gaussians (crowsonkb/style-transfer-pytorch); "swd", sorted
+# projections on random directions (sliced Wasserstein, Heitz et al. 2021).
 EPS = 1e-8
 
 

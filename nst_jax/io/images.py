@@ -210,9 +210,8 @@ def written_by_nst_jax(path: str | os.PathLike) -> bool:
     """Whether `path` is a regular file holding an image that nst_jax wrote (`save`'s mark; only the header is
     read). Anything else (another program's image, a text file, a link to a device) is not."""
     try:
-        if not Path(path).is_file():
+        if not Path(path).is_file():  # a regular file (through a link too): no device, pipe or folder is opened
             return False
-        check_regular_file(path)
         with Image.open(path) as im:
             return im.info.get("Software") == MARK or im.info.get("comment") == MARK.encode()
     except Exception:  # unreadable: not ours

@@ -196,16 +196,15 @@ class _Run(NamedTuple):
         step = resume.step if resume else 0
         with self.stops.deferred():  # a stop signal lands as a request, answered between chunks
             for scale in range(resume.scale if resume else 0, len(config.schedule)):
-                z, opt_state, targets = self._scale(scale, contents, styles, blends, plans, z, opt_state, resume,
-                                                    step)
+                pairs = scale_pairs(contents, styles, plans[scale])  # the images at this scale, resized once
+                z, opt_state, targets = self._scale(scale, pairs, blends, plans, z, opt_state, resume, step)
                 steps, size = config.schedule[scale][1], plans[scale][0][0]
                 length = chunk_length(steps, config.chunk_size, chunk_period(self.report_every, config.swd_resample))
                 done = step - sum(s for _, s in config.schedule[:scale])  # steps of this scale already run
                 drawn = directions_round(config, step)
                 for _ in range((steps - done) // length):
-                    if directions_round(config, step) != drawn:  # swd_resample: new directions, new targets
-                        drawn = directions_round(config, step)
-                        targets = self._targets(scale, contents, styles, blends, plans, step)
+                    if (now := directions_round(config, step)) != drawn:  # swd_resample: new directions
+                        drawn, targets = now, self._targets(scale, pairs, blends, plans, step)
                     z, opt_state, terms, lost = run_chunk(z, opt_state, self.params, targets, loss_w, hyper,
                                                           spec=spec, optimizer=config.optimizer, box=config.box_mode,
                                                           memory=config.lbfgs_memory, length=length)
@@ -222,26 +221,24 @@ class _Run(NamedTuple):
                     return watch.stopped(unread, scale, step, z, opt_state, spec)
         return watch.outcome(_shown(z, opt_state, spec), plans)
 
-    def _scale(self, scale: int, contents, styles, blends, plans, z, opt_state, resume: Optional[BatchState],
-               step: int):
-        """The targets of the batch's jobs at `scale` (dispatched first: they compute while the host goes on), and
-        the variables and optimiser states there: restored from `resume` at its scale, else the previous scale's
-        (z, opt_state; None at the first) carried over, or fresh; all laid across the devices."""
+    def _scale(self, scale: int, pairs, blends, plans, z, opt_state, resume: Optional[BatchState], step: int):
+        """The targets of the batch's jobs at `scale` (pairs: their images there, `scale_pairs`; dispatched first:
+        they compute while the host goes on), and the variables and optimiser states there: restored from `resume`
+        at its scale, else the previous scale's (z, opt_state; None at the first) carried over, or fresh; all laid
+        across the devices."""
         config, spec = self.config, self.spec
-        targets = self._targets(scale, contents, styles, blends, plans, step)
+        targets = self._targets(scale, pairs, blends, plans, step)
         if resume is not None and scale == resume.scale:
             z, opt_state = _restored(resume, spec, config)
         else:
-            z, opt_state = _scale_start(scale_pairs(contents, styles, plans[scale]), z, opt_state, spec, config,
-                                        self.init)
-        return (*shard_jobs((z, opt_state), len(contents)), targets)
+            z, opt_state = _scale_start(pairs, z, opt_state, spec, config, self.init)
+        return (*shard_jobs((z, opt_state), len(pairs)), targets)
 
-    def _targets(self, scale: int, contents, styles, blends, plans, step: int):
+    def _targets(self, scale: int, pairs, blends, plans, step: int):
         """The batch's targets at `scale` from `step` on (`directions_key`), laid across the devices."""
-        size = plans[scale][0][0]
-        targets = batch_targets(scale_pairs(contents, styles, plans[scale]), blends, self.spec, self.params,
-                                scaled_masks(self.masks, size), key=directions_key(self.config, step))
-        return shard_jobs(targets, len(contents))
+        targets = batch_targets(pairs, blends, self.spec, self.params, scaled_masks(self.masks, plans[scale][0][0]),
+                                key=directions_key(self.config, step))
+        return shard_jobs(targets, len(pairs))
 
 
 def _shown(z, opt_state, spec: LossSpec) -> jax.Array:

@@ -59,7 +59,7 @@ def style_elements(h: int, w: int, style_layers) -> int:
     maps = {conv: (hh, ww) for conv, hh, ww in vgg.conv_maps(h, w, vgg.deepest(style_layers))}
     total = 0
     for layer in style_layers:
-        conv = "conv" + layer[len("relu"):] if layer.startswith("relu") else layer
+        conv = layer.replace("relu", "conv")
         hh, ww = maps[conv]
         total += hh * ww * layers.CONV_SHAPES[conv][3]
     return total
