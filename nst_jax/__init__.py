@@ -9,7 +9,7 @@ import importlib
 
 _EXPORTS = {
     "Config": "config", "preset_config": "presets", "Progress": "run.records", "Result": "api",
-    "stylize": "api", "stylize_batch": "api", "Weights": "weights",
+    "stylize": "api", "stylize_batch": "api", "estimate": "api", "Estimate": "api", "Weights": "weights",
     "load_weights": ("weights", "load"), "enable_compilation_cache": "io.compile_cache",
     "default_weights": ("weights.download", "default_weights"), "notebook": ("notebook", None),
 }

@@ -1,9 +1,11 @@
-"""The Python API: `stylize` (one content, one style or several), `stylize_batch` (many jobs as batches) and
-their `Result`. Images may be paths, Pillow images or arrays; weights a path, a `Weights` or None."""
+"""The Python API: `stylize` (one content, one style or several), `stylize_batch` (many jobs as batches), their
+`Result`, and `estimate` (compile first, then say how long the run will take). Images may be paths, Pillow images
+or arrays; weights a path, a `Weights` or None."""
 
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from typing import Callable, Mapping, Optional, Sequence, Union
 
@@ -14,8 +16,10 @@ from .config import Config
 from .io import images
 from .io.images import ImageLike, as_image
 from .run.inputs import WeightsLike, style_set
+from .core.steps import chunk_length
 from .run.loop import finished, optimize_batches
-from .run.planning import needed_sides
+from .run.planning import batch_ranges, jobs_per_program, needed_sides, plan_scales
+from .run.targets import chunk_period
 from .run.records import Progress, joined_batches
 from .weights import as_weights
 
@@ -98,22 +102,110 @@ def stylize_batch(
     each with its own optimiser state, and laid across all local devices (padded to a multiple of them, see
     `padded_jobs`); the results equal running the jobs one by one.
 
-    Content images must have the same shape after resizing (the same aspect ratio); styles may differ.
+    Consecutive jobs whose contents share a shape after resizing run together; a content of another aspect ratio
+    starts a new batch (one program per shape, see `batch_ranges`), so list the jobs of one shape together.
     """
-    contents, styles = _job_list(contents, "contents"), _job_list(styles, "styles")
-    if not contents:
-        raise ValueError("stylize_batch needs at least one job: pass lists of content and style images")
-    if len(contents) != len(styles):
-        raise ValueError(f"need as many styles as contents (one job each), got {len(contents)} and {len(styles)}")
     config = as_config(config)
     _check_callback(callback)
+    contents, styles = _jobs(contents, styles, config, "stylize_batch")
     w = as_weights(weights, config.weights_source)
-    content_side, style_side = needed_sides(config)
-    out, history, image_steps = joined_batches(finished(optimize_batches(
-        [as_image(c, "content", content_side) for c in contents],
-        [[as_image(s, "style", style_side) for s in style_set(ss)] for ss in styles], w, config, callback)))
+    out, history, image_steps = joined_batches(finished(optimize_batches(contents, styles, w, config, callback)))
     return [Result(out[j], {k: v[:, j] for k, v in history.items()}, int(image_steps[j]))
             for j in range(len(contents))]
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What `estimate` measured. Attributes: compile_s: seconds it spent compiling and preparing the run's programs
+    (work the run then skips: the programs stay compiled in this process); step_s: {(scale, content (H, W), jobs):
+    seconds per step of one batch of that shape}; run_s: the seconds the run's steps should take at those rates
+    (every batch, every scale), compilation apart; steps: the run's steps per batch."""
+
+    compile_s: float
+    step_s: Mapping[tuple, float]
+    run_s: float
+    steps: int
+
+    def __str__(self) -> str:
+        rates = ", ".join(f"{s:.2f} s/step at {w}x{h} px" + (f" ({j} jobs at once)" if j > 1 else "")
+                          for (_, (h, w), j), s in self.step_s.items())
+        return (f"compiled in {self.compile_s:.1f} s (once: the run reuses it); {rates}, measured just now: the "
+                f"run should take about {_duration(self.run_s)}")
+
+
+def estimate(
+    contents: Sequence[ImageLike],
+    styles: Sequence[ImageLike],
+    weights: WeightsLike = None,
+    config: Optional[Config] = None,
+) -> Estimate:
+    """Compile the programs that `stylize_batch(contents, styles, weights, config)` (or `stylize` of one job) will
+    run, time a few steps of each, and return the expected time of the run (`Estimate`). It runs one batch of each
+    shape with two chunks (`Config.chunk_size` steps each, or the run's chunk length) per scale, so it costs the
+    compilation, which the run then skips, and a few chunks of steps. Arguments as `stylize_batch`'s."""
+    config = as_config(config)
+    contents, styles = _jobs(contents, styles, config, "estimate")
+    w = as_weights(weights, config.weights_source)
+    plans = plan_scales([c.shape[:2] for c in contents], [[s.shape[:2] for s in ss] for ss in styles], config,
+                        jobs_per_program(config, len(contents)))
+    batches = batch_ranges(plans, jobs_per_program(config, len(contents)))
+    shape = [tuple((plan[b.start][0], len(b)) for plan in plans) for b in batches]  # a batch's program, per scale
+    lengths = [chunk_length(steps, config.chunk_size, chunk_period(None, config.swd_resample))
+               for _, steps in config.schedule]
+    trial = _trial_config(config, lengths)
+    seen: dict[tuple, list] = {}  # a batch's shape -> (scale, elapsed) at each chunk's end
+    start = time.perf_counter()
+    for b, key in zip(batches, shape):
+        if key not in seen:
+            ends = seen[key] = []
+            finished(optimize_batches(contents[b.start:b.stop], styles[b.start:b.stop], w, trial,
+                                      lambda p, ends=ends: ends.append((p.scale, p.elapsed))))
+    trial_s = time.perf_counter() - start
+    step_s, timed = {}, 0.0
+    for key, ends in seen.items():
+        for scale, length in enumerate(lengths):
+            # the time between the first chunk's end and a later one's; a scale's last chunk is read after the next
+            # scale's programs are made, so below the last scale it is left out
+            times = [t for s, t in ends if s == scale][:None if scale == len(lengths) - 1 else -1]
+            step_s[(scale, *key[scale])] = (times[-1] - times[0]) / (length * (len(times) - 1))
+            timed += length * (len(times) - 1) * step_s[(scale, *key[scale])]
+    run_s = sum(steps * step_s[(scale, *key[scale])] for key in shape
+                for scale, (_, steps) in enumerate(config.schedule))
+    return Estimate(max(0.0, trial_s - timed), step_s, run_s, sum(steps for _, steps in config.schedule))
+
+
+def _trial_config(config: Config, lengths: list[int]) -> Config:
+    """`config` with each scale's steps cut to a few chunks of the run's own chunk length (so that the same programs
+    compile): 2 chunks at the last scale and 3 at the others (see `estimate`) where that keeps the length, else the
+    fewest above that do (a prime above `chunk_size` always does)."""
+    period = chunk_period(None, config.swd_resample)
+    counts = [next(k for k in range(2 if scale == len(lengths) - 1 else 3, 2 * config.chunk_size + 4)
+                   if chunk_length(k * length, config.chunk_size, period) == length)
+              for scale, length in enumerate(lengths)]
+    steps = tuple(k * length for k, length in zip(counts, lengths))
+    if len(steps) == 1:
+        return config.replace(steps=steps[0], scale_steps=None if config.scale_steps is None else steps)
+    return config.replace(scale_sizes=tuple(size for size, _ in config.schedule), scale_steps=steps)
+
+
+def _duration(seconds: float) -> str:
+    """'42 s', '3.5 min' or '1.2 h'."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
+def _jobs(contents, styles, config: Config, caller: str) -> tuple[list[np.ndarray], list[list[np.ndarray]]]:
+    """The jobs' images, read and resized as the run needs them: ([content], [[style, ...]]), one entry per job;
+    ValueError for no jobs or unequal lists."""
+    contents, styles = _job_list(contents, "contents"), _job_list(styles, "styles")
+    if not contents:
+        raise ValueError(f"{caller} needs at least one job: pass lists of content and style images")
+    if len(contents) != len(styles):
+        raise ValueError(f"need as many styles as contents (one job each), got {len(contents)} and {len(styles)}")
+    content_side, style_side = needed_sides(config)
+    return ([as_image(c, "content", content_side) for c in contents],
+            [[as_image(s, "style", style_side) for s in style_set(ss)] for ss in styles])
 
 
 def _check_callback(callback) -> None:

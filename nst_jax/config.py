@@ -263,8 +263,8 @@ class Config:
         choices=PRECISIONS,
     )
     batch_size: Optional[int] = setting(
-        None, "jobs per compiled program when there are several (default: all of them; 1 on a lone CPU device, "
-        "where batching measured no faster per image)",
+        None, "at most this many jobs per compiled program, consecutive jobs of one content shape (default: all "
+        "of them; 1 on a lone CPU device, where batching measured no faster per image)",
         valid=lambda v: v >= 1, must=">= 1",
     )
     chunk_size: int = setting(

@@ -1,11 +1,12 @@
-"""The Python API's argument errors say what is expected (issue 49, item 19)."""
+"""The Python API: its argument errors say what is expected (issue 49, item 19); `estimate` compiles what the run
+needs (issue 51); `stylize_batch` runs contents of several shapes."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from nst_jax import Config, default_weights, stylize, stylize_batch
+from nst_jax import Config, default_weights, estimate, stylize, stylize_batch
 
 CONTENT = np.full((24, 32, 3), 0.5, np.float32)
 
@@ -66,3 +67,47 @@ def test_a_callback_that_cannot_be_called_is_refused_before_any_work():
         stylize(CONTENT, STYLE, callback=1)
     with pytest.raises(TypeError, match="callback must be a function of a Progress"):
         stylize_batch([CONTENT], [STYLE], callback="x")
+
+
+@pytest.mark.parametrize("config", [
+    Config(size=32, steps=20),  # chunks of 5: the trial runs 2
+    Config(size=32, steps=14, optimizer="adam"),  # chunks of 2, and 2 x 2 would make a chunk of 4: the trial runs 7
+    Config(scale_sizes=(24, 32), scale_steps=(10, 5)),  # two scales, both programs and the step between them
+])
+def test_after_estimate_the_run_compiles_nothing(random_weights, config):
+    """Issue 51: the quickstart prints the expected time before the run, from `estimate`, whose compilation the run
+    must then reuse: no function is traced during the run (JAX reports every trace to its monitoring listeners)."""
+    from jax import monitoring
+
+    guess = estimate([CONTENT], [STYLE], random_weights, config)
+    assert guess.steps == sum(steps for _, steps in config.schedule)
+    assert len(guess.step_s) == len(config.schedule) and all(s > 0 for s in guess.step_s.values())
+    assert "the run should take about" in str(guess)
+    traced = []
+
+    def listen(name, seconds, **kw):
+        if name.endswith("jaxpr_trace_duration"):
+            traced.append(name)
+
+    monitoring.register_event_duration_secs_listener(listen)
+    try:
+        stylize(CONTENT, STYLE, random_weights, config)
+        assert traced == []
+        stylize(CONTENT, STYLE, random_weights, config.replace(tv_weight=1.0))  # a value, not a shape: no trace
+        assert traced == []
+        stylize(CONTENT[:, :16], STYLE, random_weights, config)  # another shape: the listener does hear traces
+        assert traced
+    finally:
+        monitoring.unregister_event_duration_listener(listen)
+
+
+def test_contents_of_two_shapes_run_in_one_call_as_one_by_one(random_weights):
+    """Issue 51: stylize_batch refused contents of two aspect ratios in one program (on several devices, or with
+    batch_size). Now each shape runs as its own batch; the results equal running the jobs one by one."""
+    tall = np.ascontiguousarray(CONTENT.transpose(1, 0, 2)[::-1])
+    config = Config(size=32, steps=4, optimizer="adam", batch_size=4)
+    results = stylize_batch([CONTENT, CONTENT, tall, CONTENT], [STYLE] * 4, random_weights, config)
+    assert [r.image.shape for r in results] == [(24, 32, 3), (24, 32, 3), (32, 24, 3), (24, 32, 3)]
+    for content, result in zip([CONTENT, tall], [results[0], results[2]]):
+        alone = stylize(content, STYLE, random_weights, config)
+        np.testing.assert_allclose(result.image, alone.image, atol=1e-5)

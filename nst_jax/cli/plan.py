@@ -80,7 +80,7 @@ def joined_hosts(args: argparse.Namespace) -> Iterator[None]:
 
 
 def check_shares(jobs: list[Job], loaded: dict, config: Config, count: int) -> list[range]:
-    """`plan_scales` (sizes, one aspect ratio per program, the memory preflight) for the jobs each of `count`
+    """`plan_scales` (sizes, the memory preflight of every batch) for the jobs each of `count`
     processes will run, batched as that process will batch them. Every process checks every share, so all hosts of
     a multi-host run agree on bad input before any work. Returns the shares (`process_share` of each process);
     raises InputError."""

@@ -30,7 +30,7 @@ from ..io.images import ImageLike
 from ..stops import STOPS, Interrupted, Stops
 from . import colour
 from .inputs import Masks, initial_variable, load_masks, scaled_masks, style_set
-from .planning import jobs_per_program, padded_jobs, plan_scales
+from .planning import batch_ranges, jobs_per_program, padded_jobs, plan_scales
 from .records import Batch, BatchState, Progress, joined_batches
 from .settings import hyperparams, layer_blend, loss_spec, loss_weights
 from .targets import batch_targets, chunk_period, directions_key, directions_round, scale_pairs
@@ -59,11 +59,11 @@ def optimize_batches(
     stops: Optional[Stops] = None,
 ) -> Iterator[Union[Batch, BatchState]]:
     """Run J jobs (contents[j] with styles[j]: an image or a list of images blended by `Config.style_blend`;
-    original sizes, RGB in [0, 1]), scale by scale, in batches of `jobs_per_program` jobs, one batch after another,
-    yielding each `Batch` as it ends.
+    original sizes, RGB in [0, 1]), scale by scale, in batches of at most `jobs_per_program` jobs, one batch after
+    another, yielding each `Batch` as it ends.
 
-    The content images of one batch must share a shape at every scale (one aspect ratio); batches and styles may
-    differ. Sizes and memory are checked first, for every batch (`plan_scales`), and the VGG params go to the
+    A batch holds consecutive jobs whose content images share a shape at every scale (`batch_ranges`: contents of
+    another aspect ratio start a new batch, one program per shape); styles may differ. Sizes and memory are checked first, for every batch (`plan_scales`), and the VGG params go to the
     device once. `callback` gets `Progress` records whose losses are [k, G] and whose image is [G, H, W, 3] for
     the G jobs of one batch (`Progress.first_job` says which). A batch whose every job's image has become NaN stops
     early (see `run_chunk`: its remaining steps could only give NaN).
@@ -90,15 +90,19 @@ def optimize_batches(
     group = jobs_per_program(config, len(contents))
     plans = plan_scales([c.shape[:2] for c in contents], [[s.shape[:2] for s in ss] for ss in styles], config,
                         group)
+    batches = batch_ranges(plans, group)
     if resume is not None:
-        _check_resume(resume, plans, config, group, len(contents))
+        _check_resume(resume, plans, config, [b.start for b in batches], len(contents))
     run = _Run(spec, params, config, init if init is not None else config.init, report_every, masks or Masks(),
                STOPS if stops is None else stops)
-    for first in range(resume.first if resume else 0, len(contents), group):
+    for batch in batches:
+        first = batch.start
+        if resume is not None and first < resume.first:
+            continue
         report = callback
         if callback is not None and first:
             report = lambda p, first=first: callback(dataclasses.replace(p, first_job=first))  # noqa: E731
-        jobs = slice(first, first + group)
+        jobs = slice(first, batch.stop)
         outcome = run.batch(contents[jobs], styles[jobs], blends[jobs], [plan[jobs] for plan in plans], report,
                             resume if resume is not None and resume.first == first else None)
         if isinstance(outcome, BatchState):
@@ -122,13 +126,13 @@ def finished(outcomes: Iterator[Union[Batch, BatchState]], stops: Optional[Stops
     return batches
 
 
-def _check_resume(state: BatchState, plans, config: Config, group: int, n_jobs: int) -> None:
+def _check_resume(state: BatchState, plans, config: Config, starts: list[int], n_jobs: int) -> None:
     """InputError unless `state` can continue this run: its batch starts where one does, its scale and step are
     inside the schedule, and its variables have that scale's shape."""
     steps_before = sum(s for _, s in config.schedule[:state.scale])
     problem = None
-    if state.first % group or not 0 <= state.first < n_jobs:
-        problem = f"job {state.first} does not start a batch of {group} in a run of {n_jobs} jobs"
+    if state.first not in starts:
+        problem = f"job {state.first} does not start one of this run's batches ({len(starts)} of {n_jobs} jobs)"
     elif not 0 <= state.scale < len(config.schedule):
         problem = f"scale {state.scale} is not one of this run's {len(config.schedule)}"
     elif not steps_before <= state.step <= steps_before + config.schedule[state.scale][1]:

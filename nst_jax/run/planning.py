@@ -1,5 +1,5 @@
-"""Host-side planning before any compilation: every scale's image shapes per job, checked (one aspect ratio per
-batch, maps deep enough, the memory preflight); how many jobs one program runs and on how many devices; which jobs
+"""Host-side planning before any compilation: every scale's image shapes per job, checked (maps deep enough, the
+memory preflight); which jobs run together (one shape per batch), on how many devices; which jobs
 each process of a multi-host run takes. Plain Python on shapes: no arrays are made here."""
 
 from __future__ import annotations
@@ -35,10 +35,9 @@ def plan_scales(contents: Sequence[tuple[int, int]], styles: Sequence[tuple[int,
                 jobs_per_batch: int, names: Optional[Sequence[tuple[str, str]]] = None) -> list[list[tuple]]:
     """Every scale's (content shape, (style shape, ...)) for every job (the original (H, W) shapes in contents[j],
     and styles[j]: one shape, or a list of them for several styles), checked before any image is resized or any
-    program compiled: the content shapes agree at each
-    scale, every image keeps non-empty maps down to the deepest layer it goes through, and a batch of
-    `jobs_per_batch` jobs passes the memory preflight. `names`: (content, style or [style, ...]) file names per job
-    for the messages. Raises InputError."""
+    program compiled: every image keeps non-empty maps down to the deepest layer it goes through, and every batch
+    (`batch_ranges` of `jobs_per_batch`) passes the memory preflight. `names`: (content, style or [style, ...])
+    file names per job for the messages. Raises InputError."""
     sets = [[tuple(s)] if isinstance(s[0], int) else [tuple(x) for x in s] for s in styles]  # one style or several
     names = names or [(f"job {j + 1}'s content image", [f"job {j + 1}'s style image"] * len(sets[j]))
                       for j in range(len(contents))]
@@ -48,14 +47,10 @@ def plan_scales(contents: Sequence[tuple[int, int]], styles: Sequence[tuple[int,
              for size, _ in config.schedule]
     deepest = {"content": vgg.deepest(tuple(config.content_layers) + tuple(config.style_layers)),
                "style": vgg.deepest(config.style_layers)}
+    batches = batch_ranges(plans, jobs_per_batch)
     for scale, plan in enumerate(plans):
         at = f" for scale {scale + 1} of {len(plans)}" if len(plans) > 1 else ""
         for j, shapes in enumerate(plan):
-            first = j - j % jobs_per_batch  # the first job of j's batch
-            if shapes[0] != plan[first][0]:
-                (h, w), (h0, w0) = shapes[0], plan[first][0]
-                raise InputError(names[j][0], f"resized to {h}x{w}{at}, unlike {names[first][0]} ({h0}x{w0}): "
-                                              "content images run in one batch need one aspect ratio")
             for role, (h, w), name in [("content", shapes[0], names[j][0]),
                                        *(("style", shape, name) for shape, name in zip(shapes[1], names[j][1]))]:
                 least = vgg.smallest_side(deepest[role])
@@ -65,12 +60,29 @@ def plan_scales(contents: Sequence[tuple[int, int]], styles: Sequence[tuple[int,
                         " (or use fewer or larger scales)" if len(plans) > 1 else "")
                     raise InputError(name, f"resized to {h}x{w}{at}, too small: {deepest[role]} needs at least "
                                            f"{least} px on each side; raise {hint}")
-        for shape in dict.fromkeys(c for c, _ in plan[::jobs_per_batch]):
-            preflight(config, shape, min(jobs_per_batch, len(plan)))
+        for shape, jobs in dict.fromkeys((plan[b.start][0], len(b)) for b in batches):
+            preflight(config, shape, jobs)
         for j, (_, style_shapes) in enumerate(plan):
             for shape, name in zip(style_shapes, names[j][1]):
                 preflight_style(config, shape, name)
     return plans
+
+
+def batch_ranges(plans: Sequence[Sequence[tuple]], jobs_per_batch: int) -> list[range]:
+    """The batches jobs run in, one compiled program each: consecutive jobs, at most `jobs_per_batch` of them,
+    whose content shapes agree at every scale (`plans[scale][job]` = (content shape, style shapes), as
+    `plan_scales` gives). A batch ends where the content shape changes, so contents of several aspect ratios run on
+    any number of devices, one program per shape; order the jobs by shape to fill the batches.
+
+    E.g. shapes a, a, b, a, a, a with 2 jobs per batch: range(0, 2), range(2, 3), range(3, 5), range(5, 6)."""
+    n_jobs = len(plans[0]) if plans else 0
+    shape = [tuple(plan[j][0] for plan in plans) for j in range(n_jobs)]
+    batches, start = [], 0
+    for j in range(1, n_jobs + 1):
+        if j == n_jobs or j - start == jobs_per_batch or shape[j] != shape[start]:
+            batches.append(range(start, j))
+            start = j
+    return batches
 
 
 def jobs_per_program(config: Config, n_jobs: int) -> int:

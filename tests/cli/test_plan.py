@@ -159,21 +159,19 @@ def test_distributed_detects_a_slurm_cluster(h5_files, image_files, tmp_path):
         assert [r["job"] for r in records] == [index]
 
 
-def test_each_process_share_is_checked_as_that_process_batches_it(image_files, tmp_path):
-    """Contents of one program need one aspect ratio: 4 jobs in one program with two ratios are refused, but split
-    over 2 processes (2 jobs, one ratio, each) they pass, and split so that a share mixes them they are refused."""
+def test_each_process_share_batches_its_own_shapes(image_files, tmp_path):
+    """Issue 51: 4 jobs in one program with two aspect ratios were refused ("one aspect ratio"). Now each share is
+    checked as its process batches it, a batch ending where the content shape changes: every split passes."""
     wide, style = image_files["content"], image_files["style"]
     tall = tmp_path / "tall.png"
     Image.open(wide).transpose(Image.Transpose.ROTATE_90).save(tall)
     loaded = {p: images.load(p) for p in (wide, tall, style)}
     config = Config(size=32, batch_size=4)
     grouped = [(wide, (style,)), (wide, (style,)), (tall, (style,)), (tall, (style,))]  # (content, styles)
-    with pytest.raises(InputError, match="one aspect ratio"):
-        plan.check_shares(grouped, loaded, config, count=1)
-    plan.check_shares(grouped, loaded, config, count=2)
+    assert plan.check_shares(grouped, loaded, config, count=1) == [range(0, 4)]
     assert plan.check_shares(grouped, loaded, config, count=3) == [range(0, 2), range(2, 3), range(3, 4)]
-    with pytest.raises(InputError, match="one aspect ratio"):
-        plan.check_shares([grouped[0], grouped[2], grouped[1], grouped[3]], loaded, config, count=2)
+    assert plan.check_shares([grouped[0], grouped[2], grouped[1], grouped[3]], loaded, config, count=2) == [
+        range(0, 2), range(2, 4)]
 
 
 def test_distributed_without_a_cluster_is_a_one_line_error(h5_files, image_files, tmp_path):
