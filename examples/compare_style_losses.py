@@ -66,11 +66,6 @@ def stable_step(frames: list[tuple[int, np.ndarray]], tolerance: float = 0.5 / 2
     return stable
 
 
-def content_kept(result: np.ndarray, content: np.ndarray) -> float:
-    """Correlation of the result's luminance with the content's."""
-    return float(np.corrcoef(colour.luminance(result).ravel(), colour.luminance(content).ravel())[0, 1])
-
-
 def run(content, style, weights, config: Config) -> dict:
     frames, times = [], []
 
@@ -81,7 +76,7 @@ def run(content, style, weights, config: Config) -> dict:
     result = stylize(content, style, weights, config, callback=watch, report_every=REPORT)
     (s0, t0), (s1, t1) = times[0], times[-1]
     return {"image": result.image, "s_per_step": (t1 - t0) / max(s1 - s0, 1), "stable": stable_step(frames),
-            "kept": content_kept(result.image, images.resize(content, result.image.shape[:2])),
+            "kept": colour.luminance_correlation(result.image, images.resize(content, result.image.shape[:2])),
             "style_left": float(result.history["style"][-1] / result.history["style"][0])}
 
 

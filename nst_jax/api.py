@@ -13,14 +13,14 @@ import numpy as np
 from PIL import Image
 
 from .config import Config
+from .core.steps import chunk_length
 from .io import images
 from .io.images import ImageLike, as_image
 from .run.inputs import WeightsLike, style_set
-from .core.steps import chunk_length
 from .run.loop import finished, optimize_batches
 from .run.planning import batch_ranges, jobs_per_program, needed_sides, plan_scales
-from .run.targets import chunk_period
 from .run.records import Progress, joined_batches
+from .run.targets import chunk_period
 from .weights import as_weights
 
 
@@ -141,7 +141,7 @@ def estimate(
 ) -> Estimate:
     """Compile the programs that `stylize_batch(contents, styles, weights, config)` (or `stylize` of one job) will
     run, time a few steps of each, and return the expected time of the run (`Estimate`). It runs one batch of each
-    shape with two chunks (`Config.chunk_size` steps each, or the run's chunk length) per scale, so it costs the
+    shape for three chunks (`Config.chunk_size` steps each, or the run's chunk length) per scale, so it costs the
     compilation, which the run then skips, and a few chunks of steps. Arguments as `stylize_batch`'s."""
     config = as_config(config)
     contents, styles = _jobs(contents, styles, config, "estimate")
@@ -163,12 +163,13 @@ def estimate(
     trial_s = time.perf_counter() - start
     step_s, timed = {}, 0.0
     for key, ends in seen.items():
-        for scale, length in enumerate(lengths):
-            # the time between the first chunk's end and a later one's; a scale's last chunk is read after the next
-            # scale's programs are made, so below the last scale it is left out
-            times = [t for s, t in ends if s == scale][:None if scale == len(lengths) - 1 else -1]
-            step_s[(scale, *key[scale])] = (times[-1] - times[0]) / (length * (len(times) - 1))
-            timed += length * (len(times) - 1) * step_s[(scale, *key[scale])]
+        for (scale, length), (_, steps) in zip(enumerate(lengths), trial.schedule):
+            # The time between the first and the second chunk's reads: one chunk's work whether the device runs
+            # ahead of the host (chunk 2 dispatched before chunk 1 is read) or a host callback (swd's sort on a
+            # CPU) makes each dispatch wait for its chunk. The last read may come after the next scale's set-up.
+            first, second = [t for s, t in ends if s == scale][:2]
+            step_s[(scale, *key[scale])] = (second - first) / length
+            timed += steps * step_s[(scale, *key[scale])]
     run_s = sum(steps * step_s[(scale, *key[scale])] for key in shape
                 for scale, (_, steps) in enumerate(config.schedule))
     return Estimate(max(0.0, trial_s - timed), step_s, run_s, sum(steps for _, steps in config.schedule))
@@ -176,12 +177,11 @@ def estimate(
 
 def _trial_config(config: Config, lengths: list[int]) -> Config:
     """`config` with each scale's steps cut to a few chunks of the run's own chunk length (so that the same programs
-    compile): 2 chunks at the last scale and 3 at the others (see `estimate`) where that keeps the length, else the
-    fewest above that do (a prime above `chunk_size` always does)."""
+    compile): 3 chunks (see `estimate`) where that keeps the length, else the fewest above that do (a prime above
+    `chunk_size` always does)."""
     period = chunk_period(None, config.swd_resample)
-    counts = [next(k for k in range(2 if scale == len(lengths) - 1 else 3, 2 * config.chunk_size + 4)
-                   if chunk_length(k * length, config.chunk_size, period) == length)
-              for scale, length in enumerate(lengths)]
+    counts = [next(k for k in range(3, 2 * config.chunk_size + 4)
+                   if chunk_length(k * length, config.chunk_size, period) == length) for length in lengths]
     steps = tuple(k * length for k, length in zip(counts, lengths))
     if len(steps) == 1:
         return config.replace(steps=steps[0], scale_steps=None if config.scale_steps is None else steps)

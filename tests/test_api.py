@@ -70,8 +70,8 @@ def test_a_callback_that_cannot_be_called_is_refused_before_any_work():
 
 
 @pytest.mark.parametrize("config", [
-    Config(size=32, steps=20),  # chunks of 5: the trial runs 2
-    Config(size=32, steps=14, optimizer="adam"),  # chunks of 2, and 2 x 2 would make a chunk of 4: the trial runs 7
+    Config(size=32, steps=20),  # chunks of 5: the trial runs 3
+    Config(size=32, steps=14, optimizer="adam"),  # chunks of 2: 3 to 6 x 2 steps would not be; the trial runs 7 x 2
     Config(scale_sizes=(24, 32), scale_steps=(10, 5)),  # two scales, both programs and the step between them
 ])
 def test_after_estimate_the_run_compiles_nothing(random_weights, config):

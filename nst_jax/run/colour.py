@@ -40,6 +40,13 @@ def luminance(image: np.ndarray) -> np.ndarray:
     return to_yiq(image)[..., 0]
 
 
+def luminance_correlation(result: np.ndarray, content: np.ndarray) -> float:
+    """How much of the content a result keeps: the correlation of their luminances (two [H, W, 3] images of one
+    shape in [0, 1]); 1 for the content itself (or any brightness/contrast change of it), about 0 for unrelated
+    pictures."""
+    return float(np.corrcoef(luminance(result).ravel(), luminance(content).ravel())[0, 1])
+
+
 def original_colors(result: np.ndarray, content: np.ndarray) -> np.ndarray:
     """The result's luminance with the content's I and Q channels, [H, W, 3] in [0, 1]. `content` is resized by
     the caller to the result's shape."""

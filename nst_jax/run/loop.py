@@ -63,9 +63,10 @@ def optimize_batches(
     another, yielding each `Batch` as it ends.
 
     A batch holds consecutive jobs whose content images share a shape at every scale (`batch_ranges`: contents of
-    another aspect ratio start a new batch, one program per shape); styles may differ. Sizes and memory are checked first, for every batch (`plan_scales`), and the VGG params go to the
-    device once. `callback` gets `Progress` records whose losses are [k, G] and whose image is [G, H, W, 3] for
-    the G jobs of one batch (`Progress.first_job` says which). A batch whose every job's image has become NaN stops
+    another aspect ratio start a new batch, one program per shape); styles may differ. Sizes and memory are checked
+    first, for every batch (`plan_scales`), and the VGG params go to the device once. `callback` gets `Progress`
+    records whose losses are [k, G] and whose image is [G, H, W, 3] for the G jobs of one batch
+    (`Progress.first_job` says which). A batch whose every job's image has become NaN stops
     early (see `run_chunk`: its remaining steps could only give NaN).
 
     Stopping: between chunks the loop asks `stops` (default: this process's `STOPS`, which only a stop signal under

@@ -13,7 +13,6 @@ from PIL import Image
 
 from nst_jax import Config
 from nst_jax.cli import plan
-from nst_jax.errors import InputError
 from nst_jax.io import images
 
 

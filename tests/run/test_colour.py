@@ -1,6 +1,7 @@
 """Tests of `nst_jax.run.colour`: colour control (YIQ, colour matching, original colours)."""
 
 import numpy as np
+import pytest
 from conftest import CONTENT, STYLE, mid_range
 
 from nst_jax import Config, stylize
@@ -48,3 +49,13 @@ def test_luminance_only_transfer_keeps_the_contents_colour_channels(random_weigh
     inside = ((result.image > 1e-3) & (result.image < 1 - 1e-3)).all(axis=-1)  # not clipped by the recombination
     assert inside.mean() > 0.9
     np.testing.assert_allclose(got[inside][:, 1:], want[inside][:, 1:], atol=2e-6)
+
+
+def test_luminance_correlation_by_hand():
+    """1 for the image itself and for a contrast change of it, -1 for its negative, near 0 for noise."""
+    rng = np.random.default_rng(0)
+    image = rng.random((16, 16, 3)).astype(np.float32)
+    assert colour.luminance_correlation(image, image) == pytest.approx(1.0)
+    assert colour.luminance_correlation(0.5 * image + 0.2, image) == pytest.approx(1.0)
+    assert colour.luminance_correlation(1.0 - image, image) == pytest.approx(-1.0)
+    assert abs(colour.luminance_correlation(rng.random((16, 16, 3)), image)) < 0.2
