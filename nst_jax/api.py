@@ -14,6 +14,7 @@ from PIL import Image
 
 from .config import Config
 from .core.steps import chunk_length
+from .errors import InputError
 from .io import images
 from .io.images import ImageLike, as_image
 from .run.inputs import WeightsLike, style_set
@@ -40,8 +41,13 @@ class Result:
         """The image as an 8-bit RGB Pillow image (rounded to nearest)."""
         return Image.fromarray(images.to_uint8(self.image))
 
-    def save(self, path: Union[str, os.PathLike], quality: int = 95) -> None:
-        """Write the image as PNG or JPEG (by suffix), atomically; see `nst_jax.io.images.save`."""
+    def save(self, path: Union[str, os.PathLike], quality: int = 95, overwrite: bool = False) -> None:
+        """Write the image as PNG or JPEG (by suffix), atomically; see `nst_jax.io.images.save`. A file already at
+        `path` is replaced only if nst_jax wrote it (an earlier result) or `overwrite` is True: InputError naming
+        it otherwise (a photo, an input, anyone's file)."""
+        if not overwrite and os.path.lexists(path) and not images.written_by_nst_jax(path):
+            raise InputError(path, "exists and is not an image nst_jax wrote; choose another name, or pass "
+                                   "overwrite=True to replace it")
         images.save(self.image, path, quality)
 
     def _repr_png_(self) -> bytes:

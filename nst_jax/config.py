@@ -13,7 +13,7 @@ from typing import Optional
 
 from .core.layers import LAYER_NAMES
 from .core.optimizers import OPTIMIZERS
-from .fields import coerce_fields, field_errors, setting
+from .fields import coerce_fields, field_errors, parse_bytes, setting
 from .schedule import COARSE_SIZE, TWO_SCALES_ABOVE, schedule, schedule_errors
 
 PAPER_CONTENT_LAYERS = ("relu4_2",)
@@ -59,6 +59,15 @@ _WEIGHT_RULE = dict(valid=lambda v: 0 <= v <= FLOAT32_MAX,  # a larger weight is
 
 
 _LAYERS_RULE = dict(check=_layers_error)
+
+
+def _memory_error(name: str, text: str) -> Optional[str]:
+    """The message for a memory budget that is not a size of at least one byte (see `parse_bytes`), else None."""
+    try:
+        parse_bytes(text)
+    except ValueError:
+        return f"{name} must be a memory size such as 6GiB, 512MiB or 2e9 (bytes), got {text!r}"
+    return None
 
 
 _SCALE_SIZES_RULE = dict(check=_scale_sizes_error)
@@ -249,6 +258,12 @@ class Config:
         **_SCALE_SIZES_RULE,
     )
     scale_steps: Optional[tuple[int, ...]] = setting(None, "steps at each scale (default: --steps at every scale)")
+    max_memory: Optional[str] = setting(
+        None, "the memory a run may use: a size such as 6GiB, 512MiB or 2e9 (bytes; K, M, G, T count in 1024s). "
+        "The preflight refuses a run whose estimate exceeds it, naming the largest size that fits. Default: 90 "
+        "percent of what the device has (the machine's memory on a CPU)",
+        check=_memory_error,
+    )
     remat: str = setting(
         "off", "rematerialise VGG blocks in the backward pass (jax.checkpoint): on or off. It did not lower the "
         "peak on CPU and raised it on an H100 (see docs/performance.md)", choices=("on", "off"),

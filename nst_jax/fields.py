@@ -122,3 +122,22 @@ def as_declared(name: str, declared: str, value):
     if not isinstance(value, collections.abc.Iterable):
         raise TypeError(f"{name} must be a sequence of {kind}s or a comma-separated string, got {value!r}")
     return tuple(_as_scalar(name, kind, v) for v in value)
+
+
+_UNITS = {"": 1, "b": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40, "kib": 2**10, "mib": 2**20, "gib": 2**30,
+          "tib": 2**40, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+
+
+def parse_bytes(text: str) -> int:
+    """A memory size as bytes: a number and an optional unit, any case: B; KiB, MiB, GiB, TiB and K, M, G, T (powers
+    of 1024, as Docker's and Java's options take them); KB, MB, GB, TB (powers of 1000). "6GiB" -> 6442450944,
+    "1.5g" -> 1610612736, "2e9" -> 2000000000. ValueError for anything else, or for less than one byte."""
+    text = str(text).strip()
+    number = text.rstrip("bBkKmMgGtTiI ")
+    unit = text[len(number):].strip().lower()
+    if unit not in _UNITS:
+        raise ValueError(text)
+    value = float(number) * _UNITS[unit]  # ValueError for a number that is none
+    if not value >= 1 or value == float("inf"):
+        raise ValueError(text)
+    return int(value)

@@ -1,6 +1,7 @@
-"""Notebook helpers (Jupyter, Colab): the runtime in words with the precision that suits it, and a live view that
-`stylize` and `stylize_batch` call between chunks. Display only: nothing here computes the style transfer, and
-IPython and matplotlib (the `plot` extra) are imported when a view is made, never by the rest of the package.
+"""Notebook helpers (Jupyter, Colab): the runtime in words with the precision that suits it, a live view that
+`stylize` and `stylize_batch` call between chunks, the files a notebook's parameters name (`find`), and bad input
+said in one line (`one_line`). Display only: nothing here computes the style transfer, and IPython and matplotlib
+(the `plot` extra) are imported when a view is made, never by the rest of the package.
 
     view = nst_jax.notebook.LiveView(config)
     result = nst_jax.stylize(content, style, config=config, callback=view)
@@ -8,16 +9,20 @@ IPython and matplotlib (the `plot` extra) are imported when a view is made, neve
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import io
+import os
 import time
 from dataclasses import dataclass
-from typing import Optional
+from pathlib import Path
+from typing import Iterator, Optional, Union
 
 import numpy as np
 
 from .config import Config
 from .core.objective import TERMS
+from .errors import InputError
 from .io import images
 from .io.plot import draw_losses, term_weights
 from .run.records import Progress
@@ -68,6 +73,35 @@ def runtime() -> Runtime:
     return Runtime(backend, tuple(d.device_kind for d in jax.local_devices()), precision, note)
 
 
+def find(value: Union[str, os.PathLike], role: str, repo: Optional[Path] = None) -> Path:
+    """The file a notebook parameter names: an absolute path as given; a relative one looked for in the notebook's
+    folder (the kernel's working folder), then in `repo` (the repository, whose examples/ a user may name).
+    InputError naming every place it looked, or that it found a folder; `role` says what it is ("content image")."""
+    path = Path(value).expanduser()
+    places = [path] if path.is_absolute() else [Path.cwd() / path] + ([Path(repo) / path] if repo else [])
+    found = next((place for place in places if place.is_file()), None)
+    if found is not None:
+        return found
+    folder = next((place for place in places if place.is_dir()), None)
+    if folder is not None:
+        raise InputError(folder, f"is a folder; the {role} must be a file")
+    raise InputError(value, f"no such {role} (looked for {' and '.join(map(str, places))})")
+
+
+@contextlib.contextmanager
+def one_line() -> Iterator[None]:
+    """Bad input in a notebook cell said in one line: an InputError (a file), or the ValueError or TypeError of a
+    setting, ends the cell as `SystemExit("error: ...")`, which IPython shows without a traceback.
+
+        with notebook.one_line():
+            config = nst_jax.Config(size=SIZE, steps=STEPS)
+    """
+    try:
+        yield
+    except (InputError, ValueError, TypeError) as e:
+        raise SystemExit(f"error: {' '.join(str(e).split())}") from None
+
+
 SHOWN = 6  # pictures a live view shows side by side (the first of a batch)
 
 
@@ -82,7 +116,8 @@ class LiveView:
       config: the run's `Config` (for the weights of the loss terms; default `Config()`).
       every: redraw at most once per this many seconds (the last chunk of a run is always drawn).
       height: the image's height on screen, px.
-    After the run, `history` holds {"content", "style", "tv", "total": [steps, jobs]} of the batch last shown.
+    After the run, `history` holds {"content", "style", "tv", "total": [steps, jobs]} of the batch last shown, and
+    `seconds` the time the view took (its drawing), to time a run's steps without it.
     """
 
     def __init__(self, config: Optional[Config] = None, every: float = 1.0, height: int = 256):
@@ -101,12 +136,18 @@ class LiveView:
                                "prints, e.g. callback=lambda p: print(p.step, p.losses['total'][-1])")
         self.weights = term_weights(config or Config())
         self.every, self.height = every, height
+        self.seconds = 0.0
         self.history: dict[str, np.ndarray] = {}
         self._first_job: Optional[int] = None
         self._drawn_at = -np.inf
         self._handle = display(_text("waiting for the first chunk of steps..."), display_id=True)
 
     def __call__(self, p: Progress) -> None:
+        start = time.perf_counter()
+        self._show(p)
+        self.seconds += time.perf_counter() - start
+
+    def _show(self, p: Progress) -> None:
         losses = {k: np.asarray(p.losses[k]).reshape(len(p.losses[k]), -1) for k in TERMS}  # [k, jobs]
         if p.first_job != self._first_job:  # a new batch of jobs (stylize_batch runs batches one after another)
             self._first_job, self.history = p.first_job, {k: losses[k][:0] for k in TERMS}

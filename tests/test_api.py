@@ -110,3 +110,26 @@ def test_contents_of_two_shapes_run_in_one_call_as_one_by_one(random_weights):
     for content, result in zip([CONTENT, tall], [results[0], results[2]]):
         alone = stylize(content, STYLE, random_weights, config)
         np.testing.assert_allclose(result.image, alone.image, atol=1e-5)
+
+
+def test_a_result_never_replaces_a_file_nst_jax_did_not_write(tmp_path):
+    """Found by a trial of issue 51: the quickstart's save cell (Result.save) with OUTPUT naming the content image
+    replaced the photo with the result. Now a file nst_jax did not write is refused unless overwrite=True; an earlier
+    result is replaced (a re-run of the cell)."""
+    from PIL import Image
+
+    from nst_jax.api import Result
+    from nst_jax.errors import InputError
+
+    photo = tmp_path / "photo.jpg"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(photo)
+    before = photo.read_bytes()
+    result = Result(np.full((4, 4, 3), 0.5, np.float32), {})
+    with pytest.raises(InputError, match=f"{photo}: exists and is not an image nst_jax wrote"):
+        result.save(photo)
+    assert photo.read_bytes() == before
+    mine = tmp_path / "result.png"
+    result.save(mine)
+    result.save(mine)  # its own earlier result: replaced
+    result.save(photo, overwrite=True)
+    assert Image.open(photo).size == (4, 4)

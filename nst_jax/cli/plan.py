@@ -90,8 +90,12 @@ def check_shares(jobs: list[Job], loaded: dict, config: Config, count: int) -> l
     for share in shares:
         part = jobs[share.start:share.stop]
         if part:  # sizes and memory, named by file
-            plan_scales([loaded[c].shape[:2] for c, _ in part], [[loaded[s].shape[:2] for s in ss] for _, ss in part],
-                        config, jobs_per_program(config, len(part)), names=part)
+            try:
+                plan_scales([loaded[c].shape[:2] for c, _ in part],
+                            [[loaded[s].shape[:2] for s in ss] for _, ss in part], config,
+                            jobs_per_program(config, len(part)), names=part)
+            except InputError as e:  # in the command line's words (--max-memory)
+                raise type(e)(e.path, option_message(e.problem)) from None
     return shares
 
 

@@ -12,7 +12,8 @@ from typing import Optional
 from ..config import Config
 from ..core import layers, vgg
 from ..core.optimizers import OPTIMIZERS
-from ..errors import InputError
+from ..errors import InputError, UsageError
+from ..fields import parse_bytes
 from ..io.images import target_shape
 
 # Calibrated on benchmarks/memory.py (2-core CPU, float32, the paper's layers, Adam, one step): peak resident
@@ -77,6 +78,18 @@ def available_bytes() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
+def budget(config: Config) -> tuple[int, str]:
+    """(bytes, words) a run may use: `config.max_memory`, else 90 percent of `available_bytes` (room for what the
+    estimate leaves out). UsageError when the budget is more than the device has."""
+    if config.max_memory is None:
+        return int(0.9 * available_bytes()), "available"
+    limit, have = parse_bytes(config.max_memory), available_bytes()
+    if limit > have:
+        raise UsageError(None, f"max_memory {config.max_memory} is more than the {have / 2**30:.1f} GiB this device "
+                               "has; give at most that, or leave it out")
+    return limit, f"of the max_memory budget {config.max_memory}"
+
+
 def smallest_size(shape: tuple[int, int], config: Config) -> int:
     """The smallest longer side (same aspect ratio as `shape`, rounded as `images.target_shape` rounds), at least
     16, whose shorter side keeps the maps of the deepest content or style layer non-empty (`vgg.smallest_side`)."""
@@ -104,7 +117,7 @@ def preflight(config: Config, shape: tuple[int, int], jobs: int, limit: Optional
     """Raise InputError, naming the largest size that would fit, when a run at `shape` ([H, W]) of `jobs` images in
     one batch cannot fit in memory; when no size that the layers allow fits, the error says so (and, for a batch,
     to run fewer jobs at once) instead of naming a size that the size checks would refuse."""
-    limit = limit if limit is not None else int(0.9 * available_bytes())
+    limit, words = (limit, "available") if limit is not None else budget(config)
     need = estimate_bytes(*shape, config, jobs)
     if need > limit:
         fits = largest_size(shape, config, jobs, limit)
@@ -115,7 +128,7 @@ def preflight(config: Config, shape: tuple[int, int], jobs: int, limit: Optional
         else:
             advice = "no size fits"
         raise InputError(None, f"a {shape[0]}x{shape[1]} run ({jobs} job(s)) needs about {need / 2**30:.1f} GiB, "
-                               f"more than the {limit / 2**30:.1f} GiB available; {advice}")
+                               f"more than the {limit / 2**30:.1f} GiB {words}; {advice}")
 
 
 def style_bytes(h: int, w: int, config: Config) -> int:
@@ -127,9 +140,9 @@ def style_bytes(h: int, w: int, config: Config) -> int:
 def preflight_style(config: Config, shape: tuple[int, int], name: str, limit: Optional[int] = None) -> None:
     """Raise InputError naming the style image `name` when its forward pass at `shape` cannot fit in memory (a
     large --style-scale makes the style image larger than the output)."""
-    limit = limit if limit is not None else int(0.9 * available_bytes())
+    limit, words = (limit, "available") if limit is not None else budget(config)
     need = style_bytes(*shape, config)
     if need > limit:
         raise InputError(name, f"resized to {shape[1]}x{shape[0]} (width x height), its features need about "
-                               f"{need / 2**30:.1f} GiB, more than the {limit / 2**30:.1f} GiB available; lower "
+                               f"{need / 2**30:.1f} GiB, more than the {limit / 2**30:.1f} GiB {words}; lower "
                                f"the style scale (--style-scale) or the size")

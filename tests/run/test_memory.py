@@ -67,3 +67,53 @@ def test_the_swd_statistic_counts_its_copies_of_the_style_layers():
     gram, swd = Config(), Config(style_loss="swd")
     assert memory.estimate_bytes(64, 64, swd) - memory.estimate_bytes(64, 64, gram) == int(
         memory.SWD_FACTOR * 4 * 499712)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("6GiB", 6 * 2**30), ("512MiB", 512 * 2**20), ("48mib", 48 * 2**20), ("8G", 8 * 2**30), ("1.5g", 3 * 2**29),
+    ("2e9", 2_000_000_000), ("2GB", 2_000_000_000), ("100", 100), (" 3 KiB ", 3072), ("1tib", 2**40),
+])
+def test_memory_sizes_by_hand(text, expected):
+    from nst_jax.fields import parse_bytes
+
+    assert parse_bytes(text) == expected
+
+
+@pytest.mark.parametrize("text", ["0", "-1GiB", "abc", "6 GiBs", "GiB", "0.5", "nan", "inf", "6XB", ""])
+def test_a_memory_budget_that_is_no_size_is_refused_naming_the_setting(text):
+    with pytest.raises(ValueError, match=f"max_memory must be a memory size such as 6GiB, 512MiB or 2e9 .bytes., "
+                                         f"got '{text}'"):
+        Config(max_memory=text)
+
+
+def test_the_memory_budget_replaces_what_the_device_has(h5_files, image_files, tmp_path, capsys):
+    """Issue 52, item 2 (the budget; blocks are not built yet): --max-memory decides what the preflight allows.
+    With 2GiB a 1024 px run (peak measured by benchmarks/memory.py: 2.65 GiB) is refused and a size between 512
+    (1.19 GiB measured) and 1024 is named; a budget above the machine and one that is no size are usage errors."""
+    config = Config(max_memory="2GiB")
+    assert memory.budget(config) == (2 * 2**30, "of the max_memory budget 2GiB")
+    preflight(config, (512, 512), 1)  # fits
+    with pytest.raises(InputError, match="more than the 2.0 GiB of the max_memory budget 2GiB; the largest size "
+                                         "that fits is") as info:
+        preflight(config, (1024, 1024), 1)
+    assert 512 <= int(str(info.value).split("fits is ")[1]) < 1024
+    machine = memory.available_bytes()
+    with pytest.raises(InputError, match=f"max_memory {2 * machine} is more than the {machine / 2**30:.1f} GiB this "
+                                         f"device has"):
+        memory.budget(Config(max_memory=str(2 * machine)))
+    out = tmp_path / "o.png"
+    base = ["--content", image_files["content"], "--style", image_files["style"], "--output", out, "--weights",
+            h5_files["legacy"], "--quiet"]
+    for extra, status, words in [
+        (["--size", 2048, "--max-memory", "2GiB"], 1, "more than the 2.0 GiB of the --max-memory budget 2GiB; the "
+                                                      "largest size that fits is"),
+        (["--size", 32, "--max-memory", str(2 * machine)], 2, f"--max-memory {2 * machine} is more than the"),
+        (["--size", 32, "--max-memory", "0"], 2, "--max-memory must be a memory size such as 6GiB"),
+    ]:
+        try:
+            code = main(base + extra)
+        except SystemExit as e:  # the parser's own usage errors exit
+            code = e.code
+        err = capsys.readouterr().err.strip()
+        assert code == status, err
+        assert words in err and "\n" not in err and not out.exists(), err
