@@ -188,3 +188,34 @@ def test_a_live_view_without_ipython_names_the_extra_that_brings_it(monkeypatch)
     monkeypatch.setitem(sys.modules, "IPython", None)
     with pytest.raises(ImportError, match=r"IPython is missing\): pip install 'nst_jax\[notebook\]'"):
         LiveView(Config())
+
+
+def test_a_notebooks_file_is_looked_for_here_then_in_the_repository(tmp_path, monkeypatch):
+    """`notebook.find`, as the notebooks use it for CONTENT, STYLE, INIT and many_images' CONTENTS: absolute as
+    given; relative, the working folder first, then the repository; a folder and a missing file are one-line
+    InputErrors naming the places; `one_line` turns them into SystemExit."""
+    from nst_jax import notebook
+    from nst_jax.errors import InputError
+
+    here, repo = tmp_path / "notebooks", tmp_path / "repo"
+    (here / "pics").mkdir(parents=True)
+    (repo / "pics").mkdir(parents=True)
+    (repo / "pics" / "a.png").write_bytes(b"x")
+    (here / "pics" / "b.png").write_bytes(b"x")
+    (repo / "pics" / "b.png").write_bytes(b"x")
+    monkeypatch.chdir(here)
+    assert notebook.find("pics/a.png", "content image", repo) == repo / "pics" / "a.png"
+    assert notebook.find("pics/b.png", "content image", repo) == here / "pics" / "b.png"  # here first
+    assert notebook.find(repo / "pics" / "a.png", "content image") == repo / "pics" / "a.png"
+    with pytest.raises(InputError, match=f"^{here / 'pics'}: is a folder; the style image must be a file$"):
+        notebook.find("pics", "style image", repo)
+    with pytest.raises(SystemExit, match=f"^error: pics/c.png: no such content image \\(looked for "
+                                         f"{here / 'pics' / 'c.png'} and {repo / 'pics' / 'c.png'}\\)$"):
+        with notebook.one_line():
+            notebook.find("pics/c.png", "content image", repo)
+    with pytest.raises(SystemExit, match="^error: steps must be an int, got '10'$"):
+        with notebook.one_line():
+            Config(steps="10")
+    with pytest.raises(KeyError):  # anything else is a bug: its traceback stays
+        with notebook.one_line():
+            {}["x"]
