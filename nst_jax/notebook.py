@@ -116,8 +116,7 @@ class LiveView:
       config: the run's `Config` (for the weights of the loss terms; default `Config()`).
       every: redraw at most once per this many seconds (the last chunk of a run is always drawn).
       height: the image's height on screen, px.
-    After the run, `history` holds {"content", "style", "tv", "total": [steps, jobs]} of the batch last shown, and
-    `seconds` the time the view took (its drawing), to time a run's steps without it.
+    After the run, `history` holds {"content", "style", "tv", "total": [steps, jobs]} of the batch last shown.
     """
 
     def __init__(self, config: Optional[Config] = None, every: float = 1.0, height: int = 256):
@@ -136,18 +135,12 @@ class LiveView:
                                "prints, e.g. callback=lambda p: print(p.step, p.losses['total'][-1])")
         self.weights = term_weights(config or Config())
         self.every, self.height = every, height
-        self.seconds = 0.0
         self.history: dict[str, np.ndarray] = {}
         self._first_job: Optional[int] = None
         self._drawn_at = -np.inf
         self._handle = display(_text("waiting for the first chunk of steps..."), display_id=True)
 
     def __call__(self, p: Progress) -> None:
-        start = time.perf_counter()
-        self._show(p)
-        self.seconds += time.perf_counter() - start
-
-    def _show(self, p: Progress) -> None:
         losses = {k: np.asarray(p.losses[k]).reshape(len(p.losses[k]), -1) for k in TERMS}  # [k, jobs]
         if p.first_job != self._first_job:  # a new batch of jobs (stylize_batch runs batches one after another)
             self._first_job, self.history = p.first_job, {k: losses[k][:0] for k in TERMS}
