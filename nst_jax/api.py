@@ -45,6 +45,8 @@ class Result:
         """Write the image as PNG or JPEG (by suffix), atomically; see `nst_jax.io.images.save`. A file already at
         `path` is replaced only if nst_jax wrote it (an earlier result) or `overwrite` is True: InputError naming
         it otherwise (a photo, an input, anyone's file)."""
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path must be a file path (str or Path), got {path!r}")
         if not overwrite and os.path.lexists(path) and not images.written_by_nst_jax(path):
             raise InputError(path, "exists and is not an image nst_jax wrote; choose another name, or pass "
                                    "overwrite=True to replace it")
@@ -147,8 +149,9 @@ def estimate(
 ) -> Estimate:
     """Compile the programs that `stylize_batch(contents, styles, weights, config)` (or `stylize` of one job) will
     run, time a few steps of each, and return the expected time of the run (`Estimate`). It runs one batch of each
-    shape for three chunks (`Config.chunk_size` steps each, or the run's chunk length) per scale, so it costs the
-    compilation, which the run then skips, and a few chunks of steps. Arguments as `stylize_batch`'s."""
+    content shape for three chunks (`Config.chunk_size` steps each, or the run's chunk length) per scale, and one
+    chunk of a batch whose styles have other shapes (their targets' programs), so it costs the compilation, which
+    the run then skips, and a few chunks of steps. Arguments as `stylize_batch`'s."""
     config = as_config(config)
     contents, styles = _jobs(contents, styles, config, "estimate")
     w = as_weights(weights, config.weights_source)
@@ -156,16 +159,22 @@ def estimate(
                         jobs_per_program(config, len(contents)))
     batches = batch_ranges(plans, jobs_per_program(config, len(contents)))
     shape = [tuple((plan[b.start][0], len(b)) for plan in plans) for b in batches]  # a batch's program, per scale
+    styles_of = [tuple(tuple(shapes) for plan in plans for _, shapes in plan[b.start:b.stop]) for b in batches]
     lengths = [chunk_length(steps, config.chunk_size, chunk_period(None, config.swd_resample))
                for _, steps in config.schedule]
     trial = _trial_config(config, lengths)
     seen: dict[tuple, list] = {}  # a batch's shape -> (scale, elapsed) at each chunk's end
+    made, once, single_chunks = set(), _trial_config(config, lengths, chunks=1), []
     start = time.perf_counter()
-    for b, key in zip(batches, shape):
-        if key not in seen:
+    for b, key, style_key in zip(batches, shape, styles_of):
+        if key not in seen:  # its steps' program, timed
             ends = seen[key] = []
             finished(optimize_batches(contents[b.start:b.stop], styles[b.start:b.stop], w, trial,
                                       lambda p, ends=ends: ends.append((p.scale, p.elapsed))))
+        elif (key, style_key) not in made:  # styles of other shapes: their targets' programs, one chunk a scale
+            finished(optimize_batches(contents[b.start:b.stop], styles[b.start:b.stop], w, once))
+            single_chunks.append(key)
+        made.add((key, style_key))
     trial_s = time.perf_counter() - start
     step_s, timed = {}, 0.0
     for key, ends in seen.items():
@@ -176,17 +185,19 @@ def estimate(
             first, second = [t for s, t in ends if s == scale][:2]
             step_s[(scale, *key[scale])] = (second - first) / length
             timed += steps * step_s[(scale, *key[scale])]
+    timed += sum(steps * step_s[(scale, *key[scale])] for key in single_chunks
+                 for scale, (_, steps) in enumerate(once.schedule))
     run_s = sum(steps * step_s[(scale, *key[scale])] for key in shape
                 for scale, (_, steps) in enumerate(config.schedule))
     return Estimate(max(0.0, trial_s - timed), step_s, run_s, sum(steps for _, steps in config.schedule))
 
 
-def _trial_config(config: Config, lengths: list[int]) -> Config:
+def _trial_config(config: Config, lengths: list[int], chunks: int = 3) -> Config:
     """`config` with each scale's steps cut to a few chunks of the run's own chunk length (so that the same programs
-    compile): 3 chunks (see `estimate`) where that keeps the length, else the fewest above that do (a prime above
-    `chunk_size` always does)."""
+    compile): `chunks` (3: see `estimate`) where that keeps the length, else the fewest above that do (a prime
+    above `chunk_size` always does; one chunk always keeps it)."""
     period = chunk_period(None, config.swd_resample)
-    counts = [next(k for k in range(3, 2 * config.chunk_size + 4)
+    counts = [next(k for k in range(chunks, 2 * config.chunk_size + 4)
                    if chunk_length(k * length, config.chunk_size, period) == length) for length in lengths]
     steps = tuple(k * length for k, length in zip(counts, lengths))
     if len(steps) == 1:

@@ -77,6 +77,8 @@ def find(value: Union[str, os.PathLike], role: str, repo: Optional[Path] = None)
     """The file a notebook parameter names: an absolute path as given; a relative one looked for in the notebook's
     folder (the kernel's working folder), then in `repo` (the repository, whose examples/ a user may name).
     InputError naming every place it looked, or that it found a folder; `role` says what it is ("content image")."""
+    if not isinstance(value, (str, os.PathLike)) or not str(value).strip():
+        raise TypeError(f"the {role} must be a file path, got {value!r}")
     path = Path(value).expanduser()
     places = [path] if path.is_absolute() else [Path.cwd() / path] + ([Path(repo) / path] if repo else [])
     found = next((place for place in places if place.is_file()), None)

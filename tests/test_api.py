@@ -131,5 +131,33 @@ def test_a_result_never_replaces_a_file_nst_jax_did_not_write(tmp_path):
     mine = tmp_path / "result.png"
     result.save(mine)
     result.save(mine)  # its own earlier result: replaced
+    with pytest.raises(TypeError, match="path must be a file path .str or Path., got 5"):  # OUTPUT = 5
+        result.save(5)
     result.save(photo, overwrite=True)
     assert Image.open(photo).size == (4, 4)
+
+
+def test_after_estimate_a_batch_with_styles_of_two_shapes_compiles_nothing(random_weights):
+    """Found by a trial of issue 51: estimate rehearsed one batch per content shape, so the target programs of
+    styles of other shapes compiled during the run (about 1.5 s at 64 px, which made many_images' batch look
+    slower than one by one). Now each style shape's targets are made too."""
+    import jax
+    from jax import monitoring
+
+    other = np.ascontiguousarray(STYLE[:, :20])
+    config = Config(size=32, steps=10, batch_size=1)
+    estimate([CONTENT, CONTENT, CONTENT], [STYLE, other, STYLE], random_weights, config)
+    traced = []
+
+    def listen(name, seconds, **kw):
+        if name.endswith("jaxpr_trace_duration"):
+            traced.append(name)
+
+    monitoring.register_event_duration_secs_listener(listen)
+    try:
+        stylize_batch([CONTENT, CONTENT, CONTENT], [STYLE, other, STYLE], random_weights, config)
+        assert traced == []
+        jax.jit(lambda x: x - 1)(1.0)  # the listener hears
+        assert traced
+    finally:
+        monitoring.unregister_event_duration_listener(listen)

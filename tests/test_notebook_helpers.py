@@ -216,6 +216,8 @@ def test_a_notebooks_file_is_looked_for_here_then_in_the_repository(tmp_path, mo
     with pytest.raises(SystemExit, match="^error: steps must be an int, got '10'$"):
         with notebook.one_line():
             Config(steps="10")
+    with pytest.raises(TypeError, match="^the content image must be a file path, got 5$"):  # CONTENT = 5
+        notebook.find(5, "content image", repo)
     with pytest.raises(KeyError):  # anything else is a bug: its traceback stays
         with notebook.one_line():
             {}["x"]

@@ -127,8 +127,9 @@ def preflight(config: Config, shape: tuple[int, int], jobs: int, limit: Optional
             advice = "no size fits with this many jobs in one batch; run fewer at once (--batch-size)"
         else:
             advice = "no size fits"
-        raise InputError(None, f"a {shape[0]}x{shape[1]} run ({jobs} job(s)) needs about {need / 2**30:.1f} GiB, "
-                               f"more than the {limit / 2**30:.1f} GiB {words}; {advice}")
+        digits = 1 if f"{need / 2**30:.1f}" != f"{limit / 2**30:.1f}" else 2  # never "2.0 GiB, more than 2.0"
+        raise InputError(None, f"a {shape[0]}x{shape[1]} run ({jobs} job(s)) needs about {need / 2**30:.{digits}f} "
+                               f"GiB, more than the {limit / 2**30:.{digits}f} GiB {words}; {advice}")
 
 
 def style_bytes(h: int, w: int, config: Config) -> int:

@@ -60,8 +60,10 @@ def plan_scales(contents: Sequence[tuple[int, int]], styles: Sequence[tuple[int,
                         " (or use fewer or larger scales)" if len(plans) > 1 else "")
                     raise InputError(name, f"resized to {h}x{w}{at}, too small: {deepest[role]} needs at least "
                                            f"{least} px on each side; raise {hint}")
+    for plan in reversed(plans):  # the largest scale first: the message names the size asked for
         for shape, jobs in dict.fromkeys((plan[b.start][0], len(b)) for b in batches):
             preflight(config, shape, jobs)
+    for plan in plans:
         for j, (_, style_shapes) in enumerate(plan):
             for shape, name in zip(style_shapes, names[j][1]):
                 preflight_style(config, shape, name)

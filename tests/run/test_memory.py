@@ -108,6 +108,7 @@ def test_the_memory_budget_replaces_what_the_device_has(h5_files, image_files, t
         (["--size", 2048, "--max-memory", "2GiB"], 1, "more than the 2.0 GiB of the --max-memory budget 2GiB; the "
                                                       "largest size that fits is"),
         (["--size", 32, "--max-memory", str(2 * machine)], 2, f"--max-memory {2 * machine} is more than the"),
+        (["--size", 2048, "--max-memory", "100KB"], 1, "a 1536x2048 run"),  # two scales: the size asked for named
         (["--size", 32, "--max-memory", "0"], 2, "--max-memory must be a memory size such as 6GiB"),
     ]:
         try:
