@@ -14,7 +14,6 @@ from PIL import Image
 
 from .config import Config
 from .core.steps import chunk_length
-from .errors import InputError
 from .io import images
 from .io.images import ImageLike, as_image
 from .run.inputs import WeightsLike, style_set
@@ -47,9 +46,8 @@ class Result:
         it otherwise (a photo, an input, anyone's file)."""
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"path must be a file path (str or Path), got {path!r}")
-        if not overwrite and os.path.lexists(path) and not images.written_by_nst_jax(path):
-            raise InputError(path, "exists and is not an image nst_jax wrote; choose another name, or pass "
-                                   "overwrite=True to replace it")
+        if not overwrite:
+            images.check_ours_to_replace(path, "choose another name, or pass overwrite=True to replace it")
         images.save(self.image, path, quality)
 
     def _repr_png_(self) -> bytes:
@@ -155,9 +153,9 @@ def estimate(
     config = as_config(config)
     contents, styles = _jobs(contents, styles, config, "estimate")
     w = as_weights(weights, config.weights_source)
-    plans = plan_scales([c.shape[:2] for c in contents], [[s.shape[:2] for s in ss] for ss in styles], config,
-                        jobs_per_program(config, len(contents)))
-    batches = batch_ranges(plans, jobs_per_program(config, len(contents)))
+    group = jobs_per_program(config, len(contents))
+    plans = plan_scales([c.shape[:2] for c in contents], [[s.shape[:2] for s in ss] for ss in styles], config, group)
+    batches = batch_ranges(plans, group)
     shape = [tuple((plan[b.start][0], len(b)) for plan in plans) for b in batches]  # a batch's program, per scale
     styles_of = [tuple(tuple(shapes) for plan in plans for _, shapes in plan[b.start:b.stop]) for b in batches]
     lengths = [chunk_length(steps, config.chunk_size, chunk_period(None, config.swd_resample))

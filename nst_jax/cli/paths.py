@@ -111,7 +111,7 @@ def check_derived_kept(summaries: Sequence[Path], images_: Sequence[Path], ckpt:
     and OUTPUT_STEM.partial.png) images nst_jax wrote, and a checkpoint at `ckpt` this `command`'s (argv, cwd) or
     the one being resumed (`resumed`): a stop writes there. The files the user names (--output, --log, --plot)
     are replaced as any program's outputs are."""
-    from ..io.images import written_by_nst_jax
+    from ..io.images import check_ours_to_replace
     from ..run.checkpoint import read_meta
 
     for path in summaries:
@@ -119,9 +119,8 @@ def check_derived_kept(summaries: Sequence[Path], images_: Sequence[Path], ckpt:
             raise InputError(path, "exists and is not an nst_jax run record; this run writes its output's record "
                                    "there: move that file away or choose another --output")
     for path in images_:
-        if os.path.lexists(path) and not written_by_nst_jax(path):
-            raise InputError(path, "exists and is not an image nst_jax wrote; this run may write a frame or its "
-                                   "current image there: move that file away or choose another --output")
+        check_ours_to_replace(path, "this run may write a frame or its current image there: move that file away or "
+                                    "choose another --output")
     if ckpt is None or not os.path.lexists(ckpt) or (resumed is not None and location(resumed) == location(ckpt)):
         return
     meta = read_meta(ckpt)

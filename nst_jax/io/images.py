@@ -206,6 +206,13 @@ def save(image: np.ndarray, path: str | os.PathLike, quality: int = 95) -> None:
         im.save(tmp, format=fmt, **options)
 
 
+def check_ours_to_replace(path: str | os.PathLike, advice: str) -> None:
+    """Refuse (InputError naming `path`, then `advice`) to replace a file there that is not an image nst_jax wrote
+    (`written_by_nst_jax`); nothing there, or an earlier result, passes."""
+    if os.path.lexists(path) and not written_by_nst_jax(path):
+        raise InputError(path, f"exists and is not an image nst_jax wrote; {advice}")
+
+
 def written_by_nst_jax(path: str | os.PathLike) -> bool:
     """Whether `path` is a regular file holding an image that nst_jax wrote (`save`'s mark; only the header is
     read). Anything else (another program's image, a text file, a link to a device) is not."""
