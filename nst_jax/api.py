@@ -88,7 +88,7 @@ def stylize(
 
     def single(p: Progress) -> None:
         callback(Progress(p.step, p.total_steps, {k: v[:, 0] for k, v in p.losses.items()}, p.image[0], p.elapsed,
-                          p.scale, p.size))
+                          p.scale, p.size, p.blocks))
 
     out, history, image_steps = joined_batches(finished(optimize_batches(
         [content], [style], w, config, single if callback else None, init_image, report_every)))

@@ -264,6 +264,12 @@ class Config:
         "percent of what the device has (the machine's memory on a CPU)",
         check=_memory_error,
     )
+    block_size: Optional[int] = setting(
+        None, "run every scale whose image is larger than this side (px, a multiple of 16) by blocks of it: the "
+        "whole image's loss and gradient, computed tile by tile in memory bounded by one tile (docs/print.md). "
+        "Default: blocks only where the whole image does not fit the memory budget (--max-memory), as large as fit",
+        valid=lambda v: v >= 16 and v % 16 == 0, must="a multiple of 16, at least 16",
+    )
     remat: str = setting(
         "off", "rematerialise VGG blocks in the backward pass (jax.checkpoint): on or off. It did not lower the "
         "peak on CPU and raised it on an H100 (see docs/performance.md)", choices=("on", "off"),

@@ -50,6 +50,7 @@ class Reporter:
         self.written: list[Path] = []
         self.diverged: dict[int, tuple[int, int]] = {}  # job -> (its first non-finite step, its image's step)
         self.stopped_note = ""
+        self.blocks: dict[int, Optional[dict]] = {}  # scale -> `planning.blocks_used` (None: the whole image)
         self._stop_logged = False
         self._stack = contextlib.ExitStack()
 
@@ -198,7 +199,17 @@ class Reporter:
         if self.args.save_every and p.step % self.args.save_every == 0 and p.step < p.total_steps:
             for j in range(group):
                 images.save(p.image[j], intermediate_path(self.plan.outputs[p.first_job + j], p.step))
-        self.bar.set_postfix(loss=span(p.losses["total"][-1]), refresh=False)
+        if p.blocks and p.scale not in self.blocks:  # the scale's first chunk: say so once, in the log too
+            self.bar.write(f"scale {p.scale + 1}: {p.size[0]}x{p.size[1]} by {p.blocks['count']} blocks of "
+                           f"{p.blocks['tile']} px (halo {p.blocks['halo']} px), planned peak "
+                           f"{p.blocks['planned_peak_bytes'] / 2**30:.2f} GiB", file=sys.stderr)
+            if self.log:
+                self.log({"event": "blocks", "scale": p.scale, "size": list(p.size), **p.blocks})
+        self.blocks.setdefault(p.scale, p.blocks)
+        postfix = {"loss": span(p.losses["total"][-1])}
+        if p.blocks:
+            postfix["blocks"] = p.blocks["count"]
+        self.bar.set_postfix(postfix, refresh=False)
         self.bar.update(n * group)
 
     def batch_done(self, batch) -> None:
@@ -222,7 +233,8 @@ class Reporter:
                 self.config, content=str(c), style=",".join(map(str, s)), output=str(out),
                 final=record.final_losses(history, j),
                 job=self.plan.first + first + j if self.plan.n_all > 1 else None, preset=self.args.preset,
-                weights=self.weights, env=self.environment, time=timing), **diverged})
+                weights=self.weights, env=self.environment, time=timing,
+                blocks=[self.blocks.get(i) for i in range(len(self.config.schedule))]), **diverged})
             if bad is None:
                 self.written.append(out)
 

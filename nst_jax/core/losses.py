@@ -93,22 +93,31 @@ def blended_target(features: Sequence[jax.Array], weights: jax.Array, normalizat
     """
     m = positions or features[0].shape[1] * features[0].shape[2]
 
-    def stat(f, of):
+    def stat(k, of):
         if of == "swd":
-            return quantiles(sorted_projections(f, directions), m)
-        return layer_statistic(f, normalization, of, guide)
+            return quantiles(sorted_projections(features[k], directions), m)
+        return layer_statistic(features[k], normalization, of, guide)
 
+    return target_from_statistics(stat, len(features), weights, normalization, statistic, directions,
+                                  features[0].shape[-1], m)
+
+
+def target_from_statistics(stat: Callable[[int, str], object], count: int, weights: jax.Array, normalization: str,
+                           statistic: str, directions: Optional[jax.Array], n: int, m: int):
+    """`blended_target` from the styles' statistics: stat(k, of) is style k's `layer_statistic` of kind `of` ("gram"
+    or `statistic`; for swd its quantiles at m levels), however it was computed (the whole image's features, or
+    sums over blocks, `core.blocks`); count styles blended by `weights` [count]; n filters, m the generated image's
+    positions."""
     def blend(of):
-        if len(features) == 1:
-            return stat(features[0], of)
-        return jax.tree.map(lambda *xs: sum(w * x for w, x in zip(weights, xs)), *[stat(f, of) for f in features])
+        if count == 1:
+            return stat(0, of)
+        return jax.tree.map(lambda *xs: sum(w * x for w, x in zip(weights, xs)), *[stat(k, of) for k in range(count)])
 
     if statistic == "gram":
         return blend("gram")
     target = with_square_root(blend(statistic), statistic)
     target = {"cosine": target} if statistic == "cosine" else dict(target) if statistic == "meancov" else {
         "quantiles": target, "directions": directions}
-    n = features[0].shape[-1]
     return {**target, "scale": balance(target, blend("gram"), statistic, normalization, n, m)}
 
 
@@ -183,8 +192,7 @@ def style_layer_loss(features: jax.Array, target, normalization: str = "paper", 
     distance = _layer_distance(features, target, normalization, statistic, guide)
     if guide is None:
         return distance
-    t = guide.astype(distance.dtype)
-    return jnp.sum(t * t) / float(h * w) * distance  # the guided share m / M
+    return guided_share(guide, h * w, distance.dtype) * distance
 
 
 def _layer_distance(features: jax.Array, target, normalization: str, statistic: str, guide) -> jax.Array:
@@ -192,9 +200,26 @@ def _layer_distance(features: jax.Array, target, normalization: str, statistic: 
     not) and the target, times the target's scale for the statistics other than Gram's, [B]."""
     _, h, w, n = features.shape
     if statistic == "swd":
-        diff = sorted_projections(features, target["directions"]) - target["quantiles"]
+        stat = sorted_projections(features, target["directions"])
+    else:
+        stat = layer_statistic(features, normalization, statistic, guide)
+    return statistic_distance(stat, target, normalization, statistic, n, h * w)
+
+
+def guided_share(guide: jax.Array, positions: int, dtype) -> jax.Array:
+    """A guided style's share of its layer, m / M (m = sum T^2 of the guide [H_l, W_l], in `dtype`; M the layer's
+    positions: zeros around the guide, as blocks pad it, change nothing)."""
+    t = guide.astype(dtype)
+    return jnp.sum(t * t) / float(positions)
+
+
+def statistic_distance(stat, target, normalization: str, statistic: str, n: int, m: int) -> jax.Array:
+    """E_l of `style_layer_loss` (before any guided share) from the generated image's statistic `stat` (its
+    `layer_statistic`, or for swd its sorted projections [B, P, M]) and the target, for a layer of n filters and m
+    positions, [B]."""
+    if statistic == "swd":
+        diff = stat - target["quantiles"]
         return target["scale"] * jnp.mean(diff * diff, axis=(1, 2))
-    stat = layer_statistic(features, normalization, statistic, guide)
     if statistic == "meancov":
         mean, cov = stat["mean"], stat["cov"]
         root = target["cov_sqrt"]
@@ -210,7 +235,7 @@ def _layer_distance(features: jax.Array, target, normalization: str, statistic: 
     diff = stat - target
     if normalization == "mean":
         return jnp.sum(diff * diff, axis=(1, 2)) / float(n) ** 2
-    return style_factor(n, h * w, normalization) * jnp.sum(diff * diff, axis=(1, 2))
+    return style_factor(n, m, normalization) * jnp.sum(diff * diff, axis=(1, 2))
 
 
 def style_loss(

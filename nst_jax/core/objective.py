@@ -30,6 +30,7 @@ class LossSpec(NamedTuple):
     remat: bool
     style_statistic: str = "gram"
     normalize_gradients: bool = False
+    block_tile: int = 0  # > 0: images larger than this side run by blocks of it (`core.blocks`); 0: never
 
     @property
     def compute_dtype(self):

@@ -185,7 +185,13 @@ def sorted_projections(features: jax.Array, directions: jax.Array) -> jax.Array:
     acc = accumulation_dtype(features.dtype)
     proj = jnp.einsum("bmn,np->bpm", features.reshape(b, h * w, n).astype(acc), directions.astype(acc),
                       precision=_GRAM_PRECISION)
-    return jnp.take_along_axis(proj, _ascending_order(jax.lax.stop_gradient(proj)), axis=-1)
+    return ascending(proj)
+
+
+def ascending(values: jax.Array) -> jax.Array:
+    """`values` [..., M] sorted along the last axis, its gradient reaching each entry through the sorting
+    permutation (held constant)."""
+    return jnp.take_along_axis(values, _ascending_order(jax.lax.stop_gradient(values)), axis=-1)
 
 
 def _ascending_order(values: jax.Array) -> jax.Array:

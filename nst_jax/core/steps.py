@@ -13,7 +13,8 @@ import jax
 import jax.numpy as jnp
 
 from . import vgg
-from .objective import LossSpec, loss_terms, project
+from .blocks import loss_terms
+from .objective import LossSpec, project
 from .optimizers import OPTIMIZERS
 
 

@@ -106,6 +106,25 @@ class Conv3x3(nn.Module):
         return conv3x3(x, kernel, self.get_variable("flipped", "kernel"), self.precision) + bias.reshape(1, 1, 1, -1)
 
 
+def stride(layer: str) -> int:
+    """Image pixels per position of a layer's map (a conv or relu name): 2 ** (poolings before its block)."""
+    return 2 ** (int(layer[len("conv") if layer.startswith("conv") else len("relu")]) - 1)
+
+
+def window_mask(origin: jax.Array, image: tuple[int, int], layer: str, shape: tuple[int, int]) -> jax.Array:
+    """[h, w] bool: which positions of a window's map at `layer` lie inside the whole image's map there.
+
+    Args:
+      origin: [2] int, the window's top-left pixel in the image (a multiple of 16: the map's grid then aligns with
+        the whole image's at every layer); image: (H, W) of the whole image; shape: (h, w) of the window's map.
+    """
+    s = stride(layer)
+    sizes = {c: (hh, ww) for c, hh, ww in conv_maps(*image, layer)}[layer.replace("relu", "conv")]
+    rows = origin[0] // s + jnp.arange(shape[0])
+    cols = origin[1] // s + jnp.arange(shape[1])
+    return (((rows >= 0) & (rows < sizes[0]))[:, None]) & (((cols >= 0) & (cols < sizes[1]))[None, :])
+
+
 def pool2x2(x: jax.Array, mode: str) -> jax.Array:
     """2x2 pooling with stride 2 of [B, H, W, C], flooring odd sizes (as VALID pooling in Flax and PyTorch).
 
@@ -130,16 +149,21 @@ class VGG19Features(nn.Module):
         DEFAULT (or None): the backend's fast passes for float32 data (TF32 on NVIDIA GPUs since Ampere, one
         bfloat16 pass on TPUs; exact on CPU).
       start_block: run from this block on (x is then the previous block's last ReLU output; 1: the image).
+      image: (H, W) of the whole image when x is a window of it (`core.blocks`): then `__call__` takes the window's
+        origin and every convolution's input, and every returned map, is zero outside the image, as the whole
+        image's zero padding makes it (None: x is the whole image).
     """
 
     layers: Sequence[str]
     pooling: str = "avg"
     precision: Optional[jax.lax.Precision] = jax.lax.Precision.HIGHEST
     start_block: int = 1
+    image: Optional[tuple[int, int]] = None
 
     @nn.compact
-    def __call__(self, x: jax.Array) -> dict[str, jax.Array]:
-        """Args: x: [B, H, W, 3] preprocessed network input. Returns: {name: [B, H_l, W_l, C_l]}."""
+    def __call__(self, x: jax.Array, origin: Optional[jax.Array] = None) -> dict[str, jax.Array]:
+        """Args: x: [B, H, W, 3] preprocessed network input; origin: [2] int, the window's top-left pixel in the
+        whole image (a multiple of 16, may be negative), with `image` set. Returns: {name: [B, H_l, W_l, C_l]}."""
         if x.ndim != 4 or (self.start_block == 1 and x.shape[-1] != 3):
             raise ValueError(f"VGG19Features expects [B, H, W, 3] input, got shape {x.shape}")
         if self.pooling not in ("avg", "max"):
@@ -147,6 +171,8 @@ class VGG19Features(nn.Module):
         wanted = set(self.layers)
         last = max(_depth(name) for name in wanted)
         out = {}
+        inside = (lambda v, conv: v) if self.image is None else (  # noqa: E731
+            lambda v, conv: v * window_mask(origin, self.image, conv, v.shape[1:3])[None, :, :, None].astype(v.dtype))
         for conv in CONV_NAMES:
             block, index = conv[4:].split("_")
             if int(block) < self.start_block:
@@ -154,13 +180,13 @@ class VGG19Features(nn.Module):
             if index == "1" and block != "1":  # pool between blocks
                 x = pool2x2(x, self.pooling)
             c_out = CONV_SHAPES[conv][3]
-            x = Conv3x3(c_out, precision=self.precision, name=conv)(x)
+            x = Conv3x3(c_out, precision=self.precision, name=conv)(inside(x, conv))
             relu = conv.replace("conv", "relu")
             if conv in wanted:
-                out[conv] = x
+                out[conv] = inside(x, conv)
             x = nn.relu(x)
             if relu in wanted:
-                out[relu] = x
+                out[relu] = inside(x, conv)
             if _depth(relu) >= last:
                 break
         return out
@@ -174,14 +200,21 @@ def features(
     precision: Optional[jax.lax.Precision] = jax.lax.Precision.HIGHEST,
     remat: bool = False,
     flipped: Optional[Mapping[str, Mapping[str, jax.Array]]] = None,
+    origin: Optional[jax.Array] = None,
+    image: Optional[tuple[int, int]] = None,
 ) -> dict[str, jax.Array]:
     """Named activations of preprocessed input x [B, H, W, 3] under conv params (see module docstring).
+
+    origin, image: x is the window at `origin` of an image of shape `image` (`VGG19Features.image`).
 
     remat: rematerialise each block (`jax.checkpoint`): the backward pass keeps only block inputs and the
     requested activations and recomputes the rest, trading about one extra forward pass for memory.
     flipped: `flipped_kernels(params)`, for gradients taken in a loop (see `conv3x3`); same values without it.
     """
     variables = {"params": params, **({"flipped": flipped} if flipped is not None else {})}
+    if image is not None:
+        module = VGG19Features(layers=tuple(layers), pooling=pooling, precision=precision, image=tuple(image))
+        return module.apply(variables, x, origin)
     if not remat:
         module = VGG19Features(layers=tuple(layers), pooling=pooling, precision=precision)
         return module.apply(variables, x)

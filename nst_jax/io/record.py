@@ -60,7 +60,8 @@ def final_losses(history: Mapping[str, np.ndarray], job: int) -> dict:
 
 
 def run_record(config, *, content: str, style: str, output: str, weights: dict, env: dict, time: dict,
-               final: dict, job: Optional[int] = None, preset: Optional[str] = None) -> dict:
+               final: dict, job: Optional[int] = None, preset: Optional[str] = None,
+               blocks: Optional[list] = None) -> dict:
     """One run's record (a JSON-ready dict).
 
     Args:
@@ -71,11 +72,14 @@ def run_record(config, *, content: str, style: str, output: str, weights: dict, 
       env: `environment()`; time: `timing(...)`; final: `final_losses(...)`.
       job: the job's index in a batch (None for a single run).
       preset: the preset the settings started from, if any (the settings themselves are all recorded).
+      blocks: per scale, how it ran by blocks ({"tile", "halo", "count", "rows", "cols", "planned_peak_bytes"}),
+        or None for the whole image (a scale not run here, e.g. before a resume: None too).
     """
     settings = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
     record = {"output": output, "content": content, "style": style, "preset": preset, "settings": settings,
               "schedule": [list(scale) for scale in config.schedule], "weights": weights,
-              "environment": env, "time": time, "final_losses": final}
+              "environment": env, "time": time, "final_losses": final,
+              "blocks": blocks if blocks is not None else [None] * len(config.schedule)}
     if job is not None:
         record["job"] = job
     return record

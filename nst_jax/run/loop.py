@@ -30,7 +30,7 @@ from ..io.images import ImageLike
 from ..stops import STOPS, Interrupted, Stops
 from . import colour
 from .inputs import Masks, initial_variable, load_masks, scaled_masks, style_set
-from .planning import batch_ranges, jobs_per_program, padded_jobs, plan_scales
+from .planning import batch_ranges, blocks_used, jobs_per_program, padded_jobs, plan_scales
 from .records import Batch, BatchState, Progress, joined_batches
 from .settings import hyperparams, layer_blend, loss_spec, loss_weights
 from .targets import batch_targets, chunk_period, directions_key, directions_round, scale_pairs
@@ -170,6 +170,7 @@ class _Chunk(NamedTuple):
     step: int  # steps done when it ends
     scale: int
     size: tuple[int, int]
+    blocks: Optional[dict]  # `blocks_used` at its scale
 
 
 class _Run(NamedTuple):
@@ -189,32 +190,34 @@ class _Run(NamedTuple):
         image_steps), or the `BatchState` (first 0) where a stop was requested.
 
         Chunks are pipelined: chunk k + 1 is dispatched before chunk k is read, so `unread` holds at most two."""
-        config, spec = self.config, self.spec
+        config = self.config
         n_jobs, pad = len(contents), padded_jobs(len(contents), jax.local_device_count()) - len(contents)
         if pad:  # run as a multiple of the devices (see padded_jobs); the callback, history and output drop them
             contents, styles, blends = (x + x[-1:] * pad for x in (contents, styles, blends))
             plans = [plan + plan[-1:] * pad for plan in plans]
         watch = _Watch(n_jobs, config, callback, resume)
-        loss_w, hyper = loss_weights(config, spec.variable_dtype), hyperparams(config, spec.variable_dtype)
+        loss_w, hyper = loss_weights(config, self.spec.variable_dtype), hyperparams(config, self.spec.variable_dtype)
         unread: list[_Chunk] = []
         z = opt_state = None
         step = resume.step if resume else 0
         with self.stops.deferred():  # a stop signal lands as a request, answered between chunks
             for scale in range(resume.scale if resume else 0, len(config.schedule)):
                 pairs = scale_pairs(contents, styles, plans[scale])  # the images at this scale, resized once
-                z, opt_state, targets = self._scale(scale, pairs, blends, plans, z, opt_state, resume, step)
+                blocks = blocks_used(config, plans[scale][0][0], n_jobs)
+                spec = self.spec._replace(block_tile=blocks["tile"] if blocks else 0)
+                z, opt_state, targets = self._scale(scale, pairs, blends, plans, z, opt_state, resume, step, spec)
                 steps, size = config.schedule[scale][1], plans[scale][0][0]
                 length = chunk_length(steps, config.chunk_size, chunk_period(self.report_every, config.swd_resample))
                 done = step - sum(s for _, s in config.schedule[:scale])  # steps of this scale already run
                 drawn = directions_round(config, step)
                 for _ in range((steps - done) // length):
                     if (now := directions_round(config, step)) != drawn:  # swd_resample: new directions
-                        drawn, targets = now, self._targets(scale, pairs, blends, plans, step)
+                        drawn, targets = now, self._targets(scale, pairs, blends, plans, step, spec)
                     z, opt_state, terms, lost = run_chunk(z, opt_state, self.params, targets, loss_w, hyper,
                                                           spec=spec, optimizer=config.optimizer, box=config.box_mode,
                                                           memory=config.lbfgs_memory, length=length)
                     step += length
-                    unread.append(_Chunk(terms, lost, _shown(z, opt_state, spec), step, scale, size))
+                    unread.append(_Chunk(terms, lost, _shown(z, opt_state, spec), step, scale, size, blocks))
                     if len(unread) == 2 and watch.read(unread.pop(0)):
                         return watch.outcome(None, plans)  # the chunk just dispatched is dropped
                     if self.stops.requested():
@@ -224,24 +227,25 @@ class _Run(NamedTuple):
                         return watch.outcome(None, plans)
                 if self.stops.requested():
                     return watch.stopped(unread, scale, step, z, opt_state, spec)
-        return watch.outcome(_shown(z, opt_state, spec), plans)
+        return watch.outcome(_shown(z, opt_state, self.spec), plans)
 
-    def _scale(self, scale: int, pairs, blends, plans, z, opt_state, resume: Optional[BatchState], step: int):
+    def _scale(self, scale: int, pairs, blends, plans, z, opt_state, resume: Optional[BatchState], step: int,
+               spec: LossSpec):
         """The targets of the batch's jobs at `scale` (pairs: their images there, `scale_pairs`; dispatched first:
         they compute while the host goes on), and the variables and optimiser states there: restored from `resume`
         at its scale, else the previous scale's (z, opt_state; None at the first) carried over, or fresh; all laid
-        across the devices."""
-        config, spec = self.config, self.spec
-        targets = self._targets(scale, pairs, blends, plans, step)
+        across the devices; spec: the scale's (`LossSpec.block_tile`)."""
+        config = self.config
+        targets = self._targets(scale, pairs, blends, plans, step, spec)
         if resume is not None and scale == resume.scale:
             z, opt_state = _restored(resume, spec, config)
         else:
             z, opt_state = _scale_start(pairs, z, opt_state, spec, config, self.init)
         return (*shard_jobs((z, opt_state), len(pairs)), targets)
 
-    def _targets(self, scale: int, pairs, blends, plans, step: int):
+    def _targets(self, scale: int, pairs, blends, plans, step: int, spec: LossSpec):
         """The batch's targets at `scale` from `step` on (`directions_key`), laid across the devices."""
-        targets = batch_targets(pairs, blends, self.spec, self.params, scaled_masks(self.masks, plans[scale][0][0]),
+        targets = batch_targets(pairs, blends, spec, self.params, scaled_masks(self.masks, plans[scale][0][0]),
                                 key=directions_key(self.config, step))
         return shard_jobs(targets, len(pairs))
 
@@ -287,7 +291,7 @@ class _Watch:
             self.candidates[j] = (chunk.step, chunk.image[j]) if vouched else None
         if self.callback is not None:
             self.callback(Progress(chunk.step, self.total, terms, chunk.image[:n_jobs],
-                                   time.perf_counter() - self.start, chunk.scale, chunk.size))
+                                   time.perf_counter() - self.start, chunk.scale, chunk.size, chunk.blocks))
         return bool(np.all(lost))
 
     def so_far(self) -> dict[str, np.ndarray]:

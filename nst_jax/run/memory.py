@@ -55,6 +55,52 @@ def estimate_bytes(h: int, w: int, config: Config, jobs: int = 1) -> int:
     return int(BASE_BYTES + jobs * (activations + state))
 
 
+# Image-sized float32 arrays [H, W, 3] a blocked step keeps besides the optimiser's state: the variable, its padded
+# copy and gradient, the new variable, the shown image and the ones XLA keeps between the scan's passes.
+# Calibrated with benchmarks/print_sizes.py (see docs/print.md).
+BLOCK_IMAGE_COPIES = 12
+SMALLEST_TILE = 64  # below this the halo (80 px around each side) costs over 10x the tile's own work
+
+
+def blocked_bytes(h: int, w: int, config: Config, tile: int, jobs: int = 1) -> int:
+    """Estimated peak memory of a run at (h, w) by blocks of side `tile` (`core.blocks`): one window's activations
+    (tile + 2 halo, with the whole image's factor), the content layers' maps of the whole image (the content
+    targets), swd's projections of every style layer, and the image-sized arrays (`BLOCK_IMAGE_COPIES` and the
+    optimiser's state)."""
+    from ..core import blocks  # JAX: imported when a run is planned, not when the CLI reads its options
+
+    layer_names = tuple(config.content_layers) + tuple(config.style_layers)
+    side = tile + 2 * blocks.halo(layer_names)
+    itemsize = {"float64": 8, "bfloat16": 2}.get(config.precision, 4)
+    window = activation_bytes(side, side, layer_names, config)
+    maps = dict((conv, (hh, ww)) for conv, hh, ww in vgg.conv_maps(h, w, vgg.deepest(layer_names)))
+    content = sum(maps[l.replace("relu", "conv")][0] * maps[l.replace("relu", "conv")][1]
+                  * layers.CONV_SHAPES[l.replace("relu", "conv")][3] for l in config.content_layers) * itemsize
+    swd = SWD_FACTOR * 4 * style_elements(h, w, config.style_layers) if config.style_loss == "swd" else 0
+    vectors = OPTIMIZERS[config.optimizer].state_vectors(config.lbfgs_memory) + BLOCK_IMAGE_COPIES
+    image = vectors * h * w * 3 * (8 if config.precision == "float64" else 4)
+    return int(BASE_BYTES + jobs * (window + content + swd + image))
+
+
+def block_tile(config: Config, shape: tuple[int, int], jobs: int, limit: int) -> int:
+    """The side of the blocks a run at `shape` (H, W) of `jobs` images uses: `config.block_size` when given (0
+    when the image fits in one), else 0 (the whole image) where `estimate_bytes` fits in `limit`, else the largest
+    multiple of 16 that cuts the longer side into the fewest tiles whose `blocked_bytes` fits; -1 when none does
+    (from `SMALLEST_TILE` up)."""
+    longer = max(shape)
+    if config.block_size is not None:
+        return 0 if longer <= config.block_size else config.block_size
+    if estimate_bytes(*shape, config, jobs) <= limit:
+        return 0
+    for count in range(2, longer // SMALLEST_TILE + 1):
+        tile = -(-(-(-longer // count)) // 16) * 16  # ceil(longer / count), rounded up to 16
+        if tile < SMALLEST_TILE:
+            break
+        if blocked_bytes(*shape, config, tile, jobs) <= limit:
+            return tile
+    return -1
+
+
 def style_elements(h: int, w: int, style_layers) -> int:
     """Elements (per image) of the style layers' feature maps: positions x filters of each."""
     maps = {conv: (hh, ww) for conv, hh, ww in vgg.conv_maps(h, w, vgg.deepest(style_layers))}
@@ -101,35 +147,62 @@ def smallest_size(shape: tuple[int, int], config: Config) -> int:
     return lo
 
 
+def planned_bytes(shape: tuple[int, int], config: Config, jobs: int, limit: int) -> tuple[int, int]:
+    """(tile, bytes): how a run at `shape` fits in `limit` (`block_tile`: 0 whole, > 0 by blocks) and its
+    estimate; the tile -1 when nothing fits (its bytes then the whole image's estimate)."""
+    tile = block_tile(config, shape, jobs, limit)
+    return tile, blocked_bytes(*shape, config, tile, jobs) if tile > 0 else estimate_bytes(*shape, config, jobs)
+
+
 def largest_size(shape: tuple[int, int], config: Config, jobs: int, limit: int) -> Optional[int]:
-    """The largest longer side (same aspect ratio as `shape`, from `smallest_size` up) whose estimate fits in
-    `limit` bytes; None when not even the smallest does."""
+    """The largest longer side (same aspect ratio as `shape`, from `smallest_size` up) that fits in `limit` bytes,
+    whole or by blocks (`planned_bytes`); None when not even the smallest does."""
+    def fits(side):
+        tile, need = planned_bytes(target_shape(shape, side), config, jobs, limit)
+        return tile >= 0 and need <= limit
+
     lo, hi = smallest_size(shape, config), 1 << 16
-    if estimate_bytes(*target_shape(shape, lo), config, jobs) > limit:
+    if not fits(lo):
         return None
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        lo, hi = (mid, hi) if estimate_bytes(*target_shape(shape, mid), config, jobs) <= limit else (lo, mid - 1)
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid - 1)
     return lo
 
 
-def preflight(config: Config, shape: tuple[int, int], jobs: int, limit: Optional[int] = None) -> None:
-    """Raise InputError, naming the largest size that would fit, when a run at `shape` ([H, W]) of `jobs` images in
-    one batch cannot fit in memory; when no size that the layers allow fits, the error says so (and, for a batch,
-    to run fewer jobs at once) instead of naming a size that the size checks would refuse."""
+def preflight(config: Config, shape: tuple[int, int], jobs: int, limit: Optional[int] = None) -> int:
+    """The side of the blocks a run at `shape` ([H, W]) of `jobs` images in one batch uses (`block_tile`; 0: the
+    whole image). Raise InputError when it cannot fit in memory even by blocks, naming the largest size that
+    would; when no size that the layers allow fits, the error says so (and, for a batch, to run fewer jobs at once)
+    instead of naming a size that the size checks would refuse."""
     limit, words = (limit, "available") if limit is not None else budget(config)
-    need = estimate_bytes(*shape, config, jobs)
-    if need > limit:
-        fits = largest_size(shape, config, jobs, limit)
-        if fits is not None:
-            advice = f"the largest size that fits is {fits}"
-        elif jobs > 1:
-            advice = "no size fits with this many jobs in one batch; run fewer at once (--batch-size)"
-        else:
-            advice = "no size fits"
-        digits = 1 if f"{need / 2**30:.1f}" != f"{limit / 2**30:.1f}" else 2  # never "2.0 GiB, more than 2.0"
-        raise InputError(None, f"a {shape[0]}x{shape[1]} run ({jobs} job(s)) needs about {need / 2**30:.{digits}f} "
-                               f"GiB, more than the {limit / 2**30:.{digits}f} GiB {words}; {advice}")
+    tile, need = planned_bytes(shape, config, jobs, limit)
+    if tile > 0 and config.normalize_gradients:
+        raise InputError(None, f"a {shape[0]}x{shape[1]} run needs blocks (it does not fit whole in the "
+                               f"{limit / 2**30:.1f} GiB {words}), and normalize_gradients needs the whole "
+                               "image's gradients: leave out --normalize-gradients, or use a smaller size")
+    if tile >= 0 and need <= limit:
+        return tile
+    digits = 1 if f"{need / 2**30:.1f}" != f"{limit / 2**30:.1f}" else 2  # never "2.0 GiB, more than 2.0"
+    if tile > 0:  # a --block-size too large for the budget
+        raise InputError(None, f"a {shape[0]}x{shape[1]} run by blocks of {tile} px needs about "
+                               f"{need / 2**30:.{digits}f} GiB, more than the {limit / 2**30:.{digits}f} GiB "
+                               f"{words}; give a smaller --block-size, or leave it out to have one chosen")
+    fits = largest_size(shape, config, jobs, limit)
+    if fits is not None:
+        advice = f"the largest size that fits is {fits}"
+    elif jobs > 1:
+        advice = "no size fits with this many jobs in one batch; run fewer at once (--batch-size)"
+    else:
+        advice = "no size fits"
+    blocked = ""
+    if tile < 0 and max(shape) >= 2 * SMALLEST_TILE:
+        least = blocked_bytes(*shape, config, SMALLEST_TILE, jobs)
+        blocked = (f" whole and {least / 2**30:.1f} GiB by blocks of {SMALLEST_TILE} px (its image-sized arrays, "
+                   "the optimiser's state among them: fewer L-BFGS pairs, --lbfgs-memory, or --optimizer adam need "
+                   "less)")
+    raise InputError(None, f"a {shape[0]}x{shape[1]} run ({jobs} job(s)) needs about {need / 2**30:.{digits}f} "
+                           f"GiB{blocked}, more than the {limit / 2**30:.{digits}f} GiB {words}; {advice}")
 
 
 def style_bytes(h: int, w: int, config: Config) -> int:

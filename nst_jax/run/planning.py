@@ -13,7 +13,7 @@ from ..config import Config
 from ..core import vgg
 from ..errors import InputError
 from ..io import images
-from .memory import preflight, preflight_style
+from .memory import blocked_bytes, preflight, preflight_style
 
 
 def scaled_shapes(content: tuple[int, int], style: tuple[int, int], size: Optional[int], style_scale: float):
@@ -60,14 +60,31 @@ def plan_scales(contents: Sequence[tuple[int, int]], styles: Sequence[tuple[int,
                         " (or use fewer or larger scales)" if len(plans) > 1 else "")
                     raise InputError(name, f"resized to {h}x{w}{at}, too small: {deepest[role]} needs at least "
                                            f"{least} px on each side; raise {hint}")
-    for plan in reversed(plans):  # the largest scale first: the message names the size asked for
-        for shape, jobs in dict.fromkeys((plan[b.start][0], len(b)) for b in batches):
-            preflight(config, shape, jobs)
-    for plan in plans:
+    tiles = {}
+    for scale in reversed(range(len(plans))):  # the largest scale first: the message names the size asked for
+        for shape, jobs in dict.fromkeys((plans[scale][b.start][0], len(b)) for b in batches):
+            tiles[scale] = max(tiles.get(scale, 0), preflight(config, shape, jobs))
+    for scale, plan in enumerate(plans):
+        if tiles[scale]:
+            continue  # by blocks, the styles' statistics too (core.blocks)
         for j, (_, style_shapes) in enumerate(plan):
             for shape, name in zip(style_shapes, names[j][1]):
                 preflight_style(config, shape, name)
     return plans
+
+
+def blocks_used(config: Config, shape: tuple[int, int], jobs: int) -> Optional[dict]:
+    """How a batch of `jobs` images of `shape` (H, W) runs at one scale, as the preflight of `plan_scales` chose:
+    None for the whole image, else {"tile": side px, "halo": px, "count": tiles, "rows", "cols",
+    "planned_peak_bytes"} (the run record's `blocks`, the progress line's)."""
+    from ..core import blocks
+
+    tile = preflight(config, shape, jobs)
+    grid = blocks.grid_for(shape, tile, tuple(config.content_layers) + tuple(config.style_layers))
+    if grid is None:
+        return None
+    return {"tile": grid.tile, "halo": grid.halo, "count": grid.count, "rows": grid.rows, "cols": grid.cols,
+            "planned_peak_bytes": blocked_bytes(*shape, config, grid.tile, jobs)}
 
 
 def batch_ranges(plans: Sequence[Sequence[tuple]], jobs_per_batch: int) -> list[range]:

@@ -26,6 +26,7 @@ class Progress:
       image: [H, W, 3] current image (a device array; under lbfgs and lbfgs-torch it may leave [0, 1]).
       elapsed: seconds since the optimisation started (compilation included).
       scale, size: index and (H, W) of the current scale.
+      blocks: how the scale runs by blocks (`planning.blocks_used`: tile, halo, count, planned peak), None whole.
       first_job: the batch index of this record's first job.
     (From `stylize_batch`/`optimize`, losses are [k, G] and image is [G, H, W, 3] for the G jobs first_job,
     first_job + 1, ... of one compiled program; see `jobs_per_program`.)
@@ -38,6 +39,7 @@ class Progress:
     elapsed: float
     scale: int = 0
     size: tuple[int, int] = (0, 0)
+    blocks: Optional[Mapping] = None
     first_job: int = 0
 
 

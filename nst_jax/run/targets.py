@@ -11,7 +11,8 @@ import jax
 import jax.numpy as jnp
 
 from ..config import Config
-from ..core.objective import LossSpec, compute_targets, to_variable
+from ..core.blocks import compute_targets
+from ..core.objective import LossSpec, to_variable
 from ..io import images
 
 

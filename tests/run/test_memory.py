@@ -29,13 +29,24 @@ def test_memory_preflight_refuses_what_cannot_fit_and_names_what_would():
     # below them, and at most 25% above
     for size, peak_gib in ((1024, 2.65), (2048, 8.07), (2927, 15.63), (3231, 18.84)):
         assert peak_gib <= estimate_bytes(size, size, config) / 2**30 <= 1.25 * peak_gib, size
-    preflight(config, (1024, 1024), 1, limit=need)  # fits exactly: no error
-    with pytest.raises(InputError, match="the largest size that fits is") as info:
-        preflight(config, (768, 1024), 4, limit=need)
+    assert preflight(config, (1024, 1024), 1, limit=need) == 0  # fits exactly, whole: no error, no blocks
+    # one byte less: blocks, the largest tile that cuts the longer side into the fewest tiles and fits (issue 52)
+    tile = preflight(config, (1024, 1024), 1, limit=need - 1)
+    assert tile == 512 and memory.blocked_bytes(1024, 1024, config, 512) <= need - 1
+    # four jobs at 768x1024 in a budget of one 1024 px job: blocks of 512 px fit, none larger does (1024 whole)
+    tile = preflight(config, (768, 1024), 4, limit=need)
+    assert memory.blocked_bytes(768, 1024, config, tile, 4) <= need < estimate_bytes(768, 1024, config, 4)
+    # a budget below even blocks of 64 px: refused, naming the largest size that fits (whole or by blocks)
+    least = memory.blocked_bytes(768, 1024, config, memory.SMALLEST_TILE, 4)
+    with pytest.raises(InputError, match="by blocks of 64 px .* the largest size that fits is") as info:
+        preflight(config, (768, 1024), 4, limit=least - 1)
     fits = int(str(info.value).split("fits is ")[1])
-    h = round(768 * fits / 1024)
-    assert estimate_bytes(h, fits, config, 4) <= need < estimate_bytes(round(768 * (fits + 1) / 1024), fits + 1,
-                                                                            config, 4)
+
+    def planned(side):
+        tile, need_ = memory.planned_bytes((round(768 * side / 1024), side), config, 4, least - 1)
+        return tile >= 0 and need_ <= least - 1
+
+    assert planned(fits) and not planned(fits + 1)
     assert estimate_bytes(512, 512, config.replace(optimizer="lbfgs-torch")) > estimate_bytes(512, 512, config)
 
 
@@ -87,16 +98,18 @@ def test_a_memory_budget_that_is_no_size_is_refused_naming_the_setting(text):
 
 
 def test_the_memory_budget_replaces_what_the_device_has(h5_files, image_files, tmp_path, capsys):
-    """Issue 52, item 2 (the budget; blocks are not built yet): --max-memory decides what the preflight allows.
-    With 2GiB a 1024 px run (peak measured by benchmarks/memory.py: 2.65 GiB) is refused and a size between 512
-    (1.19 GiB measured) and 1024 is named; a budget above the machine and one that is no size are usage errors."""
+    """Issue 52, item 2: --max-memory decides what the preflight allows. With 2GiB a 1024 px run (peak measured by
+    benchmarks/memory.py: 2.65 GiB whole) runs by blocks; with 1GiB not even blocks of 64 px fit a 2048 px run
+    (L-BFGS's 20 image-sized vectors alone are 1 GiB), and a size is named; a budget above the machine and one that
+    is no size are usage errors."""
     config = Config(max_memory="2GiB")
     assert memory.budget(config) == (2 * 2**30, "of the max_memory budget 2GiB")
-    preflight(config, (512, 512), 1)  # fits
-    with pytest.raises(InputError, match="more than the 2.0 GiB of the max_memory budget 2GiB; the largest size "
+    assert preflight(config, (512, 512), 1) == 0  # fits whole
+    assert preflight(config, (1024, 1024), 1) > 0  # by blocks
+    with pytest.raises(InputError, match="more than the 1.0 GiB of the max_memory budget 1GiB; the largest size "
                                          "that fits is") as info:
-        preflight(config, (1024, 1024), 1)
-    assert 512 <= int(str(info.value).split("fits is ")[1]) < 1024
+        preflight(Config(max_memory="1GiB"), (2048, 2048), 1)
+    assert 512 <= int(str(info.value).split("fits is ")[1]) < 2048
     machine = memory.available_bytes()
     with pytest.raises(InputError, match=f"max_memory {2 * machine} is more than the {machine / 2**30:.1f} GiB this "
                                          f"device has"):
@@ -105,7 +118,7 @@ def test_the_memory_budget_replaces_what_the_device_has(h5_files, image_files, t
     base = ["--content", image_files["content"], "--style", image_files["style"], "--output", out, "--weights",
             h5_files["legacy"], "--quiet"]
     for extra, status, words in [
-        (["--size", 2048, "--max-memory", "2GiB"], 1, "more than the 2.0 GiB of the --max-memory budget 2GiB; the "
+        (["--size", 2048, "--max-memory", "1GiB"], 1, "more than the 1.0 GiB of the --max-memory budget 1GiB; the "
                                                       "largest size that fits is"),
         (["--size", 32, "--max-memory", str(2 * machine)], 2, f"--max-memory {2 * machine} is more than the"),
         (["--size", 2048, "--max-memory", "100KB"], 1, "a 1536x2048 run"),  # two scales: the size asked for named
