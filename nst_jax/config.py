@@ -249,7 +249,8 @@ class Config:
     scales: Optional[int] = setting(
         None, "coarse-to-fine scales: sizes grow by sqrt(2) up to --size (1: a single scale). Default: one scale up "
         f"to {TWO_SCALES_ABOVE} px; above, two: {COARSE_SIZE} px with --steps steps, then --size with half as many "
-        "(the strokes of the smaller picture, the detail of the larger: docs/deviations.md)",
+        "(the strokes of the smaller picture, the detail of the larger: docs/deviations.md); above 1024 px, "
+        f"doublings from {COARSE_SIZE} px to --size, each with half the steps of the one before (docs/print.md)",
         valid=lambda v: v >= 1, must=">= 1",
     )
     scale_sizes: Optional[tuple[int, ...]] = setting(
@@ -312,7 +313,8 @@ class Config:
     def schedule(self) -> tuple[tuple[Optional[int], int], ...]:
         """((longer side, steps), ...) of every scale, coarse to fine: `scale_sizes`; else `scales` sizes growing
         by sqrt(2) up to `size`; else, by default, ((COARSE_SIZE, steps), (size, ceil(steps / 2))) above
-        TWO_SCALES_ABOVE px and ((size, steps),) up to it. Steps per scale: `scale_steps`, else `steps` each."""
+        TWO_SCALES_ABOVE px (the doublings of `schedule.ladder` above 1024 px, each with half the steps of the
+        one before) and ((size, steps),) up to it. Steps per scale: `scale_steps`, else `steps` each."""
         return schedule(self)
 
     @property

@@ -16,11 +16,17 @@ TWO_SCALES_ABOVE = 768
 
 
 COARSE_SIZE = 512
+# Above 1024 px (prints) the default climbs by doublings of COARSE_SIZE (512, 1024, 2048, ...), each scale at least
+# LADDER_RATIO times the one before it, then `size`, with half the steps of the scale before at each (docs/print.md):
+# the strokes are painted at 512 px, each larger scale adds the detail its pixels allow. Up to 1024 px it is the
+# two scales above.
+LADDER_RATIO = 1.4
 
 
 def two_scales_by_default(config) -> bool:
     """Whether `config` leaves its scales to the default (`scales` None, no `scale_sizes`) at a `size` above
-    TWO_SCALES_ABOVE, where the default schedule is ((COARSE_SIZE, steps), (size, ceil(steps / 2)))."""
+    TWO_SCALES_ABOVE, where the default schedule is ((COARSE_SIZE, steps), (size, ceil(steps / 2))) up to 1024 px,
+    and the `ladder` of scales above."""
     return (config.scales is None and config.scale_sizes is None and config.size is not None
             and config.size > TWO_SCALES_ABOVE)
 
@@ -31,12 +37,21 @@ def scale_sizes(config) -> tuple[Optional[int], ...]:
     if config.scale_sizes is not None:
         return tuple(int(v) for v in config.scale_sizes)
     if two_scales_by_default(config):
-        return (COARSE_SIZE, config.size)
+        return ladder(config.size)
     if (config.scales or 1) > 1:
         if config.size is None:
             raise ValueError(f"scales {config.scales} need a size to grow to, got size None")
         return tuple(max(16, round(config.size / 2 ** ((config.scales - 1 - k) / 2))) for k in range(config.scales))
     return (config.size,)
+
+
+def ladder(size: int) -> tuple[int, ...]:
+    """The default scales above TWO_SCALES_ABOVE: COARSE_SIZE 2^k for k = 0, 1, ... while at most size /
+    LADDER_RATIO, then size: (512, 1000) for 1000, (512, 1024, 2048) for 2048, (512, ..., 4096, 8192) for 8192."""
+    sizes = [COARSE_SIZE]
+    while sizes[-1] * 2 <= size / LADDER_RATIO:
+        sizes.append(sizes[-1] * 2)
+    return (*sizes, size)
 
 
 def most_scales(size: int) -> int:
@@ -50,8 +65,8 @@ def schedule(config) -> tuple[tuple[Optional[int], int], ...]:
     sizes = scale_sizes(config)
     if config.scale_steps is not None:
         steps = tuple(int(v) for v in config.scale_steps)
-    elif two_scales_by_default(config):
-        steps = (config.steps, -(-config.steps // 2))  # the fine scale: half the steps, rounded up
+    elif two_scales_by_default(config):  # each scale half the steps of the one before, rounded up
+        steps = tuple(-(-config.steps // 2**k) for k in range(len(sizes)))
     else:
         steps = (config.steps,) * len(sizes)
     return tuple(zip(sizes, steps))
@@ -62,13 +77,17 @@ def schedule_note(config) -> Optional[str]:
     how to ask for one scale."""
     if not two_scales_by_default(config):
         return None
-    (coarse, coarse_steps), (fine, fine_steps) = schedule(config)
+    scales = schedule(config)
 
     def steps(n: int) -> str:
         return f"{n} step{'s' * (n != 1)}"
 
-    return (f"above {TWO_SCALES_ABOVE} px two scales by default: {coarse} px ({steps(coarse_steps)}), then {fine} px "
-            f"({steps(fine_steps)}); --scales 1 for one scale")
+    if len(scales) == 2:
+        (coarse, coarse_steps), (fine, fine_steps) = scales
+        return (f"above {TWO_SCALES_ABOVE} px two scales by default: {coarse} px ({steps(coarse_steps)}), then "
+                f"{fine} px ({steps(fine_steps)}); --scales 1 for one scale")
+    listed = ", ".join(f"{size} px ({steps(n)})" for size, n in scales)
+    return f"above 1024 px {len(scales)} scales by default: {listed}; --scales 1 for one scale"
 
 
 def schedule_errors(config) -> Optional[str]:
@@ -80,7 +99,8 @@ def schedule_errors(config) -> Optional[str]:
                 f"size {config.size} (sizes grow by sqrt(2))")
     n_scales = len(scale_sizes(config))
     if config.scale_steps is not None and (len(config.scale_steps) != n_scales or min(config.scale_steps) < 0):
-        default = (f" (above {TWO_SCALES_ABOVE} px the default is two scales: give two, or scales=1 for one)"
+        many = "two" if n_scales == 2 else str(n_scales)
+        default = (f" (above {TWO_SCALES_ABOVE} px the default is {many} scales: give {many}, or scales=1 for one)"
                    if two_scales_by_default(config) else "")
         counts = "a non-negative step count" if n_scales == 1 else f"{n_scales} non-negative step counts"
         return f"scale_steps needs {counts}{default}, got {config.scale_steps}"

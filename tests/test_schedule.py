@@ -33,7 +33,14 @@ def test_above_768_px_the_default_is_two_scales_the_coarse_at_512_px_with_half_t
     assert Config(size=768).schedule == ((768, 200),)
     assert Config(size=769).schedule == ((512, 200), (769, 100))
     assert Config(size=1024).schedule == ((512, 200), (1024, 100))
-    assert Config(size=2048, steps=301).schedule == ((512, 301), (2048, 151))
+    # above 1024 px (issue 52, prints): doublings of 512 px, each at most 1/1.4 of the size, each scale half the
+    # steps of the one before
+    assert Config(size=1100).schedule == ((512, 200), (1100, 100))  # 1024 is more than 1100 / 1.4
+    assert Config(size=2048, steps=301).schedule == ((512, 301), (1024, 151), (2048, 76))
+    assert Config(size=3000).schedule == ((512, 200), (1024, 100), (2048, 50), (3000, 25))
+    assert Config(size=8192).schedule == ((512, 200), (1024, 100), (2048, 50), (4096, 25), (8192, 13))
+    with pytest.raises(ValueError, match="above 768 px the default is 3 scales: give 3, or scales=1 for one"):
+        Config(size=2048, scale_steps=(300, 50))
     assert Config(size=1024, steps=1).schedule == ((512, 1), (1024, 1))
     assert Config(size=None).schedule == ((None, 200),)  # the content's own size: one scale
     assert Config(size=1024, scales=1).schedule == ((1024, 200),)
@@ -63,6 +70,9 @@ def test_the_cli_says_when_it_runs_the_default_two_scales_and_records_the_schedu
         assert schedule_note(parse(*args)) is None, args
     assert schedule_note(parse("--size", "800", "--steps", "2")).startswith(  # before: "(1 steps)"
         "above 768 px two scales by default: 512 px (2 steps), then 800 px (1 step);")
+    assert schedule_note(parse("--size", "2048", "--steps", "3")) == (
+        "above 1024 px 3 scales by default: 512 px (3 steps), 1024 px (2 steps), 2048 px (1 step); --scales 1 for "
+        "one scale")
     assert parse("--size", "1024", "--preset", "gatys").schedule == ((1024, 500),)
     kept = run_record(Config(size=1024), content="c", style="s", output="o", weights={}, env={}, time={}, final={})
     assert kept["schedule"] == [[512, 200], [1024, 100]] and kept["settings"]["scales"] is None
