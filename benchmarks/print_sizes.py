@@ -74,13 +74,29 @@ def timing_rows(args) -> list:
     return rows
 
 
+def _evaluate(params, images, coefficients, spec, key):
+    """The total loss and its gradient at z of (content, style, z) = images, by `blocks.loss_terms` under `spec`."""
+    import jax
+    import jax.numpy as jnp
+
+    from nst_jax.core import blocks
+
+    content, style, z = images
+    targets = blocks.compute_targets(params, content, (style,), spec, key=key)
+
+    def loss(v):
+        return jnp.sum(blocks.loss_terms(v, params, targets, coefficients, spec)["total"])
+
+    return jax.jit(jax.value_and_grad(loss))(z)
+
+
 def exactness_rows(args) -> list:
     import jax
     import jax.numpy as jnp
     import numpy as np
 
     from nst_jax import Config
-    from nst_jax.core import blocks, objective
+    from nst_jax.core import objective
     from nst_jax.presets import preset_config
     from nst_jax.reference.bench import load_weights, test_images
     from nst_jax.run import settings
@@ -102,21 +118,12 @@ def exactness_rows(args) -> list:
             spec = settings.loss_spec(config, w.preprocess)
             params = objective.cast_params(w.params, spec)
             coefficients = settings.loss_weights(config)
-            as_var = lambda a: objective.to_variable(jnp.asarray(a)[None], spec)  # noqa: E731
             key = jax.random.key(0) if config.style_loss == "swd" else None
-
-            def evaluate(spec_):
-                targets = blocks.compute_targets(params, as_var(c), (as_var(s),), spec_, key=key)
-
-                def loss(v):
-                    return jnp.sum(blocks.loss_terms(v, params, targets, coefficients, spec_)["total"])
-
-                return jax.jit(jax.value_and_grad(loss))(as_var(z0))
-
-            whole_loss, whole_grad = evaluate(spec)
+            images = tuple(objective.to_variable(jnp.asarray(a)[None], spec) for a in (c, s, z0))
+            whole_loss, whole_grad = _evaluate(params, images, coefficients, spec, key)
             for parts in (4, 8):
                 tile = size // parts
-                loss, grad = evaluate(spec._replace(block_tile=tile))
+                loss, grad = _evaluate(params, images, coefficients, spec._replace(block_tile=tile), key)
                 rows.append([size, name, f"{parts * parts} x {tile} px", f"{rel(loss, whole_loss):.1e}",
                              f"{rel(grad, whole_grad):.1e}"])
                 print(rows[-1], flush=True)

@@ -199,12 +199,12 @@ class Reporter:
         if self.args.save_every and p.step % self.args.save_every == 0 and p.step < p.total_steps:
             for j in range(group):
                 images.save(p.image[j], intermediate_path(self.plan.outputs[p.first_job + j], p.step))
-        if p.blocks and p.scale not in self.blocks:  # the scale's first chunk: say so once, in the log too
-            self.bar.write(f"scale {p.scale + 1}: {p.size[0]}x{p.size[1]} by {p.blocks['count']} blocks of "
+        if p.blocks and p.scale not in self.blocks and not self.args.quiet:  # once per scale, and in the log
+            self.bar.write(f"{PROG}: scale {p.scale + 1}: {p.size[0]}x{p.size[1]} by {p.blocks['count']} blocks of "
                            f"{p.blocks['tile']} px (halo {p.blocks['halo']} px), planned peak "
                            f"{p.blocks['planned_peak_bytes'] / 2**30:.2f} GiB", file=sys.stderr)
-            if self.log:
-                self.log({"event": "blocks", "scale": p.scale, "size": list(p.size), **p.blocks})
+        if p.blocks and p.scale not in self.blocks and self.log:
+            self.log({"event": "blocks", "scale": p.scale, "size": list(p.size), **p.blocks})
         self.blocks.setdefault(p.scale, p.blocks)
         postfix = {"loss": span(p.losses["total"][-1])}
         if p.blocks:

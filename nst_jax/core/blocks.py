@@ -32,10 +32,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import losses, statistics, vgg
+from . import losses, objective, statistics, vgg
 from .layers import CONV_NAMES, CONV_SHAPES
-from .objective import LossSpec, features as whole_features, layer_guides, net_input
-from . import objective
+from .objective import LossSpec, layer_guides, net_input
+from .objective import features as whole_features
 
 GRID = 16  # the pooling grid: 2 ** 4 poolings before relu5_1's block
 
@@ -174,7 +174,7 @@ def _window_features(params, window, origin, spec: LossSpec, grid: Grid, layers,
 
 def _tile_valid(origin, layer: str, grid: Grid) -> jax.Array:
     """[t_l, t_l] bool: the tile's positions at `layer` that lie in the image."""
-    s, t = vgg.stride(layer), grid.tile // vgg.stride(layer)
+    t = grid.tile // vgg.stride(layer)
     return vgg.window_mask(origin + grid.halo, (grid.height, grid.width), layer, (t, t))
 
 
@@ -458,13 +458,13 @@ def compute_targets(params, content: jax.Array, style, spec: LossSpec, blend=Non
         if spec.style_statistic == "swd":
             directions = statistics.random_directions(jax.random.fold_in(key, index), n, n, spec.compute_dtype)
         if style_masks is not None:
-            per_style = [losses.target_from_statistics(lambda _, of, k=k: stats[k][l][of], 1, None,
+            per_style = [losses.target_from_statistics(lambda _, of, k=k, l=l: stats[k][l][of], 1, None,
                                                        spec.normalization, spec.style_statistic, directions, n, m)
                          for k in range(len(styles))]
             out["style"][l] = jax.tree.map(lambda *t: jnp.stack(t), *per_style)
         else:
             weights = None if len(styles) == 1 else blend[:, index]
-            out["style"][l] = losses.target_from_statistics(lambda k, of: stats[k][l][of], len(styles), weights,
+            out["style"][l] = losses.target_from_statistics(lambda k, of, l=l: stats[k][l][of], len(styles), weights,
                                                             spec.normalization, spec.style_statistic, directions,
                                                             n, m)
     if style_masks is not None:

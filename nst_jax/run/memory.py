@@ -93,7 +93,8 @@ def block_tile(config: Config, shape: tuple[int, int], jobs: int, limit: int) ->
     if estimate_bytes(*shape, config, jobs) <= limit:
         return 0
     for count in range(2, longer // SMALLEST_TILE + 1):
-        tile = -(-(-(-longer // count)) // 16) * 16  # ceil(longer / count), rounded up to 16
+        per_tile = -(-longer // count)  # ceil(longer / count)
+        tile = -(-per_tile // 16) * 16  # rounded up to the 16-px grid
         if tile < SMALLEST_TILE:
             break
         if blocked_bytes(*shape, config, tile, jobs) <= limit:
@@ -177,10 +178,12 @@ def preflight(config: Config, shape: tuple[int, int], jobs: int, limit: Optional
     instead of naming a size that the size checks would refuse."""
     limit, words = (limit, "available") if limit is not None else budget(config)
     tile, need = planned_bytes(shape, config, jobs, limit)
-    if tile > 0 and config.normalize_gradients:
-        raise InputError(None, f"a {shape[0]}x{shape[1]} run needs blocks (it does not fit whole in the "
-                               f"{limit / 2**30:.1f} GiB {words}), and normalize_gradients needs the whole "
-                               "image's gradients: leave out --normalize-gradients, or use a smaller size")
+    if tile > 0 and config.normalize_gradients:  # a contradiction of settings: a usage error
+        why = (f"runs by blocks of {tile} px, as block_size asks" if config.block_size is not None else
+               f"needs blocks (it does not fit whole in the {limit / 2**30:.1f} GiB {words})")  # then ", and ..."
+        raise UsageError(None, f"a {shape[0]}x{shape[1]} run {why}, and normalize_gradients needs the whole "
+                               "image's gradients: leave out normalize_gradients, or run whole (a smaller size, "
+                               "without block_size)")
     if tile >= 0 and need <= limit:
         return tile
     digits = 1 if f"{need / 2**30:.1f}" != f"{limit / 2**30:.1f}" else 2  # never "2.0 GiB, more than 2.0"

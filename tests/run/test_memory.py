@@ -126,8 +126,9 @@ def test_the_memory_budget_replaces_what_the_device_has(h5_files, image_files, t
         (["--size", 32, "--block-size", 24], 2, "--block-size must be a multiple of 16, at least 16, got 24"),
         (["--size", 32, "--block-size", 0], 2, "--block-size must be a multiple of 16, at least 16, got 0"),
         (["--size", 32, "--block-size", "-16"], 2, "--block-size must be a multiple of 16, at least 16, got -16"),
-        (["--size", 64, "--block-size", 32, "--normalize-gradients"], 1, "normalize_gradients needs the whole "
-                                                                          "image's gradients"),
+        (["--size", 64, "--block-size", 32, "--normalize-gradients"], 2, "a 48x64 run runs by blocks of 32 px, as "
+                                                                          "--block-size asks, and "
+                                                                          "--normalize-gradients needs the whole"),
         (["--size", 2048, "--block-size", 2032, "--max-memory", "3GiB"], 1, "a 1536x2048 run by blocks of 2032 px "
                                                                              "needs about"),
     ]:
