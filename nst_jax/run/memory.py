@@ -201,9 +201,10 @@ def preflight(config: Config, shape: tuple[int, int], jobs: int, limit: Optional
     blocked = ""
     if tile < 0 and max(shape) >= 2 * SMALLEST_TILE:
         least = blocked_bytes(*shape, config, SMALLEST_TILE, jobs)
+        ways = ("fewer L-BFGS pairs, --lbfgs-memory, or --optimizer adam need less" if config.optimizer != "adam"
+                else "they are what any size needs")
         blocked = (f" whole and {least / 2**30:.1f} GiB by blocks of {SMALLEST_TILE} px (its image-sized arrays, "
-                   "the optimiser's state among them: fewer L-BFGS pairs, --lbfgs-memory, or --optimizer adam need "
-                   "less)")
+                   f"the optimiser's state among them: {ways})")
     raise InputError(None, f"a {shape[0]}x{shape[1]} run ({jobs} job(s)) needs about {need / 2**30:.{digits}f} "
                            f"GiB{blocked}, more than the {limit / 2**30:.{digits}f} GiB {words}; {advice}")
 

@@ -47,6 +47,11 @@ def test_memory_preflight_refuses_what_cannot_fit_and_names_what_would():
         return tile >= 0 and need_ <= least - 1
 
     assert planned(fits) and not planned(fits + 1)
+    # the way out it names is one the run has not taken (the trial's finding: Adam was told to use Adam)
+    assert "--optimizer adam need less" in str(info.value)
+    with pytest.raises(InputError) as adam:
+        preflight(config.replace(optimizer="adam"), (768, 1024), 4, limit=least // 4)
+    assert "--optimizer adam" not in str(adam.value) and "by blocks of 64 px" in str(adam.value)
     assert estimate_bytes(512, 512, config.replace(optimizer="lbfgs-torch")) > estimate_bytes(512, 512, config)
 
 
