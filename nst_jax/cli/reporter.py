@@ -234,7 +234,7 @@ class Reporter:
                 final=record.final_losses(history, j),
                 job=self.plan.first + first + j if self.plan.n_all > 1 else None, preset=self.args.preset,
                 weights=self.weights, env=self.environment, time=timing,
-                blocks=[self.blocks.get(i) for i in range(len(self.config.schedule))]), **diverged})
+                blocks=batch.blocks), **diverged})
             if bad is None:
                 self.written.append(out)
 

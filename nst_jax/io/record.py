@@ -72,8 +72,8 @@ def run_record(config, *, content: str, style: str, output: str, weights: dict, 
       env: `environment()`; time: `timing(...)`; final: `final_losses(...)`.
       job: the job's index in a batch (None for a single run).
       preset: the preset the settings started from, if any (the settings themselves are all recorded).
-      blocks: per scale, how it ran by blocks ({"tile", "halo", "count", "rows", "cols", "planned_peak_bytes"}),
-        or None for the whole image (a scale not run here, e.g. before a resume: None too).
+      blocks: per scale, how it runs by blocks ({"tile", "halo", "count", "rows", "cols", "planned_peak_bytes"}),
+        or None for the whole image (`run.records.Batch.blocks`: from the plan, a resumed run's too).
     """
     settings = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
     record = {"output": output, "content": content, "style": style, "preset": preset, "settings": settings,

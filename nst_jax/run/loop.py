@@ -113,7 +113,7 @@ def optimize_batches(
         if config.preserve_colors:
             out = np.stack([colour.after(image, images.resize(content, image.shape[:2]), config.preserve_colors)
                             for image, content in zip(out, originals[jobs])])
-        yield Batch(first, out, history, steps)
+        yield Batch(first, out, history, steps, [blocks_used(config, plan[first][0], len(batch)) for plan in plans])
 
 
 def finished(outcomes: Iterator[Union[Batch, BatchState]], stops: Optional[Stops] = None) -> list[Batch]:

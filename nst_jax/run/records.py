@@ -51,12 +51,15 @@ class Batch(NamedTuple):
     history: {term: [steps run, G]} (a batch whose every job was lost stops early: fewer rows than the schedule's
       steps).
     image_steps: [G] the step each image is from: the schedule's steps, less for a diverged job (-1: NaN image).
+    blocks: per scale, how the batch runs by blocks (`planning.blocks_used`; None: the whole image), from the plan,
+      so that a resumed batch says it as the uninterrupted one does.
     """
 
     first: int
     images: np.ndarray
     history: dict[str, np.ndarray]
     image_steps: np.ndarray
+    blocks: Optional[list] = None
 
 
 @dataclass

@@ -258,6 +258,8 @@ def test_a_stopped_run_resumes_to_the_uninterrupted_result_bit_for_bit(random_we
     resumed = list(loop.optimize_batches(contents, styles, random_weights, config, resume=state))
     assert [b.first for b in resumed] == [0, 1]
     for a, b in zip(whole, resumed):
+        assert a.blocks == b.blocks  # from the plan: a resumed batch says how it ran (the trial found [null])
+        assert (a.blocks[-1] is not None) == ("block_size" in settings)
         np.testing.assert_array_equal(a.images, b.images)
         for k in ("content", "style", "tv", "total"):
             np.testing.assert_array_equal(a.history[k], b.history[k])
