@@ -50,7 +50,7 @@ class Reporter:
         self.written: list[Path] = []
         self.diverged: dict[int, tuple[int, int]] = {}  # job -> (its first non-finite step, its image's step)
         self.stopped_note = ""
-        self.blocks: dict[int, Optional[dict]] = {}  # scale -> `planning.blocks_used` (None: the whole image)
+        self.blocks_said: set[int] = set()  # the scales whose blocks the stderr line and the log have told
         self._stop_logged = False
         self._stack = contextlib.ExitStack()
 
@@ -199,13 +199,14 @@ class Reporter:
         if self.args.save_every and p.step % self.args.save_every == 0 and p.step < p.total_steps:
             for j in range(group):
                 images.save(p.image[j], intermediate_path(self.plan.outputs[p.first_job + j], p.step))
-        if p.blocks and p.scale not in self.blocks and not self.args.quiet:  # once per scale, and in the log
-            self.bar.write(f"{PROG}: scale {p.scale + 1}: {p.size[0]}x{p.size[1]} by {p.blocks['count']} blocks of "
-                           f"{p.blocks['tile']} px (halo {p.blocks['halo']} px), planned peak "
-                           f"{p.blocks['planned_peak_bytes'] / 2**30:.2f} GiB", file=sys.stderr)
-        if p.blocks and p.scale not in self.blocks and self.log:
-            self.log({"event": "blocks", "scale": p.scale, "size": list(p.size), **p.blocks})
-        self.blocks.setdefault(p.scale, p.blocks)
+        if p.blocks and p.scale not in self.blocks_said:  # once per scale: on stderr and in the log
+            self.blocks_said.add(p.scale)
+            if not self.args.quiet:
+                self.bar.write(f"{PROG}: scale {p.scale + 1}: {p.size[0]}x{p.size[1]} by {p.blocks['count']} blocks "
+                               f"of {p.blocks['tile']} px (halo {p.blocks['halo']} px), planned peak "
+                               f"{p.blocks['planned_peak_bytes'] / 2**30:.2f} GiB", file=sys.stderr)
+            if self.log:
+                self.log({"event": "blocks", "scale": p.scale, "size": list(p.size), **p.blocks})
         postfix = {"loss": span(p.losses["total"][-1])}
         if p.blocks:
             postfix["blocks"] = p.blocks["count"]

@@ -108,7 +108,17 @@ def grid_for(shape: tuple[int, int], tile: int, layers) -> Optional[Grid]:
 
 def _map_sizes(grid: Grid, layer: str) -> tuple[int, int]:
     """(H_l, W_l): the whole image's map at `layer`."""
-    return {c: (h, w) for c, h, w in vgg.conv_maps(grid.height, grid.width, layer)}[layer.replace("relu", "conv")]
+    return vgg.map_size(grid.height, grid.width, layer)
+
+
+def _positions(grid: Grid, layer: str) -> int:
+    """M_l = H_l W_l: the whole image's positions at `layer`."""
+    return math.prod(_map_sizes(grid, layer))
+
+
+def _filters(layer: str) -> int:
+    """N_l: the filters of `layer`."""
+    return CONV_SHAPES[layer.replace("relu", "conv")][3]
 
 
 def _centre(f: jax.Array, layer: str, grid: Grid) -> jax.Array:
@@ -118,11 +128,18 @@ def _centre(f: jax.Array, layer: str, grid: Grid) -> jax.Array:
     return f[:, c:c + t, c:c + t]
 
 
+def _tile_start(origin: jax.Array, layer: str, grid: Grid) -> tuple:
+    """Where the tile of the window at `origin` starts in a map of `layer` padded to the grid (row, col); at the
+    image's pixels (stride 1) also where the window starts in the padded image (`Grid.padding`)."""
+    s = vgg.stride(layer)
+    return (origin[0] + grid.halo) // s, (origin[1] + grid.halo) // s
+
+
 def _at(full: jax.Array, origin: jax.Array, layer: str, grid: Grid, axis: int = 1) -> jax.Array:
     """The tile at `origin` of a map padded to the grid (`pad_map`), its rows on `axis` and columns on axis + 1."""
-    s, t = vgg.stride(layer), grid.tile // vgg.stride(layer)
+    t = grid.tile // vgg.stride(layer)
     start = [0] * full.ndim
-    start[axis], start[axis + 1] = (origin[0] + grid.halo) // s, (origin[1] + grid.halo) // s
+    start[axis], start[axis + 1] = _tile_start(origin, layer, grid)
     size = list(full.shape)
     size[axis], size[axis + 1] = t, t
     return jax.lax.dynamic_slice(full, _int32(start), size)
@@ -135,8 +152,7 @@ def _int32(starts) -> list:
 
 def _placed(full: jax.Array, piece: jax.Array, origin: jax.Array, layer: str, grid: Grid) -> jax.Array:
     """`full` (a map padded to the grid, [B, rows t_l, cols t_l, ...]) with the tile at `origin` set to `piece`."""
-    s = vgg.stride(layer)
-    start = [0, (origin[0] + grid.halo) // s, (origin[1] + grid.halo) // s] + [0] * (full.ndim - 3)
+    start = [0, *_tile_start(origin, layer, grid)] + [0] * (full.ndim - 3)
     return jax.lax.dynamic_update_slice(full, piece.astype(full.dtype), _int32(start))
 
 
@@ -156,8 +172,12 @@ def _crop(full: jax.Array, layer: str, grid: Grid) -> jax.Array:
 
 def _window(zp: jax.Array, origin: jax.Array, grid: Grid) -> jax.Array:
     """The window at `origin` of the padded image zp [B, H', W', C]."""
-    return jax.lax.dynamic_slice(zp, _int32((0, origin[0] + grid.halo, origin[1] + grid.halo, 0)),
-                                 (zp.shape[0], grid.window, grid.window, zp.shape[3]))
+    return jax.lax.dynamic_slice(zp, _window_start(origin, grid), (zp.shape[0], grid.window, grid.window, zp.shape[3]))
+
+
+def _window_start(origin: jax.Array, grid: Grid) -> list:
+    """The window at `origin`'s start in the padded image [B, H', W', C] (`_padded`)."""
+    return _int32((0, *_tile_start(origin, "conv1_1", grid), 0))
 
 
 def _padded(z: jax.Array, grid: Grid) -> jax.Array:
@@ -266,7 +286,7 @@ def statistic_from_sums(sums, statistic: str, normalization: str, n: int, m: int
             return {"mean": centre + d, "cov": sums["s2"] / float(m) - d[:, :, None] * d[:, None, :]}
         t = guide.astype(sums["s1"].dtype)
         mass = jnp.sum(t * t)
-        inverse = jnp.where(mass > 0, 1.0 / jnp.where(mass > 0, mass, 1.0), 0.0)
+        inverse = statistics.guided_factor(mass, 1.0)
         d = sums["s1"] * inverse
         return {"mean": jnp.where(mass > 0, centre + d, 0.0),
                 "cov": sums["s2"] * inverse - d[:, :, None] * d[:, None, :]}
@@ -276,8 +296,7 @@ def statistic_from_sums(sums, statistic: str, normalization: str, n: int, m: int
         return g / (norm[:, :, None] * norm[:, None, :])
     if guide is not None:
         t = guide.astype(g.dtype)
-        mass = jnp.sum(t * t)
-        g = g * jnp.where(mass > 0, float(m) / jnp.where(mass > 0, mass, 1.0), 0.0)
+        g = g * statistics.guided_factor(jnp.sum(t * t), float(m))
     return g / (float(n) * float(m)) if normalization == "mean" else g
 
 
@@ -293,15 +312,12 @@ def _finish(sums, maps, targets, layer_weights, spec: LossSpec, grid: Grid):
     """(content [B], style [B]): the unweighted terms of `objective.loss_terms` from the totals over all tiles."""
     content = 0.0
     for l in spec.content_layers:
-        h, w = _map_sizes(grid, l)
-        n = CONV_SHAPES[l.replace("relu", "conv")][3]
-        scale = 0.5 if spec.normalization == "paper" else 1.0 / (float(n) * float(h * w))
-        content = content + scale * sums["content"][l]
+        content = content + losses.content_scale(_filters(l), _positions(grid, l), spec.normalization) * sums[
+            "content"][l]
     guides = targets.get("style_guides")
     style = 0.0
     for l, weight in zip(spec.style_layers, layer_weights):
-        h, w = _map_sizes(grid, l)
-        n, m = CONV_SHAPES[l.replace("relu", "conv")][3], h * w
+        n, m = _filters(l), _positions(grid, l)
         target = targets["style"][l]
         if spec.style_statistic == "swd":
             stat = _sorted_map(maps[l], l, grid)
@@ -356,7 +372,7 @@ def _blocked_bwd(spec, grid, residuals, cotangent):
         window = _window(zp, origin, grid)
         _, pull = jax.vjp(lambda v: _loss_parts(params, flipped, targets, spec, grid, v, origin), window)
         (g,) = pull((ct_sums, {l: _at(ct_maps[l], origin, l, grid) for l in ct_maps}))
-        start = _int32((0, origin[0] + grid.halo, origin[1] + grid.halo, 0))
+        start = _window_start(origin, grid)
         return jax.lax.dynamic_update_slice(gz, jax.lax.dynamic_slice(gz, start, g.shape) + g, start), None
 
     gz, _ = jax.lax.scan(body, jnp.zeros_like(zp), jnp.asarray(grid.origins()))
@@ -385,16 +401,13 @@ def loss_terms(z, params, targets, coefficients, spec: LossSpec, flipped=None) -
 # --- the targets ------------------------------------------------------------------------------------------------
 
 
-def _style_stats(params, image, spec: LossSpec, positions: dict, key) -> dict:
+def _style_stats(params, image, spec: LossSpec, positions: dict, directions: dict) -> dict:
     """One style image's statistics at every style layer, {layer: {kind: statistic}} for the kinds its target
     needs ("gram", and the run's statistic: `layer_statistic`, or for swd the quantiles at the generated image's
-    positions[layer] levels), by blocks when the image is larger than a tile (one pass over its tiles; two for
-    meancov, whose covariance is taken about the mean, as the whole image's is)."""
+    positions[layer] levels, on directions[layer]), by blocks when the image is larger than a tile (one pass over
+    its tiles; two for meancov, whose covariance is taken about the mean, as the whole image's is)."""
     grid = grid_for(image.shape[1:3], spec.block_tile, spec.layers)
     layers, statistic = spec.style_layers, spec.style_statistic
-    directions = {l: statistics.random_directions(jax.random.fold_in(key, i), _filters(l), _filters(l),
-                                                  spec.compute_dtype)
-                  for i, l in enumerate(layers)} if statistic == "swd" else {}
     if grid is None:
         feats = whole_features(params, image, spec)
         out = {l: {"gram": statistics.layer_statistic(feats[l], spec.normalization, "gram")} for l in layers}
@@ -411,29 +424,24 @@ def _style_stats(params, image, spec: LossSpec, positions: dict, key) -> dict:
 
     grams, maps = tiles(lambda f, o: ({l: statistics.gram(f[l]) for l in layers},
                                       {l: _projections(f[l], directions[l]) for l in directions}))
-    sizes = {l: _map_sizes(grid, l) for l in layers}
-    out = {l: {"gram": statistic_from_sums(grams[l], "gram", spec.normalization, _filters(l),
-                                           sizes[l][0] * sizes[l][1])} for l in layers}
+    own = {l: _positions(grid, l) for l in layers}  # the style image's own positions
+    out = {l: {"gram": statistic_from_sums(grams[l], "gram", spec.normalization, _filters(l), own[l])}
+           for l in layers}
     for l in layers:
-        m = sizes[l][0] * sizes[l][1]
         if statistic == "swd":
             out[l]["swd"] = statistics.quantiles(_sorted_map(maps[l], l, grid), positions[l])
         elif statistic == "cosine":
-            out[l]["cosine"] = statistic_from_sums(grams[l], "cosine", spec.normalization, _filters(l), m)
+            out[l]["cosine"] = statistic_from_sums(grams[l], "cosine", spec.normalization, _filters(l), own[l])
     if statistic == "meancov":
         sums, _ = tiles(lambda f, o: ({l: jnp.sum(f[l].astype(statistics.accumulation_dtype(f[l].dtype)),
                                                   axis=(1, 2)) for l in layers}, {}))
-        means = {l: sums[l] / float(sizes[l][0] * sizes[l][1]) for l in layers}
+        means = {l: sums[l] / float(own[l]) for l in layers}
         centred, _ = tiles(lambda f, o: ({l: statistics.gram(
             (f[l].astype(means[l].dtype) - means[l][:, None, None, :]) * _tile_valid(o, l, grid)[None, :, :, None])
             for l in layers}, {}))
         for l in layers:
-            out[l]["meancov"] = {"mean": means[l], "cov": centred[l] / float(sizes[l][0] * sizes[l][1])}
+            out[l]["meancov"] = {"mean": means[l], "cov": centred[l] / float(own[l])}
     return out
-
-
-def _filters(layer: str) -> int:
-    return CONV_SHAPES[layer.replace("relu", "conv")][3]
 
 
 @functools.partial(jax.jit, static_argnames=("spec",))
@@ -450,23 +458,23 @@ def compute_targets(params, content: jax.Array, style, spec: LossSpec, blend=Non
                           content, grid)
     out = {"content": maps, "style": {}}
     styles = style if isinstance(style, (tuple, list)) else (style,)
-    positions = {l: math.prod(_map_sizes(grid, l)) for l in spec.style_layers}
-    stats = [_style_stats(params, s, spec, positions, key) for s in styles]
+    positions = {l: _positions(grid, l) for l in spec.style_layers}
+    directions = {l: objective.swd_directions(key, index, _filters(l), spec.compute_dtype)
+                  for index, l in enumerate(spec.style_layers)} if spec.style_statistic == "swd" else {}
+    stats = [_style_stats(params, s, spec, positions, directions) for s in styles]
     for index, l in enumerate(spec.style_layers):
         n, m = _filters(l), positions[l]
-        directions = None
-        if spec.style_statistic == "swd":
-            directions = statistics.random_directions(jax.random.fold_in(key, index), n, n, spec.compute_dtype)
         if style_masks is not None:
             per_style = [losses.target_from_statistics(lambda _, of, k=k, l=l: stats[k][l][of], 1, None,
-                                                       spec.normalization, spec.style_statistic, directions, n, m)
+                                                       spec.normalization, spec.style_statistic,
+                                                       directions.get(l), n, m)
                          for k in range(len(styles))]
             out["style"][l] = jax.tree.map(lambda *t: jnp.stack(t), *per_style)
         else:
             weights = None if len(styles) == 1 else blend[:, index]
             out["style"][l] = losses.target_from_statistics(lambda k, of, l=l: stats[k][l][of], len(styles), weights,
-                                                            spec.normalization, spec.style_statistic, directions,
-                                                            n, m)
+                                                            spec.normalization, spec.style_statistic,
+                                                            directions.get(l), n, m)
     if style_masks is not None:
         out["style_guides"] = {l: pad_map(layer_guides(style_masks, l), l, grid) for l in spec.style_layers}
     if content_mask is not None:

@@ -40,8 +40,13 @@ def content_loss(features: jax.Array, target: jax.Array, normalization: str = "p
     diff = features.astype(acc) - target.astype(acc)
     if guide is not None:
         diff = diff * guide.astype(acc)[None, :, :, None]
-    scale = 0.5 if normalization == "paper" else 1.0 / (float(n) * float(h * w))
-    return scale * jnp.sum(diff * diff, axis=(1, 2, 3))
+    return content_scale(n, h * w, normalization) * jnp.sum(diff * diff, axis=(1, 2, 3))
+
+
+def content_scale(n: int, m: int, normalization: str) -> float:
+    """The factor of the content loss's sum of squared differences over a layer of n filters and m positions: 1/2
+    (paper), else 1 / (N M) (a mean)."""
+    return 0.5 if normalization == "paper" else 1.0 / (float(n) * float(m))
 
 
 # The constants c_s that put each statistic other than the paper's Gram matrices on the Gram loss's scale

@@ -143,8 +143,7 @@ def _style_target(spec: LossSpec, layer: str, index: int, feats, shape, blend, s
     if spec.style_statistic == "swd":
         if key is None:
             raise ValueError("the swd statistic needs a key for its random directions")
-        n = feats[0].shape[-1]
-        directions = statistics.random_directions(jax.random.fold_in(key, index), n, n, feats[0].dtype)
+        directions = swd_directions(key, index, feats[0].shape[-1], feats[0].dtype)
     target = functools.partial(losses.style_target, normalization=spec.normalization,
                                statistic=spec.style_statistic, directions=directions, positions=positions)
     if style_masks is not None:
@@ -153,6 +152,12 @@ def _style_target(spec: LossSpec, layer: str, index: int, feats, shape, blend, s
         return target(feats[0])
     return losses.blended_target(feats, blend[:, index], spec.normalization, spec.style_statistic,
                                  directions=directions, positions=positions)
+
+
+def swd_directions(key: jax.Array, index: int, n: int, dtype) -> jax.Array:
+    """The swd statistic's random directions [n, n] of the `index`-th style layer (n filters): one stream of `key`
+    per layer, as many directions as filters (as Heitz et al. do)."""
+    return statistics.random_directions(jax.random.fold_in(key, index), n, n, dtype)
 
 
 def loss_terms(z: jax.Array, params, targets, coefficients, spec: LossSpec, flipped=None) -> dict[str, jax.Array]:

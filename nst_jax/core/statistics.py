@@ -82,7 +82,13 @@ def guided_features(features: jax.Array, guide: jax.Array) -> tuple[jax.Array, j
     t = guide.astype(acc)
     m = jnp.sum(t * t)
     full = float(features.shape[1] * features.shape[2])
-    return features.astype(acc) * t[None, :, :, None], m, jnp.where(m > 0, full / jnp.where(m > 0, m, 1.0), 0.0)
+    return features.astype(acc) * t[None, :, :, None], m, guided_factor(m, full)
+
+
+def guided_factor(mass: jax.Array, positions: float) -> jax.Array:
+    """positions / mass, the factor that makes a guided statistic (over guided positions of total weight `mass`,
+    sum T^2) count `positions` positions; 0 where the mass is 0 (a style applied nowhere)."""
+    return jnp.where(mass > 0, positions / jnp.where(mass > 0, mass, 1.0), 0.0)
 
 
 def layer_statistic(features: jax.Array, normalization: str, statistic: str, guide: Optional[jax.Array] = None):

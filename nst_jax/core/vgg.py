@@ -40,6 +40,11 @@ def conv_maps(h: int, w: int, deepest: str) -> list[tuple[str, int, int]]:
     return maps
 
 
+def map_size(h: int, w: int, layer: str) -> tuple[int, int]:
+    """(H_l, W_l): the map of `layer` (a conv or relu name) for an [h, w] image."""
+    return {conv: (hh, ww) for conv, hh, ww in conv_maps(h, w, layer)}[layer.replace("relu", "conv")]
+
+
 def smallest_side(deepest: str) -> int:
     """The shortest image side whose maps stay non-empty down to `deepest`: 2 ** (poolings before its block),
     e.g. 16 for relu5_1."""
@@ -119,7 +124,7 @@ def window_mask(origin: jax.Array, image: tuple[int, int], layer: str, shape: tu
         the whole image's at every layer); image: (H, W) of the whole image; shape: (h, w) of the window's map.
     """
     s = stride(layer)
-    sizes = {c: (hh, ww) for c, hh, ww in conv_maps(*image, layer)}[layer.replace("relu", "conv")]
+    sizes = map_size(*image, layer)
     rows = origin[0] // s + jnp.arange(shape[0])
     cols = origin[1] // s + jnp.arange(shape[1])
     return (((rows >= 0) & (rows < sizes[0]))[:, None]) & (((cols >= 0) & (cols < sizes[1]))[None, :])

@@ -104,7 +104,8 @@ def optimize_batches(
         if callback is not None and first:
             report = lambda p, first=first: callback(dataclasses.replace(p, first_job=first))  # noqa: E731
         jobs = slice(first, batch.stop)
-        outcome = run.batch(contents[jobs], styles[jobs], blends[jobs], [plan[jobs] for plan in plans], report,
+        used = [blocks_used(config, plan[first][0], len(batch)) for plan in plans]  # per scale: blocks, or None
+        outcome = run.batch(contents[jobs], styles[jobs], blends[jobs], [plan[jobs] for plan in plans], used, report,
                             resume if resume is not None and resume.first == first else None)
         if isinstance(outcome, BatchState):
             yield dataclasses.replace(outcome, first=first)
@@ -113,7 +114,7 @@ def optimize_batches(
         if config.preserve_colors:
             out = np.stack([colour.after(image, images.resize(content, image.shape[:2]), config.preserve_colors)
                             for image, content in zip(out, originals[jobs])])
-        yield Batch(first, out, history, steps, [blocks_used(config, plan[first][0], len(batch)) for plan in plans])
+        yield Batch(first, out, history, steps, used)
 
 
 def finished(outcomes: Iterator[Union[Batch, BatchState]], stops: Optional[Stops] = None) -> list[Batch]:
@@ -184,9 +185,10 @@ class _Run(NamedTuple):
     masks: Masks
     stops: Stops
 
-    def batch(self, contents, styles, blends, plans, callback, resume: Optional[BatchState]):
+    def batch(self, contents, styles, blends, plans, used, callback, resume: Optional[BatchState]):
         """Run jobs that form one batch in one compiled program (vmapped, sharded across devices), scale by scale,
-        chunk by chunk; plans: `plan_scales`'s checked shapes of these jobs. Returns `Batch`'s (images, history,
+        chunk by chunk; plans: `plan_scales`'s checked shapes of these jobs; used: each scale's `blocks_used`
+        (None: the whole image). Returns `Batch`'s (images, history,
         image_steps), or the `BatchState` (first 0) where a stop was requested.
 
         Chunks are pipelined: chunk k + 1 is dispatched before chunk k is read, so `unread` holds at most two."""
@@ -203,7 +205,7 @@ class _Run(NamedTuple):
         with self.stops.deferred():  # a stop signal lands as a request, answered between chunks
             for scale in range(resume.scale if resume else 0, len(config.schedule)):
                 pairs = scale_pairs(contents, styles, plans[scale])  # the images at this scale, resized once
-                blocks = blocks_used(config, plans[scale][0][0], n_jobs)
+                blocks = used[scale]
                 spec = self.spec._replace(block_tile=blocks["tile"] if blocks else 0)
                 z, opt_state, targets = self._scale(scale, pairs, blends, plans, z, opt_state, resume, step, spec)
                 steps, size = config.schedule[scale][1], plans[scale][0][0]

@@ -40,8 +40,17 @@ def activation_elements(h: int, w: int, deepest: str) -> int:
 def activation_bytes(h: int, w: int, layer_names, config: Config) -> float:
     """The activations' share of the estimate (per image): ACTIVATION_FACTOR x the bytes of every conv output up
     to the deepest of `layer_names`, in the precision's itemsize."""
-    itemsize = {"float64": 8, "bfloat16": 2}.get(config.precision, 4)
-    return ACTIVATION_FACTOR * activation_elements(h, w, vgg.deepest(layer_names)) * itemsize
+    return ACTIVATION_FACTOR * activation_elements(h, w, vgg.deepest(layer_names)) * activation_itemsize(config)
+
+
+def activation_itemsize(config: Config) -> int:
+    """Bytes of one activation in the run's precision."""
+    return {"float64": 8, "bfloat16": 2}.get(config.precision, 4)
+
+
+def image_bytes(h: int, w: int, config: Config, copies: int) -> int:
+    """Bytes of `copies` image-sized [h, w, 3] arrays of the optimised variable's dtype (float64 or float32)."""
+    return copies * h * w * 3 * (8 if config.precision == "float64" else 4)
 
 
 def estimate_bytes(h: int, w: int, config: Config, jobs: int = 1) -> int:
@@ -49,9 +58,9 @@ def estimate_bytes(h: int, w: int, config: Config, jobs: int = 1) -> int:
     remat does not change it, see above)."""
     activations = activation_bytes(h, w, tuple(config.content_layers) + tuple(config.style_layers), config)
     if config.style_loss == "swd":
-        activations += SWD_FACTOR * 4 * style_elements(h, w, config.style_layers)
+        activations += SWD_FACTOR * 4 * layer_elements(h, w, config.style_layers)
     vectors = OPTIMIZERS[config.optimizer].state_vectors(config.lbfgs_memory)  # image-sized arrays of its state
-    state = vectors * h * w * 3 * (8 if config.precision == "float64" else 4)
+    state = image_bytes(h, w, config, vectors)
     return int(BASE_BYTES + jobs * (activations + state))
 
 
@@ -71,15 +80,11 @@ def blocked_bytes(h: int, w: int, config: Config, tile: int, jobs: int = 1) -> i
 
     layer_names = tuple(config.content_layers) + tuple(config.style_layers)
     side = tile + 2 * blocks.halo(layer_names)
-    itemsize = {"float64": 8, "bfloat16": 2}.get(config.precision, 4)
     window = activation_bytes(side, side, layer_names, config)
-    maps = dict((conv, (hh, ww)) for conv, hh, ww in vgg.conv_maps(h, w, vgg.deepest(layer_names)))
-    content = sum(maps[l.replace("relu", "conv")][0] * maps[l.replace("relu", "conv")][1]
-                  * layers.CONV_SHAPES[l.replace("relu", "conv")][3] for l in config.content_layers) * itemsize
-    swd = SWD_FACTOR * 4 * style_elements(h, w, config.style_layers) if config.style_loss == "swd" else 0
+    content = layer_elements(h, w, config.content_layers) * activation_itemsize(config)
+    swd = SWD_FACTOR * 4 * layer_elements(h, w, config.style_layers) if config.style_loss == "swd" else 0
     vectors = OPTIMIZERS[config.optimizer].state_vectors(config.lbfgs_memory) + BLOCK_IMAGE_COPIES
-    image = vectors * h * w * 3 * (8 if config.precision == "float64" else 4)
-    return int(BASE_BYTES + jobs * (window + content + swd + image))
+    return int(BASE_BYTES + jobs * (window + content + swd + image_bytes(h, w, config, vectors)))
 
 
 def block_tile(config: Config, shape: tuple[int, int], jobs: int, limit: int) -> int:
@@ -102,11 +107,12 @@ def block_tile(config: Config, shape: tuple[int, int], jobs: int, limit: int) ->
     return -1
 
 
-def style_elements(h: int, w: int, style_layers) -> int:
-    """Elements (per image) of the style layers' feature maps: positions x filters of each."""
-    maps = {conv: (hh, ww) for conv, hh, ww in vgg.conv_maps(h, w, vgg.deepest(style_layers))}
+def layer_elements(h: int, w: int, layer_names) -> int:
+    """Elements (per image) of some layers' feature maps (the style layers', the content layers'): positions x
+    filters of each."""
+    maps = {conv: (hh, ww) for conv, hh, ww in vgg.conv_maps(h, w, vgg.deepest(layer_names))}
     total = 0
-    for layer in style_layers:
+    for layer in layer_names:
         conv = layer.replace("relu", "conv")
         hh, ww = maps[conv]
         total += hh * ww * layers.CONV_SHAPES[conv][3]

@@ -79,7 +79,7 @@ def test_the_swd_statistic_counts_its_copies_of_the_style_layers():
     8*8*512 + 4*4*512 elements."""
     from nst_jax.config import PAPER_STYLE_LAYERS
 
-    assert memory.style_elements(64, 64, PAPER_STYLE_LAYERS) == 262144 + 131072 + 65536 + 32768 + 8192
+    assert memory.layer_elements(64, 64, PAPER_STYLE_LAYERS) == 262144 + 131072 + 65536 + 32768 + 8192
     gram, swd = Config(), Config(style_loss="swd")
     assert memory.estimate_bytes(64, 64, swd) - memory.estimate_bytes(64, 64, gram) == int(
         memory.SWD_FACTOR * 4 * 499712)
